@@ -1,0 +1,153 @@
+"""The discord.py bot: wires storage, the EvoLink client, the tracker and the cogs together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import discord
+import httpx
+from discord import app_commands
+from discord.ext import commands
+
+from bot import evolink
+from bot.delivery import DiscordNotifier
+from bot.generations import VideoService
+from bot.settings import Settings
+from bot.store import Clock, Store
+from bot.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR = (
+    "Something went wrong on the bot's side and this command did not finish. "
+    "You were not charged. Please try again in a moment."
+)
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """An expected refusal: its text is shown to the member as it is, privately."""
+
+
+class VideoTree(app_commands.CommandTree["VideoBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, UserFacingError):
+            text = str(error)
+        elif isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You can't use this command here."
+        else:
+            original = getattr(error, "original", error)
+            log.error("command %s failed", _command_name(interaction), exc_info=original)
+            text = UNEXPECTED_ERROR
+        await reply_privately(interaction, text)
+
+
+async def reply_privately(interaction: discord.Interaction[VideoBot], text: str) -> None:
+    """Answer only the member, whether or not the interaction was already acknowledged."""
+    none = discord.AllowedMentions.none()
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
+    except discord.HTTPException as exc:
+        log.warning("could not tell the member about an error: %s", exc)
+
+
+def _command_name(interaction: discord.Interaction[VideoBot]) -> str:
+    return interaction.command.qualified_name if interaction.command else "?"
+
+
+class VideoBot(commands.Bot):
+    store: Store
+    api: evolink.EvoLinkClient
+    service: VideoService
+    tracker: Tracker
+    notifier: DiscordNotifier
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        evolink_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            tree_cls=VideoTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.clock = clock
+        self._evolink_transport = evolink_transport
+        self._tracker_task: asyncio.Task[None] | None = None
+        self._key_check: asyncio.Task[None] | None = None
+
+    async def setup_hook(self) -> None:
+        s = self.settings
+        self.store = await Store.open(s.database_path, clock=self.clock)
+        self.api = evolink.EvoLinkClient(
+            s.evolink_base_url,
+            s.evolink_api_key.get(),
+            timeout=s.http_timeout,
+            transport=self._evolink_transport,
+        )
+        self.notifier = DiscordNotifier(self)
+        self.service = VideoService(
+            self.store, self.api, poll_interval=s.poll_interval, clock=self.clock,
+            on_submitted=lambda: self.tracker.wake(),
+        )  # fmt: skip
+        self.tracker = Tracker(
+            self.store, self.api, self.service, self.notifier,
+            poll_interval=s.poll_interval, concurrency=s.poll_concurrency,
+            task_timeout=s.task_timeout, clock=self.clock,
+        )  # fmt: skip
+
+        from cogs.video import VideoCog
+
+        await self.add_cog(VideoCog(self))
+        await self.sync_commands()
+        self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
+        self._key_check = asyncio.create_task(self.check_evolink_key(), name="evolink-key-check")
+
+    async def sync_commands(self) -> None:
+        try:
+            await self.tree.sync()
+            if self.settings.discord_guild_id is not None:
+                guild = discord.Object(self.settings.discord_guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.error("could not register the slash commands with Discord: %s", exc)
+
+    async def check_evolink_key(self) -> None:
+        """Tell the owner at start, in the log, whether EvoLink accepts the key."""
+        try:
+            balance = await self.api.get_balance()
+        except (evolink.Unauthorized, evolink.ModelAccessDenied):
+            log.error(
+                "EvoLink refused EVOLINK_API_KEY: no video can be made until it is fixed in .env"
+            )
+        except evolink.EvoLinkError as exc:
+            log.warning("could not check the EvoLink balance at start: %s", exc)
+        else:
+            if balance.unlimited:
+                log.info("EvoLink key accepted (unlimited credits)")
+            else:
+                log.info("EvoLink key accepted; %s credits remaining", balance.remaining_credits)
+
+    async def close(self) -> None:
+        if self._tracker_task is not None:
+            self._tracker_task.cancel()
+            await asyncio.gather(self._tracker_task, return_exceptions=True)
+            await self.tracker.close()
+        await super().close()
+        if hasattr(self, "api"):
+            await self.api.aclose()
+        if hasattr(self, "store"):
+            await self.store.close()

@@ -1,0 +1,161 @@
+"""Starting a video: store the intent, call EvoLink once, record what it answered.
+
+The row is written before the paid call, with the Idempotency-Key the call will carry, so a crash
+or a lost answer leaves a `requested` row that the tracker later settles by repeating the same
+call with the same key (EvoLink replays the task instead of making a second one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot import evolink
+from bot.store import Clock, Generation, NewGeneration, Store
+
+log = logging.getLogger(__name__)
+
+RECONCILE_DELAY = 60.0  # how long a lost create waits before the same call is repeated
+RECONCILE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Requester:
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    locale: str | None = None
+
+
+class SubmitRefused(Exception):
+    """EvoLink said no; nothing was made and nothing is charged."""
+
+    def __init__(self, error: evolink.EvoLinkError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+class SubmitUnconfirmed(Exception):
+    """The create call's answer was lost; the tracker will find out and tell the member."""
+
+    def __init__(self, generation_id: int, reason: str) -> None:
+        self.generation_id = generation_id
+        super().__init__(reason)
+
+
+def request_of(g: Generation) -> evolink.VideoRequest:
+    return evolink.VideoRequest(
+        prompt=g.prompt,
+        negative_prompt=g.negative_prompt,
+        quality=g.quality,
+        aspect_ratio=g.aspect_ratio,
+        duration=g.duration,
+        seed=g.seed,
+        prompt_extend=g.prompt_extend,
+        audio_url=g.audio_url,
+    )
+
+
+class VideoService:
+    def __init__(
+        self,
+        store: Store,
+        api: evolink.EvoLinkClient,
+        *,
+        poll_interval: float,
+        clock: Clock = time.time,
+        on_submitted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._api = api
+        self._poll_interval = poll_interval
+        self._clock = clock
+        self._on_submitted = on_submitted
+        self.in_flight: set[int] = set()
+
+    async def request(self, who: Requester, request: evolink.VideoRequest) -> Generation:
+        generation = await self._store.add_generation(
+            NewGeneration(
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                user_id=who.user_id,
+                locale=who.locale,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                quality=request.quality,
+                aspect_ratio=request.aspect_ratio,
+                duration=request.duration,
+                seed=request.seed,
+                prompt_extend=request.prompt_extend,
+                audio_url=request.audio_url,
+                idempotency_key=str(uuid.uuid4()),
+                next_poll_at=self._clock() + RECONCILE_DELAY,
+            )
+        )
+        return await self.submit(generation, member_waiting=True)
+
+    async def submit(self, generation: Generation, *, member_waiting: bool) -> Generation:
+        """Make the create call for a `requested` row and store the answer.
+
+        With `member_waiting` the member hears of a refusal straight away (SubmitRefused); without
+        it (a reconcile after a crash) the refusal is stored for the delivery loop to announce.
+        """
+        self.in_flight.add(generation.id)
+        try:
+            task = await self._api.create_task(request_of(generation), generation.idempotency_key)
+        except evolink.OutcomeUnknown as exc:
+            log.warning("create for generation %s unconfirmed: %s", generation.id, exc)
+            await self._store.retry_unsubmitted_later(
+                generation.id, self._clock() + RECONCILE_DELAY
+            )
+            raise SubmitUnconfirmed(generation.id, str(exc)) from exc
+        except (evolink.RateLimited, evolink.Unreachable) as exc:
+            if member_waiting:  # certain that no task was made: the member may simply retry
+                await self._store.fail_unsubmitted(
+                    generation.id, exc.code or type(exc).__name__, exc.message, member_told=True
+                )
+                raise SubmitRefused(exc) from exc
+            await self._store.retry_unsubmitted_later(
+                generation.id, self._clock() + RECONCILE_DELAY
+            )
+            raise SubmitUnconfirmed(generation.id, str(exc)) from exc
+        except evolink.EvoLinkError as exc:
+            code = exc.code or type(exc).__name__
+            await self._store.fail_unsubmitted(
+                generation.id, code, exc.message, member_told=member_waiting
+            )
+            raise SubmitRefused(exc) from exc
+        finally:
+            self.in_flight.discard(generation.id)
+        if task.replayed:
+            log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
+        first_look = min(task.estimated_time or self._poll_interval, self._poll_interval)
+        submitted = await self._store.mark_submitted(
+            generation.id,
+            task_id=task.id,
+            status=task.status,
+            progress=task.progress,
+            credits_reserved=task.credits_reserved,
+            estimated_seconds=task.estimated_time,
+            next_poll_at=self._clock() + first_look,
+        )
+        self._on_submitted()
+        return submitted
+
+    async def reconcile(self, generation: Generation) -> None:
+        """Settle a `requested` row left by a crash or a lost answer: same call, same key."""
+        if generation.poll_count >= RECONCILE_ATTEMPTS:
+            await self._store.fail_unsubmitted(
+                generation.id,
+                "submit_unconfirmed",
+                "EvoLink never confirmed the task.",
+                member_told=False,
+            )
+            return
+        try:
+            await self.submit(generation, member_waiting=False)
+        except (SubmitRefused, SubmitUnconfirmed):
+            pass  # stored either way: refused rows go to delivery, lost ones wait their turn

@@ -1,0 +1,194 @@
+"""Every setting the bot reads, typed and validated once at start.
+
+Settings come from the process environment, which `python -m bot` first fills from `.env`
+(values already in the environment win). All problems are collected and reported together, so
+an owner fixes their `.env` in one pass. Secrets never appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+
+class Secret:
+    """A string that will not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(Exception):
+    """Raised with every problem found, one per line, none of them quoting a secret."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"The bot cannot start. Fix these settings in .env:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: Secret
+    evolink_api_key: Secret
+    evolink_base_url: str = "https://api.evolink.ai"
+    database_path: Path = Path("data/bot.db")
+    discord_guild_id: int | None = None
+    poll_interval: float = 10.0
+    poll_concurrency: int = 8
+    task_timeout: float = 2 * 3600.0
+    http_timeout: float = 30.0
+    log_level: str = "INFO"
+    discord_api_base_url: str | None = None
+
+
+DEFAULTS = Settings(discord_token=Secret(""), evolink_api_key=Secret(""))
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise SettingsError naming every problem."""
+    source = os.environ if env is None else env
+    problems: list[str] = []
+
+    def raw(name: str) -> str | None:
+        value = source.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def parsed(name: str, default: T, parse: Callable[[str], T], rule: str) -> T:
+        value = raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError:
+            problems.append(f"{name} must be {rule} (got {value!r}).")
+            return default
+
+    def required_secret(name: str, what: str) -> Secret:
+        value = raw(name)
+        if value is None:
+            problems.append(f"{name} is missing: set it to {what}.")
+            return Secret("")
+        if any(c.isspace() for c in value):
+            problems.append(f"{name} contains spaces or line breaks; paste the value alone.")
+        return Secret(value)
+
+    token = required_secret("DISCORD_TOKEN", "your bot's token from the Discord developer portal")
+    api_key = required_secret("EVOLINK_API_KEY", "your EvoLink API key (https://evolink.ai)")
+
+    base_url = parsed("EVOLINK_BASE_URL", DEFAULTS.evolink_base_url, _http_url, "an http(s) URL")
+    discord_base = parsed("DISCORD_API_BASE_URL", None, _http_url, "an http(s) URL")
+    db_path = parsed("DATABASE_PATH", DEFAULTS.database_path, Path, "a file path")
+    guild_id = parsed("DISCORD_GUILD_ID", None, _snowflake, "a server id (a number, 17-20 digits)")
+    poll = parsed(
+        "POLL_INTERVAL_SECONDS",
+        DEFAULTS.poll_interval,
+        _float_between(0.05, 600),
+        "a number of seconds between 0.05 and 600",
+    )
+    concurrency = parsed(
+        "POLL_CONCURRENCY",
+        DEFAULTS.poll_concurrency,
+        _int_between(1, 100),
+        "a whole number between 1 and 100",
+    )
+    timeout_minutes = parsed(
+        "TASK_TIMEOUT_MINUTES",
+        DEFAULTS.task_timeout / 60,
+        _float_between(1, 7 * 24 * 60),
+        "a number of minutes between 1 and 10080",
+    )
+    http_timeout = parsed(
+        "HTTP_TIMEOUT_SECONDS",
+        DEFAULTS.http_timeout,
+        _float_between(1, 300),
+        "a number of seconds between 1 and 300",
+    )
+    levels = " or ".join(LOG_LEVELS)
+    log_level = parsed("LOG_LEVEL", DEFAULTS.log_level, _choice(LOG_LEVELS), levels)
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        discord_token=token,
+        evolink_api_key=api_key,
+        evolink_base_url=base_url.rstrip("/"),
+        database_path=db_path,
+        discord_guild_id=guild_id,
+        poll_interval=poll,
+        poll_concurrency=concurrency,
+        task_timeout=timeout_minutes * 60,
+        http_timeout=http_timeout,
+        log_level=log_level,
+        discord_api_base_url=discord_base.rstrip("/") if discord_base else None,
+    )
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(value)
+    return value
+
+
+def _snowflake(value: str) -> int:
+    number = int(value)
+    if not 10**15 <= number < 2**63:
+        raise ValueError(value)
+    return number
+
+
+def _float_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not low <= number <= high:  # also refuses nan
+            raise ValueError(value)
+        return number
+
+    return parse
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError(value)
+        return number
+
+    return parse
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        upper = value.upper()
+        if upper not in allowed:
+            raise ValueError(value)
+        return upper
+
+    return parse

@@ -1,0 +1,405 @@
+"""SQLite storage: one connection, versioned migrations, queries named by what they are for.
+
+The database is the single source of truth: the tracker and the delivery code act only on what
+it says, so a restart resumes exactly where the last process stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+# Each entry moves the schema one version up; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE generations (
+        id                  INTEGER PRIMARY KEY,
+        guild_id            INTEGER,
+        channel_id          INTEGER NOT NULL,
+        user_id             INTEGER NOT NULL,
+        locale              TEXT,
+        prompt              TEXT NOT NULL,
+        negative_prompt     TEXT,
+        quality             TEXT,
+        aspect_ratio        TEXT,
+        duration            INTEGER,
+        seed                INTEGER,
+        prompt_extend       INTEGER,
+        audio_url           TEXT,
+        idempotency_key     TEXT NOT NULL UNIQUE,
+        task_id             TEXT UNIQUE,
+        status              TEXT NOT NULL DEFAULT 'requested' CHECK (status IN ('requested',
+                            'submitted', 'running', 'completed', 'failed', 'expired')),
+        progress            INTEGER NOT NULL DEFAULT 0,
+        estimated_seconds   REAL,
+        credits_reserved    REAL,
+        credits_used        REAL,
+        result_url          TEXT,
+        error_code          TEXT,
+        error_message       TEXT,
+        status_message_id   INTEGER,
+        next_poll_at        REAL,
+        poll_count          INTEGER NOT NULL DEFAULT 0,
+        requested_at        REAL NOT NULL,
+        submitted_at        REAL,
+        finished_at         REAL,
+        delivered_at        REAL,
+        delivered_via       TEXT,
+        delivery_message_id INTEGER,
+        delivery_attempts   INTEGER NOT NULL DEFAULT 0,
+        next_delivery_at    REAL,
+        updated_at          REAL NOT NULL
+    );
+    CREATE INDEX generations_polling ON generations (next_poll_at)
+        WHERE status IN ('requested', 'submitted', 'running');
+    CREATE INDEX generations_delivery ON generations (next_delivery_at)
+        WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired');
+    CREATE INDEX generations_guild_time ON generations (guild_id, requested_at);
+    CREATE INDEX generations_user_time ON generations (user_id, requested_at);
+    """,
+)
+
+ACTIVE = ("submitted", "running")
+FINISHED = ("completed", "failed", "expired")
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: int
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    locale: str | None
+    prompt: str
+    negative_prompt: str | None
+    quality: str | None
+    aspect_ratio: str | None
+    duration: int | None
+    seed: int | None
+    prompt_extend: bool | None
+    audio_url: str | None
+    idempotency_key: str
+    task_id: str | None
+    status: str
+    progress: int
+    estimated_seconds: float | None
+    credits_reserved: float | None
+    credits_used: float | None
+    result_url: str | None
+    error_code: str | None
+    error_message: str | None
+    status_message_id: int | None
+    next_poll_at: float | None
+    poll_count: int
+    requested_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    delivered_at: float | None
+    delivered_via: str | None
+    delivery_message_id: int | None
+    delivery_attempts: int
+    next_delivery_at: float | None
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Generation:
+        values = dict(zip(row.keys(), row, strict=True))
+        if values["prompt_extend"] is not None:
+            values["prompt_extend"] = bool(values["prompt_extend"])
+        return cls(**values)
+
+
+_COLUMNS = ", ".join(f.name for f in fields(Generation))
+
+
+@dataclass(frozen=True)
+class NewGeneration:
+    """What a request brings; the store adds ids, status and timestamps."""
+
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    locale: str | None
+    prompt: str
+    negative_prompt: str | None
+    quality: str | None
+    aspect_ratio: str | None
+    duration: int | None
+    seed: int | None
+    prompt_extend: bool | None
+    audio_url: str | None
+    idempotency_key: str
+    next_poll_at: float
+
+
+Clock = Callable[[], float]
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, clock: Clock = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Clock = time.time) -> Store:
+        path = str(path)
+        if path != ":memory:":
+            _create_private_file(Path(path))
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA busy_timeout = 5000",
+        ):
+            await db.execute(pragma)
+        store = cls(db, clock)
+        await store.migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    # --- generations: creation and submission ------------------------------------------------
+
+    async def add_generation(self, new: NewGeneration) -> Generation:
+        """Store the intent before anything is paid for."""
+        now = self._clock()
+        values = {f.name: getattr(new, f.name) for f in fields(NewGeneration)}
+        values |= {"requested_at": now, "updated_at": now}
+        names = ", ".join(values)
+        marks = ", ".join(f":{name}" for name in values)
+        async with self._db.execute(
+            f"INSERT INTO generations ({names}) VALUES ({marks}) RETURNING {_COLUMNS}", values
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return Generation.from_row(row)
+
+    async def get(self, generation_id: int) -> Generation | None:
+        return await self._one(f"SELECT {_COLUMNS} FROM generations WHERE id = ?", generation_id)
+
+    async def by_task_id(self, task_id: str) -> Generation | None:
+        return await self._one(f"SELECT {_COLUMNS} FROM generations WHERE task_id = ?", task_id)
+
+    async def mark_submitted(
+        self,
+        generation_id: int,
+        *,
+        task_id: str,
+        status: str,
+        progress: int,
+        credits_reserved: float | None,
+        estimated_seconds: float | None,
+        next_poll_at: float,
+    ) -> Generation:
+        now = self._clock()
+        row_status = "running" if status == "processing" else "submitted"
+        generation = await self._one(
+            f"""UPDATE generations SET task_id = ?, status = ?, progress = ?,
+                   credits_reserved = ?, estimated_seconds = ?, next_poll_at = ?,
+                   submitted_at = ?, updated_at = ?
+               WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
+            task_id, row_status, progress, credits_reserved, estimated_seconds, next_poll_at,
+            now, now, generation_id,
+        )  # fmt: skip
+        if generation is None:
+            raise LookupError(f"generation {generation_id} is not waiting for submission")
+        return generation
+
+    async def fail_unsubmitted(
+        self, generation_id: int, code: str, message: str, *, member_told: bool
+    ) -> None:
+        """No task was made. A member told at once counts as delivered; else delivery tells."""
+        now = self._clock()
+        told = now if member_told else None
+        await self._db.execute(
+            """UPDATE generations SET status = 'failed', error_code = ?, error_message = ?,
+                   finished_at = ?, delivered_at = ?, delivered_via = ?, next_poll_at = NULL,
+                   next_delivery_at = ?, updated_at = ?
+               WHERE id = ? AND status = 'requested'""",
+            (code, message, now, told, "interaction" if member_told else None,
+             None if member_told else now, now, generation_id),
+        )  # fmt: skip
+
+    async def retry_unsubmitted_later(self, generation_id: int, at: float) -> None:
+        await self._db.execute(
+            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?
+               WHERE id = ? AND status = 'requested'""",
+            (at, self._clock(), generation_id),
+        )
+
+    async def set_status_message(self, generation_id: int, message_id: int) -> None:
+        await self._db.execute(
+            "UPDATE generations SET status_message_id = ?, updated_at = ? WHERE id = ?",
+            (message_id, self._clock(), generation_id),
+        )
+
+    async def due_unsubmitted(self, now: float, limit: int) -> list[Generation]:
+        """Requests whose create call may or may not have reached EvoLink (a crash in between)."""
+        return await self._many(
+            f"""SELECT {_COLUMNS} FROM generations
+               WHERE status = 'requested' AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?""",
+            now, limit,
+        )  # fmt: skip
+
+    # --- tracking ------------------------------------------------------------------------------
+
+    async def due_for_poll(self, now: float, limit: int) -> list[Generation]:
+        return await self._many(
+            f"""SELECT {_COLUMNS} FROM generations
+               WHERE status IN ('submitted', 'running') AND next_poll_at <= ?
+               ORDER BY next_poll_at LIMIT ?""",
+            now, limit,
+        )  # fmt: skip
+
+    async def next_poll_at(self) -> float | None:
+        async with self._db.execute(
+            """SELECT MIN(next_poll_at) FROM generations
+               WHERE status IN ('requested', 'submitted', 'running')"""
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def record_progress(
+        self, generation_id: int, *, status: str, progress: int, next_poll_at: float
+    ) -> bool:
+        """Store a non-final poll answer; False if the row was no longer active."""
+        row_status = "running" if status == "processing" else "submitted"
+        async with self._db.execute(
+            """UPDATE generations SET status = ?, progress = MAX(progress, ?), next_poll_at = ?,
+                   poll_count = poll_count + 1, updated_at = ?
+               WHERE id = ? AND status IN ('submitted', 'running')
+               RETURNING progress""",
+            (row_status, progress, next_poll_at, self._clock(), generation_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row is not None
+
+    async def reschedule_poll(self, generation_id: int, next_poll_at: float) -> None:
+        await self._db.execute(
+            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1
+               WHERE id = ? AND status IN ('submitted', 'running')""",
+            (next_poll_at, generation_id),
+        )
+
+    async def record_finished(
+        self,
+        generation_id: int,
+        *,
+        status: str,
+        result_url: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        credits_used: float | None = None,
+    ) -> Generation | None:
+        """Move an active task to its final state once; None if it was already final."""
+        assert status in FINISHED
+        now = self._clock()
+        return await self._one(
+            f"""UPDATE generations SET status = ?, progress = CASE WHEN ? = 'completed'
+                   THEN 100 ELSE progress END, result_url = ?, error_code = ?, error_message = ?,
+                   credits_used = COALESCE(?, credits_used), finished_at = ?, next_poll_at = NULL,
+                   next_delivery_at = ?, poll_count = poll_count + 1, updated_at = ?
+               WHERE id = ? AND status IN ('submitted', 'running') RETURNING {_COLUMNS}""",
+            status, status, result_url, error_code, error_message, credits_used, now, now, now,
+            generation_id,
+        )  # fmt: skip
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    async def due_for_delivery(self, now: float, limit: int) -> list[Generation]:
+        return await self._many(
+            f"""SELECT {_COLUMNS} FROM generations
+               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')
+                 AND next_delivery_at <= ?
+               ORDER BY next_delivery_at LIMIT ?""",
+            now, limit,
+        )  # fmt: skip
+
+    async def next_delivery_at(self) -> float | None:
+        async with self._db.execute(
+            """SELECT MIN(next_delivery_at) FROM generations
+               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')"""
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def mark_delivered(self, generation_id: int, *, via: str, message_id: int | None) -> bool:
+        now = self._clock()
+        cursor = await self._db.execute(
+            """UPDATE generations SET delivered_at = ?, delivered_via = ?,
+                   delivery_message_id = ?, delivery_attempts = delivery_attempts + 1,
+                   next_delivery_at = NULL, updated_at = ?
+               WHERE id = ? AND delivered_at IS NULL""",
+            (now, via, message_id, now, generation_id),
+        )
+        return cursor.rowcount == 1
+
+    async def delivery_failed(self, generation_id: int, *, retry_at: float | None) -> None:
+        """Count a failed attempt; with no retry time the delivery is given up (recorded)."""
+        now = self._clock()
+        if retry_at is None:
+            await self._db.execute(
+                """UPDATE generations SET delivered_at = ?, delivered_via = 'undeliverable',
+                       delivery_attempts = delivery_attempts + 1, next_delivery_at = NULL,
+                       updated_at = ? WHERE id = ? AND delivered_at IS NULL""",
+                (now, now, generation_id),
+            )
+            return
+        await self._db.execute(
+            """UPDATE generations SET delivery_attempts = delivery_attempts + 1,
+                   next_delivery_at = ?, updated_at = ? WHERE id = ? AND delivered_at IS NULL""",
+            (retry_at, now, generation_id),
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    async def _one(self, sql: str, *params: Any) -> Generation | None:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return Generation.from_row(row) if row is not None else None
+
+    async def _many(self, sql: str, *params: Any) -> list[Generation]:
+        async with self._db.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return [Generation.from_row(row) for row in rows]
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file (and its folder) readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -1,0 +1,236 @@
+"""Follows every active task until it is final and delivered, driven only by the database.
+
+One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
+deliver what has finished, then sleep until the next row is due or a new submission wakes it.
+After a restart, unfinished rows are simply due; there is no special recovery path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot import evolink
+from bot.generations import VideoService
+from bot.store import Clock, Generation, Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+MAX_IDLE_SLEEP = 30.0
+DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
+
+
+class Notifier(Protocol):
+    """The Discord side, as the tracker needs it (see bot.delivery)."""
+
+    async def progress(self, generation: Generation) -> None:
+        """Show a changed status; best effort, never raises."""
+
+    async def deliver(self, generation: Generation) -> Delivery:
+        """Tell the member the outcome; raise DeliveryFailed if nothing reached them."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    via: str
+    message_id: int | None
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: Store,
+        api: evolink.EvoLinkClient,
+        service: VideoService,
+        notifier: Notifier,
+        *,
+        poll_interval: float,
+        concurrency: int,
+        task_timeout: float,
+        clock: Clock = time.time,
+    ) -> None:
+        self._store = store
+        self._api = api
+        self._service = service
+        self._notifier = notifier
+        self._poll_interval = poll_interval
+        self._task_timeout = task_timeout
+        self._clock = clock
+        self._limit = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._paused_until = 0.0
+        self._outage_streak = 0
+        self._key_refused_logged = False
+        self._background: set[asyncio.Task[None]] = set()
+        self.on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("tracker started")
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tracker pass failed; trying again shortly")
+                await asyncio.sleep(1.0)
+            await self._sleep_until_due()
+
+    async def run_once(self) -> None:
+        """One pass: lost creates, due polls, due deliveries."""
+        now = self._clock()
+        for generation in await self._store.due_unsubmitted(now, BATCH):
+            if generation.id not in self._service.in_flight:
+                await self._service.reconcile(generation)
+        if now >= self._paused_until:
+            due = await self._store.due_for_poll(now, BATCH * 4)
+            await asyncio.gather(*(self._poll(g) for g in due))
+        due_deliveries = await self._store.due_for_delivery(self._clock(), BATCH)
+        await asyncio.gather(*(self._deliver(g) for g in due_deliveries))
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _sleep_until_due(self) -> None:
+        now = self._clock()
+        next_poll = await self._store.next_poll_at()
+        if next_poll is not None:
+            next_poll = max(next_poll, self._paused_until)
+        candidates = (next_poll, await self._store.next_delivery_at(), now + MAX_IDLE_SLEEP)
+        delay = min(t for t in candidates if t is not None) - now
+        if delay <= 0:
+            return
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+
+    async def _poll(self, generation: Generation) -> None:
+        assert generation.task_id is not None
+        now = self._clock()
+        if generation.submitted_at and now - generation.submitted_at > self._task_timeout:
+            await self._finish(generation, status="expired", error_code="expired")
+            return
+        async with self._limit:
+            try:
+                task = await self._api.get_task(generation.task_id)
+            except evolink.TaskNotFound as exc:
+                await self._finish(
+                    generation, status="failed", error_code="task_not_found", message=exc.message
+                )
+                return
+            except evolink.EvoLinkError as exc:
+                await self._poll_failed(generation, exc)
+                return
+        self._outage_streak = 0
+        if task.status == "completed":
+            if task.video_url is None:
+                log.warning("task %s completed without a result; polling again", task.id)
+                await self._store.reschedule_poll(generation.id, self._next_poll())
+                return
+            await self._finish(
+                generation, status="completed", url=task.video_url, credits=task.credits_used
+            )
+        elif task.is_terminal:
+            await self._finish(
+                generation,
+                status="failed",
+                error_code=task.error_code or task.status,
+                message=task.error_message,
+                credits=task.credits_used,
+            )
+        else:
+            still_active = await self._store.record_progress(
+                generation.id, status=task.status, progress=task.progress,
+                next_poll_at=self._next_poll(),
+            )  # fmt: skip
+            changed = task.progress > generation.progress or (
+                task.status == "processing" and generation.status == "submitted"
+            )
+            if still_active and changed:
+                updated = await self._store.get(generation.id)
+                if updated is not None:
+                    self._in_background(self._notifier.progress(updated))
+
+    async def _poll_failed(self, generation: Generation, exc: evolink.EvoLinkError) -> None:
+        if isinstance(exc, evolink.Unauthorized | evolink.ModelAccessDenied):
+            if not self._key_refused_logged:
+                self._key_refused_logged = True
+                log.error("EvoLink refused the API key while polling: %s", exc)
+                if self.on_key_refused is not None:
+                    self._in_background(self.on_key_refused(exc))
+            await self._store.reschedule_poll(generation.id, self._clock() + 60.0)
+            return
+        self._outage_streak += 1
+        wait = min(self._poll_interval * 2 ** min(self._outage_streak, 6), 300.0)
+        if exc.retry_after is not None:
+            wait = max(wait, exc.retry_after)
+        if isinstance(exc, evolink.RateLimited) or self._outage_streak >= 3:
+            self._paused_until = max(self._paused_until, self._clock() + wait)
+        log.warning("polling %s failed (%s); next look in %.0fs", generation.task_id, exc, wait)
+        await self._store.reschedule_poll(generation.id, self._clock() + wait)
+
+    async def _finish(
+        self,
+        generation: Generation,
+        *,
+        status: str,
+        url: str | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        credits: float | None = None,
+    ) -> None:
+        finished = await self._store.record_finished(
+            generation.id, status=status, result_url=url, error_code=error_code,
+            error_message=message, credits_used=credits,
+        )  # fmt: skip
+        if finished is not None:
+            log.info("generation %s %s (task %s)", finished.id, status, finished.task_id)
+            await self._deliver(finished)
+
+    async def _deliver(self, generation: Generation) -> None:
+        try:
+            delivery = await self._notifier.deliver(generation)
+        except DeliveryFailed as exc:
+            attempt = generation.delivery_attempts
+            if attempt >= len(DELIVERY_RETRY_DELAYS):
+                log.error("giving up delivering generation %s: %s", generation.id, exc)
+                await self._store.delivery_failed(generation.id, retry_at=None)
+            else:
+                retry_at = self._clock() + DELIVERY_RETRY_DELAYS[attempt]
+                log.warning("delivery of generation %s failed (%s); retrying", generation.id, exc)
+                await self._store.delivery_failed(generation.id, retry_at=retry_at)
+            return
+        await self._store.mark_delivered(
+            generation.id, via=delivery.via, message_id=delivery.message_id
+        )
+
+    def _next_poll(self) -> float:
+        return self._clock() + self._poll_interval * random.uniform(0.9, 1.1)
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background notification failed")
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,234 @@
+"""The EvoLink client's request bodies, error mapping and retry rules, at the HTTP layer (respx)."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import respx
+
+from bot import evolink
+from bot.evolink import EvoLinkClient, VideoRequest
+
+BASE = "https://api.evolink.test"
+CREATE = f"{BASE}/v1/videos/generations"
+TASK = {
+    "created": 1757169743,
+    "id": "task-unified-1757169743-7cvnl5zw",
+    "model": "wan2.7-text-to-video",
+    "object": "video.generation.task",
+    "progress": 0,
+    "status": "pending",
+    "task_info": {"can_cancel": True, "estimated_time": 120},
+    "type": "video",
+    "usage": {"billing_rule": "per_call", "credits_reserved": 5, "user_group": "default"},
+}
+
+
+def error(code: str | int, message: str = "nope") -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "type": "x"}}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[EvoLinkClient, list[float]]]:
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    api = EvoLinkClient(BASE, "sk-test", sleep=fake_sleep, timeout=5)
+    yield api, sleeps
+    await api.aclose()
+
+
+@respx.mock
+async def test_create_sends_body_key_and_idempotency(client: tuple[EvoLinkClient, list[float]]):
+    api, _ = client
+    route = respx.post(CREATE).mock(return_value=httpx.Response(200, json=TASK))
+    task = await api.create_task(VideoRequest(prompt="a cat", duration=5), "key-1")
+    sent = route.calls.last.request
+    assert sent.headers["Authorization"] == "Bearer sk-test"
+    assert sent.headers["Idempotency-Key"] == "key-1"
+    assert json.loads(sent.content) == {
+        "model": "wan2.7-text-to-video",
+        "prompt": "a cat",
+        "duration": 5,
+    }
+    assert task.id == TASK["id"] and task.status == "pending"
+    assert task.estimated_time == 120 and task.credits_reserved == 5
+    assert not task.replayed
+
+
+@respx.mock
+async def test_replayed_create_is_flagged(client: tuple[EvoLinkClient, list[float]]) -> None:
+    api, _ = client
+    respx.post(CREATE).mock(
+        return_value=httpx.Response(200, json=TASK, headers={"idempotency-replayed": "true"})
+    )
+    assert (await api.create_task(VideoRequest(prompt="x"), "k")).replayed
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "code"),
+    [
+        (400, error("invalid_request", "prompt is required"), evolink.BadRequest, "invalid_request"),
+        (401, error("unauthorized"), evolink.Unauthorized, "unauthorized"),
+        (402, error("insufficient_quota"), evolink.InsufficientBalance, "insufficient_quota"),
+        (403, error("model_access_denied"), evolink.ModelAccessDenied, "model_access_denied"),
+        (400, error(10001, "integer code"), evolink.BadRequest, "10001"),
+    ],
+)
+@respx.mock
+async def test_create_errors_are_typed_and_not_retried(
+    client: tuple[EvoLinkClient, list[float]],
+    status: int,
+    body: dict[str, object],
+    kind: type[evolink.EvoLinkError],
+    code: str,
+) -> None:
+    api, sleeps = client
+    route = respx.post(CREATE).mock(return_value=httpx.Response(status, json=body))
+    with pytest.raises(kind) as caught:
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert caught.value.code == code
+    assert caught.value.status == status
+    assert caught.value.message == body["error"]["message"]  # type: ignore[index]
+    assert route.call_count == 1 and sleeps == []
+
+
+@respx.mock
+async def test_create_retries_429_honouring_retry_after(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    api, sleeps = client
+    route = respx.post(CREATE).mock(
+        side_effect=[
+            httpx.Response(429, json=error("rate_limit_exceeded"), headers={"Retry-After": "7"}),
+            httpx.Response(200, json=TASK),
+        ]
+    )
+    task = await api.create_task(VideoRequest(prompt="x"), "k")
+    assert task.id == TASK["id"] and route.call_count == 2
+    assert 7 <= sleeps[0] <= 7.5
+    first, second = (c.request.headers["Idempotency-Key"] for c in route.calls)
+    assert first == second == "k"
+
+
+@respx.mock
+async def test_retry_after_as_http_date(client: tuple[EvoLinkClient, list[float]]) -> None:
+    api, sleeps = client
+    when = email.utils.formatdate(time.time() + 12, usegmt=True)
+    respx.post(CREATE).mock(
+        side_effect=[
+            httpx.Response(429, json=error("rate_limit_exceeded"), headers={"Retry-After": when}),
+            httpx.Response(200, json=TASK),
+        ]
+    )
+    await api.create_task(VideoRequest(prompt="x"), "k")
+    assert 10 <= sleeps[0] <= 13
+
+
+@respx.mock
+async def test_429_gives_up_after_max_retries(client: tuple[EvoLinkClient, list[float]]) -> None:
+    api, sleeps = client
+    respx.post(CREATE).mock(return_value=httpx.Response(429, json=error("rate_limit_exceeded")))
+    with pytest.raises(evolink.RateLimited):
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert len(sleeps) == 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(500, json=error("internal_error")),
+        httpx.Response(502, text="<html>Bad Gateway</html>"),
+        httpx.Response(200, text="not json"),
+        httpx.Response(200, json={"unexpected": True}),
+    ],
+)
+@respx.mock
+async def test_create_with_an_unclear_outcome_is_never_retried(
+    client: tuple[EvoLinkClient, list[float]], answer: httpx.Response
+) -> None:
+    api, _ = client
+    route = respx.post(CREATE).mock(return_value=answer)
+    with pytest.raises(evolink.OutcomeUnknown):
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_create_timeout_is_unknown_not_retried(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    api, _ = client
+    route = respx.post(CREATE).mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(evolink.OutcomeUnknown):
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_create_retries_when_it_never_connected(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    api, _ = client
+    route = respx.post(CREATE).mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=TASK)]
+    )
+    assert (await api.create_task(VideoRequest(prompt="x"), "k")).id == TASK["id"]
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_query_retries_server_errors_and_timeouts(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    api, sleeps = client
+    done = {**TASK, "status": "completed", "progress": 100, "results": ["https://m/x.mp4"],
+            "usage": {"credits_used": 4.5}}  # fmt: skip
+    route = respx.get(f"{BASE}/v1/tasks/{TASK['id']}").mock(
+        side_effect=[
+            httpx.Response(503, text="down"),
+            httpx.ReadTimeout("slow"),
+            httpx.Response(200, json=done),
+        ]
+    )
+    task = await api.get_task(str(TASK["id"]))
+    assert route.call_count == 3 and len(sleeps) == 2
+    assert task.is_terminal and task.video_url == "https://m/x.mp4"
+    assert task.credits_used == 4.5 and task.progress == 100
+
+
+@respx.mock
+async def test_query_of_unknown_task(client: tuple[EvoLinkClient, list[float]]) -> None:
+    api, _ = client
+    respx.get(f"{BASE}/v1/tasks/nope").mock(
+        return_value=httpx.Response(404, json=error("task_not_found"))
+    )
+    with pytest.raises(evolink.TaskNotFound):
+        await api.get_task("nope")
+
+
+@respx.mock
+async def test_failed_task_carries_its_error(client: tuple[EvoLinkClient, list[float]]) -> None:
+    api, _ = client
+    failed = {"id": "t1", "status": "failed", "progress": 0,
+              "error": {"code": "content_policy_violation", "message": "blocked"}}  # fmt: skip
+    respx.get(f"{BASE}/v1/tasks/t1").mock(return_value=httpx.Response(200, json=failed))
+    task = await api.get_task("t1")
+    assert task.is_terminal and task.error_code == "content_policy_violation"
+    assert task.video_url is None
+
+
+@respx.mock
+async def test_balance(client: tuple[EvoLinkClient, list[float]]) -> None:
+    api, _ = client
+    body = {"data": {"token": {"remaining_credits": 99.5, "unlimited_credits": False}},
+            "success": True}  # fmt: skip
+    respx.get(f"{BASE}/v1/credits").mock(return_value=httpx.Response(200, json=body))
+    assert (await api.get_balance()).remaining_credits == 99.5

@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.abcdef.secret-token-value"
+KEY = "sk-evolink-secret-key-123"
+
+
+def test_defaults_and_required_values() -> None:
+    s = load_settings({"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY})
+    assert s.discord_token.get() == TOKEN
+    assert s.evolink_api_key.get() == KEY
+    assert s.evolink_base_url == "https://api.evolink.ai"
+    assert s.database_path == Path("data/bot.db")
+    assert s.discord_guild_id is None
+    assert s.poll_interval == 10.0
+
+
+def test_every_problem_is_named_at_once_without_secrets() -> None:
+    env = {
+        "EVOLINK_API_KEY": KEY,
+        "EVOLINK_BASE_URL": "ftp://nowhere",
+        "DISCORD_GUILD_ID": "abc",
+        "POLL_INTERVAL_SECONDS": "-1",
+        "LOG_LEVEL": "LOUD",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    text = str(caught.value)
+    for name in (
+        "DISCORD_TOKEN is missing",
+        "EVOLINK_BASE_URL",
+        "DISCORD_GUILD_ID",
+        "POLL_INTERVAL_SECONDS",
+        "LOG_LEVEL",
+    ):
+        assert name in text
+    assert len(caught.value.problems) == 5
+    assert KEY not in text
+
+
+def test_secrets_never_print() -> None:
+    s = load_settings({"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY})
+    assert TOKEN not in repr(s) and KEY not in repr(s)
+    assert TOKEN not in str(s.discord_token) and KEY not in f"{s.evolink_api_key}"
+
+
+def test_values_are_parsed_and_trimmed() -> None:
+    s = load_settings(
+        {
+            "DISCORD_TOKEN": f"  {TOKEN}\n",
+            "EVOLINK_API_KEY": KEY,
+            "EVOLINK_BASE_URL": "http://127.0.0.1:8787/",
+            "DATABASE_PATH": "/tmp/x/bot.db",
+            "DISCORD_GUILD_ID": "123456789012345678",
+            "TASK_TIMEOUT_MINUTES": "30",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert s.discord_token.get() == TOKEN
+    assert s.evolink_base_url == "http://127.0.0.1:8787"
+    assert s.discord_guild_id == 123456789012345678
+    assert s.task_timeout == 1800
+    assert s.log_level == "DEBUG"
+
+
+def test_a_token_with_spaces_is_refused_without_echoing_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DISCORD_TOKEN": "abc def ghi", "EVOLINK_API_KEY": KEY})
+    assert "DISCORD_TOKEN" in str(caught.value)
+    assert "abc def" not in str(caught.value)
