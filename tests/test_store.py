@@ -1,0 +1,141 @@
+"""Storage: schema, migrations, file permissions, and the state transitions the tracker uses."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.store import MIGRATIONS, NewGeneration, Store
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def new(user_id: int = 7, key: str = "key-1") -> NewGeneration:
+    return NewGeneration(
+        guild_id=1, channel_id=2, user_id=user_id, locale="en-US", prompt="a cat",
+        negative_prompt=None, quality="1080p", aspect_ratio="1:1", duration=4, seed=9,
+        prompt_extend=True, audio_url=None, idempotency_key=key, next_poll_at=1_000_060.0,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
+    clock = FakeClock()
+    s = await Store.open(tmp_path / "sub" / "bot.db", clock=clock)
+    yield s, clock
+    await s.close()
+
+
+async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "bot.db"
+    s = await Store.open(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert await s.schema_version() == len(MIGRATIONS)
+    async with s._db.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+    await s.close()
+    again = await Store.open(path)  # re-opening applies nothing twice
+    assert await again.schema_version() == len(MIGRATIONS)
+    await again.close()
+
+
+async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock]) -> None:
+    s, clock = store
+    g = await s.add_generation(new())
+    assert (g.status, g.guild_id, g.channel_id, g.user_id) == ("requested", 1, 2, 7)
+    assert (g.quality, g.aspect_ratio, g.duration, g.seed, g.prompt_extend) == (
+        "1080p", "1:1", 4, 9, True,
+    )
+    assert g.requested_at == clock.now and g.task_id is None
+
+
+async def test_lifecycle_submitted_running_completed_delivered(
+    store: tuple[Store, FakeClock],
+) -> None:
+    s, clock = store
+    g = await s.add_generation(new())
+    clock.now += 1
+    g = await s.mark_submitted(
+        g.id, task_id="task-1", status="pending", progress=0, credits_reserved=8.0,
+        estimated_seconds=120, next_poll_at=clock.now + 10,
+    )  # fmt: skip
+    assert (g.status, g.task_id, g.credits_reserved, g.submitted_at) == (
+        "submitted", "task-1", 8.0, clock.now,
+    )
+    with pytest.raises(LookupError):  # a second submission of the same row is refused
+        await s.mark_submitted(
+            g.id, task_id="task-2", status="pending", progress=0, credits_reserved=8.0,
+            estimated_seconds=120, next_poll_at=0,
+        )  # fmt: skip
+    assert await s.due_for_poll(clock.now, 10) == []
+    clock.now += 10
+    assert [d.id for d in await s.due_for_poll(clock.now, 10)] == [g.id]
+    assert await s.record_progress(g.id, status="processing", progress=40, next_poll_at=clock.now)
+    assert await s.record_progress(g.id, status="processing", progress=30, next_poll_at=clock.now)
+    assert (await s.get(g.id)).progress == 40  # type: ignore[union-attr]  # never goes back
+    done = await s.record_finished(g.id, status="completed", result_url="https://v/x.mp4")
+    assert done is not None and done.progress == 100 and done.finished_at == clock.now
+    assert await s.record_finished(g.id, status="failed") is None  # final only once
+    assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
+    assert await s.mark_delivered(g.id, via="channel", message_id=55)
+    assert not await s.mark_delivered(g.id, via="dm", message_id=56)  # delivered only once
+    final = await s.get(g.id)
+    assert final is not None and final.delivered_via == "channel"
+    assert final.delivery_message_id == 55 and await s.due_for_delivery(clock.now, 10) == []
+
+
+async def test_refused_create_told_at_once_is_not_delivered_again(
+    store: tuple[Store, FakeClock],
+) -> None:
+    s, clock = store
+    g = await s.add_generation(new())
+    await s.fail_unsubmitted(g.id, "insufficient_quota", "top up", member_told=True)
+    row = await s.get(g.id)
+    assert row is not None and row.status == "failed" and row.delivered_via == "interaction"
+    assert await s.due_for_delivery(clock.now + 100, 10) == []
+
+
+async def test_refused_reconcile_goes_to_delivery(store: tuple[Store, FakeClock]) -> None:
+    s, clock = store
+    g = await s.add_generation(new())
+    await s.fail_unsubmitted(g.id, "invalid_request", "bad", member_told=False)
+    assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
+
+
+async def test_lost_creates_wait_their_turn(store: tuple[Store, FakeClock]) -> None:
+    s, clock = store
+    g = await s.add_generation(new())
+    assert await s.due_unsubmitted(clock.now, 10) == []
+    clock.now += 60
+    assert [d.id for d in await s.due_unsubmitted(clock.now, 10)] == [g.id]
+    await s.retry_unsubmitted_later(g.id, clock.now + 60)
+    assert await s.due_unsubmitted(clock.now, 10) == []
+    assert await s.next_poll_at() == clock.now + 60
+
+
+async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
+    store: tuple[Store, FakeClock],
+) -> None:
+    s, clock = store
+    g = await s.add_generation(new())
+    await s.mark_submitted(
+        g.id, task_id="t", status="processing", progress=5, credits_reserved=None,
+        estimated_seconds=None, next_poll_at=clock.now,
+    )  # fmt: skip
+    await s.record_finished(g.id, status="failed", error_code="service_error")
+    await s.delivery_failed(g.id, retry_at=clock.now + 30)
+    assert await s.due_for_delivery(clock.now, 10) == []
+    assert await s.next_delivery_at() == clock.now + 30
+    await s.delivery_failed(g.id, retry_at=None)
+    row = await s.get(g.id)
+    assert row is not None and row.delivered_via == "undeliverable" and row.delivery_attempts == 2
