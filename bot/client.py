@@ -74,6 +74,8 @@ class VideoBot(commands.Bot):
         *,
         clock: Clock = time.time,
         evolink_transport: httpx.AsyncBaseTransport | None = None,
+        evolink_sleep: evolink.Sleep = asyncio.sleep,
+        start_tracker: bool = True,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -85,6 +87,8 @@ class VideoBot(commands.Bot):
         self.settings = settings
         self.clock = clock
         self._evolink_transport = evolink_transport
+        self._evolink_sleep = evolink_sleep
+        self._start_tracker = start_tracker
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
 
@@ -96,8 +100,9 @@ class VideoBot(commands.Bot):
             s.evolink_api_key.get(),
             timeout=s.http_timeout,
             transport=self._evolink_transport,
+            sleep=self._evolink_sleep,
         )
-        self.notifier = DiscordNotifier(self)
+        self.notifier = DiscordNotifier(self, clock=self.clock)
         self.service = VideoService(
             self.store, self.api, poll_interval=s.poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(),
@@ -112,7 +117,8 @@ class VideoBot(commands.Bot):
 
         await self.add_cog(VideoCog(self))
         await self.sync_commands()
-        self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
+        if self._start_tracker:
+            self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
         self._key_check = asyncio.create_task(self.check_evolink_key(), name="evolink-key-check")
 
     async def sync_commands(self) -> None:
@@ -142,9 +148,11 @@ class VideoBot(commands.Bot):
                 log.info("EvoLink key accepted; %s credits remaining", balance.remaining_credits)
 
     async def close(self) -> None:
-        if self._tracker_task is not None:
-            self._tracker_task.cancel()
-            await asyncio.gather(self._tracker_task, return_exceptions=True)
+        for task in (self._tracker_task, self._key_check):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if hasattr(self, "tracker"):
             await self.tracker.close()
         await super().close()
         if hasattr(self, "api"):

@@ -15,7 +15,7 @@ import aiohttp
 import discord
 
 from bot import render
-from bot.store import Generation
+from bot.store import Clock, Generation
 from bot.tracker import Delivery, DeliveryFailed
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,14 @@ def delivery_nonce(generation_id: int) -> str:
 
 
 class DiscordNotifier:
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, clock: Clock = time.time) -> None:
         self._client = client
+        self._clock = clock
         self._interactions: dict[int, tuple[float, discord.Interaction]] = {}
 
     def remember_interaction(self, generation_id: int, interaction: discord.Interaction) -> None:
         """Keep a fresh interaction for follow-ups while its token still works."""
-        now = time.monotonic()
+        now = self._clock()
         self._interactions = {
             gid: (t, i) for gid, (t, i) in self._interactions.items()
             if now - t < INTERACTION_LIFETIME
@@ -50,7 +51,7 @@ class DiscordNotifier:
 
     def _fresh_interaction(self, generation_id: int) -> discord.Interaction | None:
         entry = self._interactions.get(generation_id)
-        if entry is None or time.monotonic() - entry[0] >= INTERACTION_LIFETIME:
+        if entry is None or self._clock() - entry[0] >= INTERACTION_LIFETIME:
             return None
         return entry[1]
 

@@ -75,7 +75,7 @@ async def test_replayed_create_is_flagged(client: tuple[EvoLinkClient, list[floa
 @pytest.mark.parametrize(
     ("status", "body", "kind", "code"),
     [
-        (400, error("invalid_request", "prompt is required"), evolink.BadRequest, "invalid_request"),
+        (400, error("invalid_request", "no prompt"), evolink.BadRequest, "invalid_request"),
         (401, error("unauthorized"), evolink.Unauthorized, "unauthorized"),
         (402, error("insufficient_quota"), evolink.InsufficientBalance, "insufficient_quota"),
         (403, error("model_access_denied"), evolink.ModelAccessDenied, "model_access_denied"),

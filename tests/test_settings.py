@@ -71,3 +71,20 @@ def test_a_token_with_spaces_is_refused_without_echoing_it() -> None:
         load_settings({"DISCORD_TOKEN": "abc def ghi", "EVOLINK_API_KEY": KEY})
     assert "DISCORD_TOKEN" in str(caught.value)
     assert "abc def" not in str(caught.value)
+
+
+def test_python_m_bot_names_every_missing_setting(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "EVOLINK_API_KEY")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN is missing" in result.stderr
+    assert "EVOLINK_API_KEY is missing" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -54,7 +54,11 @@ async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock
     g = await s.add_generation(new())
     assert (g.status, g.guild_id, g.channel_id, g.user_id) == ("requested", 1, 2, 7)
     assert (g.quality, g.aspect_ratio, g.duration, g.seed, g.prompt_extend) == (
-        "1080p", "1:1", 4, 9, True,
+        "1080p",
+        "1:1",
+        4,
+        9,
+        True,
     )
     assert g.requested_at == clock.now and g.task_id is None
 
@@ -70,7 +74,10 @@ async def test_lifecycle_submitted_running_completed_delivered(
         estimated_seconds=120, next_poll_at=clock.now + 10,
     )  # fmt: skip
     assert (g.status, g.task_id, g.credits_reserved, g.submitted_at) == (
-        "submitted", "task-1", 8.0, clock.now,
+        "submitted",
+        "task-1",
+        8.0,
+        clock.now,
     )
     with pytest.raises(LookupError):  # a second submission of the same row is refused
         await s.mark_submitted(

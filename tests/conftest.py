@@ -1,0 +1,82 @@
+"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, and the real bot on a fake
+Discord REST layer (tests/discord_fake.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.client import VideoBot
+from bot.settings import Secret, Settings
+from bot.simulator import Simulator
+from tests.discord_fake import FakeDiscord, fake_discord, running_bot
+
+__all__ = ["fake_discord"]  # the fixture, made visible to every test module
+
+START = 1_800_000_000.0
+
+
+class FakeClock:
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def simulator(clock: FakeClock) -> AsyncIterator[Simulator]:
+    sim = Simulator(clock=clock, task_seconds=60, pending_seconds=5)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+def make_settings(tmp_path: Path, base_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "discord_token": Secret("fake-discord-token-0123456789"),
+        "evolink_api_key": Secret("sk-sim-test-key-0123456789"),
+        "evolink_base_url": base_url,
+        "database_path": tmp_path / "bot.db",
+        "poll_interval": 10.0,
+        "task_timeout": 3600.0,
+        "http_timeout": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+BotFactory = Callable[..., VideoBot]
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path, simulator: Simulator, clock: FakeClock) -> BotFactory:
+    """A VideoBot against the simulator whose tracker the test drives with `run_once()`."""
+
+    def factory(**overrides: Any) -> VideoBot:
+        settings = make_settings(tmp_path, simulator.base_url, **overrides)
+        return VideoBot(settings, clock=clock, evolink_sleep=no_sleep, start_tracker=False)
+
+    return factory
+
+
+@pytest.fixture
+async def bot(fake_discord: FakeDiscord, make_bot: BotFactory) -> AsyncIterator[VideoBot]:
+    async with running_bot(make_bot(), fake_discord) as running:
+        assert isinstance(running, VideoBot)
+        yield running

@@ -1,0 +1,359 @@
+"""/video end to end: raw interaction payloads in, recorded Discord calls and simulator requests
+out. The tracker is driven pass by pass with a shared fake clock, so nothing sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.client import VideoBot
+from bot.simulator import Simulator
+from tests.conftest import BotFactory, FakeClock
+from tests.discord_fake import (
+    CHANNEL_ID,
+    USER_ID,
+    FakeDiscord,
+    attachment,
+    attachment_option,
+    dispatch,
+    option,
+    running_bot,
+    settled,
+    slash_command,
+)
+
+EPHEMERAL = 64
+
+
+def video(
+    prompt: str = "A small kitten running under the moonlight", **options: Any
+) -> dict[str, Any]:
+    opts = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
+    return slash_command("video", opts)
+
+
+def creates(sim: Simulator) -> list[Any]:
+    return [r for r in sim.requests if r.method == "POST" and r.path == "/v1/videos/generations"]
+
+
+async def finish_all(bot: VideoBot, sim: Simulator, clock: FakeClock) -> None:
+    clock.advance(61)
+    await bot.tracker.run_once()
+
+
+async def test_registered_schema_mirrors_the_api_fields(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    [sync] = fake_discord.calls_to("PUT", "/applications/{application_id}/commands")
+    [command] = [c for c in sync.json if c["name"] == "video"]
+    assert command["dm_permission"] is False
+    options = {o["name"]: o for o in command["options"]}
+    assert list(options) == [
+        "prompt", "negative_prompt", "quality", "aspect_ratio", "duration", "seed",
+        "prompt_extend", "audio", "audio_url",
+    ]  # fmt: skip
+    assert options["prompt"]["required"] is True and options["prompt"]["max_length"] == 5000
+    assert options["negative_prompt"]["max_length"] == 500
+    assert [c["value"] for c in options["quality"]["choices"]] == ["720p", "1080p"]
+    ratios = options["aspect_ratio"]["choices"]
+    assert [c["value"] for c in ratios] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
+    assert "1280×720" in ratios[0]["name"] and "1248×1648" in ratios[4]["name"]
+    assert (options["duration"]["min_value"], options["duration"]["max_value"]) == (2, 15)
+    assert (options["seed"]["min_value"], options["seed"]["max_value"]) == (1, 2147483647)
+    assert options["prompt_extend"]["type"] == 5 and options["audio"]["type"] == 11
+    assert all(not o.get("required") for name, o in options.items() if name != "prompt")
+
+
+async def test_full_request_maps_every_option_and_shows_a_status(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    audio = attachment(filename="beat.mp3", size=300_000, content_type="audio/mpeg")
+    payload = slash_command(
+        "video",
+        [
+            option("prompt", "Shot 1 [0-3s] a fox; Shot 2 [3-6s] it jumps"),
+            option("negative_prompt", "blurry"),
+            option("quality", "1080p"),
+            option("aspect_ratio", "9:16"),
+            option("duration", 6),
+            option("seed", 1234),
+            option("prompt_extend", True),
+            attachment_option("audio", audio),
+        ],
+    )
+    await dispatch(bot, payload)
+
+    iid = int(payload["id"])
+    assert fake_discord.interaction_response(iid) == {"type": 5}  # deferred at once
+    [create] = creates(simulator)
+    assert create.json == {
+        "model": "wan2.7-text-to-video",
+        "prompt": "Shot 1 [0-3s] a fox; Shot 2 [3-6s] it jumps",
+        "negative_prompt": "blurry",
+        "quality": "1080p",
+        "aspect_ratio": "9:16",
+        "duration": 6,
+        "seed": 1234,
+        "prompt_extend": True,
+        "audio_urls": [audio["url"]],
+    }
+    assert create.headers["idempotency-key"]
+    status = fake_discord.original(iid)
+    assert status is not None
+    [embed] = status["embeds"]
+    task_id = next(iter(simulator.tasks))
+    assert task_id in embed["footer"]["text"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert "1080p · 9:16 (1080×1920) · 6 s · seed 1234" in fields["Settings"]
+    assert "Queued at EvoLink" in fields["Status"] and "usually about" in fields["Status"]
+
+    row = await bot.store.by_task_id(task_id)
+    assert row is not None and row.status == "submitted" and row.user_id == USER_ID
+    assert row.status_message_id == status["id"] and row.credits_reserved == 12.0
+    assert (row.quality, row.aspect_ratio, row.duration, row.seed) == ("1080p", "9:16", 6, 1234)
+
+
+async def test_options_left_out_are_left_out_of_the_api_call(
+    bot: VideoBot, simulator: Simulator
+) -> None:
+    await dispatch(bot, video("a cat"))
+    [create] = creates(simulator)
+    assert create.json == {"model": "wan2.7-text-to-video", "prompt": "a cat"}
+
+
+async def test_crafted_bad_values_are_refused_privately_before_any_call(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    wav_as_png = attachment(filename="song.png", size=1000, content_type="image/png")
+    payload = slash_command(
+        "video",
+        [
+            option("prompt", "x" * 5001),
+            option("quality", "4k"),
+            option("duration", 99),
+            option("seed", 0),
+            option("audio_url", "https://192.168.1.10/a.mp3"),
+            attachment_option("audio", wav_as_png),
+        ],
+    )
+    await dispatch(bot, payload)
+    answer = fake_discord.interaction_response(int(payload["id"]))
+    assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
+    text = answer["data"]["content"]
+    for fragment in (
+        "`prompt` is 5,001 characters",
+        "`quality`",
+        "`duration`",
+        "`seed`",
+        "not both",
+    ):
+        assert fragment in text
+    assert "not charged" in text
+    assert creates(simulator) == []
+    assert await bot.store.get(1) is None
+
+
+async def test_each_refusal_of_the_api_is_explained_and_costs_nothing(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    cases = [
+        (402, "out of credits"),
+        (401, "key was refused"),
+        (403, "key was refused"),
+        (400, "EvoLink refused this request"),
+        (429, "EvoLink is busy"),
+    ]
+    for status, expected in cases:
+        simulator.faults.add(route="create", status=status, always=status == 429, retry_after="1")
+        payload = video()
+        await dispatch(bot, payload)
+        simulator.faults.clear()
+        iid = int(payload["id"])
+        [followup] = fake_discord.followups(iid)
+        assert followup["flags"] & EPHEMERAL, status
+        assert expected in followup["content"] and "not charged" in followup["content"]
+        assert fake_discord.original(iid) is None  # the public "thinking" message is removed
+    assert simulator.tasks == {}
+    for generation_id in range(1, len(cases) + 1):
+        row = await bot.store.get(generation_id)
+        assert row is not None and row.status == "failed" and row.delivered_via == "interaction"
+
+
+async def test_progress_then_delivery_with_only_the_requester_pinged(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payload = video("@everyone look <@&999> **bold** <@42>")
+    await dispatch(bot, payload)
+    status_id = fake_discord.original(int(payload["id"]))["id"]  # type: ignore[index]
+
+    clock.advance(30)
+    await bot.tracker.run_once()
+    await asyncio.sleep(0.05)  # progress edits are sent in the background
+    status = fake_discord.messages[status_id]
+    assert "Rendering" in status["embeds"][0]["fields"][0]["value"]
+    assert "%" in status["embeds"][0]["fields"][0]["value"]
+
+    await finish_all(bot, simulator, clock)
+    [delivery] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["id"] != status_id]
+    task = next(iter(simulator.tasks.values()))
+    assert delivery["content"].startswith(f"<@{USER_ID}> your video is ready: http")
+    assert simulator.task_answer(task.id)["results"][0] in delivery["content"]
+    mentions = delivery["allowed_mentions"]
+    assert mentions["parse"] == [] and mentions["users"] == [USER_ID]  # no everyone, no roles
+    prompt_shown = delivery["embeds"][0]["description"]
+    assert "@everyone" not in prompt_shown.replace("@\u200beveryone", "")
+    assert "\\*\\*bold\\*\\*" in prompt_shown
+    assert "✅" in fake_discord.messages[status_id]["embeds"][0]["title"]
+
+    row = await bot.store.get(1)
+    assert row is not None and row.status == "completed" and row.delivered_via == "channel"
+    assert row.delivery_message_id == delivery["id"] and row.finished_at is not None
+
+    clock.advance(600)
+    await bot.tracker.run_once()
+    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 2  # nothing posted twice
+
+
+async def test_a_failed_task_tells_the_requester_why(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video("a scene [[fail:content_policy_violation]]"))
+    await finish_all(bot, simulator, clock)
+    delivery = fake_discord.channel_messages(CHANNEL_ID)[-1]
+    assert delivery["content"].startswith(f"<@{USER_ID}> your video could not be made.")
+    assert "safety filter" in delivery["content"] and "not charged" in delivery["content"]
+    row = await bot.store.get(1)
+    assert row is not None and row.error_code == "content_policy_violation"
+
+
+async def test_delivery_after_the_interaction_token_expired(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payload = video()
+    await dispatch(bot, payload)
+    iid = int(payload["id"])
+    status_id = fake_discord.original(iid)["id"]  # type: ignore[index]
+    fake_discord.expire_interaction(iid)
+    clock.advance(20 * 60)  # longer than an interaction token lives
+    await bot.tracker.run_once()
+    edits = fake_discord.calls_to("PATCH", f"/channels/{CHANNEL_ID}/messages/{status_id}")
+    assert edits, "the status message is edited with the bot token, not the expired one"
+    assert fake_discord.channel_messages(CHANNEL_ID)[-1]["content"].startswith(f"<@{USER_ID}>")
+
+
+async def test_channel_refused_falls_back_to_a_direct_message(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payload = video()
+    await dispatch(bot, payload)
+    fake_discord.expire_interaction(int(payload["id"]))
+    clock.advance(20 * 60)
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=403, code=50013)  # fmt: skip
+    await bot.tracker.run_once()
+    dm = fake_discord.dm_channel_id(USER_ID)
+    assert dm is not None
+    [message] = fake_discord.channel_messages(dm)
+    assert "your video is ready" in message["content"]
+    row = await bot.store.get(1)
+    assert row is not None and row.delivered_via == "dm"
+
+
+async def test_discord_outage_is_retried_later_not_lost(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video())
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=503, times=1)  # fmt: skip
+    await finish_all(bot, simulator, clock)
+    row = await bot.store.get(1)
+    assert row is not None and row.delivered_at is None and row.delivery_attempts == 1
+    clock.advance(10)
+    await bot.tracker.run_once()
+    row = await bot.store.get(1)
+    assert row is not None and row.delivered_via == "channel"
+    assert len([m for m in fake_discord.channel_messages(CHANNEL_ID)
+                if "your video is ready" in m["content"]]) == 1  # fmt: skip
+
+
+async def test_a_task_that_never_finishes_expires_and_the_member_is_told(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video("forever [[never]]"))
+    clock.advance(3601)
+    await bot.tracker.run_once()
+    delivery = fake_discord.channel_messages(CHANNEL_ID)[-1]
+    assert "did not finish this video in time" in delivery["content"]
+    row = await bot.store.get(1)
+    assert row is not None and row.status == "expired"
+
+
+async def test_fifty_members_at_once(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payloads = [
+        slash_command("video", [option("prompt", f"scene {n}")], user_id=USER_ID + n)
+        for n in range(50)
+    ]
+    async with settled(max_wait=30):  # as the gateway does: all parsed, handled concurrently
+        for p in payloads:
+            fake_discord.register_interaction(p)
+            bot._connection.parsers["INTERACTION_CREATE"](p)
+    assert all(fake_discord.interaction_response(int(p["id"])) == {"type": 5} for p in payloads)
+    assert len(creates(simulator)) == 50 and len(simulator.tasks) == 50
+    await finish_all(bot, simulator, clock)
+    deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
+                  if "your video is ready" in m["content"]]  # fmt: skip
+    assert sorted(m["allowed_mentions"]["users"][0] for m in deliveries) == [
+        USER_ID + n for n in range(50)
+    ]
+
+
+async def test_restart_mid_task_delivers_exactly_once(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(), fake_discord) as first:
+        assert isinstance(first, VideoBot)
+        await dispatch(first, video("before the crash"))
+    # the process is gone; the task keeps running at EvoLink
+    clock.advance(61)
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        await second.tracker.run_once()
+        await second.tracker.run_once()
+    deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
+                  if "your video is ready" in m["content"]]  # fmt: skip
+    assert len(deliveries) == 1
+    assert len(creates(simulator)) == 1
+
+
+async def test_crash_between_posting_and_recording_posts_once(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video())
+    await finish_all(bot, simulator, clock)
+    # as if the process died after Discord accepted the message but before the commit
+    await bot.store._db.execute("UPDATE generations SET delivered_at = NULL, next_delivery_at = 0")
+    await bot.tracker.run_once()
+    deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
+                  if "your video is ready" in m["content"]]  # fmt: skip
+    assert len(deliveries) == 1  # the same nonce returned the same message
+    assert len(fake_discord.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == 2
+
+
+async def test_a_lost_create_answer_is_settled_without_a_second_task(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    simulator.faults.create_after_fault(status=500)
+    payload = video()
+    await dispatch(bot, payload)
+    assert "did not confirm" in fake_discord.original(int(payload["id"]))["content"]  # type: ignore[index]
+    assert len(simulator.tasks) == 1  # EvoLink did make (and charge) a task
+    clock.advance(61)
+    await bot.tracker.run_once()  # same call, same Idempotency-Key: replayed
+    assert len(simulator.tasks) == 1
+    keys = {r.headers["idempotency-key"] for r in creates(simulator)}
+    assert len(creates(simulator)) == 2 and len(keys) == 1
+    clock.advance(61)
+    await bot.tracker.run_once()
+    assert "your video is ready" in fake_discord.channel_messages(CHANNEL_ID)[-1]["content"]
