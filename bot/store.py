@@ -6,6 +6,7 @@ it says, so a restart resumes exactly where the last process stopped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -35,8 +36,9 @@ MIGRATIONS: tuple[str, ...] = (
         audio_url           TEXT,
         idempotency_key     TEXT NOT NULL UNIQUE,
         task_id             TEXT UNIQUE,
-        status              TEXT NOT NULL DEFAULT 'requested' CHECK (status IN ('requested',
-                            'submitted', 'running', 'completed', 'failed', 'expired')),
+        status              TEXT NOT NULL DEFAULT 'requested' CHECK (status IN ('queued',
+                            'requested', 'submitted', 'running', 'completed', 'failed', 'expired',
+                            'cancelled')),
         progress            INTEGER NOT NULL DEFAULT 0,
         estimated_seconds   REAL,
         credits_reserved    REAL,
@@ -142,10 +144,42 @@ class NewGeneration:
 Clock = Callable[[], float]
 
 
+class Transaction:
+    """Statements run inside one `BEGIN IMMEDIATE ... COMMIT` (see Store.transaction)."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def fetchone(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        async with self._db.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+
 class Store:
+    """One connection shared by the whole process.
+
+    Every statement goes through `fetchone`, `fetchall`, `execute` or `transaction()`, which take
+    one lock: a transaction is then never interleaved with another coroutine's statements (on a
+    shared connection those would silently join it, and vanish with its rollback).
+    """
+
     def __init__(self, db: aiosqlite.Connection, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
+        self._lock = asyncio.Lock()
+        self._tx = Transaction(db)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock = time.time) -> Store:
@@ -166,45 +200,59 @@ class Store:
         return store
 
     async def close(self) -> None:
-        await self._db.close()
+        async with self._lock:
+            await self._db.close()
 
     async def migrate(self) -> None:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+        version = await self.schema_version()
+        async with self._lock:
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
 
     async def schema_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
 
+    async def fetchone(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+        async with self._lock:
+            return await self._tx.fetchone(sql, *params)
+
+    async def fetchall(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
+        async with self._lock:
+            return await self._tx.fetchall(sql, *params)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        async with self._lock:
+            return await self._tx.execute(sql, *params)
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._tx
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
 
     # --- generations: creation and submission ------------------------------------------------
 
-    async def add_generation(self, new: NewGeneration) -> Generation:
-        """Store the intent before anything is paid for."""
+    async def add_generation(self, new: NewGeneration, tx: Transaction | None = None) -> Generation:
+        """Store the intent before anything is paid for (inside `tx` when one is given)."""
         now = self._clock()
         values = {f.name: getattr(new, f.name) for f in fields(NewGeneration)}
         values |= {"requested_at": now, "updated_at": now}
         names = ", ".join(values)
-        marks = ", ".join(f":{name}" for name in values)
-        async with self._db.execute(
-            f"INSERT INTO generations ({names}) VALUES ({marks}) RETURNING {_COLUMNS}", values
-        ) as cursor:
-            row = await cursor.fetchone()
+        marks = ", ".join("?" for _ in values)
+        sql = f"INSERT INTO generations ({names}) VALUES ({marks}) RETURNING {_COLUMNS}"
+        if tx is not None:
+            row = await tx.fetchone(sql, *values.values())
+        else:
+            row = await self.fetchone(sql, *values.values())
         assert row is not None
         return Generation.from_row(row)
 
@@ -241,31 +289,31 @@ class Store:
 
     async def fail_unsubmitted(
         self, generation_id: int, code: str, message: str, *, member_told: bool
-    ) -> None:
+    ) -> Generation | None:
         """No task was made. A member told at once counts as delivered; else delivery tells."""
         now = self._clock()
-        told = now if member_told else None
-        await self._db.execute(
-            """UPDATE generations SET status = 'failed', error_code = ?, error_message = ?,
+        return await self._one(
+            f"""UPDATE generations SET status = 'failed', error_code = ?, error_message = ?,
                    finished_at = ?, delivered_at = ?, delivered_via = ?, next_poll_at = NULL,
                    next_delivery_at = ?, updated_at = ?
-               WHERE id = ? AND status = 'requested'""",
-            (code, message, now, told, "interaction" if member_told else None,
-             None if member_told else now, now, generation_id),
+               WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
+            code, message, now, now if member_told else None,
+            "interaction" if member_told else None, None if member_told else now, now,
+            generation_id,
         )  # fmt: skip
 
     async def retry_unsubmitted_later(self, generation_id: int, at: float) -> None:
-        await self._db.execute(
+        await self.execute(
             """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?
                WHERE id = ? AND status = 'requested'""",
-            (at, self._clock(), generation_id),
-        )
+            at, self._clock(), generation_id,
+        )  # fmt: skip
 
     async def set_status_message(self, generation_id: int, message_id: int) -> None:
-        await self._db.execute(
+        await self.execute(
             "UPDATE generations SET status_message_id = ?, updated_at = ? WHERE id = ?",
-            (message_id, self._clock(), generation_id),
-        )
+            message_id, self._clock(), generation_id,
+        )  # fmt: skip
 
     async def due_unsubmitted(self, now: float, limit: int) -> list[Generation]:
         """Requests whose create call may or may not have reached EvoLink (a crash in between)."""
@@ -286,34 +334,30 @@ class Store:
         )  # fmt: skip
 
     async def next_poll_at(self) -> float | None:
-        async with self._db.execute(
+        return await self._scalar(
             """SELECT MIN(next_poll_at) FROM generations
                WHERE status IN ('requested', 'submitted', 'running')"""
-        ) as cursor:
-            row = await cursor.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
+        )
 
     async def record_progress(
         self, generation_id: int, *, status: str, progress: int, next_poll_at: float
     ) -> bool:
         """Store a non-final poll answer; False if the row was no longer active."""
         row_status = "running" if status == "processing" else "submitted"
-        async with self._db.execute(
+        changed = await self.execute(
             """UPDATE generations SET status = ?, progress = MAX(progress, ?), next_poll_at = ?,
                    poll_count = poll_count + 1, updated_at = ?
-               WHERE id = ? AND status IN ('submitted', 'running')
-               RETURNING progress""",
-            (row_status, progress, next_poll_at, self._clock(), generation_id),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return row is not None
+               WHERE id = ? AND status IN ('submitted', 'running')""",
+            row_status, progress, next_poll_at, self._clock(), generation_id,
+        )  # fmt: skip
+        return changed == 1
 
     async def reschedule_poll(self, generation_id: int, next_poll_at: float) -> None:
-        await self._db.execute(
+        await self.execute(
             """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1
                WHERE id = ? AND status IN ('submitted', 'running')""",
-            (next_poll_at, generation_id),
-        )
+            next_poll_at, generation_id,
+        )  # fmt: skip
 
     async def record_finished(
         self,
@@ -350,52 +394,46 @@ class Store:
         )  # fmt: skip
 
     async def next_delivery_at(self) -> float | None:
-        async with self._db.execute(
+        return await self._scalar(
             """SELECT MIN(next_delivery_at) FROM generations
                WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')"""
-        ) as cursor:
-            row = await cursor.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
+        )
 
     async def mark_delivered(self, generation_id: int, *, via: str, message_id: int | None) -> bool:
         now = self._clock()
-        cursor = await self._db.execute(
+        changed = await self.execute(
             """UPDATE generations SET delivered_at = ?, delivered_via = ?,
                    delivery_message_id = ?, delivery_attempts = delivery_attempts + 1,
                    next_delivery_at = NULL, updated_at = ?
                WHERE id = ? AND delivered_at IS NULL""",
-            (now, via, message_id, now, generation_id),
-        )
-        return cursor.rowcount == 1
+            now, via, message_id, now, generation_id,
+        )  # fmt: skip
+        return changed == 1
 
     async def delivery_failed(self, generation_id: int, *, retry_at: float | None) -> None:
         """Count a failed attempt; with no retry time the delivery is given up (recorded)."""
         now = self._clock()
-        if retry_at is None:
-            await self._db.execute(
-                """UPDATE generations SET delivered_at = ?, delivered_via = 'undeliverable',
-                       delivery_attempts = delivery_attempts + 1, next_delivery_at = NULL,
-                       updated_at = ? WHERE id = ? AND delivered_at IS NULL""",
-                (now, now, generation_id),
-            )
-            return
-        await self._db.execute(
+        via = None if retry_at is not None else "undeliverable"
+        await self.execute(
             """UPDATE generations SET delivery_attempts = delivery_attempts + 1,
-                   next_delivery_at = ?, updated_at = ? WHERE id = ? AND delivered_at IS NULL""",
-            (retry_at, now, generation_id),
-        )
+                   next_delivery_at = ?, delivered_via = COALESCE(?, delivered_via),
+                   delivered_at = CASE WHEN ? IS NULL THEN NULL ELSE ? END, updated_at = ?
+               WHERE id = ? AND delivered_at IS NULL""",
+            retry_at, via, via, now, now, generation_id,
+        )  # fmt: skip
 
     # --- helpers -------------------------------------------------------------------------------
 
     async def _one(self, sql: str, *params: Any) -> Generation | None:
-        async with self._db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
+        row = await self.fetchone(sql, *params)
         return Generation.from_row(row) if row is not None else None
 
     async def _many(self, sql: str, *params: Any) -> list[Generation]:
-        async with self._db.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-        return [Generation.from_row(row) for row in rows]
+        return [Generation.from_row(row) for row in await self.fetchall(sql, *params)]
+
+    async def _scalar(self, sql: str, *params: Any) -> float | None:
+        row = await self.fetchone(sql, *params)
+        return float(row[0]) if row is not None and row[0] is not None else None
 
 
 def _create_private_file(path: Path) -> None:

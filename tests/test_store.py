@@ -41,8 +41,8 @@ async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     s = await Store.open(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert await s.schema_version() == len(MIGRATIONS)
-    async with s._db.execute("PRAGMA journal_mode") as cursor:
-        assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+    row = await s.fetchone("PRAGMA journal_mode")
+    assert row is not None and row[0] == "wal"
     await s.close()
     again = await Store.open(path)  # re-opening applies nothing twice
     assert await again.schema_version() == len(MIGRATIONS)

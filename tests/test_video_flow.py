@@ -333,7 +333,7 @@ async def test_crash_between_posting_and_recording_posts_once(
     await dispatch(bot, video())
     await finish_all(bot, simulator, clock)
     # as if the process died after Discord accepted the message but before the commit
-    await bot.store._db.execute("UPDATE generations SET delivered_at = NULL, next_delivery_at = 0")
+    await bot.store.execute("UPDATE generations SET delivered_at = NULL, next_delivery_at = 0")
     await bot.tracker.run_once()
     deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
                   if "your video is ready" in m["content"]]  # fmt: skip
