@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
+from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
 from bot.generations import VideoService
 from bot.settings import Settings
@@ -65,6 +66,7 @@ class VideoBot(commands.Bot):
     store: Store
     api: evolink.EvoLinkClient
     service: VideoService
+    credits: Credits
     tracker: Tracker
     notifier: DiscordNotifier
 
@@ -103,19 +105,24 @@ class VideoBot(commands.Bot):
             sleep=self._evolink_sleep,
         )
         self.notifier = DiscordNotifier(self, clock=self.clock)
+        self.credits = Credits(
+            self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
+        )
         self.service = VideoService(
-            self.store, self.api, poll_interval=s.poll_interval, clock=self.clock,
+            self.store, self.api, self.credits, poll_interval=s.poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(),
         )  # fmt: skip
         self.tracker = Tracker(
-            self.store, self.api, self.service, self.notifier,
+            self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=s.poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
         )  # fmt: skip
 
+        from cogs.credits import CreditsCog
         from cogs.video import VideoCog
 
         await self.add_cog(VideoCog(self))
+        await self.add_cog(CreditsCog(self))
         await self.sync_commands()
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")

@@ -104,11 +104,12 @@ class DiscordNotifier:
         interaction = self._fresh_interaction(generation.id)
         try:
             if interaction is not None:
-                await interaction.edit_original_response(embed=embed)
+                await interaction.edit_original_response(content=None, embed=embed, view=None)
             elif generation.status_message_id is not None:
                 channel = self._client.get_partial_messageable(
                     generation.channel_id, guild_id=generation.guild_id
                 )
-                await channel.get_partial_message(generation.status_message_id).edit(embed=embed)
+                message = channel.get_partial_message(generation.status_message_id)
+                await message.edit(content=None, embed=embed, view=None)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.info("status message of generation %s not updated: %s", generation.id, exc)

@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from bot import evolink
-from bot.store import Clock, Generation, NewGeneration, Store
+from bot.credits import Admission, Credits, Requester
+from bot.store import Clock, Generation, Store
 
 log = logging.getLogger(__name__)
 
 RECONCILE_DELAY = 60.0  # how long a lost create waits before the same call is repeated
 RECONCILE_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Requester:
-    guild_id: int | None
-    channel_id: int
-    user_id: int
-    locale: str | None = None
 
 
 class SubmitRefused(Exception):
@@ -64,6 +56,7 @@ class VideoService:
         self,
         store: Store,
         api: evolink.EvoLinkClient,
+        credits: Credits,
         *,
         poll_interval: float,
         clock: Clock = time.time,
@@ -71,31 +64,24 @@ class VideoService:
     ) -> None:
         self._store = store
         self._api = api
+        self._credits = credits
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_submitted = on_submitted
         self.in_flight: set[int] = set()
 
-    async def request(self, who: Requester, request: evolink.VideoRequest) -> Generation:
-        generation = await self._store.add_generation(
-            NewGeneration(
-                guild_id=who.guild_id,
-                channel_id=who.channel_id,
-                user_id=who.user_id,
-                locale=who.locale,
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt,
-                quality=request.quality,
-                aspect_ratio=request.aspect_ratio,
-                duration=request.duration,
-                seed=request.seed,
-                prompt_extend=request.prompt_extend,
-                audio_url=request.audio_url,
-                idempotency_key=str(uuid.uuid4()),
-                next_poll_at=self._clock() + RECONCILE_DELAY,
-            )
+    async def request(self, who: Requester, request: evolink.VideoRequest) -> Admission:
+        """Admit (limits and reservation, atomically), then start it unless it has to wait.
+
+        Raises CreditRefused when a limit says no, SubmitRefused or SubmitUnconfirmed as submit.
+        """
+        admission = await self._credits.admit(
+            who, request, next_poll_at=self._clock() + RECONCILE_DELAY
         )
-        return await self.submit(generation, member_waiting=True)
+        if admission.queue_position is not None:
+            return admission
+        generation = await self.submit(admission.generation, member_waiting=True)
+        return replace(admission, generation=generation)
 
     async def submit(self, generation: Generation, *, member_waiting: bool) -> Generation:
         """Make the create call for a `requested` row and store the answer.
@@ -114,48 +100,85 @@ class VideoService:
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         except (evolink.RateLimited, evolink.Unreachable) as exc:
             if member_waiting:  # certain that no task was made: the member may simply retry
-                await self._store.fail_unsubmitted(
-                    generation.id, exc.code or type(exc).__name__, exc.message, member_told=True
-                )
+                await self._fail(generation, exc, member_told=True)
                 raise SubmitRefused(exc) from exc
             await self._store.retry_unsubmitted_later(
                 generation.id, self._clock() + RECONCILE_DELAY
             )
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         except evolink.EvoLinkError as exc:
-            code = exc.code or type(exc).__name__
-            await self._store.fail_unsubmitted(
-                generation.id, code, exc.message, member_told=member_waiting
-            )
+            await self._fail(generation, exc, member_told=member_waiting)
             raise SubmitRefused(exc) from exc
         finally:
             self.in_flight.discard(generation.id)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
         first_look = min(task.estimated_time or self._poll_interval, self._poll_interval)
-        submitted = await self._store.mark_submitted(
-            generation.id,
-            task_id=task.id,
-            status=task.status,
-            progress=task.progress,
-            credits_reserved=task.credits_reserved,
-            estimated_seconds=task.estimated_time,
-            next_poll_at=self._clock() + first_look,
-        )
+        async with self._store.transaction() as tx:
+            submitted = await self._store.mark_submitted(
+                generation.id,
+                task_id=task.id,
+                status=task.status,
+                progress=task.progress,
+                credits_reserved=task.credits_reserved,
+                estimated_seconds=task.estimated_time,
+                next_poll_at=self._clock() + first_look,
+                tx=tx,
+            )
+            if task.credits_reserved is not None:
+                await self._credits.settle(
+                    tx, submitted, task.credits_reserved, reason="reserved by EvoLink"
+                )
         self._on_submitted()
         return submitted
+
+    async def _fail(
+        self, generation: Generation, exc: evolink.EvoLinkError, *, member_told: bool
+    ) -> None:
+        """No task was made: record why and give every credit back, in one transaction."""
+        async with self._store.transaction() as tx:
+            failed = await self._store.fail_unsubmitted(
+                generation.id, exc.code or type(exc).__name__, exc.message,
+                member_told=member_told, tx=tx,
+            )  # fmt: skip
+            if failed is not None:
+                await self._credits.refund(tx, failed, reason="EvoLink refused the request")
 
     async def reconcile(self, generation: Generation) -> None:
         """Settle a `requested` row left by a crash or a lost answer: same call, same key."""
         if generation.poll_count >= RECONCILE_ATTEMPTS:
-            await self._store.fail_unsubmitted(
-                generation.id,
-                "submit_unconfirmed",
-                "EvoLink never confirmed the task.",
-                member_told=False,
+            lost = evolink.OutcomeUnknown(
+                "EvoLink never confirmed the task.", None, "submit_unconfirmed"
             )
+            await self._fail(generation, lost, member_told=False)
             return
         try:
             await self.submit(generation, member_waiting=False)
         except (SubmitRefused, SubmitUnconfirmed):
             pass  # stored either way: refused rows go to delivery, lost ones wait their turn
+
+    async def start_queued(self) -> list[Generation]:
+        """Start waiting requests whose member has a free slot; oldest first."""
+        members = await self._store.fetchall(
+            "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
+        )
+        started: list[Generation] = []
+        for guild_id, user_id in members:
+            limits = await self._credits.limits(guild_id)
+            promoted = await self._store.promote_queued(
+                guild_id, user_id, limits.max_running, self._clock() + RECONCILE_DELAY
+            )
+            for generation in promoted:
+                try:
+                    started.append(await self.submit(generation, member_waiting=False))
+                except (SubmitRefused, SubmitUnconfirmed):
+                    pass  # stored: the delivery loop tells the member, or the reconcile retries
+        return started
+
+    async def cancel_queued(self, generation_id: int, user_id: int) -> Generation | None:
+        """The requester withdraws a request still waiting in our queue: full refund."""
+        async with self._store.transaction() as tx:
+            cancelled = await self._store.cancel_queued(generation_id, user_id, tx)
+            if cancelled is not None:
+                await self._credits.refund(tx, cancelled, reason="cancelled while waiting")
+        return cancelled

@@ -11,6 +11,7 @@ import time
 import discord
 
 from bot import evolink
+from bot.credits import fmt
 from bot.store import Generation
 from bot.validation import output_size
 
@@ -18,6 +19,7 @@ COLOR_WORKING = discord.Colour.blurple()
 COLOR_DONE = discord.Colour.green()
 COLOR_FAILED = discord.Colour.red()
 NOT_CHARGED = "You were not charged for it."
+REFUNDED = "Every credit it held was given back."
 
 TASK_FAILURES: dict[str, str] = {
     "content_policy_violation": (
@@ -93,10 +95,26 @@ def progress_bar(percent: int, width: int = 10) -> str:
     return f"{'▰' * filled}{'▱' * (width - filled)} {percent}%"
 
 
-def status_embed(g: Generation, now: float | None = None) -> discord.Embed:
+def status_embed(
+    g: Generation, now: float | None = None, *, queue_position: int | None = None
+) -> discord.Embed:
     """The one message that follows a request from start to end."""
     now = time.time() if now is None else now
-    if g.status == "completed":
+    if g.status == "queued":
+        embed = discord.Embed(title="⏳ Waiting for a free slot", colour=COLOR_WORKING)
+        place = f"#{queue_position} in your queue" if queue_position else "in your queue"
+        embed.add_field(
+            name="Status",
+            value=f"Waiting, {place}: it starts when one of your videos finishes. "
+            "Cancel it any time before then for a full refund.",
+            inline=False,
+        )
+    elif g.status == "cancelled":
+        embed = discord.Embed(title="🚫 Cancelled", colour=COLOR_FAILED)
+        embed.add_field(
+            name="Status", value="Cancelled before it started. " + REFUNDED, inline=False
+        )
+    elif g.status == "completed":
         embed = discord.Embed(title="✅ Video ready", colour=COLOR_DONE)
         embed.add_field(name="Status", value="Done: the video is posted below.", inline=False)
     elif g.status in ("failed", "expired"):
@@ -117,6 +135,8 @@ def status_embed(g: Generation, now: float | None = None) -> discord.Embed:
     if g.negative_prompt:
         embed.add_field(name="Negative prompt", value=_clip(g.negative_prompt, 500), inline=False)
     embed.add_field(name="Settings", value=parameters_line(g), inline=False)
+    if g.credits_reserved is not None and g.status not in ("failed", "expired", "cancelled"):
+        embed.add_field(name="Cost", value=f"{fmt(g.credits_used or g.credits_reserved)} credits")
     if g.task_id:
         embed.set_footer(text=f"Task {g.task_id}")
     return embed
@@ -154,3 +174,6 @@ def _clip(text: str | None, limit: int) -> str:
     """Member or API text, made inert (no mentions, no markdown) and cut to fit."""
     text = discord.utils.escape_markdown(discord.utils.escape_mentions((text or "").strip()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+clip = _clip  # the public name, for the moderation embeds

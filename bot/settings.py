@@ -62,10 +62,20 @@ class Settings:
     http_timeout: float = 30.0
     log_level: str = "INFO"
     discord_api_base_url: str | None = None
+    price_720p: float = 1.0
+    price_1080p: float = 2.0
+    default_user_credits: float | None = 50.0
+    credit_period: str = "daily"
+    max_running_per_user: int = 2
+    max_queued_per_user: int = 3
+    cooldown_seconds: float = 0.0
+    guild_credit_cap: float | None = None
+    global_credit_cap: float | None = None
 
 
 DEFAULTS = Settings(discord_token=Secret(""), evolink_api_key=Secret(""))
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+CREDIT_PERIODS = ("daily", "weekly", "monthly", "once")
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +143,45 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     levels = " or ".join(LOG_LEVELS)
     log_level = parsed("LOG_LEVEL", DEFAULTS.log_level, _choice(LOG_LEVELS), levels)
 
+    price_720p = parsed(
+        "PRICE_720P_PER_SECOND",
+        DEFAULTS.price_720p,
+        _float_between(0, 1000),
+        "a number of credits between 0 and 1000",
+    )
+    price_1080p = parsed(
+        "PRICE_1080P_PER_SECOND",
+        DEFAULTS.price_1080p,
+        _float_between(0, 1000),
+        "a number of credits between 0 and 1000",
+    )
+    credits_rule = "a number of credits (0 or more), or 'unlimited'"
+    user_credits = parsed(
+        "DEFAULT_USER_CREDITS", DEFAULTS.default_user_credits, _credits, credits_rule
+    )
+    period = parsed("CREDIT_PERIOD", DEFAULTS.credit_period, _lower_choice(CREDIT_PERIODS),
+                    " or ".join(CREDIT_PERIODS))  # fmt: skip
+    max_running = parsed(
+        "MAX_RUNNING_PER_USER",
+        DEFAULTS.max_running_per_user,
+        _int_between(1, 50),
+        "a whole number between 1 and 50",
+    )
+    max_queued = parsed(
+        "MAX_QUEUED_PER_USER",
+        DEFAULTS.max_queued_per_user,
+        _int_between(0, 50),
+        "a whole number between 0 and 50",
+    )
+    cooldown = parsed(
+        "COOLDOWN_SECONDS",
+        DEFAULTS.cooldown_seconds,
+        _float_between(0, 86400),
+        "a number of seconds between 0 and 86400",
+    )
+    guild_cap = parsed("GUILD_CREDIT_CAP", None, _credits, credits_rule)
+    global_cap = parsed("GLOBAL_CREDIT_CAP", None, _credits, credits_rule)
+
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -147,6 +196,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_timeout=http_timeout,
         log_level=log_level,
         discord_api_base_url=discord_base.rstrip("/") if discord_base else None,
+        price_720p=price_720p,
+        price_1080p=price_1080p,
+        default_user_credits=user_credits,
+        credit_period=period,
+        max_running_per_user=max_running,
+        max_queued_per_user=max_queued,
+        cooldown_seconds=cooldown,
+        guild_credit_cap=guild_cap,
+        global_credit_cap=global_cap,
     )
 
 
@@ -180,6 +238,25 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
         if not low <= number <= high:
             raise ValueError(value)
         return number
+
+    return parse
+
+
+def _credits(value: str) -> float | None:
+    if value.lower() in ("unlimited", "none", "off"):
+        return None
+    number = float(value)
+    if not 0 <= number <= 1e9:
+        raise ValueError(value)
+    return number
+
+
+def _lower_choice(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        lower = value.lower()
+        if lower not in allowed:
+            raise ValueError(value)
+        return lower
 
     return parse
 

@@ -1531,8 +1531,9 @@ class Simulator:
                 self._dispatch_callbacks()
             except Exception:
                 log.exception("callback dispatch failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=self.callback_poll_interval)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout spawns no task per wait
+                async with asyncio.timeout(self.callback_poll_interval):
+                    await wake.wait()
             wake.clear()
 
     def _dispatch_callbacks(self) -> None:

@@ -66,6 +66,100 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX generations_guild_time ON generations (guild_id, requested_at);
     CREATE INDEX generations_user_time ON generations (user_id, requested_at);
     """,
+    # 2: credits. The ledger is append-only; every balance is a sum over it.
+    """
+    CREATE TABLE credit_ledger (
+        id              INTEGER PRIMARY KEY,
+        guild_id        INTEGER NOT NULL,
+        user_id         INTEGER NOT NULL,
+        generation_id   INTEGER REFERENCES generations (id),
+        kind            TEXT NOT NULL
+                        CHECK (kind IN ('reserve', 'settle', 'refund', 'grant', 'take')),
+        amount          REAL NOT NULL,
+        charged_at      REAL NOT NULL,   -- when the spending it belongs to happened
+        moderator_id    INTEGER,
+        reason          TEXT,
+        created_at      REAL NOT NULL
+    );
+    CREATE INDEX credit_ledger_member ON credit_ledger (guild_id, user_id, charged_at);
+    CREATE INDEX credit_ledger_guild ON credit_ledger (guild_id, charged_at);
+    CREATE INDEX credit_ledger_time ON credit_ledger (charged_at);
+    CREATE INDEX credit_ledger_generation ON credit_ledger (generation_id);
+    CREATE TRIGGER credit_ledger_no_update BEFORE UPDATE ON credit_ledger
+        BEGIN SELECT RAISE(ABORT, 'the credit ledger is append-only'); END;
+    CREATE TRIGGER credit_ledger_no_delete BEFORE DELETE ON credit_ledger
+        BEGIN SELECT RAISE(ABORT, 'the credit ledger is append-only'); END;
+
+    CREATE TABLE credit_allowances (
+        guild_id    INTEGER NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('member', 'role')),
+        target_id   INTEGER NOT NULL,
+        credits     REAL,            -- NULL: unlimited
+        set_by      INTEGER,
+        set_at      REAL NOT NULL,
+        PRIMARY KEY (guild_id, kind, target_id)
+    );
+
+    CREATE TABLE guild_limits (
+        guild_id        INTEGER PRIMARY KEY,
+        default_credits REAL,        -- NULL: inherit the .env default; negative: unlimited
+        period          TEXT,
+        max_running     INTEGER,
+        max_queued      INTEGER,
+        cooldown        REAL,
+        guild_cap       REAL,        -- NULL: inherit; negative: no cap
+        updated_by      INTEGER,
+        updated_at      REAL NOT NULL
+    );
+    CREATE INDEX generations_member_status ON generations (guild_id, user_id, status);
+    CREATE INDEX generations_queued ON generations (guild_id, user_id, id) WHERE status = 'queued';
+    """,
+    # 3: moderation (bot/moderation.py). The audit log is append-only.
+    """
+    CREATE TABLE guild_config (
+        guild_id        INTEGER PRIMARY KEY,
+        log_channel_id  INTEGER,
+        updated_by      INTEGER,
+        updated_at      REAL NOT NULL
+    );
+    CREATE TABLE bans (
+        guild_id    INTEGER NOT NULL,
+        user_id     INTEGER NOT NULL,
+        banned_by   INTEGER NOT NULL,
+        reason      TEXT,
+        banned_at   REAL NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE blocklist (
+        id          INTEGER PRIMARY KEY,
+        guild_id    INTEGER NOT NULL,
+        pattern     TEXT NOT NULL,
+        is_regex    INTEGER NOT NULL CHECK (is_regex IN (0, 1)),
+        added_by    INTEGER NOT NULL,
+        added_at    REAL NOT NULL,
+        UNIQUE (guild_id, pattern, is_regex)
+    );
+    CREATE TABLE audit_log (
+        id              INTEGER PRIMARY KEY,
+        guild_id        INTEGER NOT NULL,
+        moderator_id    INTEGER NOT NULL,
+        action          TEXT NOT NULL,
+        target_user_id  INTEGER,
+        details         TEXT NOT NULL DEFAULT '{}',   -- JSON object
+        reason          TEXT,
+        created_at      REAL NOT NULL
+    );
+    CREATE INDEX audit_log_guild ON audit_log (guild_id, id);
+    CREATE INDEX audit_log_moderator ON audit_log (guild_id, moderator_id, id);
+    CREATE INDEX audit_log_target ON audit_log (guild_id, target_user_id, id);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    -- the /videomod log filters, newest first: by member, by status
+    CREATE INDEX generations_guild_user_time ON generations (guild_id, user_id, requested_at);
+    CREATE INDEX generations_guild_status_time ON generations (guild_id, status, requested_at);
+    """,
 )
 
 ACTIVE = ("submitted", "running")
@@ -139,6 +233,7 @@ class NewGeneration:
     audio_url: str | None
     idempotency_key: str
     next_poll_at: float
+    status: str = "requested"
 
 
 Clock = Callable[[], float]
@@ -272,10 +367,12 @@ class Store:
         credits_reserved: float | None,
         estimated_seconds: float | None,
         next_poll_at: float,
+        tx: Transaction | None = None,
     ) -> Generation:
         now = self._clock()
         row_status = "running" if status == "processing" else "submitted"
-        generation = await self._one(
+        generation = await self._one_in(
+            tx,
             f"""UPDATE generations SET task_id = ?, status = ?, progress = ?,
                    credits_reserved = ?, estimated_seconds = ?, next_poll_at = ?,
                    submitted_at = ?, updated_at = ?
@@ -288,11 +385,18 @@ class Store:
         return generation
 
     async def fail_unsubmitted(
-        self, generation_id: int, code: str, message: str, *, member_told: bool
+        self,
+        generation_id: int,
+        code: str,
+        message: str,
+        *,
+        member_told: bool,
+        tx: Transaction | None = None,
     ) -> Generation | None:
         """No task was made. A member told at once counts as delivered; else delivery tells."""
         now = self._clock()
-        return await self._one(
+        return await self._one_in(
+            tx,
             f"""UPDATE generations SET status = 'failed', error_code = ?, error_message = ?,
                    finished_at = ?, delivered_at = ?, delivered_via = ?, next_poll_at = NULL,
                    next_delivery_at = ?, updated_at = ?
@@ -322,6 +426,52 @@ class Store:
                WHERE status = 'requested' AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?""",
             now, limit,
         )  # fmt: skip
+
+    async def promote_queued(
+        self, guild_id: int, user_id: int, max_running: int, next_poll_at: float
+    ) -> list[Generation]:
+        """Move the member's oldest waiting requests into free slots, as one transaction."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone(
+                """SELECT COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
+                   AND status IN ('requested', 'submitted', 'running')""",
+                guild_id, user_id,
+            )  # fmt: skip
+            free = max_running - (int(row[0]) if row else 0)
+            if free <= 0:
+                return []
+            rows = await tx.fetchall(
+                f"""UPDATE generations SET status = 'requested', next_poll_at = ?, updated_at = ?
+                   WHERE id IN (SELECT id FROM generations WHERE guild_id = ? AND user_id = ?
+                                AND status = 'queued' ORDER BY id LIMIT ?)
+                   RETURNING {_COLUMNS}""",
+                next_poll_at, self._clock(), guild_id, user_id, free,
+            )  # fmt: skip
+        return sorted((Generation.from_row(r) for r in rows), key=lambda g: g.id)
+
+    async def cancel_queued(
+        self, generation_id: int, user_id: int, tx: Transaction
+    ) -> Generation | None:
+        now = self._clock()
+        return await self._one_in(
+            tx,
+            f"""UPDATE generations SET status = 'cancelled', error_code = 'cancelled',
+                   finished_at = ?, delivered_at = ?, delivered_via = 'interaction',
+                   next_poll_at = NULL, updated_at = ?
+               WHERE id = ? AND user_id = ? AND status = 'queued' RETURNING {_COLUMNS}""",
+            now, now, now, generation_id, user_id,
+        )  # fmt: skip
+
+    async def queue_position(self, generation: Generation) -> int | None:
+        """1 for the member's next request to start; None once it is no longer waiting."""
+        row = await self.fetchone(
+            """SELECT COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status = 'queued' AND id <= ?
+               AND EXISTS (SELECT 1 FROM generations WHERE id = ? AND status = 'queued')""",
+            generation.guild_id, generation.user_id, generation.id, generation.id,
+        )  # fmt: skip
+        position = int(row[0]) if row else 0
+        return position or None
 
     # --- tracking ------------------------------------------------------------------------------
 
@@ -368,11 +518,13 @@ class Store:
         error_code: str | None = None,
         error_message: str | None = None,
         credits_used: float | None = None,
+        tx: Transaction | None = None,
     ) -> Generation | None:
         """Move an active task to its final state once; None if it was already final."""
         assert status in FINISHED
         now = self._clock()
-        return await self._one(
+        return await self._one_in(
+            tx,
             f"""UPDATE generations SET status = ?, progress = CASE WHEN ? = 'completed'
                    THEN 100 ELSE progress END, result_url = ?, error_code = ?, error_message = ?,
                    credits_used = COALESCE(?, credits_used), finished_at = ?, next_poll_at = NULL,
@@ -426,6 +578,10 @@ class Store:
 
     async def _one(self, sql: str, *params: Any) -> Generation | None:
         row = await self.fetchone(sql, *params)
+        return Generation.from_row(row) if row is not None else None
+
+    async def _one_in(self, tx: Transaction | None, sql: str, *params: Any) -> Generation | None:
+        row = await (tx.fetchone(sql, *params) if tx else self.fetchone(sql, *params))
         return Generation.from_row(row) if row is not None else None
 
     async def _many(self, sql: str, *params: Any) -> list[Generation]:

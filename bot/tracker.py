@@ -8,6 +8,7 @@ After a restart, unfinished rows are simply due; there is no special recovery pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import evolink
+from bot.credits import Credits
 from bot.generations import VideoService
 from bot.store import Clock, Generation, Store
 
@@ -52,6 +54,7 @@ class Tracker:
         store: Store,
         api: evolink.EvoLinkClient,
         service: VideoService,
+        credits: Credits,
         notifier: Notifier,
         *,
         poll_interval: float,
@@ -62,6 +65,7 @@ class Tracker:
         self._store = store
         self._api = api
         self._service = service
+        self._credits = credits
         self._notifier = notifier
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
@@ -90,7 +94,9 @@ class Tracker:
             await self._sleep_until_due()
 
     async def run_once(self) -> None:
-        """One pass: lost creates, due polls, due deliveries."""
+        """One pass: queued requests with a free slot, lost creates, due polls, deliveries."""
+        for started in await self._service.start_queued():
+            self._in_background(self._notifier.progress(started))
         now = self._clock()
         for generation in await self._store.due_unsubmitted(now, BATCH):
             if generation.id not in self._service.in_flight:
@@ -116,10 +122,9 @@ class Tracker:
         if delay <= 0:
             return
         self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
 
     async def _poll(self, generation: Generation) -> None:
         assert generation.task_id is not None
@@ -196,10 +201,18 @@ class Tracker:
         message: str | None = None,
         credits: float | None = None,
     ) -> None:
-        finished = await self._store.record_finished(
-            generation.id, status=status, result_url=url, error_code=error_code,
-            error_message=message, credits_used=credits,
-        )  # fmt: skip
+        async with self._store.transaction() as tx:
+            finished = await self._store.record_finished(
+                generation.id, status=status, result_url=url, error_code=error_code,
+                error_message=message, credits_used=credits, tx=tx,
+            )  # fmt: skip
+            if finished is not None:
+                if status == "completed":
+                    charge = credits if credits is not None else finished.credits_reserved
+                    if charge is not None:
+                        await self._credits.settle(tx, finished, charge, reason="final charge")
+                else:
+                    await self._credits.refund(tx, finished, reason=f"video {status}")
         if finished is not None:
             log.info("generation %s %s (task %s)", finished.id, status, finished.task_id)
             await self._deliver(finished)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.generations import Requester, SubmitRefused, SubmitUnconfirmed
+from bot.credits import CreditRefused, Requester, fmt
+from bot.generations import SubmitRefused, SubmitUnconfirmed
 from bot.validation import (
     ASPECT_RATIOS,
     OUTPUT_SIZES,
@@ -40,13 +42,68 @@ QUALITY_CHOICES = [
 ]
 UNCONFIRMED = (
     "EvoLink did not confirm that your video started. I'm checking again and will post it here "
-    "if it did; if it didn't, I'll tell you. You won't be charged twice."
+    "if it did; if it didn't, I'll tell you and give the credits back. You won't pay twice."
 )
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class CancelQueued(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"video:cancel:(?P<id>\d+)"
+):
+    """Withdraws a request still waiting in the bot's own queue; survives restarts."""
+
+    def __init__(self, generation_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"video:cancel:{generation_id}",
+            )
+        )
+        self.generation_id = generation_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CancelQueued:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+        bot = interaction.client
+        generation = await bot.store.get(self.generation_id)
+        if generation is None or generation.user_id != interaction.user.id:
+            await interaction.response.send_message(
+                "Only the member who asked for this video can cancel it.", ephemeral=True
+            )
+            return
+        cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
+        if cancelled is None:
+            await interaction.response.send_message(
+                "This video has already started, and EvoLink cannot stop a started video, "
+                "so it can no longer be cancelled.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.edit_message(
+            embed=render.status_embed(cancelled, now=bot.clock()), view=None
+        )
+        await interaction.followup.send(
+            "Cancelled. Every credit it held was given back.", ephemeral=True
+        )
+
+
+def cancel_view(generation_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelQueued(generation_id))
+    return view
 
 
 class VideoCog(commands.Cog):
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(CancelQueued)
 
     @app_commands.command(name="video", description="Make a short video from a text prompt")
     @app_commands.guild_only()
@@ -89,29 +146,30 @@ class VideoCog(commands.Cog):
             )
         except InvalidRequest as exc:
             await interaction.response.send_message(
-                render.invalid_request_text(exc.problems),
-                ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
+                render.invalid_request_text(exc.problems), ephemeral=True, allowed_mentions=NO_PINGS
+            )
+            return
+        if interaction.guild_id is None or interaction.channel_id is None:
+            await interaction.response.send_message(
+                "Use /video in a server channel.", ephemeral=True
             )
             return
 
         await interaction.response.defer(thinking=True)
-        assert interaction.channel_id is not None
         requester = Requester(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
+            role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
             locale=interaction.locale.value,
         )
         try:
-            generation = await self.bot.service.request(requester, request)
+            admission = await self.bot.service.request(requester, request)
+        except CreditRefused as exc:
+            await _refuse(interaction, str(exc))
+            return
         except SubmitRefused as exc:
-            await interaction.followup.send(
-                render.submit_error_text(exc.error),
-                ephemeral=True,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-            await _delete_thinking(interaction)
+            await _refuse(interaction, render.submit_error_text(exc.error))
             return
         except SubmitUnconfirmed as exc:
             self.bot.notifier.remember_interaction(exc.generation_id, interaction)
@@ -119,12 +177,32 @@ class VideoCog(commands.Cog):
             await self.bot.store.set_status_message(exc.generation_id, message.id)
             return
 
+        generation = admission.generation
         self.bot.notifier.remember_interaction(generation.id, interaction)
-        message = await interaction.edit_original_response(
-            embed=render.status_embed(generation, now=self.bot.clock()),
-            allowed_mentions=discord.AllowedMentions.none(),
+        embed = render.status_embed(
+            generation, now=self.bot.clock(), queue_position=admission.queue_position
         )
+        if admission.queue_position is not None:
+            message = await interaction.edit_original_response(
+                content=f"Reserved {fmt(admission.cost)} credits.",
+                embed=embed,
+                view=cancel_view(generation.id),
+                allowed_mentions=NO_PINGS,
+            )
+        else:
+            message = await interaction.edit_original_response(
+                embed=embed, allowed_mentions=NO_PINGS
+            )
         await self.bot.store.set_status_message(generation.id, message.id)
+
+
+async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None:
+    """A private answer in place of the public 'thinking…' message."""
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException as exc:
+        log.info("could not remove the 'thinking' message: %s", exc)
 
 
 def _audio_file(attachment: discord.Attachment | None) -> AudioFile | None:
@@ -136,10 +214,3 @@ def _audio_file(attachment: discord.Attachment | None) -> AudioFile | None:
         content_type=attachment.content_type,
         url=attachment.url,
     )
-
-
-async def _delete_thinking(interaction: discord.Interaction[VideoBot]) -> None:
-    try:
-        await interaction.delete_original_response()
-    except discord.HTTPException as exc:
-        log.info("could not remove the 'thinking' message: %s", exc)

@@ -1,0 +1,440 @@
+"""Credits: what a video costs, who may spend what, and a ledger that explains every figure.
+
+The unit is the EvoLink credit, what the owner pays in. A request reserves its estimated cost in
+the same transaction that checks every limit and stores the request, so no burst of clicks can
+overspend. The reservation is later settled to what EvoLink reported, or refunded in full when no
+video came of it. Nothing is edited in place: balances are sums over the append-only ledger.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.evolink import VideoRequest
+from bot.settings import Settings
+from bot.store import Clock, Generation, NewGeneration, Store, Transaction
+
+SPENDING = ("reserve", "settle", "refund")
+ACTIVE_STATUSES = ("requested", "submitted", "running")
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Prices:
+    per_second: dict[str, float]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Prices:
+        return cls({"720p": settings.price_720p, "1080p": settings.price_1080p})
+
+    def estimate(self, quality: str | None, duration: int | None) -> float:
+        """Never below EvoLink's charge for the same request: billing follows the duration."""
+        return round(self.per_second[quality or "720p"] * (duration or 5), 4)
+
+
+@dataclass(frozen=True)
+class Limits:
+    default_credits: float | None  # None: unlimited
+    period: str
+    max_running: int
+    max_queued: int
+    cooldown: float
+    guild_cap: float | None  # None: no cap
+    global_cap: float | None
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(
+            default_credits=s.default_user_credits,
+            period=s.credit_period,
+            max_running=s.max_running_per_user,
+            max_queued=s.max_queued_per_user,
+            cooldown=s.cooldown_seconds,
+            guild_cap=s.guild_credit_cap,
+            global_cap=s.global_credit_cap,
+        )
+
+
+def period_bounds(period: str, now: float) -> tuple[float, float | None]:
+    """Start of the current period and the moment it renews (UTC); `once` never renews."""
+    if period == "once":
+        return 0.0, None
+    day = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "daily":
+        start = day
+        end = start + dt.timedelta(days=1)
+    elif period == "weekly":
+        start = day - dt.timedelta(days=day.weekday())
+        end = start + dt.timedelta(days=7)
+    elif period == "monthly":
+        start = day.replace(day=1)
+        days = calendar.monthrange(start.year, start.month)[1]
+        end = start + dt.timedelta(days=days)
+    else:
+        raise ValueError(f"unknown credit period {period!r}")
+    return start.timestamp(), end.timestamp()
+
+
+class CreditRefused(Exception):
+    """A request the limits do not allow; the text is what the member reads."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    generation: Generation
+    cost: float
+    queue_position: int | None  # 1 = next to start; None when it was started at once
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    kind: str
+    amount: float
+    generation_id: int | None
+    moderator_id: int | None
+    reason: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class MemberCredits:
+    allowance: float | None  # None: unlimited
+    remaining: float | None
+    held: float  # reserved by requests still running or waiting
+    renews_at: float | None
+    period: str
+    recent: list[LedgerEntry]
+
+
+@dataclass(frozen=True)
+class Requester:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: tuple[int, ...] = ()
+    locale: str | None = None
+
+
+def fmt(amount: float) -> str:
+    """Credits as people write them: 5, 7.5, 0.25."""
+    return f"{amount:,.2f}".rstrip("0").rstrip(".")
+
+
+class Credits:
+    def __init__(self, store: Store, defaults: Limits, prices: Prices, clock: Clock) -> None:
+        self._store = store
+        self._defaults = defaults
+        self.prices = prices
+        self._clock = clock
+
+    # --- limits ----------------------------------------------------------------------------------
+
+    async def limits(self, guild_id: int, tx: Transaction | None = None) -> Limits:
+        sql = "SELECT * FROM guild_limits WHERE guild_id = ?"
+        row = await (tx.fetchone(sql, guild_id) if tx else self._store.fetchone(sql, guild_id))
+        if row is None:
+            return self._defaults
+        d = self._defaults
+        return replace(
+            d,
+            default_credits=_override(row["default_credits"], d.default_credits),
+            period=row["period"] or d.period,
+            max_running=row["max_running"] if row["max_running"] is not None else d.max_running,
+            max_queued=row["max_queued"] if row["max_queued"] is not None else d.max_queued,
+            cooldown=row["cooldown"] if row["cooldown"] is not None else d.cooldown,
+            guild_cap=_override(row["guild_cap"], d.guild_cap),
+        )
+
+    async def set_limits(self, guild_id: int, moderator_id: int, **changes: Any) -> Limits:
+        """Store per-server overrides; a value of None clears that override (back to .env)."""
+        allowed = {"default_credits", "period", "max_running", "max_queued", "cooldown",
+                   "guild_cap"}  # fmt: skip
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown limits: {sorted(unknown)}")
+        async with self._store.transaction() as tx:
+            await tx.execute(
+                "INSERT OR IGNORE INTO guild_limits (guild_id, updated_at) VALUES (?, ?)",
+                guild_id, self._clock(),
+            )  # fmt: skip
+            for name, value in changes.items():
+                await tx.execute(
+                    f"UPDATE guild_limits SET {name} = ?, updated_by = ?, updated_at = ? "
+                    "WHERE guild_id = ?",
+                    value, moderator_id, self._clock(), guild_id,
+                )  # fmt: skip
+            return await self.limits(guild_id, tx)
+
+    async def set_allowance(
+        self, guild_id: int, kind: str, target_id: int, credits: float | None, moderator_id: int
+    ) -> None:
+        """A member's or a role's allowance per period (None: unlimited)."""
+        await self._store.execute(
+            """INSERT INTO credit_allowances (guild_id, kind, target_id, credits, set_by, set_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (guild_id, kind, target_id) DO UPDATE SET credits = excluded.credits,
+                   set_by = excluded.set_by, set_at = excluded.set_at""",
+            guild_id, kind, target_id, credits, moderator_id, self._clock(),
+        )  # fmt: skip
+
+    async def clear_allowance(self, guild_id: int, kind: str, target_id: int) -> bool:
+        changed = await self._store.execute(
+            "DELETE FROM credit_allowances WHERE guild_id = ? AND kind = ? AND target_id = ?",
+            guild_id, kind, target_id,
+        )  # fmt: skip
+        return changed > 0
+
+    async def allowance(
+        self,
+        guild_id: int,
+        user_id: int,
+        role_ids: Sequence[int],
+        limits: Limits,
+        tx: Transaction | None = None,
+    ) -> float | None:
+        """A member override wins; else the most generous role; else the server default."""
+        marks = ",".join("?" for _ in role_ids) or "NULL"
+        sql = f"""SELECT kind, credits FROM credit_allowances WHERE guild_id = ?
+                  AND ((kind = 'member' AND target_id = ?)
+                       OR (kind = 'role' AND target_id IN ({marks})))"""
+        params = (guild_id, user_id, *role_ids)
+        rows = await (tx.fetchall(sql, *params) if tx else self._store.fetchall(sql, *params))
+        member = [r["credits"] for r in rows if r["kind"] == "member"]
+        if member:
+            return member[0]  # type: ignore[no-any-return]
+        roles = [r["credits"] for r in rows if r["kind"] == "role"]
+        if roles:
+            return None if None in roles else max(roles)
+        return limits.default_credits
+
+    # --- admission -----------------------------------------------------------------------------
+
+    async def admit(
+        self, who: Requester, request: VideoRequest, *, next_poll_at: float
+    ) -> Admission:
+        """Check every limit and store the request with its reservation, all in one transaction."""
+        cost = self.prices.estimate(request.quality, request.duration)
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            limits = await self.limits(who.guild_id, tx)
+            start, renews = period_bounds(limits.period, now)
+            await self._check_cooldown(tx, who, limits, now)
+            running, queued = await self._counts(tx, who)
+            if running >= limits.max_running and queued >= limits.max_queued:
+                raise CreditRefused(_busy_text(limits))
+            allowance = await self.allowance(who.guild_id, who.user_id, who.role_ids, limits, tx)
+            if allowance is not None:
+                left = allowance + await self._sum(
+                    tx, "guild_id = ? AND user_id = ?", who.guild_id, who.user_id, since=start
+                )
+                if left + 1e-9 < cost:
+                    raise CreditRefused(_allowance_text(cost, max(left, 0.0), renews))
+            if limits.guild_cap is not None:
+                spent = -await self._sum(
+                    tx, "guild_id = ?", who.guild_id, since=start, spending=True
+                )
+                if spent + cost > limits.guild_cap + 1e-9:
+                    raise CreditRefused(_cap_text("This server", renews))
+            if limits.global_cap is not None:
+                global_start, global_renews = period_bounds(self._defaults.period, now)
+                spent = -await self._sum(tx, "1 = 1", since=global_start, spending=True)
+                if spent + cost > limits.global_cap + 1e-9:
+                    raise CreditRefused(_cap_text("The bot", global_renews))
+
+            status = "queued" if running >= limits.max_running else "requested"
+            generation = await self._store.add_generation(
+                _new_generation(who, request, status, next_poll_at), tx
+            )
+            await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
+        return Admission(generation, cost, queued + 1 if status == "queued" else None)
+
+    async def _check_cooldown(
+        self, tx: Transaction, who: Requester, limits: Limits, now: float
+    ) -> None:
+        if limits.cooldown <= 0:
+            return
+        row = await tx.fetchone(
+            """SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status != 'cancelled'""",
+            who.guild_id, who.user_id,
+        )  # fmt: skip
+        last = row[0] if row else None
+        if last is not None and now - last < limits.cooldown:
+            wait = int(limits.cooldown - (now - last)) + 1
+            raise CreditRefused(
+                f"Please wait {wait} more second{'s' if wait != 1 else ''} before your next "
+                "video. Nothing was charged."
+            )
+
+    async def _counts(self, tx: Transaction, who: Requester) -> tuple[int, int]:
+        rows = await tx.fetchall(
+            """SELECT status, COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status IN ('queued', 'requested', 'submitted', 'running') GROUP BY status""",
+            who.guild_id, who.user_id,
+        )  # fmt: skip
+        counts = {r[0]: r[1] for r in rows}
+        return sum(counts.get(s, 0) for s in ACTIVE_STATUSES), counts.get("queued", 0)
+
+    async def _sum(
+        self, tx: Transaction, where: str, *params: Any, since: float, spending: bool = False
+    ) -> float:
+        kinds = " AND kind IN ('reserve', 'settle', 'refund')" if spending else ""
+        row = await tx.fetchone(
+            f"SELECT COALESCE(SUM(amount), 0) FROM credit_ledger "
+            f"WHERE {where} AND charged_at >= ?{kinds}",
+            *params, since,
+        )  # fmt: skip
+        return float(row[0]) if row else 0.0
+
+    # --- settlement ----------------------------------------------------------------------------
+
+    async def settle(
+        self, tx: Transaction, generation: Generation, charge: float, *, reason: str
+    ) -> float:
+        """Make the generation's net charge equal `charge`; returns the change (+ = given back).
+
+        Idempotent: settling twice to the same figure appends nothing the second time.
+        """
+        row = await tx.fetchone(
+            """SELECT COALESCE(SUM(amount), 0), MIN(charged_at), COUNT(*) FROM credit_ledger
+               WHERE generation_id = ? AND kind IN ('reserve', 'settle', 'refund')""",
+            generation.id,
+        )
+        if row is None or row[2] == 0:
+            return 0.0  # nothing was reserved for it
+        delta = round(-float(row[0]) - charge, 6)
+        if abs(delta) < 1e-9:
+            return 0.0
+        kind = "refund" if charge == 0 else "settle"
+        await self._append(tx, generation, kind, delta, float(row[1]), reason=reason)
+        return delta
+
+    async def refund(self, tx: Transaction, generation: Generation, reason: str) -> float:
+        return await self.settle(tx, generation, 0.0, reason=reason)
+
+    async def _append(
+        self,
+        tx: Transaction,
+        generation: Generation,
+        kind: str,
+        amount: float,
+        charged_at: float,
+        *,
+        reason: str,
+    ) -> None:
+        assert generation.guild_id is not None
+        await tx.execute(
+            """INSERT INTO credit_ledger (guild_id, user_id, generation_id, kind, amount,
+                   charged_at, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            generation.guild_id, generation.user_id, generation.id, kind, amount, charged_at,
+            reason, self._clock(),
+        )  # fmt: skip
+
+    # --- moderators -----------------------------------------------------------------------------
+
+    async def adjust(
+        self, guild_id: int, user_id: int, amount: float, moderator_id: int, reason: str
+    ) -> None:
+        """Grant (amount > 0) or take (amount < 0) credits for the current period."""
+        now = self._clock()
+        await self._store.execute(
+            """INSERT INTO credit_ledger (guild_id, user_id, kind, amount, charged_at,
+                   moderator_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            guild_id, user_id, "grant" if amount > 0 else "take", amount, now, moderator_id,
+            reason, now,
+        )  # fmt: skip
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def member(self, guild_id: int, user_id: int, role_ids: Sequence[int]) -> MemberCredits:
+        now = self._clock()
+        limits = await self.limits(guild_id)
+        start, renews = period_bounds(limits.period, now)
+        allowance = await self.allowance(guild_id, user_id, role_ids, limits)
+        async with self._store.transaction() as tx:
+            spent = await self._sum(tx, "guild_id = ? AND user_id = ?", guild_id, user_id,
+                                    since=start)  # fmt: skip
+            held_row = await tx.fetchone(
+                """SELECT COALESCE(SUM(l.amount), 0) FROM credit_ledger l
+                   JOIN generations g ON g.id = l.generation_id
+                   WHERE g.guild_id = ? AND g.user_id = ?
+                     AND g.status IN ('queued', 'requested', 'submitted', 'running')""",
+                guild_id, user_id,
+            )  # fmt: skip
+        remaining = None if allowance is None else allowance + spent
+        return MemberCredits(
+            allowance=allowance,
+            remaining=remaining,
+            held=-float(held_row[0]) if held_row else 0.0,
+            renews_at=renews,
+            period=limits.period,
+            recent=await self.ledger(guild_id, user_id, limit=5),
+        )
+
+    async def ledger(self, guild_id: int, user_id: int, *, limit: int = 20) -> list[LedgerEntry]:
+        rows = await self._store.fetchall(
+            """SELECT id, kind, amount, generation_id, moderator_id, reason, created_at
+               FROM credit_ledger WHERE guild_id = ? AND user_id = ?
+               ORDER BY id DESC LIMIT ?""",
+            guild_id, user_id, limit,
+        )  # fmt: skip
+        return [LedgerEntry(*row) for row in rows]
+
+
+def _override(value: float | None, default: float | None) -> float | None:
+    if value is None:
+        return default
+    return None if value < 0 else value
+
+
+def _new_generation(
+    who: Requester, request: VideoRequest, status: str, next_poll_at: float
+) -> NewGeneration:
+    return NewGeneration(
+        guild_id=who.guild_id,
+        channel_id=who.channel_id,
+        user_id=who.user_id,
+        locale=who.locale,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        quality=request.quality,
+        aspect_ratio=request.aspect_ratio,
+        duration=request.duration,
+        seed=request.seed,
+        prompt_extend=request.prompt_extend,
+        audio_url=request.audio_url,
+        idempotency_key=str(uuid.uuid4()),
+        next_poll_at=next_poll_at,
+        status=status,
+    )
+
+
+def _when(renews: float | None) -> str:
+    return f"<t:{int(renews)}:R>" if renews is not None else "never (a one-off balance)"
+
+
+def _allowance_text(cost: float, left: float, renews: float | None) -> str:
+    renewal = f"Your credits renew {_when(renews)}." if renews else "Your credits do not renew."
+    return (
+        f"This video would cost {fmt(cost)} credits and you have {fmt(left)} left. {renewal} "
+        "A shorter or 720p video costs less. Nothing was charged."
+    )
+
+
+def _cap_text(who: str, renews: float | None) -> str:
+    when = f" It renews {_when(renews)}." if renews else ""
+    return f"{who} has used all the video credits it may spend for now.{when} Nothing was charged."
+
+
+def _busy_text(limits: Limits) -> str:
+    waiting = f" and {limits.max_queued} waiting" if limits.max_queued else ""
+    return (
+        f"You already have {limits.max_running} video{'s' if limits.max_running != 1 else ''} "
+        f"in progress{waiting}. Try again when one is done. Nothing was charged."
+    )

@@ -1,0 +1,233 @@
+"""Credit rules over a real SQLite store and a fake clock: no Discord, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, period_bounds
+from bot.evolink import VideoRequest
+from bot.simulator import DEFAULT_PRICES
+from bot.store import Store
+from tests.conftest import FakeClock
+
+GUILD = 10
+LIMITS = Limits(default_credits=50.0, period="daily", max_running=100, max_queued=0, cooldown=0.0,
+                guild_cap=None, global_cap=None)  # fmt: skip
+PRICES = Prices({"720p": 1.0, "1080p": 2.0})
+FIVE_SECONDS = VideoRequest(prompt="a cat", duration=5)  # costs 5 at 720p
+
+
+def member(user_id: int = 1, roles: tuple[int, ...] = (), guild_id: int = GUILD) -> Requester:
+    return Requester(guild_id=guild_id, channel_id=99, user_id=user_id, role_ids=roles)
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "bot.db", clock=clock)
+    yield s
+    await s.close()
+
+
+def make(store: Store, clock: FakeClock, **limits: object) -> Credits:
+    return Credits(store, replace(LIMITS, **limits), PRICES, clock)  # type: ignore[arg-type]
+
+
+async def ledger_kinds(store: Store, generation_id: int) -> list[tuple[str, float]]:
+    rows = await store.fetchall(
+        "SELECT kind, amount FROM credit_ledger WHERE generation_id = ? ORDER BY id", generation_id
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_the_estimate_never_undercuts_the_api_price_table() -> None:
+    for quality in ("720p", "1080p"):
+        for duration in range(2, 16):
+            api = DEFAULT_PRICES[quality] * duration
+            assert PRICES.estimate(quality, duration) >= api
+    assert PRICES.estimate(None, None) == DEFAULT_PRICES["720p"] * 5  # API defaults: 720p, 5 s
+
+
+def test_period_bounds_in_utc() -> None:
+    wed = dt.datetime(2026, 11, 25, 15, 30, tzinfo=dt.UTC).timestamp()
+    day = period_bounds("daily", wed)
+    assert day == (dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp(),
+                   dt.datetime(2026, 11, 26, tzinfo=dt.UTC).timestamp())  # fmt: skip
+    week = period_bounds("weekly", wed)
+    assert week[0] == dt.datetime(2026, 11, 23, tzinfo=dt.UTC).timestamp()  # Monday
+    month = period_bounds("monthly", wed)
+    assert month == (dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp(),
+                     dt.datetime(2026, 12, 1, tzinfo=dt.UTC).timestamp())  # fmt: skip
+    assert period_bounds("once", wed) == (0.0, None)
+
+
+async def test_reserve_then_refuse_when_the_allowance_is_spent(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=12.0)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    with pytest.raises(CreditRefused) as refused:
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    text = str(refused.value)
+    assert "cost 5 credits" in text and "you have 2 left" in text and "renew <t:" in text
+    assert "Nothing was charged" in text
+    rows = await store.fetchall("SELECT kind, amount FROM credit_ledger ORDER BY id")
+    assert [(r[0], r[1]) for r in rows] == [("reserve", -5.0), ("reserve", -5.0)]
+    assert (await store.fetchone("SELECT COUNT(*) FROM generations"))[0] == 2  # type: ignore[index]
+
+
+async def test_settle_to_the_api_figure_and_refund_on_failure(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    admission = await credits.admit(member(), VideoRequest(prompt="x", quality="1080p"),
+                                    next_poll_at=0)  # fmt: skip
+    g = admission.generation
+    assert admission.cost == 10.0
+    async with store.transaction() as tx:
+        assert await credits.settle(tx, g, 8.0, reason="reserved by EvoLink") == 2.0
+        assert await credits.settle(tx, g, 8.0, reason="again") == 0.0  # idempotent
+        assert await credits.settle(tx, g, 7.5, reason="final charge") == 0.5
+    assert await ledger_kinds(store, g.id) == [("reserve", -10.0), ("settle", 2.0), ("settle", 0.5)]
+    async with store.transaction() as tx:
+        assert await credits.refund(tx, g, "video failed") == 7.5
+        assert await credits.refund(tx, g, "video failed") == 0.0
+    assert sum(a for _, a in await ledger_kinds(store, g.id)) == 0
+    summary = await credits.member(GUILD, 1, ())
+    assert summary.remaining == 50.0
+
+
+async def test_allowance_renews_at_the_period_boundary(store: Store, clock: FakeClock) -> None:
+    clock.now = dt.datetime(2026, 11, 25, 23, 59, tzinfo=dt.UTC).timestamp()
+    credits = make(store, clock, default_credits=5.0)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    with pytest.raises(CreditRefused):
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(60)  # midnight UTC
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    summary = await credits.member(GUILD, 1, ())
+    assert summary.remaining == 0.0
+    assert summary.renews_at == dt.datetime(2026, 11, 27, tzinfo=dt.UTC).timestamp()
+
+
+async def test_a_refund_goes_back_to_the_period_it_was_spent_in(
+    store: Store, clock: FakeClock
+) -> None:
+    clock.now = dt.datetime(2026, 11, 25, 23, 59, tzinfo=dt.UTC).timestamp()
+    credits = make(store, clock, default_credits=5.0)
+    g = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    clock.advance(120)  # the video fails after midnight
+    async with store.transaction() as tx:
+        await credits.refund(tx, g, "video failed")
+    assert (await credits.member(GUILD, 1, ())).remaining == 5.0  # not 10
+
+
+async def test_role_and_member_overrides(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock, default_credits=10.0)
+    await credits.set_allowance(GUILD, "role", 501, 30.0, moderator_id=9)
+    await credits.set_allowance(GUILD, "role", 502, 80.0, moderator_id=9)
+    assert await credits.allowance(GUILD, 1, (), LIMITS) == 50.0  # LIMITS' default
+    assert await credits.allowance(GUILD, 1, (501, 502), LIMITS) == 80.0  # most generous role
+    await credits.set_allowance(GUILD, "member", 1, 5.0, moderator_id=9)
+    assert await credits.allowance(GUILD, 1, (501, 502), LIMITS) == 5.0  # member override wins
+    await credits.set_allowance(GUILD, "role", 503, None, moderator_id=9)
+    assert await credits.allowance(GUILD, 2, (501, 503), LIMITS) is None  # an unlimited role
+    assert await credits.clear_allowance(GUILD, "member", 1)
+    assert await credits.allowance(GUILD, 1, (501,), LIMITS) == 30.0
+
+
+async def test_grants_and_takes_are_ledger_rows(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock, default_credits=10.0)
+    await credits.adjust(GUILD, 1, 15.0, moderator_id=9, reason="contest winner")
+    await credits.adjust(GUILD, 1, -3.0, moderator_id=9, reason="spam")
+    summary = await credits.member(GUILD, 1, ())
+    assert summary.remaining == 22.0
+    assert [(e.kind, e.amount, e.moderator_id, e.reason) for e in summary.recent] == [
+        ("take", -3.0, 9, "spam"), ("grant", 15.0, 9, "contest winner"),
+    ]  # fmt: skip
+
+
+async def test_the_ledger_cannot_be_edited(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock)
+    await credits.adjust(GUILD, 1, 5.0, moderator_id=9, reason="x")
+    with pytest.raises(Exception, match="append-only"):
+        await store.execute("UPDATE credit_ledger SET amount = 1000")
+    with pytest.raises(Exception, match="append-only"):
+        await store.execute("DELETE FROM credit_ledger")
+
+
+async def test_fifty_concurrent_clicks_never_overspend_a_member(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=23.0)
+    results = await asyncio.gather(
+        *(credits.admit(member(), FIVE_SECONDS, next_poll_at=0) for _ in range(50)),
+        return_exceptions=True,
+    )
+    admitted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, CreditRefused)]
+    assert len(admitted) == 4 and len(refused) == 46  # 4 × 5 = 20 ≤ 23 < 25
+    assert (await credits.member(GUILD, 1, ())).remaining == 3.0
+
+
+async def test_a_crowd_never_overspends_the_server_or_the_bot(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=None, guild_cap=42.0, global_cap=60.0)
+    crowd = [credits.admit(member(user_id=n), FIVE_SECONDS, next_poll_at=0) for n in range(50)]
+    results = await asyncio.gather(*crowd, return_exceptions=True)
+    assert len([r for r in results if not isinstance(r, BaseException)]) == 8  # 40 ≤ 42
+    refusal = next(r for r in results if isinstance(r, CreditRefused))
+    assert "This server has used all the video credits" in str(refusal)
+    other = [credits.admit(member(user_id=n, guild_id=11), FIVE_SECONDS, next_poll_at=0)
+             for n in range(50)]  # fmt: skip
+    results = await asyncio.gather(*other, return_exceptions=True)
+    assert len([r for r in results if not isinstance(r, BaseException)]) == 4  # 60 - 40 = 20
+    assert "The bot has used all" in str(next(r for r in results if isinstance(r, CreditRefused)))
+
+
+async def test_running_limit_queues_then_refuses(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock, max_running=1, max_queued=2)
+    first = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    second = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    third = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert first.queue_position is None and first.generation.status == "requested"
+    assert (second.queue_position, third.queue_position) == (1, 2)
+    assert second.generation.status == "queued"
+    with pytest.raises(CreditRefused, match="1 video in progress and 2 waiting"):
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert await store.queue_position(third.generation) == 2
+    # the queue holds its reservations
+    assert (await credits.member(GUILD, 1, ())).held == 15.0
+
+
+async def test_cooldown_between_requests(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock, cooldown=30.0)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(10)
+    with pytest.raises(CreditRefused, match="wait 21 more seconds"):
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(21)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+async def test_server_limits_override_the_env_defaults_and_survive_reopening(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store = await Store.open(tmp_path / "x.db", clock=clock)
+    credits = make(store, clock)
+    limits = await credits.set_limits(GUILD, 9, default_credits=-1.0, max_running=3,
+                                      period="weekly", guild_cap=500.0)  # fmt: skip
+    assert limits.default_credits is None and limits.max_running == 3
+    await store.close()
+    store = await Store.open(tmp_path / "x.db", clock=clock)
+    again = await make(store, clock).limits(GUILD)
+    assert (again.period, again.guild_cap, again.max_queued) == ("weekly", 500.0, 0)
+    assert await make(store, clock).limits(GUILD + 1) == LIMITS
+    await store.close()
