@@ -123,7 +123,7 @@ class Requester:
 
 def fmt(amount: float) -> str:
     """Credits as people write them: 5, 7.5, 0.25."""
-    return f"{amount:,.2f}".rstrip("0").rstrip(".")
+    return f"{round(amount, 2) + 0.0:,.2f}".rstrip("0").rstrip(".")  # + 0.0 turns -0 into 0
 
 
 class Credits:

@@ -1,0 +1,195 @@
+"""Credits as members meet them: /credits, refusals, settlement, refunds, the queue and Cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.client import VideoBot
+from bot.simulator import Simulator
+from tests.conftest import BotFactory, FakeClock
+from tests.discord_fake import (
+    CHANNEL_ID,
+    USER_ID,
+    FakeDiscord,
+    button_press,
+    dispatch,
+    option,
+    running_bot,
+    slash_command,
+)
+
+EPHEMERAL = 64
+
+
+def video(
+    prompt: str = "a lighthouse at dawn", user_id: int = USER_ID, **opts: Any
+) -> dict[str, Any]:
+    options = [option("prompt", prompt)] + [option(k, v) for k, v in opts.items()]
+    return slash_command("video", options, user_id=user_id)
+
+
+def creates(sim: Simulator) -> int:
+    return len([r for r in sim.requests if r.path == "/v1/videos/generations"])
+
+
+async def ledger(bot: VideoBot) -> list[tuple[str, float]]:
+    rows = await bot.store.fetchall("SELECT kind, amount FROM credit_ledger ORDER BY id")
+    return [(r[0], r[1]) for r in rows]
+
+
+async def credits_embed(bot: VideoBot, fake: FakeDiscord, user_id: int = USER_ID) -> dict[str, Any]:
+    payload = slash_command("credits", user_id=user_id)
+    await dispatch(bot, payload)
+    answer = fake.interaction_response(int(payload["id"]))
+    assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
+    [embed] = answer["data"]["embeds"]
+    return {f["name"]: f["value"] for f in embed["fields"]}
+
+
+async def test_credits_shows_remaining_held_renewal_and_recent_charges(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    await dispatch(bot, video(duration=10, quality="1080p"))
+    fields = await credits_embed(bot, fake_discord)
+    assert fields["Remaining"].startswith("**30** of 50 per day")
+    assert fields["Held by videos in progress"] == "20"
+    assert fields["Renews"].startswith("<t:")
+    assert "`−20` reserved · video #1" in fields["Recent changes"]
+
+
+async def test_a_refusal_for_credits_costs_nothing_and_calls_nothing(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator
+) -> None:
+    async with running_bot(make_bot(default_user_credits=12.0), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video(duration=10))
+        payload = video(duration=5)
+        await dispatch(bot, payload)
+    [refusal] = fake_discord.followups(int(payload["id"]))
+    assert refusal["flags"] & EPHEMERAL
+    assert "would cost 5 credits and you have 2 left" in refusal["content"]
+    assert "renew <t:" in refusal["content"]
+    assert fake_discord.original(int(payload["id"])) is None
+    assert creates(simulator) == 1
+
+
+async def test_settled_to_the_api_figure_when_it_charges_less(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    simulator.price_per_second["720p"] = 0.8  # EvoLink reserves 4 for a 5 s video; we held 5
+    await dispatch(bot, video())
+    assert await ledger(bot) == [("reserve", -5.0), ("settle", 1.0)]
+    clock.advance(61)
+    await bot.tracker.run_once()
+    assert await ledger(bot) == [("reserve", -5.0), ("settle", 1.0)]  # credits_used = 4 too
+    fields = await credits_embed(bot, fake_discord)
+    assert fields["Remaining"].startswith("**46** of 50")
+    assert fields["Held by videos in progress"] == "0"
+
+
+async def test_a_failed_video_gives_every_credit_back(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video("boom [[fail:generation_failed_no_content]]"))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    assert await ledger(bot) == [("reserve", -5.0), ("refund", 5.0)]
+    assert "Remaining" in (fields := await credits_embed(bot, fake_discord))
+    assert fields["Remaining"].startswith("**50**")
+
+
+async def test_an_api_refusal_refunds_at_once(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    simulator.faults.add(route="create", status=402)
+    await dispatch(bot, video())
+    assert await ledger(bot) == [("reserve", -5.0), ("refund", 5.0)]
+
+
+async def test_queue_cancel_and_promotion(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        second, third = video("second"), video("third")
+        await dispatch(bot, second)
+        await dispatch(bot, third)
+        assert creates(simulator) == 1  # the others wait in our own queue, not at EvoLink
+
+        status = fake_discord.original(int(third["id"]))
+        assert status is not None
+        assert "#2 in your queue" in status["embeds"][0]["fields"][0]["value"]
+        [button] = status["components"][0]["components"]
+        assert button["custom_id"] == "video:cancel:3" and button["label"] == "Cancel"
+
+        stranger = button_press("video:cancel:3", message=fake_discord.api_message(status["id"]),
+                                user_id=USER_ID + 1)  # fmt: skip
+        await dispatch(bot, stranger)
+        answer = fake_discord.interaction_response(int(stranger["id"]))
+        assert (
+            answer["data"]["flags"] == EPHEMERAL and "Only the member" in answer["data"]["content"]
+        )
+
+        press = button_press("video:cancel:3", message=fake_discord.api_message(status["id"]))
+        await dispatch(bot, press)
+        assert "🚫" in fake_discord.messages[status["id"]]["embeds"][0]["title"]
+        assert fake_discord.messages[status["id"]]["components"] == []
+        [note] = fake_discord.followups(int(press["id"]))
+        assert "given back" in note["content"]
+        row = await bot.store.get(3)
+        assert row is not None and row.status == "cancelled"
+
+        clock.advance(61)
+        await bot.tracker.run_once()  # the first finishes and is delivered
+        await bot.tracker.run_once()  # its slot goes to the second
+        assert creates(simulator) == 2
+        promoted = await bot.store.get(2)
+        assert promoted is not None and promoted.status == "submitted"
+        clock.advance(61)
+        await bot.tracker.run_once()
+        ready = [m for m in fake_discord.channel_messages(CHANNEL_ID)
+                 if "your video is ready" in m["content"]]  # fmt: skip
+        assert len(ready) == 2
+        assert await ledger(bot) == [
+            ("reserve", -5.0), ("reserve", -5.0), ("reserve", -5.0), ("refund", 5.0),
+        ]  # fmt: skip
+
+
+async def test_cancel_button_works_after_a_restart(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as first:
+        assert isinstance(first, VideoBot)
+        await dispatch(first, video("running"))
+        queued = video("waiting")
+        await dispatch(first, queued)
+    status = fake_discord.original(int(queued["id"]))
+    assert status is not None
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        press = button_press("video:cancel:2", message=fake_discord.api_message(status["id"]))
+        await dispatch(second, press)
+        row = await second.store.get(2)
+        assert row is not None and row.status == "cancelled"
+
+
+async def test_pressing_cancel_after_the_video_started_explains_why_not(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        queued = video("second")
+        await dispatch(bot, queued)
+        status = fake_discord.original(int(queued["id"]))
+        assert status is not None
+        message = fake_discord.api_message(status["id"])  # as the member's client still shows it
+        clock.advance(61)
+        await bot.tracker.run_once()
+        await bot.tracker.run_once()
+        press = button_press("video:cancel:2", message=message)
+        await dispatch(bot, press)
+        answer = fake_discord.interaction_response(int(press["id"]))
+        assert "already started" in answer["data"]["content"]
+        assert "cannot stop" in answer["data"]["content"]
