@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 MODEL = "wan2.7-text-to-video"
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 MAX_RETRY_AFTER = 30.0
+BATCH_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,10 @@ class Unreachable(EvoLinkError):
     """No answer: the connection failed or timed out."""
 
 
+class BatchUnsupported(EvoLinkError):
+    """The API does not answer the batch query; use single queries."""
+
+
 class OutcomeUnknown(EvoLinkError):
     """A create was sent but its answer was lost: a task may or may not exist."""
 
@@ -154,6 +159,7 @@ _STATUS_ERRORS: dict[int, type[EvoLinkError]] = {
     402: InsufficientBalance,
     403: ModelAccessDenied,
     404: TaskNotFound,
+    405: BatchUnsupported,
     429: RateLimited,
 }
 
@@ -205,6 +211,25 @@ class EvoLinkClient:
     async def get_task(self, task_id: str) -> TaskState:
         data, _ = await self._call("GET", f"/v1/tasks/{task_id}", safe_to_retry=True)
         return parse_task(data)
+
+    async def get_tasks(self, task_ids: list[str]) -> dict[str, TaskState]:
+        """Up to 50 tasks in one call (`POST /v1/tasks/batch`, used by EvoLink's own client but
+        not in the public docs). Unknown ids are absent. Raises BatchUnsupported where the API
+        has no such route, so the caller can fall back to single queries."""
+        if not 0 < len(task_ids) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} task ids")
+        try:
+            data, _ = await self._call(
+                "POST", "/v1/tasks/batch", json={"task_ids": task_ids}, safe_to_retry=True
+            )
+        except (TaskNotFound, BadRequest) as exc:  # no such route, or not this body shape
+            raise BatchUnsupported(exc.message, exc.status, exc.code) from exc
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise BadResponse("EvoLink's batch answer was not in the expected shape.")
+        states = [parse_task(item) for item in items if isinstance(item, dict)]
+        wanted = set(task_ids)
+        return {state.id: state for state in states if state.id in wanted}
 
     async def get_balance(self) -> Balance:
         data, _ = await self._call("GET", "/v1/credits", safe_to_retry=True)

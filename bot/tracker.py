@@ -24,6 +24,8 @@ from bot.store import Clock, Generation, Store
 log = logging.getLogger(__name__)
 
 BATCH = 50
+POLL_PAGE = 1000  # due tasks taken per pass
+BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for this long
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
 
@@ -74,6 +76,7 @@ class Tracker:
         self._wake = asyncio.Event()
         self._paused_until = 0.0
         self._outage_streak = 0
+        self._batch_supported_at = 0.0
         self._key_refused_logged = False
         self._background: set[asyncio.Task[None]] = set()
         self.on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None
@@ -102,8 +105,7 @@ class Tracker:
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
-            due = await self._store.due_for_poll(now, BATCH * 4)
-            await asyncio.gather(*(self._poll(g) for g in due))
+            await self._poll_all(await self._store.due_for_poll(now, POLL_PAGE))
         due_deliveries = await self._store.due_for_delivery(self._clock(), BATCH)
         await asyncio.gather(*(self._deliver(g) for g in due_deliveries))
 
@@ -126,12 +128,47 @@ class Tracker:
             async with asyncio.timeout(delay):
                 await self._wake.wait()
 
-    async def _poll(self, generation: Generation) -> None:
-        assert generation.task_id is not None
+    async def _poll_all(self, due: list[Generation]) -> None:
+        """Query every due task: by batches of 50 where the API offers it, else one by one."""
         now = self._clock()
-        if generation.submitted_at and now - generation.submitted_at > self._task_timeout:
-            await self._finish(generation, status="expired", error_code="expired")
-            return
+        active: list[Generation] = []
+        for generation in due:
+            if generation.submitted_at and now - generation.submitted_at > self._task_timeout:
+                await self._finish(generation, status="expired", error_code="expired")
+            else:
+                active.append(generation)
+        if self._batch_supported_at <= now:
+            size = evolink.BATCH_LIMIT
+            chunks = [active[i : i + size] for i in range(0, len(active), size)]
+            results = await asyncio.gather(*(self._poll_batch(chunk) for chunk in chunks))
+            active = [g for leftover in results for g in leftover]
+        await asyncio.gather(*(self._poll_one(g) for g in active))
+
+    async def _poll_batch(self, chunk: list[Generation]) -> list[Generation]:
+        """Poll a chunk in one call; returns what still needs a single query."""
+        ids = [g.task_id for g in chunk if g.task_id is not None]
+        async with self._limit:
+            try:
+                states = await self._api.get_tasks(ids)
+            except evolink.BatchUnsupported:
+                log.info("EvoLink has no batch query here; polling tasks one by one")
+                self._batch_supported_at = self._clock() + BATCH_REPROBE
+                return chunk
+            except evolink.EvoLinkError as exc:
+                await self._poll_failed(chunk, exc)
+                return []
+        self._outage_streak = 0
+        missing = []
+        for generation in chunk:
+            state = states.get(generation.task_id or "")
+            if state is None:
+                missing.append(generation)  # unknown to the batch: a single query says why
+            else:
+                await self._apply(generation, state)
+        return missing
+
+    async def _poll_one(self, generation: Generation) -> None:
+        assert generation.task_id is not None
         async with self._limit:
             try:
                 task = await self._api.get_task(generation.task_id)
@@ -141,9 +178,12 @@ class Tracker:
                 )
                 return
             except evolink.EvoLinkError as exc:
-                await self._poll_failed(generation, exc)
+                await self._poll_failed([generation], exc)
                 return
         self._outage_streak = 0
+        await self._apply(generation, task)
+
+    async def _apply(self, generation: Generation, task: evolink.TaskState) -> None:
         if task.status == "completed":
             if task.video_url is None:
                 log.warning("task %s completed without a result; polling again", task.id)
@@ -173,14 +213,15 @@ class Tracker:
                 if updated is not None:
                     self._in_background(self._notifier.progress(updated))
 
-    async def _poll_failed(self, generation: Generation, exc: evolink.EvoLinkError) -> None:
+    async def _poll_failed(self, generations: list[Generation], exc: evolink.EvoLinkError) -> None:
         if isinstance(exc, evolink.Unauthorized | evolink.ModelAccessDenied):
             if not self._key_refused_logged:
                 self._key_refused_logged = True
                 log.error("EvoLink refused the API key while polling: %s", exc)
                 if self.on_key_refused is not None:
                     self._in_background(self.on_key_refused(exc))
-            await self._store.reschedule_poll(generation.id, self._clock() + 60.0)
+            for generation in generations:
+                await self._store.reschedule_poll(generation.id, self._clock() + 60.0)
             return
         self._outage_streak += 1
         wait = min(self._poll_interval * 2 ** min(self._outage_streak, 6), 300.0)
@@ -188,8 +229,11 @@ class Tracker:
             wait = max(wait, exc.retry_after)
         if isinstance(exc, evolink.RateLimited) or self._outage_streak >= 3:
             self._paused_until = max(self._paused_until, self._clock() + wait)
-        log.warning("polling %s failed (%s); next look in %.0fs", generation.task_id, exc, wait)
-        await self._store.reschedule_poll(generation.id, self._clock() + wait)
+        log.warning(
+            "polling %d task(s) failed (%s); next look in %.0fs", len(generations), exc, wait
+        )
+        for generation in generations:
+            await self._store.reschedule_poll(generation.id, self._clock() + wait)
 
     async def _finish(
         self,

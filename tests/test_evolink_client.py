@@ -232,3 +232,33 @@ async def test_balance(client: tuple[EvoLinkClient, list[float]]) -> None:
             "success": True}  # fmt: skip
     respx.get(f"{BASE}/v1/credits").mock(return_value=httpx.Response(200, json=body))
     assert (await api.get_balance()).remaining_credits == 99.5
+
+
+@respx.mock
+async def test_batch_query_returns_the_asked_tasks(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    api, _ = client
+    other = {**TASK, "id": "task-other"}
+    route = respx.post(f"{BASE}/v1/tasks/batch").mock(
+        return_value=httpx.Response(200, json={"data": [TASK, other]})
+    )
+    states = await api.get_tasks([str(TASK["id"]), "task-gone"])
+    assert list(states) == [TASK["id"]]
+    assert json.loads(route.calls.last.request.content) == {"task_ids": [TASK["id"], "task-gone"]}
+    with pytest.raises(ValueError):
+        await api.get_tasks([f"t{n}" for n in range(51)])
+
+
+@pytest.mark.parametrize("status", [404, 405, 400])
+@respx.mock
+async def test_no_batch_route_is_reported_without_retrying(
+    client: tuple[EvoLinkClient, list[float]], status: int
+) -> None:
+    api, sleeps = client
+    route = respx.post(f"{BASE}/v1/tasks/batch").mock(
+        return_value=httpx.Response(status, json=error("not_found"))
+    )
+    with pytest.raises(evolink.BatchUnsupported):
+        await api.get_tasks(["t1"])
+    assert route.call_count == 1 and sleeps == []

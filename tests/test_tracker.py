@@ -1,0 +1,114 @@
+"""The tracker against the simulator: batch queries with a fallback, outages, rate limits."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.client import VideoBot
+from bot.simulator import Simulator
+from tests.conftest import FakeClock
+from tests.discord_fake import CHANNEL_ID, USER_ID, FakeDiscord, dispatch, option, slash_command
+
+
+async def submit(bot: VideoBot, count: int) -> None:
+    for n in range(count):
+        await dispatch(bot, slash_command("video", [option("prompt", f"scene {n}")],
+                                          user_id=USER_ID + n))  # fmt: skip
+
+
+def queries(sim: Simulator) -> tuple[int, int]:
+    batch = len([r for r in sim.requests if r.path == "/v1/tasks/batch"])
+    single = len([r for r in sim.requests if r.method == "GET" and r.path.startswith("/v1/tasks/")])
+    return batch, single
+
+
+def delivered(fake: FakeDiscord) -> int:
+    return len(
+        [m for m in fake.channel_messages(CHANNEL_ID) if "your video is ready" in m["content"]]
+    )
+
+
+async def test_sixty_tasks_are_followed_with_two_batch_queries(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await submit(bot, 60)
+    clock.advance(30)
+    await bot.tracker.run_once()
+    assert queries(simulator) == (2, 0)
+    clock.advance(31)
+    await bot.tracker.run_once()
+    assert queries(simulator) == (4, 0)
+    assert delivered(fake_discord) == 60
+
+
+async def test_without_a_batch_route_it_falls_back_to_single_queries(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    simulator.batch_enabled = False
+    await submit(bot, 3)
+    clock.advance(30)
+    await bot.tracker.run_once()
+    assert queries(simulator) == (1, 3)
+    clock.advance(31)
+    await bot.tracker.run_once()
+    assert queries(simulator) == (1, 6)  # no second try of the batch route for an hour
+    assert delivered(fake_discord) == 3
+
+
+async def test_an_outage_pauses_polling_instead_of_hammering(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await submit(bot, 2)
+    simulator.faults.add(route="batch", status=503, always=True)
+    simulator.faults.add(route="query", status=503, always=True)
+    sent = len(simulator.requests)
+    for _ in range(6):
+        clock.advance(10)
+        await bot.tracker.run_once()
+    calls = len(simulator.requests) - sent
+    assert calls <= 3 * 4  # 4 tries per query (client retries), at most three passes that query
+    simulator.faults.clear()
+    clock.advance(600)
+    await bot.tracker.run_once()
+    assert delivered(fake_discord) == 2
+
+
+async def test_rate_limit_retry_after_is_honoured(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await submit(bot, 1)
+    simulator.faults.add(route="batch", status=429, retry_after="120", always=True)
+    clock.advance(30)
+    await bot.tracker.run_once()
+    row = await bot.store.get(1)
+    assert row is not None and row.next_poll_at is not None
+    assert row.next_poll_at >= clock.now + 120
+    simulator.faults.clear()
+    clock.advance(60)
+    before = len(simulator.requests)
+    await bot.tracker.run_once()
+    assert len(simulator.requests) == before  # still waiting out the Retry-After
+
+
+async def test_a_refused_key_while_polling_is_reported_once(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    await submit(bot, 2)
+    reports: list[str] = []
+
+    async def report(exc: Exception) -> None:
+        reports.append(str(exc))
+
+    bot.tracker.on_key_refused = report
+    simulator.faults.add(route="any", status=401, always=True)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            clock.advance(61)
+            await bot.tracker.run_once()
+    assert len(reports) == 1
+    assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
+    rows = [await bot.store.get(n) for n in (1, 2)]
+    assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
