@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import urlsplit
 
 import discord
 import httpx
@@ -12,9 +13,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
+from bot.callbacks import CallbackServer
 from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
 from bot.generations import VideoService
+from bot.moderation import Moderation
+from bot.modlog import ModLog
 from bot.settings import Settings
 from bot.store import Clock, Store
 from bot.tracker import Tracker
@@ -69,6 +73,9 @@ class VideoBot(commands.Bot):
     credits: Credits
     tracker: Tracker
     notifier: DiscordNotifier
+    moderation: Moderation
+    modlog: ModLog
+    videomod: app_commands.Group  # set by cogs.moderation.ModerationCog
 
     def __init__(
         self,
@@ -93,6 +100,7 @@ class VideoBot(commands.Bot):
         self._start_tracker = start_tracker
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
+        self.callbacks: CallbackServer | None = None
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -105,23 +113,35 @@ class VideoBot(commands.Bot):
             sleep=self._evolink_sleep,
         )
         self.notifier = DiscordNotifier(self, clock=self.clock)
+        self.moderation = Moderation(self.store)
+        self.modlog = ModLog(self, self.moderation)
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
         )
+        # With callbacks, EvoLink says when a task is done; polling is only the safety net.
+        poll_interval = s.callback_safety_poll if s.callback_public_url else s.poll_interval
         self.service = VideoService(
-            self.store, self.api, self.credits, poll_interval=s.poll_interval, clock=self.clock,
-            on_submitted=lambda: self.tracker.wake(),
+            self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
+            on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
         )  # fmt: skip
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
-            poll_interval=s.poll_interval, concurrency=s.poll_concurrency,
+            poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
         )  # fmt: skip
+        if s.callback_public_url:
+            prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
+            self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)
+            await self.callbacks.start(s.callback_host, s.callback_port)
 
         from cogs.credits import CreditsCog
+        from cogs.history import HistoryCog
+        from cogs.moderation import ModerationCog
         from cogs.video import VideoCog
 
         await self.add_cog(VideoCog(self))
+        await self.add_cog(ModerationCog(self))
+        await self.add_cog(HistoryCog(self))
         await self.add_cog(CreditsCog(self))
         await self.sync_commands()
         if self._start_tracker:
@@ -161,6 +181,8 @@ class VideoBot(commands.Bot):
                 await asyncio.gather(task, return_exceptions=True)
         if hasattr(self, "tracker"):
             await self.tracker.close()
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         await super().close()
         if hasattr(self, "api"):
             await self.api.aclose()

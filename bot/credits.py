@@ -216,7 +216,12 @@ class Credits:
     # --- admission -----------------------------------------------------------------------------
 
     async def admit(
-        self, who: Requester, request: VideoRequest, *, next_poll_at: float
+        self,
+        who: Requester,
+        request: VideoRequest,
+        *,
+        next_poll_at: float,
+        callback_token: str | None = None,
     ) -> Admission:
         """Check every limit and store the request with its reservation, all in one transaction."""
         cost = self.prices.estimate(request.quality, request.duration)
@@ -249,7 +254,7 @@ class Credits:
 
             status = "queued" if running >= limits.max_running else "requested"
             generation = await self._store.add_generation(
-                _new_generation(who, request, status, next_poll_at), tx
+                _new_generation(who, request, status, next_poll_at, callback_token), tx
             )
             await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
         return Admission(generation, cost, queued + 1 if status == "queued" else None)
@@ -394,7 +399,11 @@ def _override(value: float | None, default: float | None) -> float | None:
 
 
 def _new_generation(
-    who: Requester, request: VideoRequest, status: str, next_poll_at: float
+    who: Requester,
+    request: VideoRequest,
+    status: str,
+    next_poll_at: float,
+    callback_token: str | None,
 ) -> NewGeneration:
     return NewGeneration(
         guild_id=who.guild_id,
@@ -412,6 +421,7 @@ def _new_generation(
         idempotency_key=str(uuid.uuid4()),
         next_poll_at=next_poll_at,
         status=status,
+        callback_token=callback_token,
     )
 
 

@@ -8,6 +8,7 @@ call with the same key (EvoLink replays the task instead of making a second one)
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,7 +39,15 @@ class SubmitUnconfirmed(Exception):
         super().__init__(reason)
 
 
-def request_of(g: Generation) -> evolink.VideoRequest:
+def callback_url(base: str | None, g: Generation) -> str | None:
+    """Where EvoLink should call back for this task: a path only its secret token opens."""
+    if base is None or g.callback_token is None:
+        return None
+    return f"{base}/{g.id}/{g.callback_token}"
+
+
+def request_of(g: Generation, callback_base: str | None = None) -> evolink.VideoRequest:
+    """The exact create body of a stored request (a repeat must match the first call)."""
     return evolink.VideoRequest(
         prompt=g.prompt,
         negative_prompt=g.negative_prompt,
@@ -48,6 +57,7 @@ def request_of(g: Generation) -> evolink.VideoRequest:
         seed=g.seed,
         prompt_extend=g.prompt_extend,
         audio_url=g.audio_url,
+        callback_url=callback_url(callback_base, g),
     )
 
 
@@ -61,6 +71,7 @@ class VideoService:
         poll_interval: float,
         clock: Clock = time.time,
         on_submitted: Callable[[], None] = lambda: None,
+        callback_base: str | None = None,
     ) -> None:
         self._store = store
         self._api = api
@@ -68,6 +79,7 @@ class VideoService:
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_submitted = on_submitted
+        self._callback_base = callback_base
         self.in_flight: set[int] = set()
 
     async def request(self, who: Requester, request: evolink.VideoRequest) -> Admission:
@@ -76,7 +88,10 @@ class VideoService:
         Raises CreditRefused when a limit says no, SubmitRefused or SubmitUnconfirmed as submit.
         """
         admission = await self._credits.admit(
-            who, request, next_poll_at=self._clock() + RECONCILE_DELAY
+            who,
+            request,
+            next_poll_at=self._clock() + RECONCILE_DELAY,
+            callback_token=secrets.token_urlsafe(24) if self._callback_base else None,
         )
         if admission.queue_position is not None:
             return admission
@@ -91,7 +106,9 @@ class VideoService:
         """
         self.in_flight.add(generation.id)
         try:
-            task = await self._api.create_task(request_of(generation), generation.idempotency_key)
+            task = await self._api.create_task(
+                request_of(generation, self._callback_base), generation.idempotency_key
+            )
         except evolink.OutcomeUnknown as exc:
             log.warning("create for generation %s unconfirmed: %s", generation.id, exc)
             await self._store.retry_unsubmitted_later(
@@ -113,7 +130,11 @@ class VideoService:
             self.in_flight.discard(generation.id)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
-        first_look = min(task.estimated_time or self._poll_interval, self._poll_interval)
+        first_look = (
+            self._poll_interval
+            if self._callback_base  # the callback says when; polling is only a safety net
+            else min(task.estimated_time or self._poll_interval, self._poll_interval)
+        )
         async with self._store.transaction() as tx:
             submitted = await self._store.mark_submitted(
                 generation.id,

@@ -71,6 +71,10 @@ class Settings:
     cooldown_seconds: float = 0.0
     guild_credit_cap: float | None = None
     global_credit_cap: float | None = None
+    callback_public_url: str | None = None
+    callback_host: str = "127.0.0.1"
+    callback_port: int = 8788
+    callback_safety_poll: float = 300.0
 
 
 DEFAULTS = Settings(discord_token=Secret(""), evolink_api_key=Secret(""))
@@ -179,6 +183,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         _float_between(0, 86400),
         "a number of seconds between 0 and 86400",
     )
+    callback_url = parsed("CALLBACK_PUBLIC_URL", None, _http_url, "an https URL")
+    callback_host = parsed("CALLBACK_HOST", DEFAULTS.callback_host, str, "a host name")
+    callback_port = parsed("CALLBACK_PORT", DEFAULTS.callback_port, _int_between(1, 65535),
+                           "a port number")  # fmt: skip
+    safety_poll = parsed(
+        "CALLBACK_SAFETY_POLL_SECONDS",
+        DEFAULTS.callback_safety_poll,
+        _float_between(1, 86400),
+        "a number of seconds between 1 and 86400",
+    )
     guild_cap = parsed("GUILD_CREDIT_CAP", None, _credits, credits_rule)
     global_cap = parsed("GLOBAL_CREDIT_CAP", None, _credits, credits_rule)
 
@@ -205,6 +219,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cooldown_seconds=cooldown,
         guild_credit_cap=guild_cap,
         global_credit_cap=global_cap,
+        callback_public_url=callback_url.rstrip("/") if callback_url else None,
+        callback_host=callback_host,
+        callback_port=callback_port,
+        callback_safety_poll=safety_poll,
     )
 
 

@@ -160,6 +160,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX generations_guild_user_time ON generations (guild_id, user_id, requested_at);
     CREATE INDEX generations_guild_status_time ON generations (guild_id, status, requested_at);
     """,
+    # 4: callbacks. A per-task secret in the callback URL, so a forged call is told apart.
+    """
+    ALTER TABLE generations ADD COLUMN callback_token TEXT;
+    """,
 )
 
 ACTIVE = ("submitted", "running")
@@ -203,6 +207,7 @@ class Generation:
     delivery_attempts: int
     next_delivery_at: float | None
     updated_at: float
+    callback_token: str | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Generation:
@@ -234,6 +239,7 @@ class NewGeneration:
     idempotency_key: str
     next_poll_at: float
     status: str = "requested"
+    callback_token: str | None = None
 
 
 Clock = Callable[[], float]
@@ -499,6 +505,15 @@ class Store:
                    poll_count = poll_count + 1, updated_at = ?
                WHERE id = ? AND status IN ('submitted', 'running')""",
             row_status, progress, next_poll_at, self._clock(), generation_id,
+        )  # fmt: skip
+        return changed == 1
+
+    async def poll_soon(self, generation_id: int, at: float) -> bool:
+        """Bring an active task's next query forward (a callback said it may be done)."""
+        changed = await self.execute(
+            """UPDATE generations SET next_poll_at = MIN(next_poll_at, ?)
+               WHERE id = ? AND status IN ('submitted', 'running')""",
+            at, generation_id,
         )  # fmt: skip
         return changed == 1
 
