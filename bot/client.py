@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import discord
@@ -25,6 +26,8 @@ from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
+CLOSING = "The video bot is restarting. Please try again in a minute; nothing was charged."
 UNEXPECTED_ERROR = (
     "Something went wrong on the bot's side and this command did not finish. "
     "You were not charged. Please try again in a moment."
@@ -36,6 +39,17 @@ class UserFacingError(app_commands.AppCommandError):
 
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        bot = interaction.client
+        if bot.closing:
+            await reply_privately(interaction, CLOSING)
+            return False
+        current = asyncio.current_task()
+        if current is not None:  # let close() wait for commands already under way
+            bot._requests.add(current)
+            current.add_done_callback(bot._requests.discard)
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError
     ) -> None:
@@ -101,6 +115,8 @@ class VideoBot(commands.Bot):
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
         self.callbacks: CallbackServer | None = None
+        self.closing = False
+        self._requests: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -175,10 +191,21 @@ class VideoBot(commands.Bot):
                 log.info("EvoLink key accepted; %s credits remaining", balance.remaining_credits)
 
     async def close(self) -> None:
-        for task in (self._tracker_task, self._key_check):
-            if task is not None:
+        """Stop taking requests, let work in flight finish its writes, then close everything."""
+        if self.closing:
+            return
+        self.closing = True
+        if hasattr(self, "tracker"):
+            self.tracker.stop()
+        pending = [t for t in (self._tracker_task, *self._requests) if t is not None]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+            for task in late:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._key_check is not None:
+            self._key_check.cancel()
+            await asyncio.gather(self._key_check, return_exceptions=True)
         if hasattr(self, "tracker"):
             await self.tracker.close()
         if self.callbacks is not None:

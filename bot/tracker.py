@@ -76,6 +76,7 @@ class Tracker:
         self._wake = asyncio.Event()
         self._paused_until = 0.0
         self._outage_streak = 0
+        self._stopping = False
         self._batch_supported_at = 0.0
         self._key_refused_logged = False
         self._background: set[asyncio.Task[None]] = set()
@@ -86,15 +87,20 @@ class Tracker:
 
     async def run(self) -> None:
         log.info("tracker started")
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("tracker pass failed; trying again shortly")
                 await asyncio.sleep(1.0)
-            await self._sleep_until_due()
+            if not self._stopping:
+                await self._sleep_until_due()
+        log.info("tracker stopped")
+
+    def stop(self) -> None:
+        """Finish the current pass (its writes and deliveries), then return from run()."""
+        self._stopping = True
+        self._wake.set()
 
     async def run_once(self) -> None:
         """One pass: queued requests with a free slot, lost creates, due polls, deliveries."""

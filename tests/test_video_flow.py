@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from bot.client import VideoBot
+from bot.store import Store
 from bot.simulator import Simulator
 from tests.conftest import BotFactory, FakeClock
 from tests.discord_fake import (
@@ -357,3 +358,36 @@ async def test_a_lost_create_answer_is_settled_without_a_second_task(
     clock.advance(61)
     await bot.tracker.run_once()
     assert "your video is ready" in fake_discord.channel_messages(CHANNEL_ID)[-1]["content"]
+
+
+async def test_no_new_requests_once_shutting_down(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    bot.closing = True
+    payload = video()
+    await dispatch(bot, payload)
+    answer = fake_discord.interaction_response(int(payload["id"]))
+    assert answer["data"]["flags"] == EPHEMERAL and "restarting" in answer["data"]["content"]
+    assert creates(simulator) == []
+    bot.closing = False  # let the fixture close it properly
+
+
+async def test_shutdown_lets_the_tracker_finish_its_pass(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    bot = make_bot()
+    bot._start_tracker = True
+    async with running_bot(bot, fake_discord):
+        await dispatch(bot, video())
+        simulator.faults.add(route="batch", delay=0.3)  # a slow answer: the pass is mid-query
+        clock.advance(61)
+        bot.tracker.wake()
+        for _ in range(200):
+            if any(r.path == "/v1/tasks/batch" for r in simulator.requests):
+                break
+            await asyncio.sleep(0.01)
+    # closed while the query was in flight: the pass finished its writes and the delivery
+    reopened = await Store.open(bot.settings.database_path, clock=clock)
+    row = await reopened.get(1)
+    await reopened.close()
+    assert row is not None and row.status == "completed" and row.delivered_via == "channel"
