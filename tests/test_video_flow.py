@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from bot.client import VideoBot
-from bot.store import Store
 from bot.simulator import Simulator
+from bot.store import Store
 from tests.conftest import BotFactory, FakeClock
 from tests.discord_fake import (
     CHANNEL_ID,
