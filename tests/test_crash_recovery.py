@@ -1,0 +1,93 @@
+"""A crash between any two steps of a request's life, then a restart: exactly one task at
+EvoLink, one charge, one delivery. The crash is a BaseException raised at the step, so nothing
+after it runs, as if the process had been killed there."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from bot.client import VideoBot
+from bot.delivery import DiscordNotifier
+from bot.evolink import EvoLinkClient
+from bot.simulator import Simulator
+from bot.store import Store
+from tests.conftest import BotFactory, FakeClock
+from tests.discord_fake import CHANNEL_ID, FakeDiscord, dispatch, option, running_bot, slash_command
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+def crash_before(cls: type, name: str) -> Callable[[pytest.MonkeyPatch], None]:
+    def install(mp: pytest.MonkeyPatch) -> None:
+        async def crashed(*args: Any, **kwargs: Any) -> Any:
+            raise Crash(name)
+
+        mp.setattr(cls, name, crashed)
+
+    return install
+
+
+def crash_after(cls: type, name: str) -> Callable[[pytest.MonkeyPatch], None]:
+    def install(mp: pytest.MonkeyPatch) -> None:
+        original: Callable[..., Awaitable[Any]] = getattr(cls, name)
+
+        async def crashed(*args: Any, **kwargs: Any) -> Any:
+            await original(*args, **kwargs)
+            raise Crash(name)
+
+        mp.setattr(cls, name, crashed)
+
+    return install
+
+
+STEPS = {
+    "stored the request, before calling EvoLink": crash_before(EvoLinkClient, "create_task"),
+    "EvoLink made the task, before its id was stored": crash_after(EvoLinkClient, "create_task"),
+    "task id stored, before the status message": crash_after(Store, "mark_submitted"),
+    "task finished and recorded, before delivery": crash_before(DiscordNotifier, "deliver"),
+    "video posted, before that was recorded": crash_before(Store, "mark_delivered"),
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
+    step: str,
+    fake_discord: FakeDiscord,
+    make_bot: BotFactory,
+    simulator: Simulator,
+    clock: FakeClock,
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        STEPS[step](mp)
+        async with running_bot(make_bot(), fake_discord) as first:
+            assert isinstance(first, VideoBot)
+            crashed = False
+            try:
+                await dispatch(first, slash_command("video", [option("prompt", "a red fox")]))
+                clock.advance(61)
+                await first.tracker.run_once()
+            except Crash:
+                crashed = True
+            assert crashed, "the crash point was reached"
+    # the process is gone; a new one starts on the same database
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        for _ in range(4):
+            clock.advance(61)
+            await second.tracker.run_once()
+        ledger = await second.store.fetchall(
+            "SELECT kind, amount FROM credit_ledger WHERE generation_id = 1"
+        )
+        rows = await second.store.fetchall("SELECT status, delivered_via FROM generations")
+
+    assert len(simulator.tasks) == 1, "exactly one paid task at EvoLink"
+    assert sum(amount for _, amount in ledger) == -5.0, "charged once, 5 credits"
+    ready = [m for m in fake_discord.channel_messages(CHANNEL_ID)
+             if "your video is ready" in m["content"]]  # fmt: skip
+    assert len(ready) == 1, "delivered once"
+    assert [tuple(r) for r in rows] == [("completed", "channel")]
