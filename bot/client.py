@@ -87,6 +87,7 @@ class VideoBot(commands.Bot):
     credits: Credits
     tracker: Tracker
     notifier: DiscordNotifier
+    media_http: httpx.AsyncClient
     moderation: Moderation
     modlog: ModLog
     videomod: app_commands.Group  # set by cogs.moderation.ModerationCog
@@ -128,7 +129,13 @@ class VideoBot(commands.Bot):
             transport=self._evolink_transport,
             sleep=self._evolink_sleep,
         )
-        self.notifier = DiscordNotifier(self, clock=self.clock)
+        self.media_http = httpx.AsyncClient(
+            follow_redirects=True, timeout=httpx.Timeout(30.0, connect=10.0)
+        )
+        self.notifier = DiscordNotifier(
+            self, clock=self.clock, media_http=self.media_http,
+            trusted_media_host=s.evolink_base_url,
+        )  # fmt: skip
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
         self.credits = Credits(
@@ -213,5 +220,6 @@ class VideoBot(commands.Bot):
         await super().close()
         if hasattr(self, "api"):
             await self.api.aclose()
+            await self.media_http.aclose()
         if hasattr(self, "store"):
             await self.store.close()

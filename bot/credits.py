@@ -119,6 +119,7 @@ class Requester:
     user_id: int
     role_ids: tuple[int, ...] = ()
     locale: str | None = None
+    upload_limit: int | None = None
 
 
 def fmt(amount: float) -> str:
@@ -422,6 +423,7 @@ def _new_generation(
         next_poll_at=next_poll_at,
         status=status,
         callback_token=callback_token,
+        upload_limit=who.upload_limit,
     )
 
 

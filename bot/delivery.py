@@ -1,6 +1,6 @@
 """The one place that talks to Discord for the tracker: status edits and final deliveries.
 
-Everything goes through the bot token and the stored channel and message ids, so it works long
+Everything can go through the bot token and the stored channel and message ids, so it works long
 after the 15-minute interaction token has expired and after a restart. A delivery carries a
 nonce derived from the generation id: if the bot dies between sending and recording it, the
 repeated send returns the message Discord already has instead of posting it twice.
@@ -8,19 +8,31 @@ repeated send returns the message Discord already has instead of posting it twic
 
 from __future__ import annotations
 
+import io
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
+import httpx
 
-from bot import render
+from bot import media, render
 from bot.store import Clock, Generation
+from bot.throttle import EditThrottle
 from bot.tracker import Delivery, DeliveryFailed
 
 log = logging.getLogger(__name__)
 
 INTERACTION_LIFETIME = 14 * 60.0  # a little under Discord's 15 minutes
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
+DOWNLOAD_TIMEOUT = 60.0
+DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
+
+ResultView = Callable[[Generation], discord.ui.View | None]
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -35,81 +47,156 @@ def delivery_nonce(generation_id: int) -> str:
 
 
 class DiscordNotifier:
-    def __init__(self, client: discord.Client, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        clock: Clock = time.time,
+        *,
+        media_http: httpx.AsyncClient | None = None,
+        trusted_media_host: str | None = None,
+    ) -> None:
         self._client = client
         self._clock = clock
-        self._interactions: dict[int, tuple[float, discord.Interaction]] = {}
+        self._interactions: OrderedDict[int, tuple[float, discord.Interaction[Any]]] = OrderedDict()
+        self._throttle = EditThrottle(clock)
+        self._media_http = media_http
+        self._trusted_host = urlsplit(trusted_media_host).hostname if trusted_media_host else None
+        self.result_view: ResultView = lambda generation: None
 
-    def remember_interaction(self, generation_id: int, interaction: discord.Interaction) -> None:
+    def remember_interaction(
+        self, generation_id: int, interaction: discord.Interaction[Any]
+    ) -> None:
         """Keep a fresh interaction for follow-ups while its token still works."""
         now = self._clock()
-        self._interactions = {
-            gid: (t, i) for gid, (t, i) in self._interactions.items()
-            if now - t < INTERACTION_LIFETIME
-        }  # fmt: skip
+        while self._interactions:
+            oldest_id, (seen, _) = next(iter(self._interactions.items()))
+            if now - seen < INTERACTION_LIFETIME:
+                break
+            del self._interactions[oldest_id]
         self._interactions[generation_id] = (now, interaction)
 
-    def _fresh_interaction(self, generation_id: int) -> discord.Interaction | None:
+    def _fresh_interaction(self, generation_id: int) -> discord.Interaction[Any] | None:
         entry = self._interactions.get(generation_id)
         if entry is None or self._clock() - entry[0] >= INTERACTION_LIFETIME:
             return None
         return entry[1]
 
     async def progress(self, generation: Generation) -> None:
-        await self._edit_status(generation)
+        """A progress edit, skipped when the channel is busy (the next poll brings a newer one)."""
+        if generation.status_message_id is None:
+            return
+        if self._throttle.allow(generation.channel_id, generation.status_message_id):
+            await self._edit_status(generation)
 
     async def deliver(self, generation: Generation) -> Delivery:
         await self._edit_status(generation)
-        content = render.result_content(generation)
-        embed = render.result_embed(generation)
-        mentions = only_mention(generation.user_id)
+        video = await self._fetch_video(generation)
+        try:
+            return await self._send_everywhere(generation, video)
+        finally:
+            if video is not None:
+                video.close()
+
+    async def _send_everywhere(self, g: Generation, video: IO[bytes] | None) -> Delivery:
+        """Channel first, then a follow-up while the interaction is fresh, then a DM."""
+        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+        try:
+            message = await self._send(channel, g, video)
+            return Delivery("channel", message.id)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
+        except DISCORD_ERRORS as exc:
+            raise DeliveryFailed(f"channel send failed: {exc}") from exc
+
+        interaction = self._fresh_interaction(g.id)
+        if interaction is not None:
+            try:
+                message = await interaction.followup.send(
+                    **self._message(g, video, link_only=video is None), wait=True
+                )
+                return Delivery("followup", message.id)
+            except DISCORD_ERRORS as exc:
+                log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+
+        try:
+            dm = await self._client.create_dm(discord.Object(g.user_id))
+            message = await self._send(dm, g, video, note=f"I could not post in <#{g.channel_id}>.")
+            return Delivery("dm", message.id)
+        except DISCORD_ERRORS as exc:
+            raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    async def _send(
+        self,
+        target: discord.abc.Messageable,
+        g: Generation,
+        video: IO[bytes] | None,
+        note: str | None = None,
+    ) -> discord.Message:
+        if video is not None:
+            try:
+                return await target.send(
+                    **self._message(g, video, note=note), nonce=delivery_nonce(g.id)
+                )
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != 40005:  # too large for this channel
+                    raise
+                log.info("video %s too large to upload here; sending the link", g.id)
+        return await target.send(
+            **self._message(g, None, note=note, link_only=True), nonce=delivery_nonce(g.id)
+        )
+
+    def _message(
+        self,
+        g: Generation,
+        video: IO[bytes] | None,
+        *,
+        note: str | None = None,
+        link_only: bool = False,
+    ) -> dict[str, Any]:
+        content = render.result_content(g, attached=video is not None and not link_only)
+        kwargs: dict[str, Any] = {
+            "content": f"{note}\n{content}" if note else content,
+            "embed": render.result_embed(g),
+            "allowed_mentions": only_mention(g.user_id),
+        }
+        view = self.result_view(g)
+        if view is not None:
+            kwargs["view"] = view
+        if video is not None and not link_only:
+            video.seek(0)
+            kwargs["file"] = discord.File(cast(io.BufferedIOBase, video), f"video-{g.id}.mp4")
+        return kwargs
+
+    async def _fetch_video(self, g: Generation) -> IO[bytes] | None:
+        if g.status != "completed" or not g.result_url or self._media_http is None:
+            return None
+        if not media.fetchable(g.result_url, self._trusted_host):
+            log.warning("not downloading video %s from an address we do not fetch", g.id)
+            return None
+        limit = g.upload_limit or DEFAULT_UPLOAD_LIMIT
+        return await media.download(
+            self._media_http, g.result_url, max_bytes=limit, max_seconds=DOWNLOAD_TIMEOUT
+        )
+
+    async def _edit_status(self, generation: Generation) -> None:
+        """Best effort: a status message that cannot be edited must not stop a delivery."""
+        embed = render.status_embed(generation, now=self._clock())
+        interaction = self._fresh_interaction(generation.id)
+        if interaction is not None:
+            try:
+                await interaction.edit_original_response(content=None, embed=embed, view=None)
+                return
+            except DISCORD_ERRORS as exc:
+                log.info(
+                    "status of generation %s not edited via the interaction: %s", generation.id, exc
+                )
+        if generation.status_message_id is None:
+            return
         channel = self._client.get_partial_messageable(
             generation.channel_id, guild_id=generation.guild_id
         )
         try:
-            message = await channel.send(
-                content, embed=embed, allowed_mentions=mentions,
-                nonce=delivery_nonce(generation.id),
-            )  # fmt: skip
-            return Delivery("channel", message.id)
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning("cannot post in channel %s (%s)", generation.channel_id, exc)
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryFailed(f"channel send failed: {exc}") from exc
-
-        interaction = self._fresh_interaction(generation.id)
-        if interaction is not None:
-            try:
-                message = await interaction.followup.send(
-                    content, embed=embed, allowed_mentions=mentions, wait=True
-                )
-                return Delivery("followup", message.id)
-            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("follow-up for generation %s failed (%s)", generation.id, exc)
-
-        try:
-            dm = await self._client.create_dm(discord.Object(generation.user_id))
-            note = f"I could not post in <#{generation.channel_id}>, so here it is.\n"
-            message = await dm.send(
-                note + content, embed=embed, allowed_mentions=mentions,
-                nonce=delivery_nonce(generation.id),
-            )  # fmt: skip
-            return Delivery("dm", message.id)
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
-
-    async def _edit_status(self, generation: Generation) -> None:
-        """Best effort: a status message that cannot be edited must not stop a delivery."""
-        embed = render.status_embed(generation)
-        interaction = self._fresh_interaction(generation.id)
-        try:
-            if interaction is not None:
-                await interaction.edit_original_response(content=None, embed=embed, view=None)
-            elif generation.status_message_id is not None:
-                channel = self._client.get_partial_messageable(
-                    generation.channel_id, guild_id=generation.guild_id
-                )
-                message = channel.get_partial_message(generation.status_message_id)
-                await message.edit(content=None, embed=embed, view=None)
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            message = channel.get_partial_message(generation.status_message_id)
+            await message.edit(content=None, embed=embed, view=None)
+        except DISCORD_ERRORS as exc:
             log.info("status message of generation %s not updated: %s", generation.id, exc)

@@ -20,6 +20,7 @@ COLOR_DONE = discord.Colour.green()
 COLOR_FAILED = discord.Colour.red()
 NOT_CHARGED = "You were not charged for it."
 REFUNDED = "Every credit it held was given back."
+LINK_LIFETIME = 24 * 3600  # EvoLink's result links expire after a day
 
 TASK_FAILURES: dict[str, str] = {
     "content_policy_violation": (
@@ -80,8 +81,7 @@ def parameters_line(g: Generation) -> str:
     quality = g.quality or "720p"
     aspect = g.aspect_ratio or "16:9"
     parts = [f"{quality} · {aspect} ({output_size(quality, aspect)})", f"{g.duration or 5} s"]
-    if g.seed is not None:
-        parts.append(f"seed {g.seed}")
+    parts.append(f"seed {g.seed}" if g.seed is not None else "random seed")
     if g.prompt_extend:
         parts.append("prompt extend")
     if g.audio_url:
@@ -142,13 +142,19 @@ def status_embed(
     return embed
 
 
-def result_content(g: Generation) -> str:
-    """The delivery message: a mention of the requester and the link (Discord embeds it)."""
+def result_content(g: Generation, *, attached: bool = False) -> str:
+    """The delivery message: a mention of the requester, then the file or the link."""
     mention = f"<@{g.user_id}>"
+    if g.status == "completed" and attached:
+        return f"{mention} your video is ready."
     if g.status == "completed" and g.result_url:
+        expiry = ""
+        if g.finished_at is not None:
+            expiry = f" (<t:{int(g.finished_at + LINK_LIFETIME)}:R>)"
         return (
             f"{mention} your video is ready: {g.result_url}\n"
-            "-# The link expires 24 hours after it was made: download the video to keep it."
+            f"-# The link expires 24 hours after it was made{expiry}: "
+            "download the video to keep it."
         )
     text = task_failure_text(g.error_code or g.status, g.error_message)
     return f"{mention} your video could not be made. {text} {NOT_CHARGED}"
@@ -157,9 +163,14 @@ def result_content(g: Generation) -> str:
 def result_embed(g: Generation) -> discord.Embed:
     colour = COLOR_DONE if g.status == "completed" else COLOR_FAILED
     embed = discord.Embed(description=_clip(g.prompt, 1000), colour=colour)
+    if g.negative_prompt:
+        embed.add_field(name="Negative prompt", value=_clip(g.negative_prompt, 500), inline=False)
     embed.add_field(name="Settings", value=parameters_line(g), inline=False)
     if g.submitted_at and g.finished_at:
         embed.add_field(name="Took", value=_duration(int(g.finished_at - g.submitted_at)))
+    cost = g.credits_used if g.credits_used is not None else g.credits_reserved
+    if g.status == "completed" and cost is not None:
+        embed.add_field(name="Cost", value=f"{fmt(cost)} credits")
     if g.task_id:
         embed.set_footer(text=f"Task {g.task_id}")
     return embed

@@ -160,9 +160,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX generations_guild_user_time ON generations (guild_id, user_id, requested_at);
     CREATE INDEX generations_guild_status_time ON generations (guild_id, status, requested_at);
     """,
-    # 4: callbacks. A per-task secret in the callback URL, so a forged call is told apart.
+    # 4: a per-task secret in the callback URL (a forged call is told apart), and the upload
+    # limit of the server the request came from (the finished file is attached if it fits).
     """
     ALTER TABLE generations ADD COLUMN callback_token TEXT;
+    ALTER TABLE generations ADD COLUMN upload_limit INTEGER;
     """,
 )
 
@@ -208,6 +210,7 @@ class Generation:
     next_delivery_at: float | None
     updated_at: float
     callback_token: str | None = None
+    upload_limit: int | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Generation:
@@ -240,6 +243,7 @@ class NewGeneration:
     next_poll_at: float
     status: str = "requested"
     callback_token: str | None = None
+    upload_limit: int | None = None
 
 
 Clock = Callable[[], float]

@@ -162,6 +162,7 @@ class VideoCog(commands.Cog):
             user_id=interaction.user.id,
             role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
             locale=interaction.locale.value,
+            upload_limit=interaction.filesize_limit,
         )
         try:
             admission = await self.bot.service.request(requester, request)

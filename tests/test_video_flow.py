@@ -197,8 +197,11 @@ async def test_progress_then_delivery_with_only_the_requester_pinged(
     await finish_all(bot, simulator, clock)
     [delivery] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["id"] != status_id]
     task = next(iter(simulator.tasks.values()))
-    assert delivery["content"].startswith(f"<@{USER_ID}> your video is ready: http")
-    assert simulator.task_answer(task.id)["results"][0] in delivery["content"]
+    assert delivery["content"] == f"<@{USER_ID}> your video is ready."
+    assert delivery["attachments"] == ["video-1.mp4"]  # small enough: it plays inline
+    [(_, data)] = fake_discord.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")[-1].files
+    assert data[4:8] == b"ftyp" and len(data) == 256 * 1024
+    assert task.id in delivery["embeds"][0]["footer"]["text"]
     mentions = delivery["allowed_mentions"]
     assert mentions["parse"] == [] and mentions["users"] == [USER_ID]  # no everyone, no roles
     prompt_shown = delivery["embeds"][0]["description"]
@@ -391,3 +394,43 @@ async def test_shutdown_lets_the_tracker_finish_its_pass(
     row = await reopened.get(1)
     await reopened.close()
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"
+
+
+def ready_messages(fake: FakeDiscord) -> list[dict[str, Any]]:
+    return [m for m in fake.channel_messages(CHANNEL_ID) if "your video is ready" in m["content"]]
+
+
+async def test_a_video_over_the_upload_limit_is_linked_with_its_expiry(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payload = slash_command("video", [option("prompt", "big")], attachment_size_limit=100_000)
+    await dispatch(bot, payload)
+    await finish_all(bot, simulator, clock)
+    [message] = ready_messages(fake_discord)
+    assert message["attachments"] == []
+    task = next(iter(simulator.tasks.values()))
+    assert simulator.task_answer(task.id)["results"][0] in message["content"]
+    assert "expires 24 hours after it was made (<t:" in message["content"]
+
+
+async def test_a_failed_download_falls_back_to_the_link(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video())
+    simulator.faults.add(route="files", status=500, always=True)
+    await finish_all(bot, simulator, clock)
+    [message] = ready_messages(fake_discord)
+    assert message["attachments"] == [] and "http" in message["content"]
+
+
+async def test_an_upload_discord_refuses_as_too_large_is_sent_as_a_link(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, video())
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=413, code=40005)  # fmt: skip
+    await finish_all(bot, simulator, clock)
+    [message] = ready_messages(fake_discord)
+    assert message["attachments"] == [] and "http" in message["content"]
+    row = await bot.store.get(1)
+    assert row is not None and row.delivered_via == "channel"

@@ -1,0 +1,46 @@
+"""Keeps progress edits under Discord's per-channel rate limit, however many tasks run.
+
+Discord allows about five message edits per five seconds in a channel. Progress edits are nice
+to have, so when a channel is busy they are skipped (the next poll brings a fresher figure);
+final states never go through here and are always sent.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from bot.store import Clock
+
+CHANNEL_EDITS = 4  # per window, one below Discord's limit to leave room for deliveries
+CHANNEL_WINDOW = 5.0
+MESSAGE_GAP = 3.0  # at least this long between two edits of one status message
+
+
+class EditThrottle:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._channel_edits: dict[int, deque[float]] = {}
+        self._message_edits: dict[int, float] = {}
+
+    def allow(self, channel_id: int, message_id: int) -> bool:
+        """True (and counted) when an edit of this message may be sent now."""
+        now = self._clock()
+        last = self._message_edits.get(message_id)
+        if last is not None and now - last < MESSAGE_GAP:
+            return False
+        recent = self._channel_edits.setdefault(channel_id, deque())
+        while recent and now - recent[0] >= CHANNEL_WINDOW:
+            recent.popleft()
+        if len(recent) >= CHANNEL_EDITS:
+            return False
+        recent.append(now)
+        self._message_edits[message_id] = now
+        self._forget_old(now)
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._message_edits) > 10_000:
+            self._message_edits = {
+                m: t for m, t in self._message_edits.items() if now - t < MESSAGE_GAP
+            }
+            self._channel_edits = {c: q for c, q in self._channel_edits.items() if q}

@@ -1,0 +1,48 @@
+"""Progress-edit throttling and the rules for fetching a finished video."""
+
+from __future__ import annotations
+
+from bot.media import fetchable
+from bot.render import progress_bar
+from bot.throttle import CHANNEL_EDITS, EditThrottle
+from tests.conftest import FakeClock
+
+
+def test_progress_bar_rendering() -> None:
+    assert progress_bar(0) == "▱▱▱▱▱▱▱▱▱▱ 0%"
+    assert progress_bar(48) == "▰▰▰▰▰▱▱▱▱▱ 48%"
+    assert progress_bar(100) == "▰▰▰▰▰▰▰▰▰▰ 100%"
+    assert progress_bar(140) == "▰▰▰▰▰▰▰▰▰▰ 100%" and progress_bar(-3).endswith(" 0%")
+
+
+def test_a_busy_channel_gets_at_most_four_edits_per_five_seconds() -> None:
+    clock = FakeClock()
+    throttle = EditThrottle(clock)
+    sent = 0
+    for _ in range(60):
+        for message in range(100):  # a hundred videos rendering in one channel
+            sent += throttle.allow(channel_id=1, message_id=message)
+        clock.advance(1)
+    assert sent <= CHANNEL_EDITS * 60 / 5 + CHANNEL_EDITS
+    assert throttle.allow(channel_id=2, message_id=500)  # other channels are not held back
+
+
+def test_one_message_is_not_edited_more_than_every_three_seconds() -> None:
+    clock = FakeClock()
+    throttle = EditThrottle(clock)
+    assert throttle.allow(1, 10)
+    clock.advance(2)
+    assert not throttle.allow(1, 10)
+    clock.advance(1)
+    assert throttle.allow(1, 10)
+
+
+def test_which_video_links_are_fetched() -> None:
+    assert fetchable("https://cdn.evolink.ai/v/x.mp4")
+    assert not fetchable("http://cdn.evolink.ai/v/x.mp4")  # public media must be https
+    assert not fetchable("https://127.0.0.1/x.mp4")
+    assert not fetchable("https://169.254.169.254/latest/meta-data")
+    assert not fetchable("https://10.0.0.8/x.mp4") and not fetchable("https://localhost/x.mp4")
+    assert not fetchable("file:///etc/passwd") and not fetchable("ftp://x.com/a")
+    # the simulator serves files from the API's own loopback host, which is trusted
+    assert fetchable("http://127.0.0.1:8787/files/t.mp4", trusted_host="127.0.0.1")
