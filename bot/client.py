@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,6 +119,7 @@ class VideoBot(commands.Bot):
         self.callbacks: CallbackServer | None = None
         self.closing = False
         self._requests: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -138,6 +140,10 @@ class VideoBot(commands.Bot):
         )  # fmt: skip
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
+        self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
+        self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
+            g, withheld=withheld
+        )
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
         )
@@ -160,9 +166,11 @@ class VideoBot(commands.Bot):
         from cogs.credits import CreditsCog
         from cogs.history import HistoryCog
         from cogs.moderation import ModerationCog
+        from cogs.results import ResultsCog
         from cogs.video import VideoCog
 
         await self.add_cog(VideoCog(self))
+        await self.add_cog(ResultsCog(self))
         await self.add_cog(ModerationCog(self))
         await self.add_cog(HistoryCog(self))
         await self.add_cog(CreditsCog(self))
@@ -170,6 +178,19 @@ class VideoBot(commands.Bot):
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
         self._key_check = asyncio.create_task(self.check_evolink_key(), name="evolink-key-check")
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run side work (mod-log posts) without making the member wait; errors are logged."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background work failed")
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def sync_commands(self) -> None:
         try:
@@ -204,7 +225,9 @@ class VideoBot(commands.Bot):
         self.closing = True
         if hasattr(self, "tracker"):
             self.tracker.stop()
-        pending = [t for t in (self._tracker_task, *self._requests) if t is not None]
+        pending = [
+            t for t in (self._tracker_task, *self._requests, *self._background) if t is not None
+        ]
         if pending:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
             for task in late:

@@ -12,7 +12,7 @@ import io
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
@@ -33,6 +33,8 @@ DOWNLOAD_TIMEOUT = 60.0
 DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
 ResultView = Callable[[Generation], discord.ui.View | None]
+Withhold = Callable[[Generation], Awaitable[bool]]
+Outcome = Callable[[Generation, bool], Awaitable[object]]
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -62,6 +64,8 @@ class DiscordNotifier:
         self._media_http = media_http
         self._trusted_host = urlsplit(trusted_media_host).hostname if trusted_media_host else None
         self.result_view: ResultView = lambda generation: None
+        self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
+        self.on_outcome: Outcome | None = None  # e.g. the mod-log post
 
     def remember_interaction(
         self, generation_id: int, interaction: discord.Interaction[Any]
@@ -89,13 +93,26 @@ class DiscordNotifier:
             await self._edit_status(generation)
 
     async def deliver(self, generation: Generation) -> Delivery:
+        if self.withhold is not None and await self.withhold(generation):
+            await self._report(generation, withheld=True)
+            return Delivery("withheld", None)
         await self._edit_status(generation)
         video = await self._fetch_video(generation)
         try:
-            return await self._send_everywhere(generation, video)
+            delivery = await self._send_everywhere(generation, video)
         finally:
             if video is not None:
                 video.close()
+        await self._report(generation, withheld=False)
+        return delivery
+
+    async def _report(self, generation: Generation, *, withheld: bool) -> None:
+        if self.on_outcome is None:
+            return
+        try:
+            await self.on_outcome(generation, withheld)
+        except Exception:
+            log.exception("could not report the outcome of generation %s", generation.id)
 
     async def _send_everywhere(self, g: Generation, video: IO[bytes] | None) -> Delivery:
         """Channel first, then a follow-up while the interaction is fresh, then a DM."""

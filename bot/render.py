@@ -74,7 +74,7 @@ def submit_error_text(error: evolink.EvoLinkError) -> str:
 
 def invalid_request_text(problems: list[str]) -> str:
     lines = "\n".join(f"• {p}" for p in problems)
-    return f"I can't start this video yet:\n{lines}\nNothing was sent and {NOT_CHARGED[4:]}"
+    return f"I can't start this video yet:\n{lines}\nNothing was sent, and you were not charged."
 
 
 def parameters_line(g: Generation) -> str:

@@ -88,6 +88,7 @@ class Tracker:
     async def run(self) -> None:
         log.info("tracker started")
         while not self._stopping:
+            self._wake.clear()  # before the pass: a wake-up during it then starts another
             try:
                 await self.run_once()
             except Exception:
@@ -129,7 +130,6 @@ class Tracker:
         delay = min(t for t in candidates if t is not None) - now
         if delay <= 0:
             return
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._wake.wait()

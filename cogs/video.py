@@ -10,9 +10,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot import evolink, render
 from bot.credits import CreditRefused, Requester, fmt
+from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed
+from bot.moderation import BANNED_MESSAGE, BLOCKED_MESSAGE
 from bot.validation import (
     ASPECT_RATIOS,
     OUTPUT_SIZES,
@@ -45,6 +47,10 @@ UNCONFIRMED = (
     "if it did; if it didn't, I'll tell you and give the credits back. You won't pay twice."
 )
 NO_PINGS = discord.AllowedMentions.none()
+LOW_BALANCE = (
+    "EvoLink refused a video because the account's balance cannot cover it. Members can't make "
+    "videos until the EvoLink account is topped up."
+)
 
 
 class CancelQueued(
@@ -149,52 +155,69 @@ class VideoCog(commands.Cog):
                 render.invalid_request_text(exc.problems), ephemeral=True, allowed_mentions=NO_PINGS
             )
             return
-        if interaction.guild_id is None or interaction.channel_id is None:
-            await interaction.response.send_message(
-                "Use /video in a server channel.", ephemeral=True
-            )
-            return
+        await start_video(self.bot, interaction, request)
 
-        await interaction.response.defer(thinking=True)
-        requester = Requester(
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
-            locale=interaction.locale.value,
-            upload_limit=interaction.filesize_limit,
-        )
-        try:
-            admission = await self.bot.service.request(requester, request)
-        except CreditRefused as exc:
-            await _refuse(interaction, str(exc))
-            return
-        except SubmitRefused as exc:
-            await _refuse(interaction, render.submit_error_text(exc.error))
-            return
-        except SubmitUnconfirmed as exc:
-            self.bot.notifier.remember_interaction(exc.generation_id, interaction)
-            message = await interaction.edit_original_response(content=UNCONFIRMED)
-            await self.bot.store.set_status_message(exc.generation_id, message.id)
-            return
 
-        generation = admission.generation
-        self.bot.notifier.remember_interaction(generation.id, interaction)
-        embed = render.status_embed(
-            generation, now=self.bot.clock(), queue_position=admission.queue_position
+async def start_video(
+    bot: VideoBot, interaction: discord.Interaction[VideoBot], request: VideoRequest
+) -> None:
+    """The one way a video is asked for: /video, Regenerate, Use seed and Edit & retry."""
+    if interaction.guild_id is None or interaction.channel_id is None:
+        await interaction.response.send_message("Use /video in a server channel.", ephemeral=True)
+        return
+    await interaction.response.defer(thinking=True)  # within Discord's 3 s, whatever follows
+    guild_id, user_id = interaction.guild_id, interaction.user.id
+    if await bot.moderation.is_banned(guild_id, user_id):
+        await _refuse(interaction, BANNED_MESSAGE)
+        return
+    pattern = await bot.moderation.match(guild_id, request.prompt, request.negative_prompt)
+    if pattern is not None:
+        bot.spawn(bot.modlog.post_blocked(
+            guild_id, user_id, request.prompt, pattern, request.negative_prompt
+        ))  # fmt: skip
+        await _refuse(interaction, BLOCKED_MESSAGE)
+        return
+
+    requester = Requester(
+        guild_id=guild_id,
+        channel_id=interaction.channel_id,
+        user_id=user_id,
+        role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
+        locale=interaction.locale.value,
+        upload_limit=interaction.filesize_limit,
+    )
+    try:
+        admission = await bot.service.request(requester, request)
+    except CreditRefused as exc:
+        await _refuse(interaction, str(exc))
+        return
+    except SubmitRefused as exc:
+        if isinstance(exc.error, evolink.InsufficientBalance):
+            bot.spawn(bot.modlog.warn(guild_id, LOW_BALANCE))
+        await _refuse(interaction, render.submit_error_text(exc.error))
+        return
+    except SubmitUnconfirmed as exc:
+        bot.notifier.remember_interaction(exc.generation_id, interaction)
+        message = await interaction.edit_original_response(content=UNCONFIRMED)
+        await bot.store.set_status_message(exc.generation_id, message.id)
+        return
+
+    generation = admission.generation
+    bot.notifier.remember_interaction(generation.id, interaction)
+    bot.spawn(bot.modlog.post_request(generation))
+    embed = render.status_embed(
+        generation, now=bot.clock(), queue_position=admission.queue_position
+    )
+    if admission.queue_position is not None:
+        message = await interaction.edit_original_response(
+            content=f"Reserved {fmt(admission.cost)} credits.",
+            embed=embed,
+            view=cancel_view(generation.id),
+            allowed_mentions=NO_PINGS,
         )
-        if admission.queue_position is not None:
-            message = await interaction.edit_original_response(
-                content=f"Reserved {fmt(admission.cost)} credits.",
-                embed=embed,
-                view=cancel_view(generation.id),
-                allowed_mentions=NO_PINGS,
-            )
-        else:
-            message = await interaction.edit_original_response(
-                embed=embed, allowed_mentions=NO_PINGS
-            )
-        await self.bot.store.set_status_message(generation.id, message.id)
+    else:
+        message = await interaction.edit_original_response(embed=embed, allowed_mentions=NO_PINGS)
+    await bot.store.set_status_message(generation.id, message.id)
 
 
 async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None:

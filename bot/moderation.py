@@ -1,0 +1,593 @@
+"""Moderation rules over the store: the generation log, bans, the prompt blocklist, per-server
+settings and the audit trail of moderator actions. Nothing here talks to Discord.
+
+Blocklist semantics (what moderators are told in /videomod blocklist):
+* A plain entry is a word or phrase (stored in lower case), matched in any case as a whole
+  word: ``gun`` blocks "a GUN" but not "begun" or "guns". Spaces inside a phrase match any run
+  of spaces. Characters of scripts written without spaces (Chinese, Japanese, Korean) match
+  anywhere in the text.
+* An entry written as ``/.../`` (or added with ``regex: True``) is a regular expression, searched
+  in any case. Regexes are capped in length and a quantified group that itself repeats
+  (``(a+)+``, ``(a|b)*``) is refused, which keeps matching fast on any prompt.
+* Before matching, prompt and pattern are NFKC-normalised (full-width letters become ASCII) and
+  invisible format characters (zero-width spaces) are removed, so they cannot split a word.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import IO, Any, Generic, TypeVar
+
+import aiosqlite
+
+from bot.store import Generation, Store, Transaction
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+LOG_PAGE_SIZE = 6
+AUDIT_PAGE_SIZE = 8
+EXPORT_BATCH = 500
+MAX_WORD_LENGTH = 100
+MAX_REGEX_LENGTH = 200
+MAX_RULES = 200
+MAX_REASON_LENGTH = 500
+AUTOCOMPLETE_SCAN = 500  # autocomplete looks at this many recent generations, no more
+
+IN_PROGRESS = ("queued", "requested", "submitted", "running")
+STATUS_FILTERS: dict[str, tuple[str, ...]] = {
+    "completed": ("completed",),
+    "failed": ("failed",),
+    "expired": ("expired",),
+    "cancelled": ("cancelled",),
+    "in_progress": IN_PROGRESS,
+}
+
+BANNED_MESSAGE = (
+    "You can't make videos in this server at the moment. "
+    "If you think this is a mistake, please contact the server's moderators."
+)
+BLOCKED_MESSAGE = (
+    "This prompt contains a word or phrase this server doesn't allow, so the video was not "
+    "started and nothing was charged. Please rephrase it."
+)
+
+# Audit actions. Others (e.g. the credits cog's) may record their own names too.
+BAN, UNBAN = "ban", "unban"
+BLOCKLIST_ADD, BLOCKLIST_REMOVE = "blocklist_add", "blocklist_remove"
+CONFIG = "config"
+GRANT, LIMIT, REFUND = "grant", "limit", "refund"
+
+_SELECT_GENERATION = ", ".join(f.name for f in fields(Generation))
+# Every column goes into the CSV export except secrets (e.g. the callback URL's token).
+EXPORT_COLUMNS = [f.name for f in fields(Generation) if not re.search("token|secret", f.name)]
+
+
+class InvalidInput(ValueError):
+    """Input a moderator can fix; the text is shown to them as it is."""
+
+
+# --- time filters -----------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"(\d{1,5})\s*(m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)", re.IGNORECASE)
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_LOOKBACK = 3660 * 86400
+
+
+def parse_since(text: str, now: float) -> float:
+    """`24h`, `30m`, `7d`, `2w`, or a date (`2026-11-01`, UTC midnight) or ISO date-time."""
+    value = text.strip()
+    match = _RELATIVE.fullmatch(value)
+    if match:
+        amount = int(match.group(1))
+        seconds = amount * _UNIT_SECONDS[match.group(2)[0].lower()]
+        if amount <= 0 or seconds > MAX_LOOKBACK:
+            raise InvalidInput(
+                f"`since` must be a positive period of at most 10 years, not `{text}`."
+            )
+        return now - seconds
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"I can't read `since: {text}`. Use a period such as `30m`, `24h`, `7d` or `2w`, "
+            "or a date such as `2026-11-01`."
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    guild_id: int
+    user_id: int | None = None
+    statuses: tuple[str, ...] | None = None
+    since: float | None = None
+
+
+LogCursor = tuple[float, int]  # (requested_at, id) of the last row shown
+
+
+@dataclass(frozen=True)
+class Page(Generic[T, K]):
+    items: list[T]
+    next: K | None  # pass back to get the following page; None at the end
+
+
+@dataclass(frozen=True)
+class Ban:
+    guild_id: int
+    user_id: int
+    banned_by: int
+    reason: str | None
+    banned_at: float
+
+
+@dataclass(frozen=True)
+class BlockRule:
+    id: int
+    guild_id: int
+    pattern: str
+    is_regex: bool
+    added_by: int
+    added_at: float
+
+    @property
+    def display(self) -> str:
+        return f"/{self.pattern}/" if self.is_regex else self.pattern
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    guild_id: int
+    moderator_id: int
+    action: str
+    target_user_id: int | None
+    details: dict[str, Any]
+    reason: str | None
+    created_at: float
+
+
+# --- blocklist patterns -----------------------------------------------------------------------
+
+
+def normalize(text: str) -> str:
+    """NFKC, without invisible format characters (zero-width spaces and joiners)."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
+    """A moderator's entry as (pattern, is_regex): `/.../` means a regex."""
+    value = text.strip()
+    if len(value) > 2 and value.startswith("/") and value.endswith("/"):
+        value, regex = value[1:-1], True
+    if not value:
+        raise InvalidInput("The blocklist entry is empty.")
+    if regex:
+        if len(value) > MAX_REGEX_LENGTH:
+            raise InvalidInput(
+                f"A regular expression can be at most {MAX_REGEX_LENGTH} characters."
+            )
+        try:
+            compiled = re.compile(value, re.IGNORECASE)
+        except re.error as exc:
+            raise InvalidInput(f"`{value}` is not a valid regular expression: {exc}.") from None
+        if _repeats_a_repeat(value):
+            raise InvalidInput(
+                "This regular expression repeats a group that itself repeats or has "
+                "alternatives (like `(a+)+` or `(a|b)*`), which can make matching very slow. "
+                "Please simplify it."
+            )
+        if compiled.search(""):
+            raise InvalidInput(
+                "This regular expression matches an empty prompt, so it would block everything."
+            )
+        return value, True
+    value = _plain(value)
+    if len(value) > MAX_WORD_LENGTH:
+        raise InvalidInput(f"A blocked word or phrase can be at most {MAX_WORD_LENGTH} characters.")
+    return value, False
+
+
+def _plain(text: str) -> str:
+    """A word entry as stored: normalised, lower case, single spaces."""
+    return " ".join(normalize(text).lower().split())
+
+
+def compile_rule(pattern: str, is_regex: bool) -> re.Pattern[str]:
+    if is_regex:
+        return re.compile(pattern, re.IGNORECASE)
+    body = r"\s+".join(re.escape(part) for part in pattern.split())
+    start = r"(?<!\w)" if _spaced_word_char(pattern[0]) else ""
+    end = r"(?!\w)" if _spaced_word_char(pattern[-1]) else ""
+    return re.compile(f"{start}{body}{end}", re.IGNORECASE)
+
+
+def _spaced_word_char(c: str) -> bool:
+    """A word character of a script that separates words with spaces."""
+    return (c.isalnum() or c == "_") and unicodedata.east_asian_width(c) not in ("W", "F")
+
+
+def _repeats_a_repeat(pattern: str) -> bool:
+    """True for a group with a quantifier or `|` inside that is itself repeated (`*`, `+`, `{`)."""
+    stack: list[bool] = []  # per open group: does it contain a repeat or an alternative?
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif c == "(":
+            stack.append(False)
+        elif c == ")" and stack:
+            inner = stack.pop()
+            repeated = pattern[i + 1 : i + 2] in ("*", "+", "{")
+            if inner and repeated:
+                return True
+            if stack and (inner or repeated):
+                stack[-1] = True
+        elif c in "*+{|" and stack:
+            stack[-1] = True
+        i += 1
+    return False
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+class Moderation:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._rules: dict[int, list[tuple[BlockRule, re.Pattern[str]]]] = {}
+
+    def clock(self) -> float:
+        return self._store.clock()
+
+    # generation log ---------------------------------------------------------------------------
+
+    async def log_page(
+        self, f: LogFilter, after: LogCursor | None = None, limit: int = LOG_PAGE_SIZE
+    ) -> Page[Generation, LogCursor]:
+        """Newest first; keyset pagination, so page 1000 costs what page 1 costs."""
+        rows = await self._store.fetchall(*_log_query(f, after, limit + 1))
+        items = [Generation.from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, (items[-1].requested_at, items[-1].id) if more else None)
+
+    async def get_by_task_id(self, guild_id: int, task_id: str) -> Generation | None:
+        """One generation of this server by its task id (or `#<number>` for rows without one)."""
+        ref = task_id.strip()
+        row = await self._store.fetchone(
+            f"SELECT {_SELECT_GENERATION} FROM generations WHERE task_id = ? AND guild_id = ?",
+            ref, guild_id,
+        )  # fmt: skip
+        if row is None and re.fullmatch(r"#?\d{1,18}", ref):
+            row = await self._store.fetchone(
+                f"SELECT {_SELECT_GENERATION} FROM generations WHERE id = ? AND guild_id = ?",
+                int(ref.lstrip("#")), guild_id,
+            )  # fmt: skip
+        return Generation.from_row(row) if row is not None else None
+
+    async def recent(self, guild_id: int, typed: str = "", limit: int = 25) -> list[Generation]:
+        """For autocomplete: recent generations whose task id or prompt contains `typed`."""
+        needle = typed.strip().lower()
+        rows = await self._store.fetchall(
+            f"""SELECT {_SELECT_GENERATION} FROM (
+                   SELECT * FROM generations WHERE guild_id = ?
+                   ORDER BY requested_at DESC, id DESC LIMIT ?)
+               WHERE ? = '' OR instr(lower(COALESCE(task_id, '')), ?) > 0
+                  OR instr(lower(prompt), ?) > 0
+               ORDER BY requested_at DESC, id DESC LIMIT ?""",
+            guild_id, AUTOCOMPLETE_SCAN, needle, needle, needle, limit,
+        )  # fmt: skip
+        return [Generation.from_row(r) for r in rows]
+
+    async def active_count(self, guild_id: int, user_id: int) -> int:
+        row = await self._store.fetchone(
+            f"""SELECT COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status IN ({", ".join("?" for _ in IN_PROGRESS)})""",
+            guild_id, user_id, *IN_PROGRESS,
+        )  # fmt: skip
+        return int(row[0]) if row else 0
+
+    async def export_csv(self, f: LogFilter, out: IO[str], *, batch: int = EXPORT_BATCH) -> int:
+        """Write every matching generation (newest first, every column) as CSV; returns the
+        number of rows. Rows are read `batch` at a time, so memory does not grow with history."""
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        count, after = 0, None
+        while True:
+            rows = await self._store.fetchall(*_log_query(f, after, batch))
+            writer.writerows(_csv_row(row) for row in rows)
+            count += len(rows)
+            if len(rows) < batch:
+                return count
+            after = (float(rows[-1]["requested_at"]), int(rows[-1]["id"]))
+
+    # bans -------------------------------------------------------------------------------------
+
+    async def ban(
+        self, guild_id: int, user_id: int, moderator_id: int, reason: str
+    ) -> AuditEntry | None:
+        """The audit entry, or None if the member was already banned (nothing changes)."""
+        reason_text = _reason(reason)
+        async with self._store.transaction() as tx:
+            added = await tx.execute(
+                """INSERT INTO bans (guild_id, user_id, banned_by, reason, banned_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                guild_id, user_id, moderator_id, reason_text, self._store.clock(),
+            )  # fmt: skip
+            if not added:
+                return None
+            return await self.record(guild_id, moderator_id, BAN, user_id, None, reason_text, tx=tx)
+
+    async def unban(
+        self, guild_id: int, user_id: int, moderator_id: int, reason: str | None = None
+    ) -> AuditEntry | None:
+        """The audit entry, or None if the member was not banned."""
+        reason = _reason(reason)
+        async with self._store.transaction() as tx:
+            removed = await tx.execute(
+                "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", guild_id, user_id
+            )
+            if not removed:
+                return None
+            return await self.record(guild_id, moderator_id, UNBAN, user_id, None, reason, tx=tx)
+
+    async def get_ban(self, guild_id: int, user_id: int) -> Ban | None:
+        row = await self._store.fetchone(
+            """SELECT guild_id, user_id, banned_by, reason, banned_at FROM bans
+               WHERE guild_id = ? AND user_id = ?""",
+            guild_id, user_id,
+        )  # fmt: skip
+        return Ban(*row) if row is not None else None
+
+    async def is_banned(self, guild_id: int, user_id: int) -> bool:
+        return await self.get_ban(guild_id, user_id) is not None
+
+    # blocklist --------------------------------------------------------------------------------
+
+    async def blocklist_add(
+        self,
+        guild_id: int,
+        text: str,
+        moderator_id: int,
+        *,
+        regex: bool = False,
+        reason: str | None = None,
+    ) -> AuditEntry | None:
+        """The audit entry (`details["pattern"]` as displayed), or None if it was already there.
+        Raises InvalidInput for an entry that is empty, too long, invalid or too slow."""
+        pattern, is_regex = parse_rule(text, regex)
+        reason = _reason(reason)
+        async with self._store.transaction() as tx:
+            count = await tx.fetchone("SELECT COUNT(*) FROM blocklist WHERE guild_id = ?", guild_id)
+            if count is not None and count[0] >= MAX_RULES:
+                raise InvalidInput(
+                    f"The blocklist already has {MAX_RULES} entries; remove some first."
+                )
+            row = await tx.fetchone(
+                """INSERT INTO blocklist (guild_id, pattern, is_regex, added_by, added_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                   RETURNING id, guild_id, pattern, is_regex, added_by, added_at""",
+                guild_id, pattern, int(is_regex), moderator_id, self._store.clock(),
+            )  # fmt: skip
+            if row is None:
+                return None
+            details = {"pattern": _rule(row).display}
+            entry = await self.record(
+                guild_id, moderator_id, BLOCKLIST_ADD, None, details, reason, tx=tx
+            )
+        self._rules.pop(guild_id, None)
+        return entry
+
+    async def blocklist_remove(
+        self, guild_id: int, text: str, moderator_id: int, reason: str | None = None
+    ) -> AuditEntry | None:
+        """Remove an entry given as shown in the list (`word` or `/regex/`); None if absent."""
+        reason = _reason(reason)
+        value = text.strip()
+        candidates = [(value[1:-1], 1)] if len(value) > 2 and value[0] == value[-1] == "/" else []
+        candidates += [(_plain(value), 0), (value, 1)]
+        async with self._store.transaction() as tx:
+            for pattern, is_regex in candidates:
+                row = await tx.fetchone(
+                    """DELETE FROM blocklist WHERE guild_id = ? AND pattern = ? AND is_regex = ?
+                       RETURNING id, guild_id, pattern, is_regex, added_by, added_at""",
+                    guild_id, pattern, is_regex,
+                )  # fmt: skip
+                if row is not None:
+                    entry = await self.record(
+                        guild_id, moderator_id, BLOCKLIST_REMOVE, None,
+                        {"pattern": _rule(row).display}, reason, tx=tx,
+                    )  # fmt: skip
+                    break
+            else:
+                return None
+        self._rules.pop(guild_id, None)
+        return entry
+
+    async def blocklist(self, guild_id: int) -> list[BlockRule]:
+        rows = await self._store.fetchall(
+            """SELECT id, guild_id, pattern, is_regex, added_by, added_at FROM blocklist
+               WHERE guild_id = ? ORDER BY id""",
+            guild_id,
+        )
+        return [_rule(r) for r in rows]
+
+    async def match(
+        self, guild_id: int, prompt: str, negative_prompt: str | None = None
+    ) -> str | None:
+        """The first blocklist entry (as displayed) that the prompts hit, or None."""
+        rules = self._rules.get(guild_id)
+        if rules is None:
+            rules = [
+                (r, compile_rule(r.pattern, r.is_regex)) for r in await self.blocklist(guild_id)
+            ]
+            self._rules[guild_id] = rules
+        texts = [normalize(t) for t in (prompt, negative_prompt) if t]
+        for rule, compiled in rules:
+            if any(compiled.search(t) for t in texts):
+                return rule.display
+        return None
+
+    # server settings --------------------------------------------------------------------------
+
+    async def log_channel(self, guild_id: int) -> int | None:
+        row = await self._store.fetchone(
+            "SELECT log_channel_id FROM guild_config WHERE guild_id = ?", guild_id
+        )
+        return int(row[0]) if row is not None and row[0] is not None else None
+
+    async def set_log_channel(
+        self, guild_id: int, channel_id: int | None, moderator_id: int, reason: str | None = None
+    ) -> AuditEntry | None:
+        """Set (or, with None, turn off) the mod-log channel; None if nothing changed."""
+        reason = _reason(reason)
+        now = self._store.clock()
+        async with self._store.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT log_channel_id FROM guild_config WHERE guild_id = ?", guild_id
+            )
+            previous = row[0] if row is not None else None
+            await tx.execute(
+                """INSERT INTO guild_config (guild_id, log_channel_id, updated_by, updated_at)
+                   VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET
+                   log_channel_id = excluded.log_channel_id, updated_by = excluded.updated_by,
+                   updated_at = excluded.updated_at""",
+                guild_id, channel_id, moderator_id, now,
+            )  # fmt: skip
+            if previous == channel_id:
+                return None
+            details = {"setting": "log_channel", "old": previous, "new": channel_id}
+            return await self.record(guild_id, moderator_id, CONFIG, None, details, reason, tx=tx)
+
+    # audit trail ------------------------------------------------------------------------------
+
+    async def record(
+        self,
+        guild_id: int,
+        moderator_id: int,
+        action: str,
+        target_user_id: int | None = None,
+        details: dict[str, Any] | None = None,
+        reason: str | None = None,
+        *,
+        tx: Transaction | None = None,
+    ) -> AuditEntry:
+        """Append one moderator action (inside `tx` to make it atomic with the action)."""
+        sql = f"""INSERT INTO audit_log (guild_id, moderator_id, action, target_user_id, details,
+                      reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_AUDIT_COLUMNS}"""
+        params = (
+            guild_id, moderator_id, action, target_user_id,
+            json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
+            reason, self._store.clock(),
+        )  # fmt: skip
+        row = await (tx.fetchone(sql, *params) if tx else self._store.fetchone(sql, *params))
+        assert row is not None
+        return _audit(row)
+
+    async def audit_page(
+        self,
+        guild_id: int,
+        before: int | None = None,
+        limit: int = AUDIT_PAGE_SIZE,
+        *,
+        moderator_id: int | None = None,
+        target_user_id: int | None = None,
+    ) -> Page[AuditEntry, int]:
+        """Newest first; `before` is the `next` of the previous page."""
+        conds, params = ["guild_id = ?"], [guild_id]
+        for column, value in (("moderator_id", moderator_id), ("target_user_id", target_user_id)):
+            if value is not None:
+                conds.append(f"{column} = ?")
+                params.append(value)
+        if before is not None:
+            conds.append("id < ?")
+            params.append(before)
+        rows = await self._store.fetchall(
+            f"""SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {" AND ".join(conds)}
+               ORDER BY id DESC LIMIT ?""",
+            *params, limit + 1,
+        )  # fmt: skip
+        items = [_audit(r) for r in rows[:limit]]
+        return Page(items, items[-1].id if len(rows) > limit else None)
+
+
+_AUDIT_COLUMNS = "id, guild_id, moderator_id, action, target_user_id, details, reason, created_at"
+
+
+def _log_query(f: LogFilter, after: LogCursor | None, limit: int) -> tuple[Any, ...]:
+    conds: list[str] = ["guild_id = ?"]
+    params: list[Any] = [f.guild_id]
+    if f.user_id is not None:
+        conds.append("user_id = ?")
+        params.append(f.user_id)
+    if f.statuses:
+        conds.append(f"status IN ({', '.join('?' for _ in f.statuses)})")
+        params.extend(f.statuses)
+    if f.since is not None:
+        conds.append("requested_at >= ?")
+        params.append(f.since)
+    if after is not None:
+        conds.append("(requested_at, id) < (?, ?)")
+        params.extend(after)
+    sql = f"""SELECT {_SELECT_GENERATION} FROM generations WHERE {" AND ".join(conds)}
+              ORDER BY requested_at DESC, id DESC LIMIT ?"""
+    return (sql, *params, limit)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_row(row: aiosqlite.Row) -> list[Any]:
+    out: list[Any] = []
+    for name in EXPORT_COLUMNS:
+        value = row[name]
+        if value is None:
+            out.append("")
+        elif name.endswith("_at"):
+            out.append(dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds"))
+        elif name == "prompt_extend":
+            out.append("true" if value else "false")
+        elif isinstance(value, str) and value.startswith(_FORMULA_START):
+            out.append("'" + value)  # spreadsheets would run member text as a formula
+        else:
+            out.append(value)
+    return out
+
+
+def _reason(reason: str | None) -> str | None:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput(f"A reason can be at most {MAX_REASON_LENGTH} characters.")
+    return reason or None
+
+
+def _rule(row: Sequence[Any]) -> BlockRule:
+    return BlockRule(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
+
+
+def _audit(row: Sequence[Any]) -> AuditEntry:
+    details = json.loads(row[5]) if row[5] else {}
+    return AuditEntry(row[0], row[1], row[2], row[3], row[4], details, row[6], row[7])

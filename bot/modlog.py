@@ -1,0 +1,72 @@
+"""Posts to a server's mod-log channel (set with `/videomod config log_channel`).
+
+Every method looks the channel up, posts one embed with no allowed mentions, and returns the
+message, or None when no channel is set or Discord refused. It never raises: a mod-log that
+cannot be written must not break a request or a delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import discord
+
+from bot import mod_render
+from bot.moderation import AuditEntry, Moderation
+from bot.store import Generation
+
+log = logging.getLogger(__name__)
+
+
+class ModLog:
+    def __init__(self, client: discord.Client, moderation: Moderation) -> None:
+        self._client = client
+        self._moderation = moderation
+
+    async def post_request(self, generation: Generation) -> discord.Message | None:
+        """Who asked for what, with which settings, at what cost."""
+        return await self._post(generation.guild_id, mod_render.request_post(generation))
+
+    async def post_outcome(
+        self, generation: Generation, *, withheld: bool = False
+    ) -> discord.Message | None:
+        """The video link or the error. `withheld`: the member is banned and gets nothing."""
+        embed = mod_render.outcome_post(generation, withheld=withheld)
+        return await self._post(generation.guild_id, embed)
+
+    async def post_blocked(
+        self,
+        guild_id: int,
+        user_id: int,
+        prompt: str,
+        pattern: str,
+        negative_prompt: str | None = None,
+    ) -> discord.Message | None:
+        now = self._moderation.clock()
+        embed = mod_render.blocked_post(user_id, prompt, pattern, negative_prompt, now)
+        log.info("guild %s: prompt of user %s blocked by %r", guild_id, user_id, pattern)
+        return await self._post(guild_id, embed)
+
+    async def post_action(self, entry: AuditEntry) -> discord.Message | None:
+        """A moderator action, as recorded in the audit trail."""
+        return await self._post(entry.guild_id, mod_render.action_post(entry))
+
+    async def warn(self, guild_id: int, text: str) -> discord.Message | None:
+        """Something moderators should know (plain text from the bot, not member text)."""
+        return await self._post(guild_id, mod_render.warning_post(text, self._moderation.clock()))
+
+    async def _post(self, guild_id: int | None, embed: discord.Embed) -> discord.Message | None:
+        if guild_id is None:
+            return None
+        try:
+            channel_id = await self._moderation.log_channel(guild_id)
+            if channel_id is None:
+                return None
+            channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+            return await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not post to the mod-log channel of guild %s: %s", guild_id, exc)
+        except Exception:
+            log.exception("mod-log post for guild %s failed", guild_id)
+        return None

@@ -1,0 +1,491 @@
+"""/videomod: the moderators' view of the video bot, and their controls.
+
+The whole group is shown by default only to members with Manage Server (server admins can
+re-assign it under Server Settings → Integrations) and every command checks the permission again
+when it runs, since a crafted request does not have to respect what Discord shows.
+
+Other cogs add their own moderator subcommands to the live group, `bot.videomod` (see the
+report in this change, or `ModGroup`): they inherit the same permission check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import gzip
+import io
+import logging
+import shutil
+import tempfile
+from collections.abc import Awaitable
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import mod_render
+from bot.client import UserFacingError
+from bot.mod_render import code
+from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
+from cogs.paging import Pager
+
+if TYPE_CHECKING:
+    from bot.client import VideoBot
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NOT_A_MODERATOR = (
+    "Only members with the **Manage Server** permission can use `/videomod`. "
+    "If you think you should have access, ask a server admin."
+)
+NOT_YOUR_PAGES = "Only the moderator who asked can turn these pages: run the command yourself."
+STATUS_CHOICES = [
+    app_commands.Choice(name="completed", value="completed"),
+    app_commands.Choice(name="failed", value="failed"),
+    app_commands.Choice(name="expired (took too long)", value="expired"),
+    app_commands.Choice(name="in progress", value="in_progress"),
+    app_commands.Choice(name="cancelled", value="cancelled"),
+]
+STATUS_NAMES = {c.value: c.name for c in STATUS_CHOICES}
+FILTER_HELP = {
+    "user": "Only this member's videos",
+    "status": "Only videos in this state",
+    "since": "Only since: 30m (minutes), 24h, 7d, 2w, or a date such as 2026-11-01 (UTC)",
+}
+BLOCKLIST_PAGE = 12
+UPLOAD_MARGIN = 8 * 1024  # the multipart envelope around the file
+
+
+def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+    if interaction.guild_id is None:
+        return False
+    permissions = interaction.permissions
+    return permissions.manage_guild or permissions.administrator
+
+
+class NotModerator(app_commands.CheckFailure):
+    def __init__(self) -> None:
+        super().__init__(NOT_A_MODERATOR)
+
+
+class ModGroup(app_commands.Group):
+    """A /videomod group or subgroup. discord.py runs only the direct parent's check, so every
+    subgroup must be a ModGroup too: `ModGroup(name=..., description=..., parent=bot.videomod)`.
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if not is_moderator(interaction):
+            raise NotModerator()
+        return True
+
+
+class PostableChannel(app_commands.Transformer):
+    """A channel the bot can post text in; passed through unresolved (no cache needed)."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        t = discord.ChannelType
+        return [t.text, t.news, t.public_thread, t.private_thread, t.news_thread, t.voice]
+
+    async def transform(
+        self, interaction: discord.Interaction[Any], value: Any, /
+    ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
+        if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
+            raise UserFacingError("Please pick a text channel.")
+        return value
+
+
+Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
+
+
+class ModerationCog(commands.Cog):
+    videomod = ModGroup(
+        name="videomod",
+        description="Moderate the video bot: log, export, bans, blocklist, audit",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+    config = ModGroup(name="config", description="The video bot's settings", parent=videomod)
+    blocklist = ModGroup(
+        name="blocklist", description="Words and patterns refused in prompts", parent=videomod
+    )
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+        self.mod = bot.moderation
+        bot.videomod = self.videomod  # this cog's bound copy: the group the tree registers
+
+    # --- the generation log ------------------------------------------------------------------
+
+    @videomod.command(name="log", description="Who made which video: newest first, filterable")
+    @app_commands.describe(**FILTER_HELP)
+    @app_commands.choices(status=STATUS_CHOICES)
+    async def log_command(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        user: discord.User | None = None,
+        status: str | None = None,
+        since: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        f = self._filter(interaction, user, status, since)
+        description = mod_render.filters_text(f, STATUS_NAMES.get(status or ""))
+
+        async def render(
+            cursor: LogCursor | None, page: int
+        ) -> tuple[discord.Embed, LogCursor | None]:
+            result = await self.mod.log_page(f, cursor)
+            embed = mod_render.log_embed(
+                result.items, title="Video log", description=description, page=page
+            )
+            return embed, result.next
+
+        await Pager[LogCursor](interaction.user.id, render, refusal=NOT_YOUR_PAGES).send(
+            interaction
+        )
+
+    @videomod.command(name="show", description="One video in full: prompt, settings, times, cost")
+    @app_commands.describe(task_id="Its task id (type to search recent videos by id or prompt)")
+    async def show(
+        self, interaction: discord.Interaction[VideoBot], task_id: app_commands.Range[str, 1, 100]
+    ) -> None:
+        g = await self.mod.get_by_task_id(_guild(interaction), task_id)
+        if g is None:
+            raise UserFacingError(
+                f"I can't find a video with task id {code(task_id, 100)} in this server."
+            )
+        embed, too_long = mod_render.generation_embed(g)
+        files = []
+        if too_long:
+            files.append(discord.File(io.BytesIO(g.prompt.encode()), f"prompt-{g.id}.txt"))
+            embed.add_field(name="Full prompt", value="Attached as a text file.", inline=False)
+        await interaction.response.send_message(
+            embed=embed, files=files, ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )  # fmt: skip
+
+    @show.autocomplete("task_id")
+    async def _task_ids(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if not is_moderator(interaction):  # autocomplete skips the group's check
+            return []
+        choices = []
+        for g in await self.mod.recent(_guild(interaction), current):
+            ref = g.task_id or f"#{g.id}"
+            prompt = " ".join(g.prompt.split())
+            name = f"{ref} · {mod_render.STATUS_LABELS.get(g.status, g.status)} · {prompt}"
+            choices.append(app_commands.Choice(name=_cut(name, 100), value=ref))
+        return choices
+
+    @videomod.command(name="export", description="Download the video log as a CSV file")
+    @app_commands.describe(**FILTER_HELP)
+    @app_commands.choices(status=STATUS_CHOICES)
+    async def export(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        user: discord.User | None = None,
+        status: str | None = None,
+        since: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        f = self._filter(interaction, user, status, since)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        stamp = dt.datetime.fromtimestamp(self.bot.clock(), dt.UTC).strftime("%Y%m%d-%H%M")
+        name = f"videos-{f.guild_id}-{stamp}.csv"
+        none = discord.AllowedMentions.none()
+        limit = interaction.filesize_limit - UPLOAD_MARGIN
+        with tempfile.TemporaryFile() as raw, tempfile.TemporaryFile() as packed:
+            rows = await self._write_csv(f, raw)
+            if rows == 0:
+                await interaction.followup.send(
+                    "No videos match these filters.", ephemeral=True, allowed_mentions=none
+                )
+                return
+            upload: io.BufferedRandom = raw
+            if raw.tell() > limit:
+                raw.seek(0)
+                await asyncio.to_thread(_gzip, raw, packed)
+                upload, name = packed, name + ".gz"
+            if upload.tell() > limit:
+                await interaction.followup.send(
+                    f"The export of {rows:,} videos is too large to upload here, even "
+                    "compressed. Narrow it with `since` or `user`.",
+                    ephemeral=True, allowed_mentions=none,
+                )  # fmt: skip
+                return
+            upload.seek(0)
+            packed_note = (
+                " (gzip-compressed to fit Discord's upload limit)" if upload is packed else ""
+            )
+            await interaction.followup.send(
+                f"📄 {rows:,} video(s), newest first, times in UTC{packed_note}.",
+                file=discord.File(upload, name), ephemeral=True, allowed_mentions=none,
+            )  # fmt: skip
+
+    async def _write_csv(self, f: LogFilter, raw: IO[bytes]) -> int:
+        # UTF-8 with a byte-order mark, so that spreadsheet apps read Chinese prompts correctly
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        try:
+            return await self.mod.export_csv(f, text)
+        finally:
+            text.flush()
+            text.detach()
+
+    # --- the audit trail ---------------------------------------------------------------------
+
+    @videomod.command(name="audit", description="What moderators did, newest first")
+    @app_commands.describe(
+        moderator="Only this moderator's actions", user="Only actions about this member"
+    )
+    async def audit(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        moderator: discord.User | None = None,
+        user: discord.User | None = None,
+    ) -> None:
+        guild_id = _guild(interaction)
+        parts = [f"by <@{moderator.id}>"] if moderator else []
+        parts += [f"about <@{user.id}>"] if user else []
+        description = "Actions " + ", ".join(parts) if parts else "Every recorded action"
+
+        async def render(cursor: int | None, page: int) -> tuple[discord.Embed, int | None]:
+            result = await self.mod.audit_page(
+                guild_id, cursor,
+                moderator_id=moderator.id if moderator else None,
+                target_user_id=user.id if user else None,
+            )  # fmt: skip
+            embed = mod_render.audit_embed(result.items, page=page, description=description)
+            return embed, result.next
+
+        await Pager[int](interaction.user.id, render, refusal=NOT_YOUR_PAGES).send(interaction)
+
+    # --- bans --------------------------------------------------------------------------------
+
+    @videomod.command(name="ban", description="Stop a member from making videos in this server")
+    @app_commands.describe(
+        user="The member", reason="Why (kept in the audit log, not shown to them)"
+    )
+    async def ban(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        user: discord.User,
+        reason: app_commands.Range[str, 1, 500],
+    ) -> None:
+        guild_id = _guild(interaction)
+        entry = await _checked(self.mod.ban(guild_id, user.id, interaction.user.id, reason))
+        if entry is None:
+            ban = await self.mod.get_ban(guild_id, user.id)
+            since = f" since {mod_render.ts(ban.banned_at)}" if ban else ""
+            await _reply(interaction, f"<@{user.id}> is already banned{since}. Nothing changed.")
+            return
+        text = f"🔨 <@{user.id}> can no longer make videos here. They are told politely, "
+        text += "without your name."
+        running = await self.mod.active_count(guild_id, user.id)
+        if running:
+            text += (
+                f"\nTheir {running} unfinished video(s) will finish (EvoLink cannot cancel them) "
+                "and the results will be posted only in the mod-log channel."
+            )
+            if await self.mod.log_channel(guild_id) is None:
+                text += (
+                    " No mod-log channel is set, so nobody will see them: set one with "
+                    "`/videomod config log_channel`."
+                )
+        await _reply(interaction, text)
+        await self.bot.modlog.post_action(entry)
+
+    @videomod.command(name="unban", description="Let a banned member make videos again")
+    @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
+    async def unban(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        user: discord.User,
+        reason: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        guild_id = _guild(interaction)
+        entry = await _checked(self.mod.unban(guild_id, user.id, interaction.user.id, reason))
+        if entry is None:
+            await _reply(interaction, f"<@{user.id}> is not banned. Nothing changed.")
+            return
+        await _reply(interaction, f"🕊️ <@{user.id}> can make videos here again.")
+        await self.bot.modlog.post_action(entry)
+
+    # --- settings ----------------------------------------------------------------------------
+
+    @config.command(
+        name="log_channel",
+        description="Post every request, result and moderator action in a channel",
+    )
+    @app_commands.describe(channel="Where to post; leave it out to stop posting")
+    async def log_channel(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        channel: app_commands.Transform[Channel, PostableChannel] | None = None,
+    ) -> None:
+        guild_id = _guild(interaction)
+        if channel is None:
+            entry = await self.mod.set_log_channel(guild_id, None, interaction.user.id)
+            text = "Mod-log posting is off." if entry else "Mod-log posting was already off."
+            await _reply(interaction, text)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        hello = discord.Embed(
+            title="📋 Video mod-log",
+            description=(
+                "From now on this channel receives every `/video` request and result, blocked "
+                f"prompts and every moderator action. Set by <@{interaction.user.id}>."
+            ),
+            colour=mod_render.COLOR_MOD,
+        )
+        try:
+            await self.bot.get_partial_messageable(channel.id, guild_id=guild_id).send(
+                embed=hello, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as exc:
+            log.info("mod-log channel %s refused: %s", channel.id, exc)
+            raise UserFacingError(
+                f"I can't post in <#{channel.id}>. Give me **View Channel**, **Send Messages** "
+                "and **Embed Links** there, then try again. Nothing was changed."
+            ) from None
+        entry = await self.mod.set_log_channel(guild_id, channel.id, interaction.user.id)
+        done = "is now" if entry else "already was"
+        await interaction.followup.send(
+            f"<#{channel.id}> {done} the mod-log channel.", ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )  # fmt: skip
+
+    # --- blocklist ---------------------------------------------------------------------------
+
+    @blocklist.command(name="add", description="Refuse prompts with a word, phrase or /regex/")
+    @app_commands.describe(
+        pattern="A word or phrase (whole words, any case), or a regular expression as /.../",
+        regex="Treat the pattern as a regular expression (same as writing it as /.../)",
+        reason="Why (kept in the audit log)",
+    )
+    async def blocklist_add(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        pattern: app_commands.Range[str, 1, 210],
+        regex: bool = False,
+        reason: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        entry = await _checked(
+            self.mod.blocklist_add(
+                _guild(interaction), pattern, interaction.user.id, regex=regex, reason=reason
+            )
+        )
+        if entry is None:
+            await _reply(interaction, "That entry is already on the blocklist.")
+            return
+        shown = str(entry.details["pattern"])
+        how = "it matches" if shown.startswith("/") else "containing it as a whole word"
+        await _reply(
+            interaction,
+            f"Added {code(shown, 210)}. Prompts {how}, in any case, are now refused before "
+            "anything is charged.",
+        )
+        await self.bot.modlog.post_action(entry)
+
+    @blocklist.command(name="remove", description="Allow a blocked word or pattern again")
+    @app_commands.describe(
+        pattern="The entry as the list shows it", reason="Why (kept in the audit log)"
+    )
+    async def blocklist_remove(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        pattern: app_commands.Range[str, 1, 210],
+        reason: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        entry = await _checked(
+            self.mod.blocklist_remove(_guild(interaction), pattern, interaction.user.id, reason)
+        )
+        if entry is None:
+            await _reply(interaction, f"{code(pattern, 210)} is not on the blocklist.")
+            return
+        await _reply(interaction, f"Removed {code(str(entry.details['pattern']), 210)}.")
+        await self.bot.modlog.post_action(entry)
+
+    @blocklist_remove.autocomplete("pattern")
+    async def _patterns(
+        self, interaction: discord.Interaction[VideoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if not is_moderator(interaction):
+            return []
+        needle = current.lower()
+        rules = [
+            r for r in await self.mod.blocklist(_guild(interaction)) if needle in r.display.lower()
+        ]
+        return [
+            app_commands.Choice(name=_cut(r.display, 100), value=r.display)
+            for r in rules[:25]
+            if len(r.display) <= 100
+        ]
+
+    @blocklist.command(name="list", description="Show the blocked words and patterns")
+    async def blocklist_list(self, interaction: discord.Interaction[VideoBot]) -> None:
+        rules = await self.mod.blocklist(_guild(interaction))
+        pages = -(-len(rules) // BLOCKLIST_PAGE)
+
+        async def render(start: int | None, page: int) -> tuple[discord.Embed, int | None]:
+            first = start or 0
+            shown = rules[first : first + BLOCKLIST_PAGE]
+            end = first + BLOCKLIST_PAGE
+            embed = mod_render.blocklist_embed(shown, page=page, pages=pages)
+            return embed, end if end < len(rules) else None
+
+        await Pager[int](interaction.user.id, render, refusal=NOT_YOUR_PAGES).send(interaction)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _filter(
+        self,
+        interaction: discord.Interaction[VideoBot],
+        user: discord.User | None,
+        status: str | None,
+        since: str | None,
+    ) -> LogFilter:
+        if status is not None and status not in STATUS_FILTERS:
+            raise UserFacingError(f"`status` must be one of: {', '.join(STATUS_NAMES.values())}.")
+        try:
+            start = parse_since(since, self.bot.clock()) if since else None
+        except InvalidInput as exc:
+            raise UserFacingError(str(exc)) from None
+        return LogFilter(
+            guild_id=_guild(interaction),
+            user_id=user.id if user else None,
+            statuses=STATUS_FILTERS[status] if status else None,
+            since=start,
+        )
+
+
+def _guild(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise UserFacingError("This command works only in a server.")
+    return interaction.guild_id
+
+
+async def _checked(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except InvalidInput as exc:
+        raise UserFacingError(str(exc)) from None
+
+
+async def _reply(interaction: discord.Interaction[Any], text: str) -> None:
+    await interaction.response.send_message(
+        text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _gzip(source: IO[bytes], target: IO[bytes]) -> None:
+    with gzip.GzipFile(fileobj=target, mode="wb") as packed:
+        shutil.copyfileobj(source, packed)

@@ -1,0 +1,103 @@
+"""Previous/next buttons under an ephemeral embed. Only the member who asked can turn the pages.
+
+Pages are fetched on demand with keyset cursors: the view keeps the cursor each page started
+from, so "previous" re-reads that page and "next" continues from the last row shown. Views live
+in memory for ten minutes (an interaction token lives fifteen); they do not survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import discord
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+PAGER_TIMEOUT = 600.0
+
+# (cursor of the page's start or None for the first page, 1-based page number) -> (embed, next)
+PageRenderer = Callable[[K | None, int], Awaitable[tuple[discord.Embed, K | None]]]
+
+
+class Pager(discord.ui.View, Generic[K]):
+    def __init__(
+        self,
+        owner_id: int,
+        render: PageRenderer[K],
+        *,
+        refusal: str,
+        timeout: float = PAGER_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self._render = render
+        self._refusal = refusal
+        self._starts: list[K | None] = [None]
+        self._index = 0
+        self._next: K | None = None
+        self._interaction: discord.Interaction[Any] | None = None
+
+    async def send(self, interaction: discord.Interaction[Any]) -> None:
+        """Answer `interaction` privately with the first page (buttons only if there are more)."""
+        embed = await self._load(0)
+        none = discord.AllowedMentions.none()
+        if self._next is None:
+            self.stop()
+            await interaction.response.send_message(
+                embed=embed, ephemeral=True, allowed_mentions=none
+            )
+            return
+        self._interaction = interaction
+        await interaction.response.send_message(
+            embed=embed, view=self, ephemeral=True, allowed_mentions=none
+        )
+
+    async def _load(self, index: int) -> discord.Embed:
+        embed, self._next = await self._render(self._starts[index], index + 1)
+        self._index = index
+        del self._starts[index + 1 :]
+        if self._next is not None:
+            self._starts.append(self._next)
+        self.previous.disabled = index == 0
+        self.next.disabled = self._next is None
+        return embed
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            self._refusal, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+        return False
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
+    async def previous(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Pager[K]]
+    ) -> None:
+        await self._turn(interaction, max(0, self._index - 1))
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
+    async def next(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Pager[K]]
+    ) -> None:
+        await self._turn(interaction, min(self._index + 1, len(self._starts) - 1))
+
+    async def _turn(self, interaction: discord.Interaction[Any], index: int) -> None:
+        embed = await self._load(index)
+        await interaction.response.edit_message(
+            embed=embed, view=self, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def on_timeout(self) -> None:
+        if self._interaction is None:
+            return
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        try:
+            await self._interaction.edit_original_response(view=self)
+        except discord.HTTPException as exc:
+            log.debug("could not disable the page buttons: %s", exc)
