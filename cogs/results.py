@@ -1,0 +1,138 @@
+"""Buttons under a finished video: Regenerate, Use seed, Edit & retry. They survive restarts
+(the generation id is in the custom id) and only the member who asked may press them."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot import render
+from bot.generations import request_of
+from bot.store import Generation
+from bot.validation import (
+    NEGATIVE_PROMPT_MAX,
+    SEED_MAX,
+    SEED_MIN,
+    InvalidRequest,
+    validate_video_request,
+)
+from cogs.video import NO_PINGS, start_video
+
+if TYPE_CHECKING:
+    from bot.client import VideoBot
+
+MODAL_TEXT_MAX = 4000  # Discord's limit for a text input
+NOT_YOURS = "Only the member who asked for this video can use its buttons. Try `/video` yourself!"
+LABELS = {"again": "🔁 Regenerate", "seed": "🌱 Use seed", "edit": "✏️ Edit & retry"}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"video:(?P<action>again|seed|edit):(?P<id>\d+)",
+):
+    def __init__(self, action: str, generation_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=LABELS[action],
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"video:{action}:{generation_id}",
+            )
+        )
+        self.action = action
+        self.generation_id = generation_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ResultButton:
+        return cls(match["action"], int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+        bot = interaction.client
+        generation = await bot.store.get(self.generation_id)
+        if (
+            generation is None
+            or generation.user_id != interaction.user.id
+            or generation.guild_id != interaction.guild_id
+        ):
+            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+            return
+        if self.action == "edit":
+            await interaction.response.send_modal(EditModal(generation))
+            return
+        if self.action == "seed" and generation.seed is None:
+            await interaction.response.send_message(
+                "This video used a random seed that EvoLink does not report, so it can't be "
+                "reused. Regenerate makes a new one with a seed you can keep.",
+                ephemeral=True,
+            )
+            return
+        seed = generation.seed if self.action == "seed" else random.randint(SEED_MIN, SEED_MAX)
+        await start_video(bot, interaction, replace(request_of(generation), seed=seed))
+
+
+class EditModal(discord.ui.Modal):
+    def __init__(self, generation: Generation) -> None:
+        super().__init__(title="Edit & retry", timeout=15 * 60)
+        self.generation = generation
+        self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=generation.prompt[:MODAL_TEXT_MAX],
+            max_length=MODAL_TEXT_MAX,
+        )
+        self.negative: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Negative prompt (optional)",
+            style=discord.TextStyle.paragraph,
+            default=(generation.negative_prompt or "")[:NEGATIVE_PROMPT_MAX],
+            max_length=NEGATIVE_PROMPT_MAX,
+            required=False,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.negative)
+
+    async def on_submit(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+        g = self.generation
+        try:
+            request = validate_video_request(
+                prompt=self.prompt.value,
+                negative_prompt=self.negative.value or None,
+                quality=g.quality,
+                aspect_ratio=g.aspect_ratio,
+                duration=g.duration,
+                seed=g.seed,
+                prompt_extend=g.prompt_extend,
+                audio_url=g.audio_url,
+            )
+        except InvalidRequest as exc:
+            await interaction.response.send_message(
+                render.invalid_request_text(exc.problems), ephemeral=True, allowed_mentions=NO_PINGS
+            )
+            return
+        await start_video(interaction.client, interaction, request)
+
+
+def result_view(generation: Generation) -> discord.ui.View | None:
+    """The buttons under a delivered video (or under a failure, to try again)."""
+    if generation.status not in ("completed", "failed", "expired"):
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(ResultButton("again", generation.id))
+    if generation.seed is not None and generation.status == "completed":
+        view.add_item(ResultButton("seed", generation.id))
+    view.add_item(ResultButton("edit", generation.id))
+    return view
+
+
+class ResultsCog(commands.Cog):
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ResultButton)
+        self.bot.notifier.result_view = result_view
