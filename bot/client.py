@@ -163,7 +163,7 @@ class VideoBot(commands.Bot):
             self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)
             await self.callbacks.start(s.callback_host, s.callback_port)
 
-        from cogs.credits import CreditsCog
+        from cogs.credits import CreditsCog, CreditsModeration
         from cogs.history import HistoryCog
         from cogs.moderation import ModerationCog
         from cogs.results import ResultsCog
@@ -174,6 +174,7 @@ class VideoBot(commands.Bot):
         await self.add_cog(ModerationCog(self))
         await self.add_cog(HistoryCog(self))
         await self.add_cog(CreditsCog(self))
+        await self.add_cog(CreditsModeration(self), override=True)  # joins /videomod
         await self.sync_commands()
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")

@@ -152,31 +152,41 @@ class Credits:
             guild_cap=_override(row["guild_cap"], d.guild_cap),
         )
 
-    async def set_limits(self, guild_id: int, moderator_id: int, **changes: Any) -> Limits:
+    async def set_limits(
+        self, tx: Transaction, guild_id: int, moderator_id: int, **changes: Any
+    ) -> Limits:
         """Store per-server overrides; a value of None clears that override (back to .env)."""
         allowed = {"default_credits", "period", "max_running", "max_queued", "cooldown",
                    "guild_cap"}  # fmt: skip
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown limits: {sorted(unknown)}")
-        async with self._store.transaction() as tx:
+        await tx.execute(
+            "INSERT OR IGNORE INTO guild_limits (guild_id, updated_at) VALUES (?, ?)",
+            guild_id, self._clock(),
+        )  # fmt: skip
+        for name, value in changes.items():
             await tx.execute(
-                "INSERT OR IGNORE INTO guild_limits (guild_id, updated_at) VALUES (?, ?)",
-                guild_id, self._clock(),
+                f"UPDATE guild_limits SET {name} = ?, updated_by = ?, updated_at = ? "
+                "WHERE guild_id = ?",
+                value, moderator_id, self._clock(), guild_id,
             )  # fmt: skip
-            for name, value in changes.items():
-                await tx.execute(
-                    f"UPDATE guild_limits SET {name} = ?, updated_by = ?, updated_at = ? "
-                    "WHERE guild_id = ?",
-                    value, moderator_id, self._clock(), guild_id,
-                )  # fmt: skip
-            return await self.limits(guild_id, tx)
+        return await self.limits(guild_id, tx)
+
+    async def reset_limits(self, tx: Transaction, guild_id: int) -> bool:
+        return await tx.execute("DELETE FROM guild_limits WHERE guild_id = ?", guild_id) > 0
 
     async def set_allowance(
-        self, guild_id: int, kind: str, target_id: int, credits: float | None, moderator_id: int
+        self,
+        tx: Transaction,
+        guild_id: int,
+        kind: str,
+        target_id: int,
+        credits: float | None,
+        moderator_id: int,
     ) -> None:
         """A member's or a role's allowance per period (None: unlimited)."""
-        await self._store.execute(
+        await tx.execute(
             """INSERT INTO credit_allowances (guild_id, kind, target_id, credits, set_by, set_at)
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (guild_id, kind, target_id) DO UPDATE SET credits = excluded.credits,
@@ -184,8 +194,10 @@ class Credits:
             guild_id, kind, target_id, credits, moderator_id, self._clock(),
         )  # fmt: skip
 
-    async def clear_allowance(self, guild_id: int, kind: str, target_id: int) -> bool:
-        changed = await self._store.execute(
+    async def clear_allowance(
+        self, tx: Transaction, guild_id: int, kind: str, target_id: int
+    ) -> bool:
+        changed = await tx.execute(
             "DELETE FROM credit_allowances WHERE guild_id = ? AND kind = ? AND target_id = ?",
             guild_id, kind, target_id,
         )  # fmt: skip
@@ -301,7 +313,13 @@ class Credits:
     # --- settlement ----------------------------------------------------------------------------
 
     async def settle(
-        self, tx: Transaction, generation: Generation, charge: float, *, reason: str
+        self,
+        tx: Transaction,
+        generation: Generation,
+        charge: float,
+        *,
+        reason: str,
+        moderator_id: int | None = None,
     ) -> float:
         """Make the generation's net charge equal `charge`; returns the change (+ = given back).
 
@@ -318,11 +336,19 @@ class Credits:
         if abs(delta) < 1e-9:
             return 0.0
         kind = "refund" if charge == 0 else "settle"
-        await self._append(tx, generation, kind, delta, float(row[1]), reason=reason)
+        await self._append(
+            tx, generation, kind, delta, float(row[1]), reason=reason, moderator_id=moderator_id
+        )
         return delta
 
-    async def refund(self, tx: Transaction, generation: Generation, reason: str) -> float:
-        return await self.settle(tx, generation, 0.0, reason=reason)
+    async def refund(
+        self,
+        tx: Transaction,
+        generation: Generation,
+        reason: str,
+        moderator_id: int | None = None,
+    ) -> float:
+        return await self.settle(tx, generation, 0.0, reason=reason, moderator_id=moderator_id)
 
     async def _append(
         self,
@@ -333,23 +359,31 @@ class Credits:
         charged_at: float,
         *,
         reason: str,
+        moderator_id: int | None = None,
     ) -> None:
         assert generation.guild_id is not None
         await tx.execute(
             """INSERT INTO credit_ledger (guild_id, user_id, generation_id, kind, amount,
-                   charged_at, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                   charged_at, moderator_id, reason, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             generation.guild_id, generation.user_id, generation.id, kind, amount, charged_at,
-            reason, self._clock(),
+            moderator_id, reason, self._clock(),
         )  # fmt: skip
 
     # --- moderators -----------------------------------------------------------------------------
 
     async def adjust(
-        self, guild_id: int, user_id: int, amount: float, moderator_id: int, reason: str
+        self,
+        tx: Transaction,
+        guild_id: int,
+        user_id: int,
+        amount: float,
+        moderator_id: int,
+        reason: str,
     ) -> None:
         """Grant (amount > 0) or take (amount < 0) credits for the current period."""
         now = self._clock()
-        await self._store.execute(
+        await tx.execute(
             """INSERT INTO credit_ledger (guild_id, user_id, kind, amount, charged_at,
                    moderator_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             guild_id, user_id, "grant" if amount > 0 else "take", amount, now, moderator_id,

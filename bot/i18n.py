@@ -93,6 +93,7 @@ COMMAND_NAMES_ZH: dict[str, str] = {
     "max_queued": "排队上限",
     "cooldown": "冷却时间",
     "guild_cap": "服务器上限",
+    "reset": "重置",
 }
 
 #: Descriptions (commands, groups, options) and choice names, keyed by their English text.
@@ -214,6 +215,10 @@ COMMAND_TEXTS_ZH: dict[str, str] = {
     "Videos a member may have waiting in the queue": "每个成员可排队等待的视频数",
     "Seconds a member must wait between two videos": "每个成员两次生成视频之间需等待的秒数",
     "Credits this server may spend per period": "本服务器每个周期可花费的积分",
+    "Forget this server's own limits and use the bot's defaults": (
+        "清除本服务器的单独限制，改用机器人的默认设置"
+    ),
+    "Why": "原因",
 }
 
 

@@ -22,6 +22,7 @@ from bot.validation import (
     InvalidRequest,
     validate_video_request,
 )
+from cogs.credits import member_role_ids
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
@@ -182,7 +183,7 @@ async def start_video(
         guild_id=guild_id,
         channel_id=interaction.channel_id,
         user_id=user_id,
-        role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
+        role_ids=member_role_ids(interaction.user),
         locale=interaction.locale.value,
         upload_limit=interaction.filesize_limit,
     )

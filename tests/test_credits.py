@@ -130,22 +130,27 @@ async def test_a_refund_goes_back_to_the_period_it_was_spent_in(
 
 async def test_role_and_member_overrides(store: Store, clock: FakeClock) -> None:
     credits = make(store, clock, default_credits=10.0)
-    await credits.set_allowance(GUILD, "role", 501, 30.0, moderator_id=9)
-    await credits.set_allowance(GUILD, "role", 502, 80.0, moderator_id=9)
+    async with store.transaction() as tx:
+        await credits.set_allowance(tx, GUILD, "role", 501, 30.0, moderator_id=9)
+        await credits.set_allowance(tx, GUILD, "role", 502, 80.0, moderator_id=9)
     assert await credits.allowance(GUILD, 1, (), LIMITS) == 50.0  # LIMITS' default
     assert await credits.allowance(GUILD, 1, (501, 502), LIMITS) == 80.0  # most generous role
-    await credits.set_allowance(GUILD, "member", 1, 5.0, moderator_id=9)
+    async with store.transaction() as tx:
+        await credits.set_allowance(tx, GUILD, "member", 1, 5.0, moderator_id=9)
     assert await credits.allowance(GUILD, 1, (501, 502), LIMITS) == 5.0  # member override wins
-    await credits.set_allowance(GUILD, "role", 503, None, moderator_id=9)
+    async with store.transaction() as tx:
+        await credits.set_allowance(tx, GUILD, "role", 503, None, moderator_id=9)
     assert await credits.allowance(GUILD, 2, (501, 503), LIMITS) is None  # an unlimited role
-    assert await credits.clear_allowance(GUILD, "member", 1)
+    async with store.transaction() as tx:
+        assert await credits.clear_allowance(tx, GUILD, "member", 1)
     assert await credits.allowance(GUILD, 1, (501,), LIMITS) == 30.0
 
 
 async def test_grants_and_takes_are_ledger_rows(store: Store, clock: FakeClock) -> None:
     credits = make(store, clock, default_credits=10.0)
-    await credits.adjust(GUILD, 1, 15.0, moderator_id=9, reason="contest winner")
-    await credits.adjust(GUILD, 1, -3.0, moderator_id=9, reason="spam")
+    async with store.transaction() as tx:
+        await credits.adjust(tx, GUILD, 1, 15.0, moderator_id=9, reason="contest winner")
+        await credits.adjust(tx, GUILD, 1, -3.0, moderator_id=9, reason="spam")
     summary = await credits.member(GUILD, 1, ())
     assert summary.remaining == 22.0
     assert [(e.kind, e.amount, e.moderator_id, e.reason) for e in summary.recent] == [
@@ -155,7 +160,8 @@ async def test_grants_and_takes_are_ledger_rows(store: Store, clock: FakeClock) 
 
 async def test_the_ledger_cannot_be_edited(store: Store, clock: FakeClock) -> None:
     credits = make(store, clock)
-    await credits.adjust(GUILD, 1, 5.0, moderator_id=9, reason="x")
+    async with store.transaction() as tx:
+        await credits.adjust(tx, GUILD, 1, 5.0, moderator_id=9, reason="x")
     with pytest.raises(Exception, match="append-only"):
         await store.execute("UPDATE credit_ledger SET amount = 1000")
     with pytest.raises(Exception, match="append-only"):
@@ -222,8 +228,9 @@ async def test_server_limits_override_the_env_defaults_and_survive_reopening(
 ) -> None:
     store = await Store.open(tmp_path / "x.db", clock=clock)
     credits = make(store, clock)
-    limits = await credits.set_limits(GUILD, 9, default_credits=-1.0, max_running=3,
-                                      period="weekly", guild_cap=500.0)  # fmt: skip
+    async with store.transaction() as tx:
+        limits = await credits.set_limits(tx, GUILD, 9, default_credits=-1.0, max_running=3,
+                                          period="weekly", guild_cap=500.0)  # fmt: skip
     assert limits.default_credits is None and limits.max_running == 3
     await store.close()
     store = await Store.open(tmp_path / "x.db", clock=clock)

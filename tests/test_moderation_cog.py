@@ -138,8 +138,12 @@ async def test_registered_schema_is_for_server_managers_and_guild_only(
     assert mod["dm_permission"] is False
     subs = {o["name"]: o for o in mod["options"]}
     assert set(subs) == {
-        "log", "show", "export", "audit", "ban", "unban", "config", "blocklist"
+        "log", "show", "export", "audit", "ban", "unban", "config", "blocklist",
+        "credits", "limits", "balance",
     }  # fmt: skip
+    assert [o["name"] for o in subs["credits"]["options"]] == [
+        "show", "grant", "take", "allowance", "refund",
+    ]  # fmt: skip
     assert [o["name"] for o in subs["config"]["options"]] == ["log_channel"]
     assert [o["name"] for o in subs["blocklist"]["options"]] == ["add", "remove", "list"]
     log_options = {o["name"]: o for o in subs["log"]["options"]}

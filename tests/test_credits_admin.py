@@ -1,0 +1,227 @@
+"""/videomod credits, limits and balance: moderators only, every change in the ledger and the
+audit trail, and the limits they set are the ones /video then applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.client import VideoBot
+from bot.simulator import Simulator
+from tests.conftest import FakeClock
+from tests.discord_fake import (
+    CHANNEL_ID,
+    GUILD_ID,
+    MEMBER_PERMISSIONS,
+    USER_ID,
+    FakeDiscord,
+    dispatch,
+    option,
+    slash_command,
+)
+from tests.test_moderation_cog import ALICE, LOG_CHANNEL, MODERATOR, answer, user_option, videomod
+
+ROLE = 5555
+
+
+async def audit_rows(bot: VideoBot) -> list[tuple[Any, ...]]:
+    rows = await bot.store.fetchall(
+        "SELECT moderator_id, action, target_user_id, reason FROM audit_log ORDER BY id"
+    )
+    return [tuple(r) for r in rows]
+
+
+async def ledger(bot: VideoBot, user_id: int = ALICE) -> list[tuple[Any, ...]]:
+    rows = await bot.store.fetchall(
+        "SELECT kind, amount, moderator_id, reason FROM credit_ledger "
+        "WHERE user_id = ? ORDER BY id",
+        user_id,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_members_without_manage_server_are_refused(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    for payload in (
+        videomod(
+            "grant",
+            [user_option("member", ALICE), option("amount", 5.0), option("reason", "x")],
+            group="credits",
+            permissions=MEMBER_PERMISSIONS,
+        ),
+        videomod("limits", [option("max_running", 9)], permissions=MEMBER_PERMISSIONS),
+        videomod("balance", permissions=MEMBER_PERMISSIONS),
+    ):
+        data = await answer(bot, fake_discord, payload)
+        assert "Manage Server" in data["content"]
+    assert await ledger(bot) == [] and await audit_rows(bot) == []
+
+
+async def test_grant_and_take_are_ledger_and_audit_rows(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    await answer(
+        bot,
+        fake_discord,
+        videomod(
+            "grant",
+            [
+                user_option("member", ALICE),
+                option("amount", 20.0),
+                option("reason", "won the contest"),
+            ],
+            group="credits",
+        ),
+    )
+    data = await answer(
+        bot,
+        fake_discord,
+        videomod(
+            "take",
+            [user_option("member", ALICE), option("amount", 5.0), option("reason", "spam")],
+            group="credits",
+        ),
+    )
+    assert data["content"] == f"Took 5 credits from <@{ALICE}> for this period."
+    assert await ledger(bot) == [
+        ("grant", 20.0, MODERATOR, "won the contest"),
+        ("take", -5.0, MODERATOR, "spam"),
+    ]
+    assert await audit_rows(bot) == [
+        (MODERATOR, "grant", ALICE, "won the contest"),
+        (MODERATOR, "grant", ALICE, "spam"),
+    ]
+    shown = await answer(
+        bot, fake_discord, videomod("show", [user_option("member", ALICE)], group="credits")
+    )
+    fields = {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}
+    assert fields["Remaining"].startswith("**65** of 50")
+    assert "won the contest" in fields["Ledger (newest first)"]
+
+
+async def test_a_crafted_negative_grant_is_refused(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    data = await answer(
+        bot,
+        fake_discord,
+        videomod(
+            "grant",
+            [user_option("member", ALICE), option("amount", -500.0), option("reason", "x")],
+            group="credits",
+        ),
+    )
+    assert "`amount` must be between" in data["content"]
+    assert await ledger(bot) == []
+
+
+async def test_a_role_allowance_applies_to_video_requests(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    await answer(
+        bot,
+        fake_discord,
+        videomod(
+            "allowance", [option("role", ROLE, type=8), option("amount", "7")], group="credits"
+        ),
+    )
+    video = slash_command(
+        "video", [option("prompt", "a"), option("duration", 5)], user_id=ALICE, roles=[ROLE]
+    )
+    await dispatch(bot, video)
+    again = slash_command(
+        "video", [option("prompt", "b"), option("duration", 5)], user_id=ALICE, roles=[ROLE]
+    )
+    await dispatch(bot, again)
+    [refusal] = fake_discord.followups(int(again["id"]))
+    assert "you have 2 left" in refusal["content"]
+    assert (MODERATOR, "limit", None, None) in await audit_rows(bot)
+
+
+async def test_limits_are_shown_set_and_applied(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    shown = await answer(bot, fake_discord, videomod("limits"))
+    fields = {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}
+    assert fields["Credits per member"] == "50" and fields["In progress per member"] == "2"
+    data = await answer(
+        bot,
+        fake_discord,
+        videomod(
+            "limits",
+            [
+                option("max_running", 1),
+                option("max_queued", 0),
+                option("default_credits", "unlimited"),
+                option("period", "weekly"),
+            ],
+        ),
+    )
+    fields = {f["name"]: f["value"] for f in data["embeds"][0]["fields"]}
+    assert fields["Credits per member"] == "unlimited" and fields["Period"] == "weekly"
+    await dispatch(bot, slash_command("video", [option("prompt", "one")]))
+    busy = slash_command("video", [option("prompt", "two")])
+    await dispatch(bot, busy)
+    [refusal] = fake_discord.followups(int(busy["id"]))
+    assert "You already have 1 video in progress" in refusal["content"]
+    reset = await answer(bot, fake_discord, videomod("limits", [option("reset", True)]))
+    fields = {f["name"]: f["value"] for f in reset["embeds"][0]["fields"]}
+    assert fields["In progress per member"] == "2"
+
+
+async def test_refund_of_a_finished_video(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, slash_command("video", [option("prompt", "x")], user_id=ALICE))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    task_id = next(iter(simulator.tasks))
+    refund = videomod(
+        "refund", [option("task_id", task_id), option("reason", "glitchy")], group="credits"
+    )
+    data = await answer(bot, fake_discord, refund)
+    assert data["content"] == f"Gave 5 credits back to <@{ALICE}>."
+    again = await answer(
+        bot,
+        fake_discord,
+        videomod(
+            "refund", [option("task_id", task_id), option("reason", "again")], group="credits"
+        ),
+    )
+    assert "already given back" in again["content"]
+    assert (await ledger(bot))[-1] == ("refund", 5.0, MODERATOR, "glitchy")
+    assert (MODERATOR, "refund", ALICE, "glitchy") in await audit_rows(bot)
+
+
+async def test_balance_and_a_refused_key(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    payload = videomod("balance")
+    await dispatch(bot, payload)
+    [reply] = fake_discord.followups(int(payload["id"]))
+    assert "**10,000** credits left" in reply["content"]
+    simulator.faults.add(route="credits", status=401, always=True)
+    payload = videomod("balance")
+    await dispatch(bot, payload)
+    [reply] = fake_discord.followups(int(payload["id"]))
+    assert "refused the bot's API key" in reply["content"]
+
+
+async def test_an_empty_evolink_balance_warns_the_moderators(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    await dispatch(
+        bot, videomod("log_channel", [option("channel", LOG_CHANNEL, type=7)], group="config")
+    )
+    simulator.faults.add(route="create", status=402)
+    payload = slash_command("video", [option("prompt", "x")], user_id=USER_ID)
+    await dispatch(bot, payload)
+    [member_sees] = fake_discord.followups(int(payload["id"]))
+    assert "out of credits" in member_sees["content"] and "not charged" in member_sees["content"]
+    warnings = [
+        m
+        for m in fake_discord.channel_messages(LOG_CHANNEL)
+        if "balance cannot cover" in str(m["embeds"])
+    ]
+    assert len(warnings) == 1
+    assert GUILD_ID and CHANNEL_ID  # the request came from the ordinary channel
