@@ -46,12 +46,21 @@ def setup_logging(settings: Settings) -> None:
 
 
 async def run(settings: Settings) -> None:
+    """Run until Discord refuses us or SIGINT/SIGTERM arrives, then close everything, awaited."""
     bot = VideoBot(settings)
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+        loop.add_signal_handler(sig, stop.set)
     async with bot:
-        await bot.start(settings.discord_token.get())
+        running = asyncio.create_task(bot.start(settings.discord_token.get()), name="bot")
+        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("stopping: finishing work in flight")
+        stopping.cancel()
+        await bot.close()
+        await running  # returns once closed; re-raises a login failure
 
 
 def main() -> int:
