@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import discord
+import yarl
+from discord.gateway import DiscordWebSocket
 from dotenv import load_dotenv
 
 from bot.client import VideoBot
@@ -16,33 +20,57 @@ from bot.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("bot")
 
 
-class RedactSecrets(logging.Filter):
-    """Last line of defence: no log record ever carries a token or key verbatim."""
+class RedactingFormatter(logging.Formatter):
+    """Last line of defence: whatever a handler's formatter writes (messages, tracebacks,
+    colours or not), no token or key reaches the log verbatim."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
         super().__init__()
+        self._inner = inner
         self._secrets = [s for s in secrets if len(s) >= 8]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        redacted = message
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
         for secret in self._secrets:
-            redacted = redacted.replace(secret, "********")
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, "********")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+            text = text.replace(secret, "********")
+        return text
 
 
 def setup_logging(settings: Settings) -> None:
     discord.utils.setup_logging(level=getattr(logging, settings.log_level), root=True)
-    redact = RedactSecrets([settings.discord_token.get(), settings.evolink_api_key.get()])
+    secrets = [settings.discord_token.get(), settings.evolink_api_key.get()]
     for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
+        handler.setFormatter(RedactingFormatter(handler.formatter or logging.Formatter(), secrets))
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+async def use_gateway_of(bot: VideoBot, settings: Settings) -> None:
+    """With a stand-in Discord API (DISCORD_API_BASE_URL), connect to its gateway too, never
+    to Discord's own: discord.py asks for the gateway address only when sharding."""
+    url = settings.discord_gateway_url
+    if url is None:
+        _, url, _ = await bot.http.get_bot_gateway()
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+
+async def stay_connected(bot: VideoBot, stop: asyncio.Event) -> None:
+    """discord.py reconnects by itself once connected; this covers a first connection that
+    fails (Discord unreachable at start), retrying with a growing pause instead of dying."""
+    delay = 1.0
+    while not stop.is_set() and not bot.is_closed():
+        try:
+            await bot.connect()
+            return
+        except (discord.LoginFailure, discord.PrivilegedIntentsRequired):
+            raise
+        except Exception as exc:  # discord.py raises odd errors when the first connect fails
+            if bot.is_closed() or stop.is_set():
+                return
+            log.error("cannot reach Discord's gateway (%s); trying again in %.0f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()
+            delay = min(delay * 2, 60.0)
 
 
 async def run(settings: Settings) -> None:
@@ -53,18 +81,21 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with bot:
-        running = asyncio.create_task(bot.start(settings.discord_token.get()), name="bot")
+        await bot.login(settings.discord_token.get())
+        if settings.discord_api_base_url:
+            await use_gateway_of(bot, settings)
+        running = asyncio.create_task(stay_connected(bot, stop), name="bot")
         stopping = asyncio.create_task(stop.wait(), name="stop-signal")
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if stop.is_set():
             log.info("stopping: finishing work in flight")
         stopping.cancel()
         await bot.close()
-        await running  # returns once closed; re-raises a login failure
+        await running  # returns once closed; re-raises a refusal from Discord
 
 
 def main() -> int:
-    load_dotenv()
+    load_dotenv(Path.cwd() / ".env")  # the .env of the folder the bot is started from
     try:
         settings = load_settings()
     except SettingsError as exc:

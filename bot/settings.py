@@ -62,6 +62,7 @@ class Settings:
     http_timeout: float = 30.0
     log_level: str = "INFO"
     discord_api_base_url: str | None = None
+    discord_gateway_url: str | None = None
     price_720p: float = 1.0
     price_1080p: float = 2.0
     default_user_credits: float | None = 50.0
@@ -118,6 +119,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     base_url = parsed("EVOLINK_BASE_URL", DEFAULTS.evolink_base_url, _http_url, "an http(s) URL")
     discord_base = parsed("DISCORD_API_BASE_URL", None, _http_url, "an http(s) URL")
+    discord_gateway = parsed("DISCORD_GATEWAY_URL", None, _ws_url, "a ws:// or wss:// URL")
     db_path = parsed("DATABASE_PATH", DEFAULTS.database_path, Path, "a file path")
     guild_id = parsed("DISCORD_GUILD_ID", None, _snowflake, "a server id (a number, 17-20 digits)")
     poll = parsed(
@@ -210,6 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_timeout=http_timeout,
         log_level=log_level,
         discord_api_base_url=discord_base.rstrip("/") if discord_base else None,
+        discord_gateway_url=discord_gateway,
         price_720p=price_720p,
         price_1080p=price_1080p,
         default_user_credits=user_credits,
@@ -229,6 +232,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(value)
+    return value
+
+
+def _ws_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
         raise ValueError(value)
     return value
 
