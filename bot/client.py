@@ -19,6 +19,7 @@ from bot.callbacks import CallbackServer
 from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
 from bot.generations import VideoService
+from bot.i18n import Translator, t
 from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.settings import Settings
@@ -28,22 +29,44 @@ from bot.tracker import Tracker
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
-CLOSING = "The video bot is restarting. Please try again in a minute; nothing was charged."
-UNEXPECTED_ERROR = (
-    "Something went wrong on the bot's side and this command did not finish. "
-    "You were not charged. Please try again in a moment."
-)
 
 
 class UserFacingError(app_commands.AppCommandError):
-    """An expected refusal: its text is shown to the member as it is, privately."""
+    """An expected refusal, shown to the member privately: as it is, or, made with
+    :meth:`translated`, in the member's language."""
+
+    message_key: str | None = None
+    message_values: dict[str, object]
+
+    @classmethod
+    def translated(cls, key: str, /, **values: object) -> UserFacingError:
+        """A refusal from bot/i18n.py's catalogue (its English text is the exception's str)."""
+        error = cls(t(key, None, **values))
+        error.message_key, error.message_values = key, values
+        return error
+
+    @classmethod
+    def like(cls, error: Exception) -> UserFacingError:
+        """The same refusal as `error` (e.g. bot.moderation.InvalidInput), message key and all."""
+        key: str | None = getattr(error, "message_key", None)
+        if key is None:
+            return cls(str(error))
+        return cls.translated(key, **getattr(error, "message_values", {}))
+
+
+def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
+    """An expected refusal's text in the member's language, when it carries a message key."""
+    key: str | None = getattr(error, "message_key", None)
+    if key is None:
+        return str(error)
+    return t(key, locale, **getattr(error, "message_values", {}))
 
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
     async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
         bot = interaction.client
         if bot.closing:
-            await reply_privately(interaction, CLOSING)
+            await reply_privately(interaction, t("error.closing", interaction.locale))
             return False
         current = asyncio.current_task()
         if current is not None:  # let close() wait for commands already under way
@@ -54,14 +77,15 @@ class VideoTree(app_commands.CommandTree["VideoBot"]):
     async def on_error(
         self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError
     ) -> None:
+        locale = interaction.locale
         if isinstance(error, UserFacingError):
-            text = str(error)
+            text = error_text(error, locale)
         elif isinstance(error, app_commands.CheckFailure):
-            text = str(error) or "You can't use this command here."
+            text = error_text(error, locale) or t("error.check_failed", locale)
         else:
             original = getattr(error, "original", error)
             log.error("command %s failed", _command_name(interaction), exc_info=original)
-            text = UNEXPECTED_ERROR
+            text = t("error.unexpected", locale)
         await reply_privately(interaction, text)
 
 
@@ -164,6 +188,7 @@ class VideoBot(commands.Bot):
             await self.callbacks.start(s.callback_host, s.callback_port)
 
         from cogs.credits import CreditsCog, CreditsModeration
+        from cogs.help import HelpCog
         from cogs.history import HistoryCog
         from cogs.moderation import ModerationCog
         from cogs.results import ResultsCog
@@ -175,6 +200,10 @@ class VideoBot(commands.Bot):
         await self.add_cog(HistoryCog(self))
         await self.add_cog(CreditsCog(self))
         await self.add_cog(CreditsModeration(self), override=True)  # joins /videomod
+        await self.add_cog(HelpCog(self))
+        # English and Simplified Chinese names, descriptions and choices, from the member's
+        # Discord language; Discord still sends the English names back, so dispatch is unchanged.
+        await self.tree.set_translator(Translator())
         await self.sync_commands()
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.evolink import VideoRequest
+from bot.i18n import t, tn
 from bot.settings import Settings
 from bot.store import Clock, Generation, NewGeneration, Store, Transaction
 
@@ -81,7 +82,8 @@ def period_bounds(period: str, now: float) -> tuple[float, float | None]:
 
 
 class CreditRefused(Exception):
-    """A request the limits do not allow; the text is what the member reads."""
+    """A request the limits do not allow; the text is what the member reads, in their language
+    (`Requester.locale`)."""
 
 
 @dataclass(frozen=True)
@@ -245,25 +247,25 @@ class Credits:
             await self._check_cooldown(tx, who, limits, now)
             running, queued = await self._counts(tx, who)
             if running >= limits.max_running and queued >= limits.max_queued:
-                raise CreditRefused(_busy_text(limits))
+                raise CreditRefused(_busy_text(limits, who.locale))
             allowance = await self.allowance(who.guild_id, who.user_id, who.role_ids, limits, tx)
             if allowance is not None:
                 left = allowance + await self._sum(
                     tx, "guild_id = ? AND user_id = ?", who.guild_id, who.user_id, since=start
                 )
                 if left + 1e-9 < cost:
-                    raise CreditRefused(_allowance_text(cost, max(left, 0.0), renews))
+                    raise CreditRefused(_allowance_text(cost, max(left, 0.0), renews, who.locale))
             if limits.guild_cap is not None:
                 spent = -await self._sum(
                     tx, "guild_id = ?", who.guild_id, since=start, spending=True
                 )
                 if spent + cost > limits.guild_cap + 1e-9:
-                    raise CreditRefused(_cap_text("This server", renews))
+                    raise CreditRefused(_cap_text("server", renews, who.locale))
             if limits.global_cap is not None:
                 global_start, global_renews = period_bounds(self._defaults.period, now)
                 spent = -await self._sum(tx, "1 = 1", since=global_start, spending=True)
                 if spent + cost > limits.global_cap + 1e-9:
-                    raise CreditRefused(_cap_text("The bot", global_renews))
+                    raise CreditRefused(_cap_text("bot", global_renews, who.locale))
 
             status = "queued" if running >= limits.max_running else "requested"
             generation = await self._store.add_generation(
@@ -285,10 +287,7 @@ class Credits:
         last = row[0] if row else None
         if last is not None and now - last < limits.cooldown:
             wait = int(limits.cooldown - (now - last)) + 1
-            raise CreditRefused(
-                f"Please wait {wait} more second{'s' if wait != 1 else ''} before your next "
-                "video. Nothing was charged."
-            )
+            raise CreditRefused(tn("refusal.cooldown", wait, who.locale))
 
     async def _counts(self, tx: Transaction, who: Requester) -> tuple[int, int]:
         rows = await tx.fetchall(
@@ -461,26 +460,25 @@ def _new_generation(
     )
 
 
-def _when(renews: float | None) -> str:
-    return f"<t:{int(renews)}:R>" if renews is not None else "never (a one-off balance)"
+def _when(renews: float | None, locale: str | None) -> str:
+    return f"<t:{int(renews)}:R>" if renews is not None else t("credits.when_never", locale)
 
 
-def _allowance_text(cost: float, left: float, renews: float | None) -> str:
-    renewal = f"Your credits renew {_when(renews)}." if renews else "Your credits do not renew."
-    return (
-        f"This video would cost {fmt(cost)} credits and you have {fmt(left)} left. {renewal} "
-        "A shorter or 720p video costs less. Nothing was charged."
-    )
+def _allowance_text(cost: float, left: float, renews: float | None, locale: str | None) -> str:
+    values = {"cost": fmt(cost), "left": fmt(left)}
+    if renews:
+        return t("refusal.allowance.renews", locale, when=_when(renews, locale), **values)
+    return t("refusal.allowance.no_renewal", locale, **values)
 
 
-def _cap_text(who: str, renews: float | None) -> str:
-    when = f" It renews {_when(renews)}." if renews else ""
-    return f"{who} has used all the video credits it may spend for now.{when} Nothing was charged."
+def _cap_text(who: str, renews: float | None, locale: str | None) -> str:
+    """`who`: "server" (this server's cap) or "bot" (the owner's cap on the whole bot)."""
+    if renews:
+        return t(f"refusal.cap.{who}.renews", locale, when=_when(renews, locale))
+    return t(f"refusal.cap.{who}", locale)
 
 
-def _busy_text(limits: Limits) -> str:
-    waiting = f" and {limits.max_queued} waiting" if limits.max_queued else ""
-    return (
-        f"You already have {limits.max_running} video{'s' if limits.max_running != 1 else ''} "
-        f"in progress{waiting}. Try again when one is done. Nothing was charged."
-    )
+def _busy_text(limits: Limits, locale: str | None) -> str:
+    if limits.max_queued:
+        return tn("refusal.busy_waiting", limits.max_running, locale, queued=limits.max_queued)
+    return tn("refusal.busy", limits.max_running, locale)

@@ -4,6 +4,9 @@ Everything can go through the bot token and the stored channel and message ids, 
 after the 15-minute interaction token has expired and after a restart. A delivery carries a
 nonce derived from the generation id: if the bot dies between sending and recording it, the
 repeated send returns the message Discord already has instead of posting it twice.
+
+Every text is in the requester's language (the `locale` stored with the request), public
+deliveries included: it is their video.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import discord
 import httpx
 
 from bot import media, render
+from bot.i18n import t
 from bot.store import Clock, Generation
 from bot.throttle import EditThrottle
 from bot.tracker import Delivery, DeliveryFailed
@@ -137,7 +141,8 @@ class DiscordNotifier:
 
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
-            message = await self._send(dm, g, video, note=f"I could not post in <#{g.channel_id}>.")
+            note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
+            message = await self._send(dm, g, video, note=note)
             return Delivery("dm", message.id)
         except DISCORD_ERRORS as exc:
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
@@ -170,10 +175,11 @@ class DiscordNotifier:
         note: str | None = None,
         link_only: bool = False,
     ) -> dict[str, Any]:
-        content = render.result_content(g, attached=video is not None and not link_only)
+        attached = video is not None and not link_only
+        content = render.result_content(g, attached=attached, locale=g.locale)
         kwargs: dict[str, Any] = {
             "content": f"{note}\n{content}" if note else content,
-            "embed": render.result_embed(g),
+            "embed": render.result_embed(g, g.locale),
             "allowed_mentions": only_mention(g.user_id),
         }
         view = self.result_view(g)
@@ -197,7 +203,7 @@ class DiscordNotifier:
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
-        embed = render.status_embed(generation, now=self._clock())
+        embed = render.status_embed(generation, now=self._clock(), locale=generation.locale)
         interaction = self._fresh_interaction(generation.id)
         if interaction is not None:
             try:

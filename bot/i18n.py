@@ -19,7 +19,8 @@ Two layers, both plain dicts so that adding a string is one line in each languag
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, TypeAlias
 
 import discord
 from discord import app_commands
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 ENGLISH: Final = "en"
 CHINESE: Final = "zh-CN"  # discord.Locale.chinese: Simplified Chinese
 _CHINESE_ALIASES = frozenset({"zh-cn", "zh_cn", "zh", "zh-hans", "zh-hans-cn", "zh_hans"})
+
+#: What the functions here accept as a member's language: a Discord locale, its value such as
+#: "zh-CN" (as stored in `generations.locale`), or None for English.
+AnyLocale: TypeAlias = str | discord.Locale | None
 
 # --- commands ---------------------------------------------------------------------------------
 
@@ -142,7 +147,7 @@ COMMAND_TEXTS_ZH: dict[str, str] = {
     "Your videos here: prompts, status, links, cost": (
         "你在本服务器的视频：提示词、状态、链接、费用"
     ),
-    # /videohelp (not written yet: use this description, or add its own line here)
+    # /videohelp (cogs/help.py)
     "How to make videos, and what each option does": "如何生成视频，以及每个选项的作用",
     # /videomod (cogs/moderation.py)
     "Moderate the video bot: log, export, bans, blocklist, audit": (
@@ -190,7 +195,7 @@ COMMAND_TEXTS_ZH: dict[str, str] = {
     "Allow a blocked word or pattern again": "重新允许已屏蔽的词或规则",
     "The entry as the list shows it": "列表中显示的条目",
     "Show the blocked words and patterns": "显示已屏蔽的词和规则",
-    # /videomod credits, limits, balance (not written yet: use these descriptions, or add lines)
+    # /videomod credits, limits, balance (cogs/credits.py)
     "Members' video credits: show, grant, take, allowances, refunds": (
         "成员的视频积分：查看、发放、扣除、额度、退还"
     ),
@@ -309,8 +314,7 @@ EN: dict[str, str] = {
         f"EvoLink is having trouble right now. Try again in a few minutes. {_NOT_CHARGED}"
     ),
     "request.invalid": (
-        "I can't start this video yet:\n{problems}\nNothing was sent and you were not charged "
-        "for it."
+        "I can't start this video yet:\n{problems}\nNothing was sent, and you were not charged."
     ),
     "status.title.queued": "⏳ Waiting for a free slot",
     "status.queued": (
@@ -346,11 +350,19 @@ EN: dict[str, str] = {
     "settings.seed": "seed {seed}",
     "settings.prompt_extend": "prompt extend",
     "settings.custom_audio": "custom audio",
+    "settings.random_seed": "random seed",
     "result.ready": (
         "{mention} your video is ready: {url}\n"
         "-# The link expires 24 hours after it was made: download the video to keep it."
     ),
     "result.failed": f"{{mention}} your video could not be made. {{reason}} {_NOT_CHARGED}",
+    "result.ready.attached": "{mention} your video is ready.",
+    "result.ready.expires": (
+        "{mention} your video is ready: {url}\n"
+        "-# The link expires 24 hours after it was made ({expires}): download the video to keep it."
+    ),
+    # bot/delivery.py
+    "delivery.dm_note": "I could not post in {channel}.",
     # cogs/video.py
     "video.unconfirmed": (
         "EvoLink did not confirm that your video started. I'm checking again and will post it "
@@ -366,6 +378,95 @@ EN: dict[str, str] = {
         "so it can no longer be cancelled."
     ),
     "video.cancel.done": "Cancelled. Every credit it held was given back.",
+    "video.low_balance": (
+        "EvoLink refused a video because the account's balance cannot cover it. Members can't "
+        "make videos until the EvoLink account is topped up."
+    ),
+    # bot/moderation.py (what a banned member, or a blocked prompt, is told)
+    "moderation.banned": (
+        "You can't make videos in this server at the moment. "
+        "If you think this is a mistake, please contact the server's moderators."
+    ),
+    "moderation.blocked": (
+        "This prompt contains a word or phrase this server doesn't allow, so the video was not "
+        "started and nothing was charged. Please rephrase it."
+    ),
+    # cogs/results.py
+    "results.again": "🔁 Regenerate",
+    "results.seed": "🌱 Use seed",
+    "results.edit": "✏️ Edit & retry",
+    "results.not_yours": (
+        "Only the member who asked for this video can use its buttons. Try `/video` yourself!"
+    ),
+    "results.random_seed": (
+        "This video used a random seed that EvoLink does not report, so it can't be reused. "
+        "Regenerate makes a new one with a seed you can keep."
+    ),
+    "results.modal.title": "Edit & retry",
+    "results.modal.prompt": "Prompt",
+    "results.modal.negative_prompt": "Negative prompt (optional)",
+    # cogs/help.py (/videohelp; {option}, {audio}... are option names, from option_label())
+    "help.title": "🎬 How to make videos",
+    "help.intro": (
+        "Type `/video` and describe what should happen. A status message shows the progress, "
+        "and the finished video is posted in this channel with a mention of you. "
+        "Only you can see this help."
+    ),
+    "help.options": "Options",
+    "help.option.prompt": (
+        "`{option}` (required): what happens in the video, in English or Chinese, "
+        "up to {max:,} characters."
+    ),
+    "help.option.negative_prompt": "`{option}`: what must not appear, up to {max} characters.",
+    "help.option.quality": "`{option}`: 720p (default) or 1080p (sharper, costs more).",
+    "help.option.aspect_ratio": "`{option}`: {choices} (default {default}).",
+    "help.option.duration": (
+        "`{option}`: {min} to {max} seconds (default {default}); the cost grows with it."
+    ),
+    "help.option.seed": (
+        "`{option}`: a number from {min} to {max:,}. The same seed and settings give a similar "
+        "video again (default random)."
+    ),
+    "help.option.prompt_extend": (
+        "`{option}`: a language model enriches your prompt first; good for short prompts "
+        "(default off)."
+    ),
+    "help.option.audio": (
+        "`{audio}` or `{audio_url}`: driving audio, a .wav or .mp3 file or an https link "
+        "(not both), 2-30 s, up to 15 MB. Longer than the video: its first seconds are used. "
+        "Left out: the model adds matching music or sound effects."
+    ),
+    "help.prices": "Prices",
+    "help.price.one": "{quality}: {price} credit per second; a 5 s video costs {example}",
+    "help.price.other": "{quality}: {price} credits per second; a 5 s video costs {example}",
+    "help.prices.note": (
+        "The cost is held when you ask, and given back in full if no video comes of it."
+    ),
+    "help.credits": "Your credits",
+    "help.credits.held": "{held} held by videos in progress",
+    "help.credits.renews": "Your credits renew {when}.",
+    "help.credits.no_renewal": "Your credits do not renew.",
+    "help.credits.more": "`/credits` lists your recent charges.",
+    "help.shots": "One shot or several",
+    "help.shots.text": (
+        "Write **generate a single-shot video** for one continuous take, or **generate a "
+        "multi-shot video** for several shots; say neither and the model decides from your "
+        "prompt. To place the cuts yourself, give each shot its time:\n"
+        "`Shot 1 [0-3s] wide angle: a fox wakes up in the snow`\n"
+        "`Shot 2 [3-5s] close-up: it leaps toward the camera`\n"
+        "Keep the times within the video's `{duration}`."
+    ),
+    "help.tips": "Better results",
+    "help.tips.text": (
+        "• Describe the subject, the action, the place, the light and the camera movement.\n"
+        "• Put what you don't want in `{negative_prompt}` (e.g. blurry, text, watermark) "
+        "rather than in the prompt.\n"
+        "• A short prompt? Turn on `{prompt_extend}`.\n"
+        "• Iterating? Fix a `{seed}` and change one thing at a time. 🌱 Use seed under a video "
+        "repeats its seed for you.\n"
+        "• English and Chinese prompts both work."
+    ),
+    "help.footer": "Under each video: 🔁 Regenerate · 🌱 Use seed · ✏️ Edit & retry",
     # cogs/credits.py
     "credits.title": "Your video credits",
     "credits.field.remaining": "Remaining",
@@ -384,6 +485,7 @@ EN: dict[str, str] = {
         "A 5 s video costs {price_720p} credits at 720p, {price_1080p} at 1080p; "
         "cost grows with the duration."
     ),
+    "credits.mod_title": "Credits of {name}",
     "ledger.reserve": "reserved",
     "ledger.settle": "settled",
     "ledger.refund": "refunded",
@@ -468,6 +570,7 @@ EN: dict[str, str] = {
         "The video bot is restarting. Please try again in a minute; nothing was charged."
     ),
     "error.check_failed": "You can't use this command here.",
+    "error.guild_only": "This command works only in a server.",
     # cogs/history.py
     "history.title": "Your videos",
     "history.description": (
@@ -476,6 +579,25 @@ EN: dict[str, str] = {
     "history.not_yours": (
         "These pages belong to someone else. Use `/videos` to see your own videos."
     ),
+    # bot/mod_render.py: the lines of a log page (/videos shows a member their own)
+    "log.status.queued": "⏳ waiting for a slot",
+    "log.status.requested": "⏳ starting",
+    "log.status.submitted": "⏳ queued at EvoLink",
+    "log.status.running": "🎬 rendering",
+    "log.status.completed": "✅ completed",
+    "log.status.failed": "❌ failed",
+    "log.status.expired": "⌛ expired",
+    "log.status.cancelled": "🚫 cancelled",
+    "log.credits_held": "{credits} credits (held)",
+    "log.no_charge": "no charge",
+    "log.open_video": "[Open the video]({url})",
+    "log.link_too_long": "(the video link is too long to show here)",
+    "log.empty.title": "Nothing here",
+    "log.empty": "No generations match.",
+    "log.footer": "Page {page} · newest first",
+    # cogs/paging.py
+    "paging.previous": "Previous",
+    "paging.next": "Next",
     # cogs/moderation.py (member-facing refusals only)
     "mod.not_a_moderator": (
         "Only members with the **Manage Server** permission can use `/videomod`. "
@@ -484,6 +606,182 @@ EN: dict[str, str] = {
     "mod.not_your_pages": (
         "Only the moderator who asked can turn these pages: run the command yourself."
     ),
+    "mod.pick_text_channel": "Please pick a text channel.",
+    "mod.status_one_of": "`status` must be one of: {choices}.",
+    "mod.show.not_found": "I can't find a video with task id {task_id} in this server.",
+    "mod.show.full_prompt": "Full prompt",
+    "mod.show.attached": "Attached as a text file.",
+    "mod.export.none": "No videos match these filters.",
+    "mod.export.too_large": (
+        "The export of {rows:,} videos is too large to upload here, even compressed. "
+        "Narrow it with `since` or `user`."
+    ),
+    "mod.export.done": "📄 {rows:,} video(s), newest first, times in UTC.",
+    "mod.export.done_packed": (
+        "📄 {rows:,} video(s), newest first, times in UTC "
+        "(gzip-compressed to fit Discord's upload limit)."
+    ),
+    "mod.ban.already": "{user} is already banned. Nothing changed.",
+    "mod.ban.already_since": "{user} is already banned since {since}. Nothing changed.",
+    "mod.ban.done": (
+        "🔨 {user} can no longer make videos here. They are told politely, without your name."
+    ),
+    "mod.ban.running": (
+        "Their {count} unfinished video(s) will finish (EvoLink cannot cancel them) "
+        "and the results will be posted only in the mod-log channel."
+    ),
+    "mod.ban.no_log_channel": (
+        "No mod-log channel is set, so nobody will see them: set one with "
+        "`/videomod config log_channel`."
+    ),
+    "mod.unban.not_banned": "{user} is not banned. Nothing changed.",
+    "mod.unban.done": "🕊️ {user} can make videos here again.",
+    "mod.log_channel.off": "Mod-log posting is off.",
+    "mod.log_channel.already_off": "Mod-log posting was already off.",
+    "mod.log_channel.hello_title": "📋 Video mod-log",
+    "mod.log_channel.hello": (
+        "From now on this channel receives every `/video` request and result, blocked "
+        "prompts and every moderator action. Set by {moderator}."
+    ),
+    "mod.log_channel.cannot_post": (
+        "I can't post in {channel}. Give me **View Channel**, **Send Messages** "
+        "and **Embed Links** there, then try again. Nothing was changed."
+    ),
+    "mod.log_channel.set": "{channel} is now the mod-log channel.",
+    "mod.log_channel.already": "{channel} already was the mod-log channel.",
+    "mod.blocklist.exists": "That entry is already on the blocklist.",
+    "mod.blocklist.added_regex": (
+        "Added {entry}. Prompts it matches, in any case, are now refused before anything is "
+        "charged."
+    ),
+    "mod.blocklist.added_word": (
+        "Added {entry}. Prompts containing it as a whole word, in any case, are now refused "
+        "before anything is charged."
+    ),
+    "mod.blocklist.not_listed": "{entry} is not on the blocklist.",
+    "mod.blocklist.removed": "Removed {entry}.",
+    # bot/moderation.py (what a moderator typed that cannot be used)
+    "input.since_range": "`since` must be a positive period of at most 10 years, not `{text}`.",
+    "input.since_unreadable": (
+        "I can't read `since: {text}`. Use a period such as `30m`, `24h`, `7d` or `2w`, "
+        "or a date such as `2026-11-01`."
+    ),
+    "input.blocklist_empty": "The blocklist entry is empty.",
+    "input.regex_too_long": "A regular expression can be at most {limit} characters.",
+    "input.regex_invalid": "`{pattern}` is not a valid regular expression: {error}.",
+    "input.regex_slow": (
+        "This regular expression repeats a group that itself repeats or has "
+        "alternatives (like `(a+)+` or `(a|b)*`), which can make matching very slow. "
+        "Please simplify it."
+    ),
+    "input.regex_matches_empty": (
+        "This regular expression matches an empty prompt, so it would block everything."
+    ),
+    "input.word_too_long": "A blocked word or phrase can be at most {limit} characters.",
+    "input.blocklist_full": "The blocklist already has {limit} entries; remove some first.",
+    "input.reason_too_long": "A reason can be at most {limit} characters.",
+    # cogs/credits.py (/videomod credits, limits, balance)
+    "modcredits.ledger": "Ledger (newest first)",
+    "modcredits.not_a_number": "`{option}` must be a number of credits or `unlimited`.",
+    "modcredits.out_of_range": "`{option}` must be between 0 and 1,000,000,000.",
+    "modcredits.amount_range": "`amount` must be between 0.01 and 1,000,000 credits.",
+    "modcredits.unlimited": "unlimited",
+    "modcredits.gave": "Gave {amount} credits to {member} for this period.",
+    "modcredits.took": "Took {amount} credits from {member} for this period.",
+    "modcredits.member_or_role": "Name either a `member` or a `role`, not both.",
+    "modcredits.follows_default": "{name} now follows the server's default allowance.",
+    "modcredits.had_none": "{name} had no allowance of their own.",
+    "modcredits.allowance_set": "{name} now gets {credits} credits per period.",
+    "modcredits.refund_not_found": "I can't find a video with that task id in this server.",
+    "modcredits.refund_not_finished": (
+        "Only finished videos can be refunded: a video that failed or was cancelled "
+        "already gave its credits back, and one in progress is settled when it ends."
+    ),
+    "modcredits.refunded": "Gave {credits} credits back to {member}.",
+    "modcredits.already_refunded": "That video's credits were already given back.",
+    "modcredits.whole_number": "`{option}` must be a whole number from {min} to {max}.",
+    "modcredits.saved": "Saved. These limits apply from the next request.",
+    "modcredits.balance_key_refused": (
+        "EvoLink refused the bot's API key: the owner has to fix EVOLINK_API_KEY."
+    ),
+    "modcredits.balance_unavailable": (
+        "EvoLink did not answer the balance request. Try again in a minute."
+    ),
+    "modcredits.balance": "The EvoLink account has **{credits}** credits left.",
+    "limits.title": "Video limits in this server",
+    "limits.credits_per_member": "Credits per member",
+    "limits.period": "Period",
+    "limits.period.daily": "daily",
+    "limits.period.weekly": "weekly",
+    "limits.period.monthly": "monthly",
+    "limits.period.once": "once",
+    "limits.guild_cap": "Server cap per period",
+    "limits.max_running": "In progress per member",
+    "limits.max_queued": "Waiting per member",
+    "limits.cooldown": "Cooldown",
+    "limits.seconds": "{seconds} s",
+    "limits.global_cap": "The bot as a whole may spend {credits} per period.",
+    # bot/mod_render.py: the moderators' pages (/videomod log, show, audit, blocklist list)
+    "modview.log_title": "Video log",
+    "modview.filters": "Filters: {filters}",
+    "modview.filter.member": "member {member}",
+    "modview.filter.status": "status {status}",
+    "modview.filter.since": "since {since}",
+    "modview.all": "All generations",
+    "modview.generation": "Generation #{id}",
+    "modview.member": "Member",
+    "modview.member_in": "{member} in {channel}",
+    "modview.status": "Status",
+    "modview.credits": "Credits",
+    "modview.credits_held": "{credits} held",
+    "modview.credits_charged": "{credits} charged",
+    "modview.none": "none",
+    "modview.parameters": "Parameters",
+    "modview.param.quality": "quality {value}",
+    "modview.param.aspect_ratio": "aspect ratio {value}",
+    "modview.param.duration": "duration {seconds} s",
+    "modview.param.seed": "seed {value}",
+    "modview.param.prompt_extend_on": "prompt extend on",
+    "modview.param.prompt_extend_off": "prompt extend off",
+    "modview.param.audio": "audio {url}",
+    "modview.default": "{value} (default)",
+    "modview.random": "random",
+    "modview.timeline": "Timeline",
+    "modview.requested": "Requested {when} ({ago})",
+    "modview.submitted": "Submitted {when}",
+    "modview.finished": "Finished {when}",
+    "modview.delivered": "Delivered {when}",
+    "modview.delivered_via": "Delivered via {via} ({count} attempt(s))",
+    "modview.error": "Error",
+    "modview.video": "Video",
+    "modview.footer": "Task {task_id} · generation #{id}",
+    "modview.not_started": "not started",
+    "modview.audit_title": "Moderator actions",
+    "modview.audit_all": "Every recorded action",
+    "modview.audit_filtered": "Actions {filters}",
+    "modview.audit_by": "by {user}",
+    "modview.audit_about": "about {user}",
+    "modview.audit_empty": "No moderator action recorded yet.",
+    "modview.reason": "Reason: {reason}",
+    "modview.log_channel_change": "Mod-log channel: {old} → {new}",
+    "modview.off": "off",
+    "modview.entry": "Entry: {entry}",
+    "modview.action.ban": "🔨 banned",
+    "modview.action.unban": "🕊️ unbanned",
+    "modview.action.blocklist_add": "🚫 added to the blocklist",
+    "modview.action.blocklist_remove": "♻️ removed from the blocklist",
+    "modview.action.config": "⚙️ changed a setting",
+    "modview.action.grant": "🎁 granted credits",
+    "modview.action.limit": "📏 changed a limit",
+    "modview.action.refund": "↩️ refunded",
+    "modview.blocklist_title": "Prompt blocklist",
+    "modview.blocklist_empty": (
+        "The blocklist is empty. Add a word with `/videomod blocklist add`, or a regular "
+        "expression written as `/.../`."
+    ),
+    "modview.regex": "regex",
+    "modview.whole_word": "whole word",
+    "modview.blocklist_footer": "Page {page} of {pages} · matched in any case",
 }
 
 ZH_CN: dict[str, str] = {
@@ -551,10 +849,18 @@ ZH_CN: dict[str, str] = {
     "settings.seed": "种子 {seed}",
     "settings.prompt_extend": "提示词扩展",
     "settings.custom_audio": "自定义音频",
+    "settings.random_seed": "随机种子",
     "result.ready": (
         "{mention} 你的视频已生成：{url}\n-# 链接会在生成 24 小时后失效，如需保留请下载视频。"
     ),
     "result.failed": "{mention} 你的视频未能生成。{reason}" + _NOT_CHARGED_ZH,
+    "result.ready.attached": "{mention} 你的视频已生成。",
+    "result.ready.expires": (
+        "{mention} 你的视频已生成：{url}\n"
+        "-# 链接会在生成 24 小时后失效（{expires}），如需保留请下载视频。"
+    ),
+    # bot/delivery.py
+    "delivery.dm_note": "我无法在 {channel} 发布消息。",
     # cogs/video.py
     "video.unconfirmed": (
         "EvoLink 没有确认你的视频已开始生成。我正在重新确认：如果已经开始，视频会发布在这里；"
@@ -568,6 +874,83 @@ ZH_CN: dict[str, str] = {
         "这个视频已经开始生成，而 EvoLink 无法中止已开始的视频，因此不能再取消。"
     ),
     "video.cancel.done": "已取消。占用的积分已全部退还。",
+    "video.low_balance": (
+        "EvoLink 因账户余额不足拒绝了一个视频请求。在为 EvoLink 账户充值之前，成员们无法生成视频。"
+    ),
+    # bot/moderation.py
+    "moderation.banned": (
+        "你目前无法在本服务器生成视频。如果你认为这是误会，请联系本服务器的管理员。"
+    ),
+    "moderation.blocked": (
+        "这个提示词包含本服务器不允许的词语，因此视频没有开始生成，也没有扣除任何积分。"
+        "请换一种说法。"
+    ),
+    # cogs/results.py
+    "results.again": "🔁 重新生成",
+    "results.seed": "🌱 使用此种子",
+    "results.edit": "✏️ 修改后重试",
+    "results.not_yours": "只有发起这个视频请求的成员才能使用这些按钮。你也可以自己试试 `/视频`！",
+    "results.random_seed": (
+        "这个视频使用的是随机种子，EvoLink 不会返回它，因此无法复用。"
+        "点击“重新生成”会使用一个可以保留的种子生成新视频。"
+    ),
+    "results.modal.title": "修改后重试",
+    "results.modal.prompt": "提示词",
+    "results.modal.negative_prompt": "反向提示词（可选）",
+    # cogs/help.py
+    "help.title": "🎬 如何生成视频",
+    "help.intro": (
+        "输入 `/视频` 并描述画面里要发生什么。状态消息会显示生成进度，完成后视频会发布在这个频道，"
+        "并提及你。只有你能看到这条帮助。"
+    ),
+    "help.options": "选项",
+    "help.option.prompt": (
+        "`{option}`（必填）：视频里要发生什么，中文或英文均可，最多 {max:,} 个字符。"
+    ),
+    "help.option.negative_prompt": "`{option}`：不希望出现的内容，最多 {max} 个字符。",
+    "help.option.quality": "`{option}`：720p（默认）或 1080p（更清晰，费用更高）。",
+    "help.option.aspect_ratio": "`{option}`：{choices}（默认 {default}）。",
+    "help.option.duration": (
+        "`{option}`：{min} 到 {max} 秒（默认 {default} 秒），时长越长费用越高。"
+    ),
+    "help.option.seed": (
+        "`{option}`：{min} 到 {max:,} 之间的数字。"
+        "相同的种子和设置会再次生成相似的视频（默认随机）。"
+    ),
+    "help.option.prompt_extend": (
+        "`{option}`：先让语言模型扩写你的提示词，适合简短的提示词（默认关闭）。"
+    ),
+    "help.option.audio": (
+        "`{audio}` 或 `{audio_url}`：驱动音频，上传 .wav 或 .mp3 文件，或提供 https 链接"
+        "（二选一），2–30 秒，最大 15 MB。比视频长时只使用开头部分；不提供时，模型会根据画面"
+        "自动生成匹配的背景音乐或音效。"
+    ),
+    "help.prices": "价格",
+    "help.price.one": "{quality}：每秒 {price} 积分，5 秒视频需 {example} 积分",
+    "help.price.other": "{quality}：每秒 {price} 积分，5 秒视频需 {example} 积分",
+    "help.prices.note": "费用在提交时预留；如果最终没有生成视频，会全额退还。",
+    "help.credits": "你的积分",
+    "help.credits.held": "生成中的视频占用 {held} 积分",
+    "help.credits.renews": "你的积分将在 {when} 重置。",
+    "help.credits.no_renewal": "你的积分不会重置。",
+    "help.credits.more": "`/积分` 可查看你最近的扣费记录。",
+    "help.shots": "单镜头还是多镜头",
+    "help.shots.text": (
+        "写上 **生成单镜头视频** 得到一个连续的镜头，写上 **生成多镜头视频** 得到多个镜头；"
+        "都不写时，模型会根据提示词自行决定。想自己安排镜头切换，就给每个镜头标上时间：\n"
+        "`第 1 个镜头 [0-3 秒] 全景：一只狐狸在雪地里醒来`\n"
+        "`第 2 个镜头 [3-5 秒] 特写：它朝镜头扑过来`\n"
+        "时间不要超出视频的 `{duration}`。"
+    ),
+    "help.tips": "让效果更好",
+    "help.tips.text": (
+        "• 描述主体、动作、场景、光线和镜头运动。\n"
+        "• 不想要的内容写进 `{negative_prompt}`（如：模糊、文字、水印），而不是写在提示词里。\n"
+        "• 提示词很短？打开 `{prompt_extend}`。\n"
+        "• 反复调整？固定 `{seed}`，每次只改一处。视频下方的“🌱 使用此种子”会替你沿用它的种子。\n"
+        "• 中文和英文提示词都可以。"
+    ),
+    "help.footer": "每个视频下方：🔁 重新生成 · 🌱 使用此种子 · ✏️ 修改后重试",
     # cogs/credits.py
     "credits.title": "你的视频积分",
     "credits.field.remaining": "剩余",
@@ -586,6 +969,7 @@ ZH_CN: dict[str, str] = {
         "5 秒视频在 720p 下需 {price_720p} 积分，1080p 下需 {price_1080p} 积分；"
         "时长越长，费用越高。"
     ),
+    "credits.mod_title": "{name} 的积分",
     "ledger.reserve": "预留",
     "ledger.settle": "结算",
     "ledger.refund": "退还",
@@ -653,16 +1037,201 @@ ZH_CN: dict[str, str] = {
     "error.unexpected": "机器人内部出错，这条命令没有完成。没有扣除任何积分。请稍后再试。",
     "error.closing": "视频机器人正在重启。请一分钟后再试；没有扣除任何积分。",
     "error.check_failed": "你不能在这里使用这条命令。",
+    "error.guild_only": "这条命令只能在服务器中使用。",
     # cogs/history.py
     "history.title": "你的视频",
     "history.description": "只有你能看到这个列表。视频链接会在生成 24 小时后失效。",
     "history.not_yours": "这些页面属于其他人。使用 `/我的视频` 查看你自己的视频。",
+    # bot/mod_render.py
+    "log.status.queued": "⏳ 等待空闲名额",
+    "log.status.requested": "⏳ 正在启动",
+    "log.status.submitted": "⏳ 在 EvoLink 排队中",
+    "log.status.running": "🎬 渲染中",
+    "log.status.completed": "✅ 已完成",
+    "log.status.failed": "❌ 失败",
+    "log.status.expired": "⌛ 已超时",
+    "log.status.cancelled": "🚫 已取消",
+    "log.credits_held": "{credits} 积分（预留中）",
+    "log.no_charge": "未扣费",
+    "log.open_video": "[打开视频]({url})",
+    "log.link_too_long": "（视频链接太长，无法在此显示）",
+    "log.empty.title": "暂无内容",
+    "log.empty": "没有符合条件的视频。",
+    "log.footer": "第 {page} 页 · 最新的在前",
+    # cogs/paging.py
+    "paging.previous": "上一页",
+    "paging.next": "下一页",
     # cogs/moderation.py
     "mod.not_a_moderator": (
         "只有拥有 **管理服务器** 权限的成员才能使用 `/视频管理`。"
         "如果你认为自己应该有权限，请联系服务器管理员。"
     ),
     "mod.not_your_pages": "只有发起查询的管理员才能翻页：请自己运行这条命令。",
+    "mod.pick_text_channel": "请选择一个文字频道。",
+    "mod.status_one_of": "`status` 只能是以下之一：{choices}。",
+    "mod.show.not_found": "在本服务器找不到任务 ID 为 {task_id} 的视频。",
+    "mod.show.full_prompt": "完整提示词",
+    "mod.show.attached": "已作为文本文件附上。",
+    "mod.export.none": "没有符合这些筛选条件的视频。",
+    "mod.export.too_large": (
+        "{rows:,} 个视频的导出文件即使压缩后也太大，无法在这里上传。"
+        "请用 `since` 或 `user` 缩小范围。"
+    ),
+    "mod.export.done": "📄 {rows:,} 个视频，最新的在前，时间为 UTC。",
+    "mod.export.done_packed": (
+        "📄 {rows:,} 个视频，最新的在前，时间为 UTC（已用 gzip 压缩以符合 Discord 的上传限制）。"
+    ),
+    "mod.ban.already": "{user} 已被封禁，没有任何改动。",
+    "mod.ban.already_since": "{user} 自 {since} 起已被封禁，没有任何改动。",
+    "mod.ban.done": "🔨 {user} 已无法在这里生成视频。对方会收到礼貌的提示，不会看到你的名字。",
+    "mod.ban.running": (
+        "对方还有 {count} 个未完成的视频会继续生成（EvoLink 无法取消），"
+        "结果只会发布在管理日志频道。"
+    ),
+    "mod.ban.no_log_channel": (
+        "目前没有设置管理日志频道，因此没有人会看到这些结果：请用 "
+        "`/视频管理 设置 日志频道` 设置一个。"
+    ),
+    "mod.unban.not_banned": "{user} 没有被封禁，没有任何改动。",
+    "mod.unban.done": "🕊️ {user} 可以重新在这里生成视频了。",
+    "mod.log_channel.off": "已停止发布管理日志。",
+    "mod.log_channel.already_off": "管理日志本来就没有开启。",
+    "mod.log_channel.hello_title": "📋 视频管理日志",
+    "mod.log_channel.hello": (
+        "从现在起，这个频道会收到每一次 `/视频` 请求和结果、被拦截的提示词以及每一项管理操作。"
+        "由 {moderator} 设置。"
+    ),
+    "mod.log_channel.cannot_post": (
+        "我无法在 {channel} 发布消息。请在那里给我 **查看频道**、**发送消息** 和 **嵌入链接** "
+        "权限，然后再试一次。没有任何改动。"
+    ),
+    "mod.log_channel.set": "{channel} 现在是管理日志频道。",
+    "mod.log_channel.already": "{channel} 本来就是管理日志频道。",
+    "mod.blocklist.exists": "这个条目已经在屏蔽列表中了。",
+    "mod.blocklist.added_regex": (
+        "已添加 {entry}。与它匹配的提示词（不区分大小写）现在会在扣费前被拒绝。"
+    ),
+    "mod.blocklist.added_word": (
+        "已添加 {entry}。以整词形式包含它的提示词（不区分大小写）现在会在扣费前被拒绝。"
+    ),
+    "mod.blocklist.not_listed": "{entry} 不在屏蔽列表中。",
+    "mod.blocklist.removed": "已移除 {entry}。",
+    # bot/moderation.py
+    "input.since_range": "`since` 必须是不超过 10 年的正时间段，而不是 `{text}`。",
+    "input.since_unreadable": (
+        "无法识别 `since: {text}`。请使用 `30m`、`24h`、`7d` 或 `2w` 这样的时间段，"
+        "或 `2026-11-01` 这样的日期。"
+    ),
+    "input.blocklist_empty": "屏蔽条目为空。",
+    "input.regex_too_long": "正则表达式最多 {limit} 个字符。",
+    "input.regex_invalid": "`{pattern}` 不是有效的正则表达式：{error}。",
+    "input.regex_slow": (
+        "这个正则表达式重复了一个本身就会重复或带有分支的组（如 `(a+)+` 或 `(a|b)*`），"
+        "可能导致匹配非常缓慢。请简化它。"
+    ),
+    "input.regex_matches_empty": "这个正则表达式会匹配空提示词，因此会屏蔽所有内容。",
+    "input.word_too_long": "屏蔽的词或短语最多 {limit} 个字符。",
+    "input.blocklist_full": "屏蔽列表已有 {limit} 个条目；请先移除一些。",
+    "input.reason_too_long": "原因最多 {limit} 个字符。",
+    # cogs/credits.py
+    "modcredits.ledger": "积分记录（最新的在前）",
+    "modcredits.not_a_number": "`{option}` 必须是积分数量或 `unlimited`。",
+    "modcredits.out_of_range": "`{option}` 必须在 0 到 1,000,000,000 之间。",
+    "modcredits.amount_range": "`amount` 必须在 0.01 到 1,000,000 积分之间。",
+    "modcredits.unlimited": "不限",
+    "modcredits.gave": "已为 {member} 发放本周期的 {amount} 积分。",
+    "modcredits.took": "已扣除 {member} 本周期的 {amount} 积分。",
+    "modcredits.member_or_role": "请指定一个 `member` 或一个 `role`，不能同时指定。",
+    "modcredits.follows_default": "{name} 现在使用服务器的默认额度。",
+    "modcredits.had_none": "{name} 本来就没有单独的额度。",
+    "modcredits.allowance_set": "{name} 现在每个周期获得 {credits} 积分。",
+    "modcredits.refund_not_found": "在本服务器找不到这个任务 ID 的视频。",
+    "modcredits.refund_not_finished": (
+        "只有已完成的视频可以退还积分：失败或已取消的视频已经退还了积分，"
+        "生成中的视频会在结束时结算。"
+    ),
+    "modcredits.refunded": "已向 {member} 退还 {credits} 积分。",
+    "modcredits.already_refunded": "这个视频的积分已经退还过了。",
+    "modcredits.whole_number": "`{option}` 必须是 {min} 到 {max} 之间的整数。",
+    "modcredits.saved": "已保存。这些限制从下一个请求开始生效。",
+    "modcredits.balance_key_refused": (
+        "EvoLink 拒绝了机器人的 API 密钥：需要所有者修正 EVOLINK_API_KEY。"
+    ),
+    "modcredits.balance_unavailable": "EvoLink 没有回应余额查询。请一分钟后再试。",
+    "modcredits.balance": "EvoLink 账户还剩 **{credits}** 积分。",
+    "limits.title": "本服务器的视频限制",
+    "limits.credits_per_member": "每个成员的积分",
+    "limits.period": "周期",
+    "limits.period.daily": "每天",
+    "limits.period.weekly": "每周",
+    "limits.period.monthly": "每月",
+    "limits.period.once": "一次性",
+    "limits.guild_cap": "服务器每个周期的上限",
+    "limits.max_running": "每个成员同时生成数",
+    "limits.max_queued": "每个成员排队数",
+    "limits.cooldown": "冷却时间",
+    "limits.seconds": "{seconds} 秒",
+    "limits.global_cap": "整个机器人每个周期最多可花费 {credits} 积分。",
+    # bot/mod_render.py
+    "modview.log_title": "视频记录",
+    "modview.filters": "筛选：{filters}",
+    "modview.filter.member": "成员 {member}",
+    "modview.filter.status": "状态 {status}",
+    "modview.filter.since": "起始 {since}",
+    "modview.all": "全部视频",
+    "modview.generation": "视频 #{id}",
+    "modview.member": "成员",
+    "modview.member_in": "{member}，在 {channel}",
+    "modview.status": "状态",
+    "modview.credits": "积分",
+    "modview.credits_held": "预留 {credits}",
+    "modview.credits_charged": "扣除 {credits}",
+    "modview.none": "无",
+    "modview.parameters": "参数",
+    "modview.param.quality": "画质 {value}",
+    "modview.param.aspect_ratio": "宽高比 {value}",
+    "modview.param.duration": "时长 {seconds} 秒",
+    "modview.param.seed": "种子 {value}",
+    "modview.param.prompt_extend_on": "提示词扩展：开",
+    "modview.param.prompt_extend_off": "提示词扩展：关",
+    "modview.param.audio": "音频 {url}",
+    "modview.default": "{value}（默认）",
+    "modview.random": "随机",
+    "modview.timeline": "时间线",
+    "modview.requested": "请求于 {when}（{ago}）",
+    "modview.submitted": "提交于 {when}",
+    "modview.finished": "完成于 {when}",
+    "modview.delivered": "送达于 {when}",
+    "modview.delivered_via": "送达方式：{via}（尝试 {count} 次）",
+    "modview.error": "错误",
+    "modview.video": "视频",
+    "modview.footer": "任务 {task_id} · 视频 #{id}",
+    "modview.not_started": "尚未开始",
+    "modview.audit_title": "管理操作",
+    "modview.audit_all": "全部操作记录",
+    "modview.audit_filtered": "{filters}的操作",
+    "modview.audit_by": "由 {user} 执行",
+    "modview.audit_about": "与 {user} 有关",
+    "modview.audit_empty": "还没有任何管理操作记录。",
+    "modview.reason": "原因：{reason}",
+    "modview.log_channel_change": "管理日志频道：{old} → {new}",
+    "modview.off": "关闭",
+    "modview.entry": "条目：{entry}",
+    "modview.action.ban": "🔨 封禁了",
+    "modview.action.unban": "🕊️ 解封了",
+    "modview.action.blocklist_add": "🚫 添加了屏蔽词",
+    "modview.action.blocklist_remove": "♻️ 移除了屏蔽词",
+    "modview.action.config": "⚙️ 修改了设置",
+    "modview.action.grant": "🎁 调整了积分",
+    "modview.action.limit": "📏 修改了限制",
+    "modview.action.refund": "↩️ 退还了积分",
+    "modview.blocklist_title": "提示词屏蔽列表",
+    "modview.blocklist_empty": (
+        "屏蔽列表为空。用 `/视频管理 屏蔽词 添加` 添加词语，或添加写成 `/.../` 的正则表达式。"
+    ),
+    "modview.regex": "正则",
+    "modview.whole_word": "整词",
+    "modview.blocklist_footer": "第 {page} 页，共 {pages} 页 · 不区分大小写",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {ENGLISH: EN, CHINESE: ZH_CN}
@@ -703,6 +1272,11 @@ def tn(
 ) -> str:
     """A message that depends on a number: `key.one` for 1, `key.other` otherwise ({count} set)."""
     return t(f"{key}.{'one' if count == 1 else 'other'}", locale, count=count, **values)
+
+
+def listing(locale: str | discord.Locale | None, items: Iterable[str]) -> str:
+    """Items in a row: "a, b, c" in English, "a、b、c" in Chinese."""
+    return ("、" if language(locale) == CHINESE else ", ").join(items)
 
 
 def sentences(locale: str | discord.Locale | None, *parts: str) -> str:

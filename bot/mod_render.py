@@ -12,6 +12,7 @@ import datetime as dt
 import discord
 
 from bot.credits import fmt
+from bot.i18n import AnyLocale, listing, t
 from bot.moderation import AuditEntry, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
 from bot.store import Generation
@@ -22,26 +23,12 @@ COLOR_DONE = discord.Colour.green()
 COLOR_FAILED = discord.Colour.red()
 COLOR_WARN = discord.Colour.orange()
 
-STATUS_LABELS = {
-    "queued": "⏳ waiting for a slot",
-    "requested": "⏳ starting",
-    "submitted": "⏳ queued at EvoLink",
-    "running": "🎬 rendering",
-    "completed": "✅ completed",
-    "failed": "❌ failed",
-    "expired": "⌛ expired",
-    "cancelled": "🚫 cancelled",
-}
-ACTION_LABELS = {
-    "ban": "🔨 banned",
-    "unban": "🕊️ unbanned",
-    "blocklist_add": "🚫 added to the blocklist",
-    "blocklist_remove": "♻️ removed from the blocklist",
-    "config": "⚙️ changed a setting",
-    "grant": "🎁 granted credits",
-    "limit": "📏 changed a limit",
-    "refund": "↩️ refunded",
-}
+STATUSES = ("queued", "requested", "submitted", "running", "completed", "failed", "expired",
+            "cancelled")  # fmt: skip
+STATUS_LABELS = {s: t(f"log.status.{s}") for s in STATUSES}  # English; status_label() translates
+ACTIONS = ("ban", "unban", "blocklist_add", "blocklist_remove", "config", "grant", "limit",
+           "refund")  # fmt: skip
+ACTION_LABELS = {a: t(f"modview.action.{a}") for a in ACTIONS}  # English; audit_text translates
 
 
 def code(text: str | None, limit: int = 200) -> str:
@@ -55,183 +42,235 @@ def ts(unix: float, style: str = "R") -> str:
     return f"<t:{int(unix)}:{style}>"
 
 
-def status_label(g: Generation) -> str:
-    return STATUS_LABELS.get(g.status, g.status)
+def status_label(g: Generation, locale: AnyLocale = None) -> str:
+    return t(f"log.status.{g.status}", locale) if g.status in STATUSES else g.status
 
 
-def credits_text(g: Generation) -> str:
+def credits_text(g: Generation, locale: AnyLocale = None) -> str:
     if g.credits_used is not None:
-        return f"{fmt(g.credits_used)} credits"
+        return t("status.cost", locale, credits=fmt(g.credits_used))
     if g.credits_reserved is not None:
         held = g.status in ("queued", "requested", "submitted", "running")
-        return f"{fmt(g.credits_reserved)} credits{' (held)' if held else ''}"
-    return "no charge"
+        key = "log.credits_held" if held else "status.cost"
+        return t(key, locale, credits=fmt(g.credits_reserved))
+    return t("log.no_charge", locale)
 
 
-def video_link(url: str, limit: int = 1024) -> str:
+def video_link(url: str, limit: int = 1024, locale: AnyLocale = None) -> str:
     """A markdown link, or a note when the URL (signed CDN links can be long) does not fit."""
-    text = f"[Open the video]({url})"
-    return text if len(text) <= limit else "(the video link is too long to show here)"
+    text = t("log.open_video", locale, url=url)
+    return text if len(text) <= limit else t("log.link_too_long", locale)
 
 
-def outcome_line(g: Generation, *, for_member: bool = False, limit: int = 1024) -> str | None:
+def outcome_line(
+    g: Generation, *, for_member: bool = False, limit: int = 1024, locale: AnyLocale = None
+) -> str | None:
     if g.status == "completed" and g.result_url:
-        return video_link(g.result_url, limit)
+        return video_link(g.result_url, limit, locale)
     if g.status in ("failed", "expired"):
         if for_member:
-            return task_failure_text(g.error_code or g.status, None)
+            return task_failure_text(g.error_code or g.status, None, locale)
         return f"Error: {code(g.error_code or g.status, 60)}"
     return None
 
 
-def filters_text(f: LogFilter, status_name: str | None) -> str:
+def filters_text(f: LogFilter, status_name: str | None, locale: AnyLocale = None) -> str:
     parts = []
     if f.user_id is not None:
-        parts.append(f"member <@{f.user_id}>")
+        parts.append(t("modview.filter.member", locale, member=f"<@{f.user_id}>"))
     if status_name:
-        parts.append(f"status {status_name}")
+        parts.append(t("modview.filter.status", locale, status=status_name))
     if f.since is not None:
-        parts.append(f"since {ts(f.since, 'f')}")
-    return "Filters: " + ", ".join(parts) if parts else "All generations"
+        parts.append(t("modview.filter.since", locale, since=ts(f.since, "f")))
+    if not parts:
+        return t("modview.all", locale)
+    return t("modview.filters", locale, filters=listing(locale, parts))
 
 
 ENTRY_LIMIT = 850  # six entries and the headers stay under Discord's 6000 per embed
 
 
-def _entry(g: Generation, *, with_member: bool) -> tuple[str, str]:
+def _entry(g: Generation, *, with_member: bool, locale: AnyLocale = None) -> tuple[str, str]:
     head = [f"<@{g.user_id}>"] if with_member else []
-    head += [ts(g.requested_at), status_label(g)]
+    head += [ts(g.requested_at), status_label(g, locale)]
     lines = [
         " · ".join(head),
         f"> {clip(g.prompt, 160)}",
-        f"{parameters_line(g)} · {credits_text(g)}",
+        f"{parameters_line(g, locale)} · {credits_text(g, locale)}",
     ]
     if g.task_id:
-        lines.append(f"Task {code(g.task_id, 80)}")
+        lines.append(t("footer.task", locale, task_id=code(g.task_id, 80)))
     used = sum(len(line) + 1 for line in lines)
-    outcome = outcome_line(g, for_member=not with_member, limit=ENTRY_LIMIT - used)
+    outcome = outcome_line(g, for_member=not with_member, limit=ENTRY_LIMIT - used, locale=locale)
     if outcome:
         lines.append(outcome)
     return f"#{g.id}", "\n".join(lines)[:ENTRY_LIMIT]
 
 
 def log_embed(
-    items: list[Generation], *, title: str, description: str, page: int, with_member: bool = True
+    items: list[Generation],
+    *,
+    title: str,
+    description: str,
+    page: int,
+    with_member: bool = True,
+    locale: AnyLocale = None,
 ) -> discord.Embed:
+    """A page of the log; `locale`: the reader's language (a member reading /videos)."""
     embed = discord.Embed(title=title, description=description, colour=COLOR_MOD)
     for g in items:
-        name, value = _entry(g, with_member=with_member)
+        name, value = _entry(g, with_member=with_member, locale=locale)
         embed.add_field(name=name, value=value, inline=False)
     if not items:
-        embed.add_field(name="Nothing here", value="No generations match.", inline=False)
-    embed.set_footer(text=f"Page {page} · newest first")
+        embed.add_field(
+            name=t("log.empty.title", locale), value=t("log.empty", locale), inline=False
+        )
+    embed.set_footer(text=t("log.footer", locale, page=page))
     return embed
 
 
 SHOW_PROMPT_LIMIT = 2000  # with every other field at its longest, the embed stays under 6000
 
 
-def generation_embed(g: Generation) -> tuple[discord.Embed, bool]:
+def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.Embed, bool]:
     """One generation in full; the flag says the prompt was too long and needs a file."""
+
+    def say(key: str, **values: object) -> str:
+        return t(f"modview.{key}", locale, **values)
+
     prompt = clip(g.prompt, 100_000)
     too_long = len(prompt) > SHOW_PROMPT_LIMIT
     embed = discord.Embed(
-        title=f"Generation #{g.id}",
+        title=say("generation", id=g.id),
         description=clip(g.prompt, SHOW_PROMPT_LIMIT) if too_long else prompt,
         colour=COLOR_MOD,
     )
-    embed.add_field(name="Member", value=f"<@{g.user_id}> in <#{g.channel_id}>")
-    embed.add_field(name="Status", value=f"{status_label(g)} ({g.progress}%)")
-    embed.add_field(name="Credits", value=_credits_detail(g))
+    where = say("member_in", member=f"<@{g.user_id}>", channel=f"<#{g.channel_id}>")
+    embed.add_field(name=say("member"), value=where)
+    embed.add_field(name=say("status"), value=f"{status_label(g, locale)} ({g.progress}%)")
+    embed.add_field(name=say("credits"), value=_credits_detail(g, locale))
     if g.negative_prompt:
-        embed.add_field(name="Negative prompt", value=clip(g.negative_prompt, 1000), inline=False)
+        embed.add_field(
+            name=t("field.negative_prompt", locale),
+            value=clip(g.negative_prompt, 1000),
+            inline=False,
+        )
+    duration = say("param.duration", seconds=g.duration or 5)
     params = [
-        f"quality {g.quality or '720p (default)'}",
-        f"aspect ratio {g.aspect_ratio or '16:9 (default)'}",
-        f"duration {g.duration or 5} s{'' if g.duration else ' (default)'}",
-        f"seed {g.seed if g.seed is not None else 'random'}",
-        f"prompt extend {'on' if g.prompt_extend else 'off'}",
+        say("param.quality", value=g.quality or say("default", value="720p")),
+        say("param.aspect_ratio", value=g.aspect_ratio or say("default", value="16:9")),
+        duration if g.duration else say("default", value=duration),
+        say("param.seed", value=g.seed if g.seed is not None else say("random")),
+        say("param.prompt_extend_on" if g.prompt_extend else "param.prompt_extend_off"),
     ]
     if g.audio_url:
-        params.append(f"audio {clip(g.audio_url, 300)}")
-    embed.add_field(name="Parameters", value="\n".join(params), inline=False)
-    times = [f"Requested {ts(g.requested_at, 'f')} ({ts(g.requested_at)})"]
+        params.append(say("param.audio", url=clip(g.audio_url, 300)))
+    embed.add_field(name=say("parameters"), value="\n".join(params), inline=False)
+    times = [say("requested", when=ts(g.requested_at, "f"), ago=ts(g.requested_at))]
     for label, when in (
-        ("Submitted", g.submitted_at),
-        ("Finished", g.finished_at),
-        ("Delivered", g.delivered_at),
+        ("submitted", g.submitted_at),
+        ("finished", g.finished_at),
+        ("delivered", g.delivered_at),
     ):
         if when is not None:
-            times.append(f"{label} {ts(when, 'f')}")
+            times.append(say(label, when=ts(when, "f")))
     if g.delivered_via:
-        times.append(f"Delivered via {g.delivered_via} ({g.delivery_attempts} attempt(s))")
-    embed.add_field(name="Timeline", value="\n".join(times), inline=False)
+        times.append(say("delivered_via", via=g.delivered_via, count=g.delivery_attempts))
+    embed.add_field(name=say("timeline"), value="\n".join(times), inline=False)
     if g.error_code or g.error_message:
         text = f"{code(g.error_code, 100)} " if g.error_code else ""
         text += clip(g.error_message, 400) if g.error_message else ""
-        text += f"\n{task_failure_text(g.error_code or g.status, None)}"
-        embed.add_field(name="Error", value=text, inline=False)
+        text += f"\n{task_failure_text(g.error_code or g.status, None, locale)}"
+        embed.add_field(name=say("error"), value=text, inline=False)
     if g.result_url:
-        embed.add_field(name="Video", value=video_link(g.result_url), inline=False)
-    embed.set_footer(text=f"Task {g.task_id or 'not started'} · generation #{g.id}"[:200])
+        embed.add_field(
+            name=say("video"), value=video_link(g.result_url, locale=locale), inline=False
+        )
+    task = g.task_id or say("not_started")
+    embed.set_footer(text=say("footer", task_id=task, id=g.id)[:200])
     return embed, too_long
 
 
-def _credits_detail(g: Generation) -> str:
-    held = f"{fmt(g.credits_reserved)} held" if g.credits_reserved is not None else None
-    used = f"{fmt(g.credits_used)} charged" if g.credits_used is not None else None
-    return " · ".join(p for p in (held, used) if p) or "none"
+def _credits_detail(g: Generation, locale: AnyLocale = None) -> str:
+    held = used = None
+    if g.credits_reserved is not None:
+        held = t("modview.credits_held", locale, credits=fmt(g.credits_reserved))
+    if g.credits_used is not None:
+        used = t("modview.credits_charged", locale, credits=fmt(g.credits_used))
+    return " · ".join(p for p in (held, used) if p) or t("modview.none", locale)
 
 
-def audit_text(e: AuditEntry) -> str:
-    what = ACTION_LABELS.get(e.action, clip(e.action, 40))
+def audit_text(e: AuditEntry, locale: AnyLocale = None) -> str:
+    if e.action in ACTIONS:
+        what = t(f"modview.action.{e.action}", locale)
+    else:
+        what = clip(e.action, 40)
     line = f"{ts(e.created_at)} <@{e.moderator_id}> {what}"
     if e.target_user_id is not None:
         line += f" <@{e.target_user_id}>"
-    details = _details_text(e)
+    details = _details_text(e, locale)
     if details:
         line += f"\n{details}"
     if e.reason:
-        line += f"\nReason: {clip(e.reason, 300)}"
+        line += "\n" + t("modview.reason", locale, reason=clip(e.reason, 300))
     return line
 
 
-def _details_text(e: AuditEntry) -> str:
+def _details_text(e: AuditEntry, locale: AnyLocale = None) -> str:
     d = e.details
     if e.action == "config" and d.get("setting") == "log_channel":
-        new = f"<#{d['new']}>" if d.get("new") else "off"
-        old = f"<#{d['old']}>" if d.get("old") else "off"
-        return f"Mod-log channel: {old} → {new}"
+        off = t("modview.off", locale)
+        new = f"<#{d['new']}>" if d.get("new") else off
+        old = f"<#{d['old']}>" if d.get("old") else off
+        return t("modview.log_channel_change", locale, old=old, new=new)
     if "pattern" in d:
-        return f"Entry: {code(str(d['pattern']), 210)}"
+        return t("modview.entry", locale, entry=code(str(d["pattern"]), 210))
     text = " · ".join(f"{clip(str(k), 40)}: {clip(str(v), 100)}" for k, v in d.items())
     return text if len(text) <= 300 else text[:299] + "…"
 
 
-def audit_embed(entries: list[AuditEntry], *, page: int, description: str) -> discord.Embed:
-    embed = discord.Embed(title="Moderator actions", description=description, colour=COLOR_MOD)
+def audit_description(
+    moderator_id: int | None, user_id: int | None, locale: AnyLocale = None
+) -> str:
+    """What an audit page shows: "Actions by <@1>, about <@2>", or every recorded action."""
+    parts = []
+    if moderator_id is not None:
+        parts.append(t("modview.audit_by", locale, user=f"<@{moderator_id}>"))
+    if user_id is not None:
+        parts.append(t("modview.audit_about", locale, user=f"<@{user_id}>"))
+    if not parts:
+        return t("modview.audit_all", locale)
+    return t("modview.audit_filtered", locale, filters=listing(locale, parts))
+
+
+def audit_embed(
+    entries: list[AuditEntry], *, page: int, description: str, locale: AnyLocale = None
+) -> discord.Embed:
+    title = t("modview.audit_title", locale)
+    embed = discord.Embed(title=title, description=description, colour=COLOR_MOD)
     for e in entries:
-        embed.add_field(name=f"#{e.id}", value=audit_text(e), inline=False)
+        embed.add_field(name=f"#{e.id}", value=audit_text(e, locale), inline=False)
     if not entries:
-        embed.add_field(name="Nothing here", value="No moderator action recorded yet.")
-    embed.set_footer(text=f"Page {page} · newest first")
+        embed.add_field(name=t("log.empty.title", locale), value=t("modview.audit_empty", locale))
+    embed.set_footer(text=t("log.footer", locale, page=page))
     return embed
 
 
-def blocklist_embed(rules: list[BlockRule], *, page: int, pages: int) -> discord.Embed:
-    embed = discord.Embed(title="Prompt blocklist", colour=COLOR_MOD)
+def blocklist_embed(
+    rules: list[BlockRule], *, page: int, pages: int, locale: AnyLocale = None
+) -> discord.Embed:
+    embed = discord.Embed(title=t("modview.blocklist_title", locale), colour=COLOR_MOD)
     if not rules:
-        embed.description = (
-            "The blocklist is empty. Add a word with `/videomod blocklist add`, or a regular "
-            "expression written as `/.../`."
-        )
+        embed.description = t("modview.blocklist_empty", locale)
     else:
         embed.description = "\n".join(
-            f"{code(r.display, 210)} · {'regex' if r.is_regex else 'whole word'} · "
+            f"{code(r.display, 210)} · "
+            f"{t('modview.regex' if r.is_regex else 'modview.whole_word', locale)} · "
             f"<@{r.added_by}> {ts(r.added_at)}"
             for r in rules
         )
-    embed.set_footer(text=f"Page {page} of {max(pages, 1)} · matched in any case")
+    footer = t("modview.blocklist_footer", locale, page=page, pages=max(pages, 1))
+    embed.set_footer(text=footer)
     return embed
 
 

@@ -26,6 +26,7 @@ from typing import IO, Any, Generic, TypeVar
 
 import aiosqlite
 
+from bot.i18n import t
 from bot.store import Generation, Store, Transaction
 
 T = TypeVar("T")
@@ -49,14 +50,8 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "in_progress": IN_PROGRESS,
 }
 
-BANNED_MESSAGE = (
-    "You can't make videos in this server at the moment. "
-    "If you think this is a mistake, please contact the server's moderators."
-)
-BLOCKED_MESSAGE = (
-    "This prompt contains a word or phrase this server doesn't allow, so the video was not "
-    "started and nothing was charged. Please rephrase it."
-)
+# What a banned member and a blocked prompt are told: bot/i18n.py's "moderation.banned" and
+# "moderation.blocked", in the member's language (cogs/video.py).
 
 # Audit actions. Others (e.g. the credits cog's) may record their own names too.
 BAN, UNBAN = "ban", "unban"
@@ -70,7 +65,17 @@ EXPORT_COLUMNS = [f.name for f in fields(Generation) if not re.search("token|sec
 
 
 class InvalidInput(ValueError):
-    """Input a moderator can fix; the text is shown to them as it is."""
+    """Input a moderator can fix; its English text is the exception's str, and its message key
+    (bot/i18n.py) lets the cog show it in the moderator's language."""
+
+    message_key: str | None = None
+    message_values: dict[str, object]
+
+    @classmethod
+    def translated(cls, key: str, /, **values: object) -> InvalidInput:
+        error = cls(t(key, None, **values))
+        error.message_key, error.message_values = key, values
+        return error
 
 
 # --- time filters -----------------------------------------------------------------------------
@@ -88,17 +93,12 @@ def parse_since(text: str, now: float) -> float:
         amount = int(match.group(1))
         seconds = amount * _UNIT_SECONDS[match.group(2)[0].lower()]
         if amount <= 0 or seconds > MAX_LOOKBACK:
-            raise InvalidInput(
-                f"`since` must be a positive period of at most 10 years, not `{text}`."
-            )
+            raise InvalidInput.translated("input.since_range", text=text)
         return now - seconds
     try:
         when = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(
-            f"I can't read `since: {text}`. Use a period such as `30m`, `24h`, `7d` or `2w`, "
-            "or a date such as `2026-11-01`."
-        ) from None
+        raise InvalidInput.translated("input.since_unreadable", text=text) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
@@ -174,30 +174,22 @@ def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
     if len(value) > 2 and value.startswith("/") and value.endswith("/"):
         value, regex = value[1:-1], True
     if not value:
-        raise InvalidInput("The blocklist entry is empty.")
+        raise InvalidInput.translated("input.blocklist_empty")
     if regex:
         if len(value) > MAX_REGEX_LENGTH:
-            raise InvalidInput(
-                f"A regular expression can be at most {MAX_REGEX_LENGTH} characters."
-            )
+            raise InvalidInput.translated("input.regex_too_long", limit=MAX_REGEX_LENGTH)
         try:
             compiled = re.compile(value, re.IGNORECASE)
         except re.error as exc:
-            raise InvalidInput(f"`{value}` is not a valid regular expression: {exc}.") from None
+            raise InvalidInput.translated("input.regex_invalid", pattern=value, error=exc) from None
         if _repeats_a_repeat(value):
-            raise InvalidInput(
-                "This regular expression repeats a group that itself repeats or has "
-                "alternatives (like `(a+)+` or `(a|b)*`), which can make matching very slow. "
-                "Please simplify it."
-            )
+            raise InvalidInput.translated("input.regex_slow")
         if compiled.search(""):
-            raise InvalidInput(
-                "This regular expression matches an empty prompt, so it would block everything."
-            )
+            raise InvalidInput.translated("input.regex_matches_empty")
         return value, True
     value = _plain(value)
     if len(value) > MAX_WORD_LENGTH:
-        raise InvalidInput(f"A blocked word or phrase can be at most {MAX_WORD_LENGTH} characters.")
+        raise InvalidInput.translated("input.word_too_long", limit=MAX_WORD_LENGTH)
     return value, False
 
 
@@ -383,9 +375,7 @@ class Moderation:
         async with self._store.transaction() as tx:
             count = await tx.fetchone("SELECT COUNT(*) FROM blocklist WHERE guild_id = ?", guild_id)
             if count is not None and count[0] >= MAX_RULES:
-                raise InvalidInput(
-                    f"The blocklist already has {MAX_RULES} entries; remove some first."
-                )
+                raise InvalidInput.translated("input.blocklist_full", limit=MAX_RULES)
             row = await tx.fetchone(
                 """INSERT INTO blocklist (guild_id, pattern, is_regex, added_by, added_at)
                    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
@@ -580,7 +570,7 @@ def _csv_row(row: aiosqlite.Row) -> list[Any]:
 def _reason(reason: str | None) -> str | None:
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidInput(f"A reason can be at most {MAX_REASON_LENGTH} characters.")
+        raise InvalidInput.translated("input.reason_too_long", limit=MAX_REASON_LENGTH)
     return reason or None
 
 

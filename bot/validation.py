@@ -2,17 +2,22 @@
 
 Discord's client enforces option ranges and choices, but a crafted interaction does not have to,
 and discord.py does not re-check them; so every value is checked again here, by type as well as
-by range, and every problem is reported in words a member can act on.
+by range, and every problem is reported in words a member can act on. Problems are kept as message
+keys with their values (`Problem`), so the cog can show them in the member's language.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import discord
+
 from bot.evolink import VideoRequest
+from bot.i18n import option_label, t
 
 PROMPT_MAX = 5000
 NEGATIVE_PROMPT_MAX = 500
@@ -45,10 +50,40 @@ class AudioFile:
     url: str
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request cannot start: a message key of bot/i18n.py and its values.
+
+    `options` names the placeholders that hold an option's name (`{option}`), shown as the member
+    sees that option in Discord: `quality` in English, `画质` in Chinese.
+    """
+
+    key: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self, locale: str | discord.Locale | None = None) -> str:
+        labels = {name: option_label(option, locale) for name, option in self.options.items()}
+        return t(self.key, locale, **self.values, **labels)
+
+
 class InvalidRequest(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    def __init__(self, issues: list[Problem]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(self.problems))
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem in English."""
+        return self.texts(None)
+
+    def texts(self, locale: str | discord.Locale | None) -> list[str]:
+        """Every problem in the member's language."""
+        return [issue.text(locale) for issue in self.issues]
+
+
+def _problem(key: str, option: str | None = None, **values: object) -> Problem:
+    return Problem(key, {"option": option} if option else {}, values)
 
 
 def validate_video_request(
@@ -63,26 +98,30 @@ def validate_video_request(
     audio: AudioFile | None = None,
     audio_url: Any = None,
 ) -> VideoRequest:
-    problems: list[str] = []
+    problems: list[Problem] = []
 
     clean_prompt = _text(prompt, "prompt", PROMPT_MAX, problems, required=True)
     clean_negative = _text(negative_prompt, "negative_prompt", NEGATIVE_PROMPT_MAX, problems)
     if quality is not None and quality not in QUALITIES:
-        problems.append(f"`quality` must be one of {', '.join(QUALITIES)}.")
+        problems.append(_problem("validation.one_of", "quality", choices=", ".join(QUALITIES)))
     if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
-        problems.append(f"`aspect_ratio` must be one of {', '.join(ASPECT_RATIOS)}.")
+        problems.append(
+            _problem("validation.one_of", "aspect_ratio", choices=", ".join(ASPECT_RATIOS))
+        )
     if duration is not None and not _int_in(duration, DURATION_MIN, DURATION_MAX):
         problems.append(
-            f"`duration` must be a whole number of seconds from {DURATION_MIN} to {DURATION_MAX}."
+            _problem("validation.duration", "duration", min=DURATION_MIN, max=DURATION_MAX)
         )
     if seed is not None and not _int_in(seed, SEED_MIN, SEED_MAX):
-        problems.append(f"`seed` must be a whole number from {SEED_MIN} to {SEED_MAX:,}.")
+        problems.append(_problem("validation.whole_number", "seed", min=SEED_MIN, max=SEED_MAX))
     if prompt_extend is not None and not isinstance(prompt_extend, bool):
-        problems.append("`prompt_extend` must be true or false.")
+        problems.append(_problem("validation.boolean", "prompt_extend"))
 
     chosen_audio: str | None = None
     if audio is not None and audio_url is not None:
-        problems.append("Give either an `audio` file or an `audio_url`, not both.")
+        problems.append(
+            Problem("validation.audio_both", {"audio": "audio", "audio_url": "audio_url"})
+        )
     elif audio is not None:
         chosen_audio = _audio_file(audio, problems)
     elif audio_url is not None:
@@ -108,27 +147,25 @@ def output_size(quality: str | None, aspect_ratio: str | None) -> str:
 
 
 def _text(
-    value: Any, name: str, limit: int, problems: list[str], *, required: bool = False
+    value: Any, name: str, limit: int, problems: list[Problem], *, required: bool = False
 ) -> str | None:
     if value is None:
         if required:
-            problems.append(f"`{name}` is required: describe the video you want.")
+            problems.append(_problem("validation.required", name))
         return None
     if not isinstance(value, str):
-        problems.append(f"`{name}` must be text.")
+        problems.append(_problem("validation.not_text", name))
         return None
     text = value.strip()
     if "\x00" in text:
-        problems.append(f"`{name}` contains a character that cannot be sent.")
+        problems.append(_problem("validation.bad_character", name))
         return None
     if not text:
         if required:
-            problems.append(f"`{name}` is empty: describe the video you want.")
+            problems.append(_problem("validation.empty", name))
         return None
     if len(text) > limit:
-        problems.append(
-            f"`{name}` is {len(text):,} characters long; the limit is {limit:,}. Shorten it."
-        )
+        problems.append(_problem("validation.too_long", name, length=len(text), limit=limit))
         return None
     return text
 
@@ -137,28 +174,32 @@ def _int_in(value: Any, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
-def _audio_file(audio: AudioFile, problems: list[str]) -> str | None:
+def _audio_file(audio: AudioFile, problems: list[Problem]) -> str | None:
     name = audio.filename.lower()
     content_type = (audio.content_type or "").split(";")[0].strip().lower()
     if not name.endswith(AUDIO_EXTENSIONS) and content_type not in AUDIO_TYPES:
-        problems.append("`audio` must be a .wav or .mp3 file.")
+        problems.append(_problem("validation.audio_type", "audio"))
         return None
     if audio.size > AUDIO_MAX_BYTES:
         problems.append(
-            f"`audio` is {audio.size / 1024 / 1024:.1f} MB; the limit is "
-            f"{AUDIO_MAX_BYTES // 1024 // 1024} MB."
+            _problem(
+                "validation.audio_size",
+                "audio",
+                size_mb=audio.size / 1024 / 1024,
+                limit_mb=AUDIO_MAX_BYTES // 1024 // 1024,
+            )
         )
         return None
     return _public_https_url(audio.url, "audio", problems)
 
 
-def _public_https_url(value: Any, name: str, problems: list[str]) -> str | None:
+def _public_https_url(value: Any, name: str, problems: list[Problem]) -> str | None:
     if not isinstance(value, str):
-        problems.append(f"`{name}` must be a link starting with https://.")
+        problems.append(_problem("validation.https", name))
         return None
     url = value.strip()
     if len(url) > URL_MAX:
-        problems.append(f"`{name}` is longer than {URL_MAX} characters.")
+        problems.append(_problem("validation.url_too_long", name, limit=URL_MAX))
         return None
     try:
         parts = urlsplit(url)
@@ -167,13 +208,13 @@ def _public_https_url(value: Any, name: str, problems: list[str]) -> str | None:
         host = None
         parts = None
     if parts is None or parts.scheme != "https" or not host:
-        problems.append(f"`{name}` must be a link starting with https://.")
+        problems.append(_problem("validation.https", name))
         return None
     if any(c.isspace() for c in url):
-        problems.append(f"`{name}` must not contain spaces.")
+        problems.append(_problem("validation.url_spaces", name))
         return None
     if not _is_public_host(host):
-        problems.append(f"`{name}` must point at a public web address.")
+        problems.append(_problem("validation.url_public", name))
         return None
     return url
 

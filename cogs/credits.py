@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot import evolink
 from bot.client import UserFacingError
 from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
+from bot.i18n import AnyLocale, t
 from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
 from bot.settings import CREDIT_PERIODS
 from cogs.moderation import ModGroup
@@ -21,45 +22,51 @@ if TYPE_CHECKING:
 PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
 
-KIND_WORDS = {
-    "reserve": "reserved",
-    "settle": "settled",
-    "refund": "refunded",
-    "grant": "granted",
-    "take": "taken",
-}
-PERIOD_WORDS = {"daily": "per day", "weekly": "per week", "monthly": "per month", "once": "in all"}
+LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in bot/i18n.py
 
 
-def ledger_line(entry: LedgerEntry) -> str:
-    what = KIND_WORDS.get(entry.kind, entry.kind)
+def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
+    what = t(f"ledger.{entry.kind}", locale) if entry.kind in LEDGER_KINDS else entry.kind
     sign = "+" if entry.amount > 0 else "−"
-    subject = f" · video #{entry.generation_id}" if entry.generation_id else ""
+    video = t("ledger.video", locale, generation_id=entry.generation_id)
+    subject = f" · {video}" if entry.generation_id else ""
     reason = f" · {discord.utils.escape_markdown(entry.reason)}" if entry.reason else ""
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
     )
 
 
-def credits_embed(summary: MemberCredits, title: str = "Your video credits") -> discord.Embed:
-    embed = discord.Embed(title=title, colour=discord.Colour.blurple())
+def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
+    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`."""
     if summary.allowance is None:
-        embed.add_field(name="Remaining", value="Unlimited", inline=True)
-    else:
-        remaining = max(summary.remaining or 0.0, 0.0)
-        embed.add_field(
-            name="Remaining",
-            value=f"**{fmt(remaining)}** of {fmt(summary.allowance)} "
-            f"{PERIOD_WORDS.get(summary.period, '')}",
-            inline=True,
-        )
-    embed.add_field(name="Held by videos in progress", value=fmt(summary.held), inline=True)
-    renews = (
-        f"<t:{int(summary.renews_at)}:R>" if summary.renews_at is not None else "never (one-off)"
+        return t("credits.unlimited", locale)
+    remaining = max(summary.remaining or 0.0, 0.0)
+    period = summary.period if summary.period in CREDIT_PERIODS else "other"
+    return t(
+        f"credits.remaining.{period}",
+        locale,
+        remaining=fmt(remaining),
+        allowance=fmt(summary.allowance),
     )
-    embed.add_field(name="Renews", value=renews, inline=True)
-    lines = [ledger_line(e) for e in summary.recent] or ["Nothing yet."]
-    embed.add_field(name="Recent changes", value="\n".join(lines), inline=False)
+
+
+def credits_embed(
+    summary: MemberCredits, title: str | None = None, locale: AnyLocale = None
+) -> discord.Embed:
+    title = title or t("credits.title", locale)
+    embed = discord.Embed(title=title, colour=discord.Colour.blurple())
+    embed.add_field(
+        name=t("credits.field.remaining", locale), value=remaining_text(summary, locale)
+    )
+    embed.add_field(name=t("credits.field.held", locale), value=fmt(summary.held), inline=True)
+    renews = (
+        f"<t:{int(summary.renews_at)}:R>"
+        if summary.renews_at is not None
+        else t("credits.renews_never", locale)
+    )
+    embed.add_field(name=t("credits.field.renews", locale), value=renews, inline=True)
+    lines = [ledger_line(e, locale) for e in summary.recent] or [t("credits.nothing_yet", locale)]
+    embed.add_field(name=t("credits.field.recent", locale), value="\n".join(lines), inline=False)
     return embed
 
 
@@ -71,13 +78,18 @@ class CreditsCog(commands.Cog):
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction[VideoBot]) -> None:
         assert interaction.guild_id is not None
+        locale = interaction.locale
         roles = member_role_ids(interaction.user)
         summary = await self.bot.credits.member(interaction.guild_id, interaction.user.id, roles)
         prices = self.bot.credits.prices.per_second
-        embed = credits_embed(summary)
+        embed = credits_embed(summary, locale=locale)
         embed.set_footer(
-            text=f"A 5 s video costs {fmt(prices['720p'] * 5)} credits at 720p, "
-            f"{fmt(prices['1080p'] * 5)} at 1080p; cost grows with the duration."
+            text=t(
+                "credits.footer",
+                locale,
+                price_720p=fmt(prices["720p"] * 5),
+                price_1080p=fmt(prices["1080p"] * 5),
+            )
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
@@ -90,25 +102,33 @@ def parse_credits(text: str, option: str) -> float | None:
     try:
         number = float(value)
     except ValueError:
-        raise UserFacingError(f"`{option}` must be a number of credits or `unlimited`.") from None
+        raise UserFacingError.translated("modcredits.not_a_number", option=option) from None
     if not 0 <= number <= 1e9:
-        raise UserFacingError(f"`{option}` must be between 0 and 1,000,000,000.")
+        raise UserFacingError.translated("modcredits.out_of_range", option=option)
     return number
 
 
-def limits_embed(limits: Limits) -> discord.Embed:
+def limits_embed(limits: Limits, locale: AnyLocale = None) -> discord.Embed:
     def amount(value: float | None) -> str:
-        return "unlimited" if value is None else fmt(value)
+        return t("modcredits.unlimited", locale) if value is None else fmt(value)
 
-    embed = discord.Embed(title="Video limits in this server", colour=discord.Colour.blurple())
-    embed.add_field(name="Credits per member", value=amount(limits.default_credits))
-    embed.add_field(name="Period", value=limits.period)
-    embed.add_field(name="Server cap per period", value=amount(limits.guild_cap))
-    embed.add_field(name="In progress per member", value=str(limits.max_running))
-    embed.add_field(name="Waiting per member", value=str(limits.max_queued))
-    embed.add_field(name="Cooldown", value=f"{fmt(limits.cooldown)} s")
+    def name(key: str) -> str:
+        return t(f"limits.{key}", locale)
+
+    period = limits.period
+    if period in CREDIT_PERIODS:
+        period = t(f"limits.period.{period}", locale)
+    embed = discord.Embed(title=name("title"), colour=discord.Colour.blurple())
+    embed.add_field(name=name("credits_per_member"), value=amount(limits.default_credits))
+    embed.add_field(name=name("period"), value=period)
+    embed.add_field(name=name("guild_cap"), value=amount(limits.guild_cap))
+    embed.add_field(name=name("max_running"), value=str(limits.max_running))
+    embed.add_field(name=name("max_queued"), value=str(limits.max_queued))
+    embed.add_field(
+        name=name("cooldown"), value=t("limits.seconds", locale, seconds=fmt(limits.cooldown))
+    )
     if limits.global_cap is not None:
-        embed.set_footer(text=f"The bot as a whole may spend {fmt(limits.global_cap)} per period.")
+        embed.set_footer(text=t("limits.global_cap", locale, credits=fmt(limits.global_cap)))
     return embed
 
 
@@ -134,9 +154,13 @@ class CreditsAdmin(ModGroup):
     ) -> None:
         guild_id = _guild(interaction)
         summary = await self.bot.credits.member(guild_id, member.id, member_role_ids(member))
-        embed = credits_embed(summary, title=f"Credits of {member.display_name}")
-        lines = [ledger_line(e) for e in await self.bot.credits.ledger(guild_id, member.id)]
-        embed.set_field_at(3, name="Ledger (newest first)", value="\n".join(lines)[:1024] or "-")
+        locale = interaction.locale
+        title = t("credits.mod_title", locale, name=member.display_name)
+        embed = credits_embed(summary, title=title, locale=locale)
+        entries = await self.bot.credits.ledger(guild_id, member.id)
+        lines = [ledger_line(e, locale) for e in entries]
+        ledger = t("modcredits.ledger", locale)
+        embed.set_field_at(3, name=ledger, value="\n".join(lines)[:1024] or "-")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="grant", description="Give a member extra credits for this period")
@@ -175,10 +199,9 @@ class CreditsAdmin(ModGroup):
                 guild_id, moderator, GRANT, member.id, {"amount": amount}, reason, tx=tx
             )
         await self._audited(entry)
-        verb = "Gave" if amount > 0 else "Took"
+        done = "modcredits.gave" if amount > 0 else "modcredits.took"
         await interaction.response.send_message(
-            f"{verb} {fmt(abs(amount))} credits {'to' if amount > 0 else 'from'} "
-            f"{member.mention} for this period.",
+            t(done, interaction.locale, amount=fmt(abs(amount)), member=member.mention),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -199,23 +222,20 @@ class CreditsAdmin(ModGroup):
         amount: app_commands.Range[str, 1, 20] | None = None,
     ) -> None:
         if (member is None) == (role is None):
-            raise UserFacingError("Name either a `member` or a `role`, not both.")
+            raise UserFacingError.translated("modcredits.member_or_role")
         kind, target = ("member", member.id) if member is not None else ("role", role.id)  # type: ignore[union-attr]
         name = member.mention if member is not None else role.mention  # type: ignore[union-attr]
-        guild_id, moderator = _guild(interaction), interaction.user.id
+        guild_id, moderator, locale = _guild(interaction), interaction.user.id, interaction.locale
         credits = parse_credits(amount, "amount") if amount is not None else None
         async with self.bot.store.transaction() as tx:
             if amount is None:
                 changed = await self.bot.credits.clear_allowance(tx, guild_id, kind, target)
-                text = (
-                    f"{name} now follows the server's default allowance."
-                    if changed
-                    else f"{name} had no allowance of their own."
-                )
+                key = "modcredits.follows_default" if changed else "modcredits.had_none"
+                text = t(key, locale, name=name)
             else:
                 await self.bot.credits.set_allowance(tx, guild_id, kind, target, credits, moderator)
-                shown = "unlimited" if credits is None else fmt(credits)
-                text = f"{name} now gets {shown} credits per period."
+                shown = t("modcredits.unlimited", locale) if credits is None else fmt(credits)
+                text = t("modcredits.allowance_set", locale, name=name, credits=shown)
             details = {"allowance": kind, "target": target, "credits": amount or "default"}
             entry = await self.bot.moderation.record(
                 guild_id, moderator, LIMIT, member.id if member else None, details, tx=tx
@@ -236,12 +256,9 @@ class CreditsAdmin(ModGroup):
         guild_id, moderator = _guild(interaction), interaction.user.id
         generation = await self.bot.moderation.get_by_task_id(guild_id, task_id.strip())
         if generation is None:
-            raise UserFacingError("I can't find a video with that task id in this server.")
+            raise UserFacingError.translated("modcredits.refund_not_found")
         if generation.status != "completed":
-            raise UserFacingError(
-                "Only finished videos can be refunded: a video that failed or was cancelled "
-                "already gave its credits back, and one in progress is settled when it ends."
-            )
+            raise UserFacingError.translated("modcredits.refund_not_finished")
         async with self.bot.store.transaction() as tx:
             given = await self.bot.credits.refund(tx, generation, reason, moderator_id=moderator)
             entry = None
@@ -251,11 +268,11 @@ class CreditsAdmin(ModGroup):
                     {"generation": generation.id, "credits": given}, reason, tx=tx,
                 )  # fmt: skip
         await self._audited(entry)
-        text = (
-            f"Gave {fmt(given)} credits back to <@{generation.user_id}>."
-            if given
-            else "That video's credits were already given back."
-        )
+        if given:
+            member = f"<@{generation.user_id}>"
+            text = t("modcredits.refunded", interaction.locale, credits=fmt(given), member=member)
+        else:
+            text = t("modcredits.already_refunded", interaction.locale)
         await interaction.response.send_message(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
@@ -304,7 +321,9 @@ class CreditsModeration(commands.Cog):
             changes["guild_cap"] = -1.0 if value is None else value
         if period is not None:
             if period not in CREDIT_PERIODS:
-                raise UserFacingError(f"`period` must be one of {', '.join(CREDIT_PERIODS)}.")
+                raise UserFacingError.translated(
+                    "validation.one_of", option="period", choices=", ".join(CREDIT_PERIODS)
+                )
             changes["period"] = period
         for name, value, low, high in (
             ("max_running", max_running, 1, 50),
@@ -313,11 +332,15 @@ class CreditsModeration(commands.Cog):
         ):
             if value is not None:
                 if type(value) is not int or not low <= value <= high:
-                    raise UserFacingError(f"`{name}` must be a whole number from {low} to {high}.")
+                    raise UserFacingError.translated(
+                        "modcredits.whole_number", option=name, min=low, max=high
+                    )
                 changes[name] = value
         if not changes and not reset:
             limits = await self.bot.credits.limits(guild_id)
-            await interaction.response.send_message(embed=limits_embed(limits), ephemeral=True)
+            await interaction.response.send_message(
+                embed=limits_embed(limits, interaction.locale), ephemeral=True
+            )
             return
         async with self.bot.store.transaction() as tx:
             if reset:
@@ -329,23 +352,27 @@ class CreditsModeration(commands.Cog):
             )
         self.bot.spawn(self.bot.modlog.post_action(entry))
         await interaction.response.send_message(
-            "Saved. These limits apply from the next request.",
-            embed=limits_embed(limits),
+            t("modcredits.saved", interaction.locale),
+            embed=limits_embed(limits, interaction.locale),
             ephemeral=True,
         )
 
     @app_commands.command(name="balance", description="The EvoLink account's remaining balance")
     async def balance(self, interaction: discord.Interaction[VideoBot]) -> None:
+        locale = interaction.locale
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             balance = await self.bot.api.get_balance()
         except (evolink.Unauthorized, evolink.ModelAccessDenied):
-            text = "EvoLink refused the bot's API key: the owner has to fix EVOLINK_API_KEY."
+            text = t("modcredits.balance_key_refused", locale)
         except evolink.EvoLinkError:
-            text = "EvoLink did not answer the balance request. Try again in a minute."
+            text = t("modcredits.balance_unavailable", locale)
         else:
-            remaining = "unlimited" if balance.unlimited else fmt(balance.remaining_credits or 0)
-            text = f"The EvoLink account has **{remaining}** credits left."
+            if balance.unlimited:
+                remaining = t("modcredits.unlimited", locale)
+            else:
+                remaining = fmt(balance.remaining_credits or 0)
+            text = t("modcredits.balance", locale, credits=remaining)
         await interaction.followup.send(text, ephemeral=True)
 
 
@@ -353,7 +380,7 @@ def _amount(value: float) -> float:
     """discord.py does not re-check ranges on an incoming interaction: a crafted one could
     'grant' a negative amount."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.01 <= value <= 1e6:
-        raise UserFacingError("`amount` must be between 0.01 and 1,000,000 credits.")
+        raise UserFacingError.translated("modcredits.amount_range")
     return float(value)
 
 
@@ -367,5 +394,5 @@ def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
 
 def _guild(interaction: discord.Interaction[VideoBot]) -> int:
     if interaction.guild_id is None:
-        raise UserFacingError("This command works only in a server.")
+        raise UserFacingError.translated("error.guild_only")
     return interaction.guild_id

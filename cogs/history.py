@@ -9,13 +9,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import mod_render
+from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
 from cogs.paging import Pager
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
-
-NOT_YOUR_HISTORY = "These pages belong to someone else. Use `/videos` to see your own videos."
 
 
 class HistoryCog(commands.Cog):
@@ -28,6 +27,7 @@ class HistoryCog(commands.Cog):
     @app_commands.guild_only()
     async def videos(self, interaction: discord.Interaction[VideoBot]) -> None:
         assert interaction.guild_id is not None  # guild_only
+        locale = interaction.locale
         f = LogFilter(guild_id=interaction.guild_id, user_id=interaction.user.id)
 
         async def render(
@@ -36,13 +36,19 @@ class HistoryCog(commands.Cog):
             result = await self.bot.moderation.log_page(f, cursor)
             embed = mod_render.log_embed(
                 result.items,
-                title="Your videos",
-                description="Only you can see this list. Video links expire 24 hours after "
-                "they are made.",
+                title=t("history.title", locale),
+                description=t("history.description", locale),
                 page=page,
                 with_member=False,
+                locale=locale,
             )
             return embed, result.next
 
-        pager = Pager[LogCursor](interaction.user.id, render, refusal=NOT_YOUR_HISTORY)
+        pager = Pager[LogCursor](
+            interaction.user.id, render, refusal=not_your_history, locale=locale
+        )
         await pager.send(interaction)
+
+
+def not_your_history(locale: discord.Locale) -> str:
+    return t("history.not_yours", locale)

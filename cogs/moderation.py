@@ -26,6 +26,7 @@ from discord.ext import commands
 
 from bot import mod_render
 from bot.client import UserFacingError
+from bot.i18n import CHINESE, COMMAND_TEXTS_ZH, AnyLocale, language, listing, sentences, t
 from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
 from cogs.paging import Pager
@@ -36,11 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NOT_A_MODERATOR = (
-    "Only members with the **Manage Server** permission can use `/videomod`. "
-    "If you think you should have access, ask a server admin."
-)
-NOT_YOUR_PAGES = "Only the moderator who asked can turn these pages: run the command yourself."
+NOT_A_MODERATOR = t("mod.not_a_moderator")  # English; shown in the member's language
 STATUS_CHOICES = [
     app_commands.Choice(name="completed", value="completed"),
     app_commands.Choice(name="failed", value="failed"),
@@ -66,8 +63,22 @@ def is_moderator(interaction: discord.Interaction[Any]) -> bool:
 
 
 class NotModerator(app_commands.CheckFailure):
+    message_key = "mod.not_a_moderator"  # the tree's on_error shows it in the member's language
+
     def __init__(self) -> None:
         super().__init__(NOT_A_MODERATOR)
+
+
+def not_your_pages(locale: discord.Locale) -> str:
+    return t("mod.not_your_pages", locale)
+
+
+def status_name(status: str, locale: AnyLocale) -> str:
+    """A status filter as the moderator's Discord shows its choice: `expired (took too long)`."""
+    name = STATUS_NAMES.get(status, status)
+    if language(locale) == CHINESE:
+        return COMMAND_TEXTS_ZH.get(name, name)
+    return name
 
 
 class ModGroup(app_commands.Group):
@@ -90,14 +101,17 @@ class PostableChannel(app_commands.Transformer):
 
     @property
     def channel_types(self) -> list[discord.ChannelType]:
-        t = discord.ChannelType
-        return [t.text, t.news, t.public_thread, t.private_thread, t.news_thread, t.voice]
+        kind = discord.ChannelType
+        return [
+            kind.text, kind.news, kind.public_thread, kind.private_thread, kind.news_thread,
+            kind.voice,
+        ]  # fmt: skip
 
     async def transform(
         self, interaction: discord.Interaction[Any], value: Any, /
     ) -> app_commands.AppCommandChannel | app_commands.AppCommandThread:
         if not isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
-            raise UserFacingError("Please pick a text channel.")
+            raise UserFacingError.translated("mod.pick_text_channel")
         return value
 
 
@@ -134,20 +148,26 @@ class ModerationCog(commands.Cog):
         since: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         f = self._filter(interaction, user, status, since)
-        description = mod_render.filters_text(f, STATUS_NAMES.get(status or ""))
+        locale = interaction.locale
+        name = status_name(status, locale) if status else None
+        description = mod_render.filters_text(f, name, locale)
 
         async def render(
             cursor: LogCursor | None, page: int
         ) -> tuple[discord.Embed, LogCursor | None]:
             result = await self.mod.log_page(f, cursor)
             embed = mod_render.log_embed(
-                result.items, title="Video log", description=description, page=page
+                result.items,
+                title=t("modview.log_title", locale),
+                description=description,
+                page=page,
+                locale=locale,
             )
             return embed, result.next
 
-        await Pager[LogCursor](interaction.user.id, render, refusal=NOT_YOUR_PAGES).send(
-            interaction
-        )
+        await Pager[LogCursor](
+            interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
+        ).send(interaction)
 
     @videomod.command(name="show", description="One video in full: prompt, settings, times, cost")
     @app_commands.describe(task_id="Its task id (type to search recent videos by id or prompt)")
@@ -156,14 +176,17 @@ class ModerationCog(commands.Cog):
     ) -> None:
         g = await self.mod.get_by_task_id(_guild(interaction), task_id)
         if g is None:
-            raise UserFacingError(
-                f"I can't find a video with task id {code(task_id, 100)} in this server."
-            )
-        embed, too_long = mod_render.generation_embed(g)
+            raise UserFacingError.translated("mod.show.not_found", task_id=code(task_id, 100))
+        locale = interaction.locale
+        embed, too_long = mod_render.generation_embed(g, locale)
         files = []
         if too_long:
             files.append(discord.File(io.BytesIO(g.prompt.encode()), f"prompt-{g.id}.txt"))
-            embed.add_field(name="Full prompt", value="Attached as a text file.", inline=False)
+            embed.add_field(
+                name=t("mod.show.full_prompt", locale),
+                value=t("mod.show.attached", locale),
+                inline=False,
+            )
         await interaction.response.send_message(
             embed=embed, files=files, ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -179,7 +202,7 @@ class ModerationCog(commands.Cog):
         for g in await self.mod.recent(_guild(interaction), current):
             ref = g.task_id or f"#{g.id}"
             prompt = " ".join(g.prompt.split())
-            name = f"{ref} · {mod_render.STATUS_LABELS.get(g.status, g.status)} · {prompt}"
+            name = f"{ref} · {mod_render.status_label(g, interaction.locale)} · {prompt}"
             choices.append(app_commands.Choice(name=_cut(name, 100), value=ref))
         return choices
 
@@ -194,6 +217,7 @@ class ModerationCog(commands.Cog):
         since: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         f = self._filter(interaction, user, status, since)
+        locale = interaction.locale
         await interaction.response.defer(ephemeral=True, thinking=True)
         stamp = dt.datetime.fromtimestamp(self.bot.clock(), dt.UTC).strftime("%Y%m%d-%H%M")
         name = f"videos-{f.guild_id}-{stamp}.csv"
@@ -203,7 +227,7 @@ class ModerationCog(commands.Cog):
             rows = await self._write_csv(f, raw)
             if rows == 0:
                 await interaction.followup.send(
-                    "No videos match these filters.", ephemeral=True, allowed_mentions=none
+                    t("mod.export.none", locale), ephemeral=True, allowed_mentions=none
                 )
                 return
             upload: io.BufferedRandom = raw
@@ -213,17 +237,14 @@ class ModerationCog(commands.Cog):
                 upload, name = packed, name + ".gz"
             if upload.tell() > limit:
                 await interaction.followup.send(
-                    f"The export of {rows:,} videos is too large to upload here, even "
-                    "compressed. Narrow it with `since` or `user`.",
+                    t("mod.export.too_large", locale, rows=rows),
                     ephemeral=True, allowed_mentions=none,
                 )  # fmt: skip
                 return
             upload.seek(0)
-            packed_note = (
-                " (gzip-compressed to fit Discord's upload limit)" if upload is packed else ""
-            )
+            done = "mod.export.done_packed" if upload is packed else "mod.export.done"
             await interaction.followup.send(
-                f"📄 {rows:,} video(s), newest first, times in UTC{packed_note}.",
+                t(done, locale, rows=rows),
                 file=discord.File(upload, name), ephemeral=True, allowed_mentions=none,
             )  # fmt: skip
 
@@ -249,9 +270,10 @@ class ModerationCog(commands.Cog):
         user: discord.User | None = None,
     ) -> None:
         guild_id = _guild(interaction)
-        parts = [f"by <@{moderator.id}>"] if moderator else []
-        parts += [f"about <@{user.id}>"] if user else []
-        description = "Actions " + ", ".join(parts) if parts else "Every recorded action"
+        locale = interaction.locale
+        description = mod_render.audit_description(
+            moderator.id if moderator else None, user.id if user else None, locale
+        )
 
         async def render(cursor: int | None, page: int) -> tuple[discord.Embed, int | None]:
             result = await self.mod.audit_page(
@@ -259,10 +281,14 @@ class ModerationCog(commands.Cog):
                 moderator_id=moderator.id if moderator else None,
                 target_user_id=user.id if user else None,
             )  # fmt: skip
-            embed = mod_render.audit_embed(result.items, page=page, description=description)
+            embed = mod_render.audit_embed(
+                result.items, page=page, description=description, locale=locale
+            )
             return embed, result.next
 
-        await Pager[int](interaction.user.id, render, refusal=NOT_YOUR_PAGES).send(interaction)
+        await Pager[int](
+            interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
+        ).send(interaction)
 
     # --- bans --------------------------------------------------------------------------------
 
@@ -276,26 +302,24 @@ class ModerationCog(commands.Cog):
         user: discord.User,
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        guild_id = _guild(interaction)
+        guild_id, locale, mention = _guild(interaction), interaction.locale, f"<@{user.id}>"
         entry = await _checked(self.mod.ban(guild_id, user.id, interaction.user.id, reason))
         if entry is None:
             ban = await self.mod.get_ban(guild_id, user.id)
-            since = f" since {mod_render.ts(ban.banned_at)}" if ban else ""
-            await _reply(interaction, f"<@{user.id}> is already banned{since}. Nothing changed.")
+            if ban:
+                since = mod_render.ts(ban.banned_at)
+                text = t("mod.ban.already_since", locale, user=mention, since=since)
+            else:
+                text = t("mod.ban.already", locale, user=mention)
+            await _reply(interaction, text)
             return
-        text = f"🔨 <@{user.id}> can no longer make videos here. They are told politely, "
-        text += "without your name."
+        text = t("mod.ban.done", locale, user=mention)
         running = await self.mod.active_count(guild_id, user.id)
         if running:
-            text += (
-                f"\nTheir {running} unfinished video(s) will finish (EvoLink cannot cancel them) "
-                "and the results will be posted only in the mod-log channel."
-            )
+            notes = [t("mod.ban.running", locale, count=running)]
             if await self.mod.log_channel(guild_id) is None:
-                text += (
-                    " No mod-log channel is set, so nobody will see them: set one with "
-                    "`/videomod config log_channel`."
-                )
+                notes.append(t("mod.ban.no_log_channel", locale))
+            text += "\n" + sentences(locale, *notes)
         await _reply(interaction, text)
         await self.bot.modlog.post_action(entry)
 
@@ -307,12 +331,12 @@ class ModerationCog(commands.Cog):
         user: discord.User,
         reason: app_commands.Range[str, 1, 500] | None = None,
     ) -> None:
-        guild_id = _guild(interaction)
+        guild_id, locale, mention = _guild(interaction), interaction.locale, f"<@{user.id}>"
         entry = await _checked(self.mod.unban(guild_id, user.id, interaction.user.id, reason))
         if entry is None:
-            await _reply(interaction, f"<@{user.id}> is not banned. Nothing changed.")
+            await _reply(interaction, t("mod.unban.not_banned", locale, user=mention))
             return
-        await _reply(interaction, f"🕊️ <@{user.id}> can make videos here again.")
+        await _reply(interaction, t("mod.unban.done", locale, user=mention))
         await self.bot.modlog.post_action(entry)
 
     # --- settings ----------------------------------------------------------------------------
@@ -327,19 +351,16 @@ class ModerationCog(commands.Cog):
         interaction: discord.Interaction[VideoBot],
         channel: app_commands.Transform[Channel, PostableChannel] | None = None,
     ) -> None:
-        guild_id = _guild(interaction)
+        guild_id, locale = _guild(interaction), interaction.locale
         if channel is None:
             entry = await self.mod.set_log_channel(guild_id, None, interaction.user.id)
-            text = "Mod-log posting is off." if entry else "Mod-log posting was already off."
+            text = t("mod.log_channel.off" if entry else "mod.log_channel.already_off", locale)
             await _reply(interaction, text)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         hello = discord.Embed(
-            title="📋 Video mod-log",
-            description=(
-                "From now on this channel receives every `/video` request and result, blocked "
-                f"prompts and every moderator action. Set by <@{interaction.user.id}>."
-            ),
+            title=t("mod.log_channel.hello_title", locale),
+            description=t("mod.log_channel.hello", locale, moderator=f"<@{interaction.user.id}>"),
             colour=mod_render.COLOR_MOD,
         )
         try:
@@ -348,14 +369,13 @@ class ModerationCog(commands.Cog):
             )
         except discord.HTTPException as exc:
             log.info("mod-log channel %s refused: %s", channel.id, exc)
-            raise UserFacingError(
-                f"I can't post in <#{channel.id}>. Give me **View Channel**, **Send Messages** "
-                "and **Embed Links** there, then try again. Nothing was changed."
+            raise UserFacingError.translated(
+                "mod.log_channel.cannot_post", channel=f"<#{channel.id}>"
             ) from None
         entry = await self.mod.set_log_channel(guild_id, channel.id, interaction.user.id)
-        done = "is now" if entry else "already was"
+        done = "mod.log_channel.set" if entry else "mod.log_channel.already"
         await interaction.followup.send(
-            f"<#{channel.id}> {done} the mod-log channel.", ephemeral=True,
+            t(done, locale, channel=f"<#{channel.id}>"), ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )  # fmt: skip
 
@@ -379,16 +399,13 @@ class ModerationCog(commands.Cog):
                 _guild(interaction), pattern, interaction.user.id, regex=regex, reason=reason
             )
         )
+        locale = interaction.locale
         if entry is None:
-            await _reply(interaction, "That entry is already on the blocklist.")
+            await _reply(interaction, t("mod.blocklist.exists", locale))
             return
         shown = str(entry.details["pattern"])
-        how = "it matches" if shown.startswith("/") else "containing it as a whole word"
-        await _reply(
-            interaction,
-            f"Added {code(shown, 210)}. Prompts {how}, in any case, are now refused before "
-            "anything is charged.",
-        )
+        added = "mod.blocklist.added_regex" if shown.startswith("/") else "mod.blocklist.added_word"
+        await _reply(interaction, t(added, locale, entry=code(shown, 210)))
         await self.bot.modlog.post_action(entry)
 
     @blocklist.command(name="remove", description="Allow a blocked word or pattern again")
@@ -404,10 +421,13 @@ class ModerationCog(commands.Cog):
         entry = await _checked(
             self.mod.blocklist_remove(_guild(interaction), pattern, interaction.user.id, reason)
         )
+        locale = interaction.locale
         if entry is None:
-            await _reply(interaction, f"{code(pattern, 210)} is not on the blocklist.")
+            missing = code(pattern, 210)
+            await _reply(interaction, t("mod.blocklist.not_listed", locale, entry=missing))
             return
-        await _reply(interaction, f"Removed {code(str(entry.details['pattern']), 210)}.")
+        removed = code(str(entry.details["pattern"]), 210)
+        await _reply(interaction, t("mod.blocklist.removed", locale, entry=removed))
         await self.bot.modlog.post_action(entry)
 
     @blocklist_remove.autocomplete("pattern")
@@ -435,10 +455,14 @@ class ModerationCog(commands.Cog):
             first = start or 0
             shown = rules[first : first + BLOCKLIST_PAGE]
             end = first + BLOCKLIST_PAGE
-            embed = mod_render.blocklist_embed(shown, page=page, pages=pages)
+            embed = mod_render.blocklist_embed(
+                shown, page=page, pages=pages, locale=interaction.locale
+            )
             return embed, end if end < len(rules) else None
 
-        await Pager[int](interaction.user.id, render, refusal=NOT_YOUR_PAGES).send(interaction)
+        await Pager[int](
+            interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
+        ).send(interaction)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -450,11 +474,13 @@ class ModerationCog(commands.Cog):
         since: str | None,
     ) -> LogFilter:
         if status is not None and status not in STATUS_FILTERS:
-            raise UserFacingError(f"`status` must be one of: {', '.join(STATUS_NAMES.values())}.")
+            locale = interaction.locale
+            choices = listing(locale, (status_name(s, locale) for s in STATUS_NAMES))
+            raise UserFacingError.translated("mod.status_one_of", choices=choices)
         try:
             start = parse_since(since, self.bot.clock()) if since else None
         except InvalidInput as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError.like(exc) from None
         return LogFilter(
             guild_id=_guild(interaction),
             user_id=user.id if user else None,
@@ -465,7 +491,7 @@ class ModerationCog(commands.Cog):
 
 def _guild(interaction: discord.Interaction[Any]) -> int:
     if interaction.guild_id is None:
-        raise UserFacingError("This command works only in a server.")
+        raise UserFacingError.translated("error.guild_only")
     return interaction.guild_id
 
 
@@ -473,7 +499,7 @@ async def _checked(call: Awaitable[T]) -> T:
     try:
         return await call
     except InvalidInput as exc:
-        raise UserFacingError(str(exc)) from None
+        raise UserFacingError.like(exc) from None
 
 
 async def _reply(interaction: discord.Interaction[Any], text: str) -> None:

@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 import discord
 
+from bot.i18n import AnyLocale, t
+
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
@@ -20,6 +22,8 @@ PAGER_TIMEOUT = 600.0
 
 # (cursor of the page's start or None for the first page, 1-based page number) -> (embed, next)
 PageRenderer = Callable[[K | None, int], Awaitable[tuple[discord.Embed, K | None]]]
+# what someone else pressing the buttons is told, in their own language
+Refusal = str | Callable[[discord.Locale], str]
 
 
 class Pager(discord.ui.View, Generic[K]):
@@ -28,10 +32,13 @@ class Pager(discord.ui.View, Generic[K]):
         owner_id: int,
         render: PageRenderer[K],
         *,
-        refusal: str,
+        refusal: Refusal,
+        locale: AnyLocale = None,
         timeout: float = PAGER_TIMEOUT,
     ) -> None:
         super().__init__(timeout=timeout)
+        self.previous.label = t("paging.previous", locale)
+        self.next.label = t("paging.next", locale)
         self.owner_id = owner_id
         self._render = render
         self._refusal = refusal
@@ -68,8 +75,11 @@ class Pager(discord.ui.View, Generic[K]):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self.owner_id:
             return True
+        refusal = self._refusal
+        if not isinstance(refusal, str):
+            refusal = refusal(interaction.locale)
         await interaction.response.send_message(
-            self._refusal, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            refusal, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
         return False
 

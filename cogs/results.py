@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot import render
 from bot.generations import request_of
+from bot.i18n import AnyLocale, t
 from bot.store import Generation
 from bot.validation import (
     NEGATIVE_PROMPT_MAX,
@@ -21,24 +21,23 @@ from bot.validation import (
     InvalidRequest,
     validate_video_request,
 )
-from cogs.video import NO_PINGS, start_video
+from cogs.video import refuse_invalid, start_video
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
 
 MODAL_TEXT_MAX = 4000  # Discord's limit for a text input
-NOT_YOURS = "Only the member who asked for this video can use its buttons. Try `/video` yourself!"
-LABELS = {"again": "🔁 Regenerate", "seed": "🌱 Use seed", "edit": "✏️ Edit & retry"}
+LABELS = {"again": "results.again", "seed": "results.seed", "edit": "results.edit"}  # i18n keys
 
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"video:(?P<action>again|seed|edit):(?P<id>\d+)",
 ):
-    def __init__(self, action: str, generation_id: int) -> None:
+    def __init__(self, action: str, generation_id: int, locale: AnyLocale = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label=LABELS[action],
+                label=t(LABELS[action], locale),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"video:{action}:{generation_id}",
             )
@@ -54,22 +53,21 @@ class ResultButton(
 
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
+        locale = interaction.locale
         generation = await bot.store.get(self.generation_id)
         if (
             generation is None
             or generation.user_id != interaction.user.id
             or generation.guild_id != interaction.guild_id
         ):
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+            await interaction.response.send_message(t("results.not_yours", locale), ephemeral=True)
             return
         if self.action == "edit":
-            await interaction.response.send_modal(EditModal(generation))
+            await interaction.response.send_modal(EditModal(generation, locale))
             return
         if self.action == "seed" and generation.seed is None:
             await interaction.response.send_message(
-                "This video used a random seed that EvoLink does not report, so it can't be "
-                "reused. Regenerate makes a new one with a seed you can keep.",
-                ephemeral=True,
+                t("results.random_seed", locale), ephemeral=True
             )
             return
         seed = generation.seed if self.action == "seed" else random.randint(SEED_MIN, SEED_MAX)
@@ -77,17 +75,17 @@ class ResultButton(
 
 
 class EditModal(discord.ui.Modal):
-    def __init__(self, generation: Generation) -> None:
-        super().__init__(title="Edit & retry", timeout=15 * 60)
+    def __init__(self, generation: Generation, locale: AnyLocale = None) -> None:
+        super().__init__(title=t("results.modal.title", locale), timeout=15 * 60)
         self.generation = generation
         self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label="Prompt",
+            label=t("results.modal.prompt", locale),
             style=discord.TextStyle.paragraph,
             default=generation.prompt[:MODAL_TEXT_MAX],
             max_length=MODAL_TEXT_MAX,
         )
         self.negative: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label="Negative prompt (optional)",
+            label=t("results.modal.negative_prompt", locale),
             style=discord.TextStyle.paragraph,
             default=(generation.negative_prompt or "")[:NEGATIVE_PROMPT_MAX],
             max_length=NEGATIVE_PROMPT_MAX,
@@ -110,22 +108,22 @@ class EditModal(discord.ui.Modal):
                 audio_url=g.audio_url,
             )
         except InvalidRequest as exc:
-            await interaction.response.send_message(
-                render.invalid_request_text(exc.problems), ephemeral=True, allowed_mentions=NO_PINGS
-            )
+            await refuse_invalid(interaction, exc)
             return
         await start_video(interaction.client, interaction, request)
 
 
 def result_view(generation: Generation) -> discord.ui.View | None:
-    """The buttons under a delivered video (or under a failure, to try again)."""
+    """The buttons under a delivered video (or under a failure, to try again), labelled in the
+    requester's language: only they may press them."""
     if generation.status not in ("completed", "failed", "expired"):
         return None
+    locale = generation.locale
     view = discord.ui.View(timeout=None)
-    view.add_item(ResultButton("again", generation.id))
+    view.add_item(ResultButton("again", generation.id, locale))
     if generation.seed is not None and generation.status == "completed":
-        view.add_item(ResultButton("seed", generation.id))
-    view.add_item(ResultButton("edit", generation.id))
+        view.add_item(ResultButton("seed", generation.id, locale))
+    view.add_item(ResultButton("edit", generation.id, locale))
     return view
 
 

@@ -14,7 +14,7 @@ from bot import evolink, render
 from bot.credits import CreditRefused, Requester, fmt
 from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed
-from bot.moderation import BANNED_MESSAGE, BLOCKED_MESSAGE
+from bot.i18n import AnyLocale, t
 from bot.validation import (
     ASPECT_RATIOS,
     OUTPUT_SIZES,
@@ -43,15 +43,7 @@ QUALITY_CHOICES = [
     app_commands.Choice(name="720p (default)", value="720p"),
     app_commands.Choice(name="1080p (sharper, costs more)", value="1080p"),
 ]
-UNCONFIRMED = (
-    "EvoLink did not confirm that your video started. I'm checking again and will post it here "
-    "if it did; if it didn't, I'll tell you and give the credits back. You won't pay twice."
-)
 NO_PINGS = discord.AllowedMentions.none()
-LOW_BALANCE = (
-    "EvoLink refused a video because the account's balance cannot cover it. Members can't make "
-    "videos until the EvoLink account is topped up."
-)
 
 
 class CancelQueued(
@@ -59,10 +51,10 @@ class CancelQueued(
 ):
     """Withdraws a request still waiting in the bot's own queue; survives restarts."""
 
-    def __init__(self, generation_id: int) -> None:
+    def __init__(self, generation_id: int, locale: AnyLocale = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Cancel",
+                label=t("video.cancel.label", locale),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"video:cancel:{generation_id}",
             )
@@ -77,31 +69,27 @@ class CancelQueued(
 
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
+        locale = interaction.locale
         generation = await bot.store.get(self.generation_id)
         if generation is None or generation.user_id != interaction.user.id:
             await interaction.response.send_message(
-                "Only the member who asked for this video can cancel it.", ephemeral=True
+                t("video.cancel.not_yours", locale), ephemeral=True
             )
             return
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
             await interaction.response.send_message(
-                "This video has already started, and EvoLink cannot stop a started video, "
-                "so it can no longer be cancelled.",
-                ephemeral=True,
+                t("video.cancel.too_late", locale), ephemeral=True
             )
             return
-        await interaction.response.edit_message(
-            embed=render.status_embed(cancelled, now=bot.clock()), view=None
-        )
-        await interaction.followup.send(
-            "Cancelled. Every credit it held was given back.", ephemeral=True
-        )
+        embed = render.status_embed(cancelled, now=bot.clock(), locale=cancelled.locale)
+        await interaction.response.edit_message(embed=embed, view=None)
+        await interaction.followup.send(t("video.cancel.done", locale), ephemeral=True)
 
 
-def cancel_view(generation_id: int) -> discord.ui.View:
+def cancel_view(generation_id: int, locale: AnyLocale = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelQueued(generation_id))
+    view.add_item(CancelQueued(generation_id, locale))
     return view
 
 
@@ -152,31 +140,37 @@ class VideoCog(commands.Cog):
                 audio_url=audio_url,
             )
         except InvalidRequest as exc:
-            await interaction.response.send_message(
-                render.invalid_request_text(exc.problems), ephemeral=True, allowed_mentions=NO_PINGS
-            )
+            await refuse_invalid(interaction, exc)
             return
         await start_video(self.bot, interaction, request)
+
+
+async def refuse_invalid(interaction: discord.Interaction[VideoBot], error: InvalidRequest) -> None:
+    """Every problem with the request, privately, in the member's language."""
+    locale = interaction.locale
+    text = render.invalid_request_text(error.texts(locale), locale)
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 async def start_video(
     bot: VideoBot, interaction: discord.Interaction[VideoBot], request: VideoRequest
 ) -> None:
     """The one way a video is asked for: /video, Regenerate, Use seed and Edit & retry."""
+    locale = interaction.locale  # the member's Discord language: every answer below uses it
     if interaction.guild_id is None or interaction.channel_id is None:
-        await interaction.response.send_message("Use /video in a server channel.", ephemeral=True)
+        await interaction.response.send_message(t("video.guild_only", locale), ephemeral=True)
         return
     await interaction.response.defer(thinking=True)  # within Discord's 3 s, whatever follows
     guild_id, user_id = interaction.guild_id, interaction.user.id
     if await bot.moderation.is_banned(guild_id, user_id):
-        await _refuse(interaction, BANNED_MESSAGE)
+        await _refuse(interaction, t("moderation.banned", locale))
         return
     pattern = await bot.moderation.match(guild_id, request.prompt, request.negative_prompt)
     if pattern is not None:
         bot.spawn(bot.modlog.post_blocked(
             guild_id, user_id, request.prompt, pattern, request.negative_prompt
         ))  # fmt: skip
-        await _refuse(interaction, BLOCKED_MESSAGE)
+        await _refuse(interaction, t("moderation.blocked", locale))
         return
 
     requester = Requester(
@@ -184,7 +178,7 @@ async def start_video(
         channel_id=interaction.channel_id,
         user_id=user_id,
         role_ids=member_role_ids(interaction.user),
-        locale=interaction.locale.value,
+        locale=locale.value,
         upload_limit=interaction.filesize_limit,
     )
     try:
@@ -194,12 +188,14 @@ async def start_video(
         return
     except SubmitRefused as exc:
         if isinstance(exc.error, evolink.InsufficientBalance):
-            bot.spawn(bot.modlog.warn(guild_id, LOW_BALANCE))
-        await _refuse(interaction, render.submit_error_text(exc.error))
+            # for the moderators, in the mod-log channel: the server's language
+            warning = t("video.low_balance", interaction.guild_locale)
+            bot.spawn(bot.modlog.warn(guild_id, warning))
+        await _refuse(interaction, render.submit_error_text(exc.error, locale))
         return
     except SubmitUnconfirmed as exc:
         bot.notifier.remember_interaction(exc.generation_id, interaction)
-        message = await interaction.edit_original_response(content=UNCONFIRMED)
+        message = await interaction.edit_original_response(content=t("video.unconfirmed", locale))
         await bot.store.set_status_message(exc.generation_id, message.id)
         return
 
@@ -207,13 +203,13 @@ async def start_video(
     bot.notifier.remember_interaction(generation.id, interaction)
     bot.spawn(bot.modlog.post_request(generation))
     embed = render.status_embed(
-        generation, now=bot.clock(), queue_position=admission.queue_position
+        generation, now=bot.clock(), queue_position=admission.queue_position, locale=locale
     )
     if admission.queue_position is not None:
         message = await interaction.edit_original_response(
-            content=f"Reserved {fmt(admission.cost)} credits.",
+            content=t("video.reserved", locale, credits=fmt(admission.cost)),
             embed=embed,
-            view=cancel_view(generation.id),
+            view=cancel_view(generation.id, locale),
             allowed_mentions=NO_PINGS,
         )
     else:

@@ -44,6 +44,7 @@ STARTUP = 40.0  # generous: a loaded 2-core machine imports discord.py slowly
 STEP = 30.0
 EXIT = 15.0
 
+
 def _setting_names() -> set[str]:
     """Every environment variable bot/settings.py reads (so none can leak in from a .env)."""
     source = (ROOT / "bot" / "settings.py").read_text(encoding="utf-8")
