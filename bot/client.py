@@ -28,6 +28,7 @@ from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
+WARN_EVERY = 3600.0  # seconds between two mod-log warnings of one kind in one server
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
 
 
@@ -82,6 +83,11 @@ class VideoTree(app_commands.CommandTree["VideoBot"]):
             text = error_text(error, locale)
         elif isinstance(error, app_commands.CheckFailure):
             text = error_text(error, locale) or t("error.check_failed", locale)
+        elif isinstance(
+            error, app_commands.CommandSignatureMismatch | app_commands.TransformerError
+        ):
+            log.warning("command %s: options did not match: %s", _command_name(interaction), error)
+            text = t("error.mismatch", locale)
         else:
             original = getattr(error, "original", error)
             log.error("command %s failed", _command_name(interaction), exc_info=original)
@@ -144,6 +150,8 @@ class VideoBot(commands.Bot):
         self.closing = False
         self._requests: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._key_refused_reported = False
+        self._warned: dict[tuple[int, str], float] = {}
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -182,6 +190,7 @@ class VideoBot(commands.Bot):
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
         )  # fmt: skip
+        self.tracker.on_key_refused = self.report_key_refused
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
             self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)
@@ -236,10 +245,8 @@ class VideoBot(commands.Bot):
         """Tell the owner at start, in the log, whether EvoLink accepts the key."""
         try:
             balance = await self.api.get_balance()
-        except (evolink.Unauthorized, evolink.ModelAccessDenied):
-            log.error(
-                "EvoLink refused EVOLINK_API_KEY: no video can be made until it is fixed in .env"
-            )
+        except (evolink.Unauthorized, evolink.ModelAccessDenied) as exc:
+            await self.report_key_refused(exc)
         except evolink.EvoLinkError as exc:
             log.warning("could not check the EvoLink balance at start: %s", exc)
         else:
@@ -247,6 +254,27 @@ class VideoBot(commands.Bot):
                 log.info("EvoLink key accepted (unlimited credits)")
             else:
                 log.info("EvoLink key accepted; %s credits remaining", balance.remaining_credits)
+
+    async def report_key_refused(self, error: evolink.EvoLinkError) -> None:
+        """Loudly, once: in the log for the owner and in every mod-log channel."""
+        if self._key_refused_reported:
+            return
+        self._key_refused_reported = True
+        log.error(
+            "EvoLink refused EVOLINK_API_KEY (%s): no video can be made until it is fixed in .env",
+            error,
+        )
+        for guild_id in await self.moderation.guilds_with_log_channel():
+            await self.modlog.warn(guild_id, t("modlog.key_refused", None))
+
+    def warn_moderators(self, guild_id: int, text: str, kind: str) -> None:
+        """A mod-log warning, at most once an hour per server and kind (a burst of refused
+        requests makes one warning, not fifty)."""
+        now = self.clock()
+        if now - self._warned.get((guild_id, kind), -WARN_EVERY) < WARN_EVERY:
+            return
+        self._warned[(guild_id, kind)] = now
+        self.spawn(self.modlog.warn(guild_id, text))
 
     async def close(self) -> None:
         """Stop taking requests, let work in flight finish its writes, then close everything."""

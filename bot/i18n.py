@@ -570,6 +570,17 @@ EN: dict[str, str] = {
         "The video bot is restarting. Please try again in a minute; nothing was charged."
     ),
     "error.check_failed": "You can't use this command here.",
+    "modlog.key_refused": (
+        "EvoLink refused the bot's API key, so no video can be made. The bot's owner has to "
+        "put a valid EVOLINK_API_KEY in .env and restart it. Members are told and not charged."
+    ),
+    "error.mismatch": (
+        "This command's options did not match what the bot expects (Discord may still be "
+        "updating its command list). Please try again in a minute; nothing was charged."
+    ),
+    "error.attachment_missing": (
+        "The attached file could not be read. Please attach it again; nothing was charged."
+    ),
     "error.guild_only": "This command works only in a server.",
     # cogs/history.py
     "history.title": "Your videos",
@@ -1037,6 +1048,15 @@ ZH_CN: dict[str, str] = {
     "error.unexpected": "机器人内部出错，这条命令没有完成。没有扣除任何积分。请稍后再试。",
     "error.closing": "视频机器人正在重启。请一分钟后再试；没有扣除任何积分。",
     "error.check_failed": "你不能在这里使用这条命令。",
+    "modlog.key_refused": (
+        "EvoLink 拒绝了机器人的 API 密钥，目前无法生成视频。机器人的所有者需要在 .env 中填写有效的 "
+        "EVOLINK_API_KEY 并重启。成员会收到提示，不会被扣除积分。"
+    ),
+    "error.mismatch": (
+        "这条命令的选项与机器人预期的不一致（Discord 可能仍在更新命令列表）。"
+        "请一分钟后再试；没有扣除任何积分。"
+    ),
+    "error.attachment_missing": "无法读取附加的文件。请重新附加；没有扣除任何积分。",
     "error.guild_only": "这条命令只能在服务器中使用。",
     # cogs/history.py
     "history.title": "你的视频",

@@ -443,6 +443,12 @@ class Moderation:
 
     # server settings --------------------------------------------------------------------------
 
+    async def guilds_with_log_channel(self) -> list[int]:
+        rows = await self._store.fetchall(
+            "SELECT guild_id FROM guild_config WHERE log_channel_id IS NOT NULL"
+        )
+        return [int(row[0]) for row in rows]
+
     async def log_channel(self, guild_id: int) -> int | None:
         row = await self._store.fetchone(
             "SELECT log_channel_id FROM guild_config WHERE guild_id = ?", guild_id

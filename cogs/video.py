@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink, render
+from bot.client import UserFacingError
 from bot.credits import CreditRefused, Requester, fmt
 from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed
@@ -190,7 +191,9 @@ async def start_video(
         if isinstance(exc.error, evolink.InsufficientBalance):
             # for the moderators, in the mod-log channel: the server's language
             warning = t("video.low_balance", interaction.guild_locale)
-            bot.spawn(bot.modlog.warn(guild_id, warning))
+            bot.warn_moderators(guild_id, warning, kind="low_balance")
+        elif isinstance(exc.error, evolink.Unauthorized | evolink.ModelAccessDenied):
+            bot.spawn(bot.report_key_refused(exc.error))
         await _refuse(interaction, render.submit_error_text(exc.error, locale))
         return
     except SubmitUnconfirmed as exc:
@@ -229,6 +232,8 @@ async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None
 def _audio_file(attachment: discord.Attachment | None) -> AudioFile | None:
     if attachment is None:
         return None
+    if not isinstance(attachment, discord.Attachment):  # a crafted id Discord did not resolve
+        raise UserFacingError.translated("error.attachment_missing")
     return AudioFile(
         filename=attachment.filename,
         size=attachment.size,

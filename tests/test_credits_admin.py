@@ -225,3 +225,36 @@ async def test_an_empty_evolink_balance_warns_the_moderators(
     ]
     assert len(warnings) == 1
     assert GUILD_ID and CHANNEL_ID  # the request came from the ordinary channel
+
+
+async def test_a_refused_key_is_reported_once_in_the_log_and_the_mod_log(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, caplog: Any
+) -> None:
+    await dispatch(
+        bot, videomod("log_channel", [option("channel", LOG_CHANNEL, type=7)], group="config")
+    )
+    simulator.faults.add(route="create", status=401, always=True)
+    for n in range(3):
+        payload = slash_command("video", [option("prompt", f"x{n}")], user_id=USER_ID + n)
+        await dispatch(bot, payload)
+        [member_sees] = fake_discord.followups(int(payload["id"]))
+        assert "key was refused" in member_sees["content"]
+    posts = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+             if "refused the bot's API key" in str(m["embeds"])]  # fmt: skip
+    assert len(posts) == 1
+    errors = [r for r in caplog.records if "refused EVOLINK_API_KEY" in r.getMessage()]
+    assert len(errors) == 1 and "sk-sim" not in errors[0].getMessage()
+
+
+async def test_a_burst_of_low_balance_refusals_makes_one_warning(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    await dispatch(
+        bot, videomod("log_channel", [option("channel", LOG_CHANNEL, type=7)], group="config")
+    )
+    simulator.faults.add(route="create", status=402, always=True)
+    for n in range(4):
+        await dispatch(bot, slash_command("video", [option("prompt", "x")], user_id=USER_ID + n))
+    warnings = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+                if "balance cannot cover" in str(m["embeds"])]  # fmt: skip
+    assert len(warnings) == 1

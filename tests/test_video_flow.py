@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Store
@@ -434,3 +436,31 @@ async def test_an_upload_discord_refuses_as_too_large_is_sent_as_a_link(
     assert message["attachments"] == [] and "http" in message["content"]
     row = await bot.store.get(1)
     assert row is not None and row.delivered_via == "channel"
+
+
+CRAFTED = {
+    "an integer option sent as text": (
+        [option("prompt", "x"), {"name": "duration", "type": 4, "value": "abc"}], "`duration`"),
+    "a float seed": ([option("prompt", "x"), {"name": "seed", "type": 4, "value": 3.5}], "`seed`"),
+    "a prompt that is a number": ([{"name": "prompt", "type": 3, "value": 12}], "must be text"),
+    "a boolean sent as text": (
+        [option("prompt", "x"), {"name": "prompt_extend", "type": 5, "value": "yes"}],
+        "`prompt_extend`",
+    ),
+    "an attachment Discord never resolved": (
+        [option("prompt", "x"), {"name": "audio", "type": 11, "value": "999"}], "attach it again"),
+    "no prompt at all": ([], "did not match what the bot expects"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+async def test_crafted_payloads_get_a_clear_private_answer_and_cost_nothing(
+    case: str, fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    options, expected = CRAFTED[case]
+    payload = slash_command("video", options)
+    await dispatch(bot, payload)
+    answer = fake_discord.interaction_response(int(payload["id"]))
+    assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
+    assert expected in answer["data"]["content"]
+    assert creates(simulator) == [] and await bot.store.get(1) is None
