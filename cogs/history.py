@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -11,7 +11,9 @@ from discord.ext import commands
 from bot import mod_render
 from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
+from bot.store import Generation
 from cogs.paging import Pager
+from cogs.results import ResultButton
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
@@ -29,11 +31,13 @@ class HistoryCog(commands.Cog):
         assert interaction.guild_id is not None  # guild_only
         locale = interaction.locale
         f = LogFilter(guild_id=interaction.guild_id, user_id=interaction.user.id)
+        shown: list[Generation] = []
 
         async def render(
             cursor: LogCursor | None, page: int
         ) -> tuple[discord.Embed, LogCursor | None]:
             result = await self.bot.moderation.log_page(f, cursor)
+            shown[:] = result.items
             embed = mod_render.log_embed(
                 result.items,
                 title=t("history.title", locale),
@@ -44,9 +48,18 @@ class HistoryCog(commands.Cog):
             )
             return embed, result.next
 
+        def regenerate_buttons() -> list[discord.ui.Item[Any]]:
+            """🔁 #id under the page: the same settings again, with a new seed."""
+            finished = [g for g in shown if g.status in ("completed", "failed", "expired")]
+            return [
+                ResultButton("again", g.id, label=f"🔁 #{g.id}", row=1 + n // 5)
+                for n, g in enumerate(finished[:10])
+            ]
+
         pager = Pager[LogCursor](
-            interaction.user.id, render, refusal=not_your_history, locale=locale
-        )
+            interaction.user.id, render, refusal=not_your_history, locale=locale,
+            page_items=regenerate_buttons,
+        )  # fmt: skip
         await pager.send(interaction)
 
 

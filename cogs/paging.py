@@ -24,6 +24,8 @@ PAGER_TIMEOUT = 600.0
 PageRenderer = Callable[[K | None, int], Awaitable[tuple[discord.Embed, K | None]]]
 # what someone else pressing the buttons is told, in their own language
 Refusal = str | Callable[[discord.Locale], str]
+# buttons that belong to the page on show (e.g. Regenerate under each of a member's videos)
+PageItems = Callable[[], list[discord.ui.Item[Any]]]
 
 
 class Pager(discord.ui.View, Generic[K]):
@@ -35,8 +37,11 @@ class Pager(discord.ui.View, Generic[K]):
         refusal: Refusal,
         locale: AnyLocale = None,
         timeout: float = PAGER_TIMEOUT,
+        page_items: PageItems | None = None,
     ) -> None:
         super().__init__(timeout=timeout)
+        self._page_items = page_items
+        self._shown_items: list[discord.ui.Item[Any]] = []
         self.previous.label = t("paging.previous", locale)
         self.next.label = t("paging.next", locale)
         self.owner_id = owner_id
@@ -53,9 +58,18 @@ class Pager(discord.ui.View, Generic[K]):
         none = discord.AllowedMentions.none()
         if self._next is None:
             self.stop()
-            await interaction.response.send_message(
-                embed=embed, ephemeral=True, allowed_mentions=none
-            )
+            items = self._page_items() if self._page_items else []
+            if items:  # one page only: its own buttons, without previous/next
+                view = discord.ui.View(timeout=None)
+                for item in items:
+                    view.add_item(item)
+                await interaction.response.send_message(
+                    embed=embed, view=view, ephemeral=True, allowed_mentions=none
+                )
+            else:
+                await interaction.response.send_message(
+                    embed=embed, ephemeral=True, allowed_mentions=none
+                )
             return
         self._interaction = interaction
         await interaction.response.send_message(
@@ -70,6 +84,12 @@ class Pager(discord.ui.View, Generic[K]):
             self._starts.append(self._next)
         self.previous.disabled = index == 0
         self.next.disabled = self._next is None
+        if self._page_items is not None:
+            for item in self._shown_items:
+                self.remove_item(item)
+            self._shown_items = self._page_items()
+            for item in self._shown_items:
+                self.add_item(item)
         return embed
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:

@@ -34,12 +34,21 @@ class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"video:(?P<action>again|seed|edit):(?P<id>\d+)",
 ):
-    def __init__(self, action: str, generation_id: int, locale: AnyLocale = None) -> None:
+    def __init__(
+        self,
+        action: str,
+        generation_id: int,
+        locale: AnyLocale = None,
+        *,
+        label: str | None = None,
+        row: int | None = None,
+    ) -> None:
         super().__init__(
             discord.ui.Button(
-                label=t(LABELS[action], locale),
+                label=label or t(LABELS[action], locale),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"video:{action}:{generation_id}",
+                row=row,
             )
         )
         self.action = action

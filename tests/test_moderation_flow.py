@@ -1,0 +1,114 @@
+"""Moderation as it meets /video: bans, the blocklist, results withheld from a banned member,
+and a member's own history with its Regenerate buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.client import VideoBot
+from bot.simulator import Simulator
+from tests.conftest import FakeClock
+from tests.discord_fake import (
+    CHANNEL_ID,
+    USER_ID,
+    FakeDiscord,
+    button_press,
+    dispatch,
+    option,
+    slash_command,
+)
+from tests.test_moderation_cog import LOG_CHANNEL, user_option, videomod
+
+EPHEMERAL = 64
+
+
+def creates(sim: Simulator) -> list[dict[str, Any]]:
+    return [r.json for r in sim.requests if r.path == "/v1/videos/generations"]
+
+
+async def ledger_rows(bot: VideoBot) -> int:
+    row = await bot.store.fetchone("SELECT COUNT(*) FROM credit_ledger")
+    assert row is not None
+    return int(row[0])
+
+
+async def set_log_channel(bot: VideoBot) -> None:
+    await dispatch(
+        bot, videomod("log_channel", [option("channel", LOG_CHANNEL, type=7)], group="config")
+    )
+
+
+async def test_a_banned_member_is_refused_politely_with_no_call_and_no_charge(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    await dispatch(bot, videomod("ban", [user_option("user", USER_ID), option("reason", "spam")]))
+    payload = slash_command("video", [option("prompt", "a cat")])
+    await dispatch(bot, payload)
+    [refusal] = fake_discord.followups(int(payload["id"]))
+    assert refusal["flags"] & EPHEMERAL
+    assert "can't make videos in this server" in refusal["content"]
+    assert "moderator" in refusal["content"] and str(USER_ID + 1000) not in refusal["content"]
+    assert creates(simulator) == [] and await ledger_rows(bot) == 0
+    await dispatch(bot, videomod("unban", [user_option("user", USER_ID)]))
+    await dispatch(bot, slash_command("video", [option("prompt", "a cat")]))
+    assert len(creates(simulator)) == 1
+
+
+async def test_a_newly_banned_members_running_video_goes_only_to_the_mod_log(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await set_log_channel(bot)
+    await dispatch(bot, slash_command("video", [option("prompt", "a cat")]))
+    await dispatch(bot, videomod("ban", [user_option("user", USER_ID), option("reason", "abuse")]))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    channel = fake_discord.channel_messages(CHANNEL_ID)
+    assert not [m for m in channel if "your video is ready" in m["content"]]
+    withheld = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+                if "/files/" in str(m["embeds"])]  # fmt: skip
+    assert len(withheld) == 1
+    row = await bot.store.get(1)
+    assert row is not None and row.status == "completed" and row.delivered_via == "withheld"
+
+
+async def test_a_blocked_prompt_costs_nothing_calls_nothing_and_is_logged(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    await set_log_channel(bot)
+    await dispatch(bot, videomod("add", [option("pattern", "forbidden")], group="blocklist"))
+    payload = slash_command(
+        "video", [option("prompt", "a calm lake"), option("negative_prompt", "FORBIDDEN fish")]
+    )
+    await dispatch(bot, payload)
+    [refusal] = fake_discord.followups(int(payload["id"]))
+    assert refusal["flags"] & EPHEMERAL and "doesn't allow" in refusal["content"]
+    assert creates(simulator) == [] and await ledger_rows(bot) == 0
+    assert await bot.store.get(1) is None
+    logged = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+              if "forbidden" in str(m["embeds"]).lower()]  # fmt: skip
+    assert logged, "the attempt is shown to moderators"
+
+
+async def test_my_videos_show_seeds_and_offer_regenerate(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, slash_command("video", [option("prompt", "a fox"), option("seed", 31)]))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    mine = slash_command("videos")
+    await dispatch(bot, mine)
+    answer = fake_discord.interaction_response(int(mine["id"]))
+    assert answer["data"]["flags"] & EPHEMERAL
+    assert "seed 31" in str(answer["data"]["embeds"])
+    buttons = [b for row in answer["data"]["components"] for b in row["components"]]
+    assert [b["custom_id"] for b in buttons] == ["video:again:1"]
+    [listing] = fake_discord.interaction_messages(int(mine["id"]))
+    press = button_press("video:again:1", message=fake_discord.api_message(listing["id"]))
+    await dispatch(bot, press)
+    _, again = creates(simulator)
+    assert again["prompt"] == "a fox" and again["seed"] != 31
+
+    other = slash_command("videos", user_id=USER_ID + 1)
+    await dispatch(bot, other)
+    theirs = fake_discord.interaction_response(int(other["id"]))
+    assert "a fox" not in str(theirs["data"]["embeds"])  # never anyone else's
