@@ -141,15 +141,7 @@ def status_embed(
                 value += "\n" + t("status.elapsed", locale, elapsed=elapsed)
         embed.add_field(name=status, value=value, inline=False)
     embed.add_field(name=t("field.prompt", locale), value=_clip(g.prompt, 1000), inline=False)
-    if g.negative_prompt:
-        embed.add_field(
-            name=t("field.negative_prompt", locale),
-            value=_clip(g.negative_prompt, 500),
-            inline=False,
-        )
-    embed.add_field(
-        name=t("field.settings", locale), value=parameters_line(g, locale), inline=False
-    )
+    _add_request_fields(embed, g, locale)
     if g.credits_reserved is not None and g.status not in ("failed", "expired", "cancelled"):
         cost = fmt(g.credits_used or g.credits_reserved)
         embed.add_field(name=t("field.cost", locale), value=t("status.cost", locale, credits=cost))
@@ -177,15 +169,7 @@ def result_content(g: Generation, *, attached: bool = False, locale: Locale = No
 def result_embed(g: Generation, locale: Locale = None) -> discord.Embed:
     colour = COLOR_DONE if g.status == "completed" else COLOR_FAILED
     embed = discord.Embed(description=_clip(g.prompt, 1000), colour=colour)
-    if g.negative_prompt:
-        embed.add_field(
-            name=t("field.negative_prompt", locale),
-            value=_clip(g.negative_prompt, 500),
-            inline=False,
-        )
-    embed.add_field(
-        name=t("field.settings", locale), value=parameters_line(g, locale), inline=False
-    )
+    _add_request_fields(embed, g, locale)
     if g.submitted_at and g.finished_at:
         took = _duration(int(g.finished_at - g.submitted_at), locale)
         embed.add_field(name=t("field.took", locale), value=took)
@@ -197,6 +181,19 @@ def result_embed(g: Generation, locale: Locale = None) -> discord.Embed:
     if g.task_id:
         embed.set_footer(text=t("footer.task", locale, task_id=g.task_id))
     return embed
+
+
+def _add_request_fields(embed: discord.Embed, g: Generation, locale: Locale) -> None:
+    """The negative prompt (if any) and the settings line, as every request embed shows them."""
+    if g.negative_prompt:
+        embed.add_field(
+            name=t("field.negative_prompt", locale),
+            value=_clip(g.negative_prompt, 500),
+            inline=False,
+        )
+    embed.add_field(
+        name=t("field.settings", locale), value=parameters_line(g, locale), inline=False
+    )
 
 
 def _duration(seconds: int, locale: Locale = None) -> str:
