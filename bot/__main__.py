@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
@@ -73,6 +74,27 @@ async def stay_connected(bot: VideoBot, stop: asyncio.Event) -> None:
             delay = min(delay * 2, 60.0)
 
 
+async def log_in(bot: VideoBot, settings: Settings, stop: asyncio.Event) -> bool:
+    """Log in to Discord, waiting out network trouble; False if stopped meanwhile. A refused
+    token raises LoginFailure at once: retrying would not help."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await bot.login(settings.discord_token.get())
+            if settings.discord_api_base_url:
+                await use_gateway_of(bot, settings)
+            return True
+        except (OSError, aiohttp.ClientError, discord.DiscordServerError, TimeoutError) as exc:
+            log.error("cannot reach Discord (%s); trying again in %.0f s", exc, delay)
+            await bot.http.close()  # the next try opens a fresh session and connector
+            bot.http.connector = discord.utils.MISSING
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+        delay = min(delay * 2, 60.0)
+    return False
+
+
 async def run(settings: Settings) -> None:
     """Run until Discord refuses us or SIGINT/SIGTERM arrives, then close everything, awaited."""
     bot = VideoBot(settings)
@@ -81,9 +103,8 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with bot:
-        await bot.login(settings.discord_token.get())
-        if settings.discord_api_base_url:
-            await use_gateway_of(bot, settings)
+        if not await log_in(bot, settings, stop):
+            return
         running = asyncio.create_task(stay_connected(bot, stop), name="bot")
         stopping = asyncio.create_task(stop.wait(), name="stop-signal")
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)

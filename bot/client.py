@@ -111,6 +111,11 @@ def _command_name(interaction: discord.Interaction[VideoBot]) -> str:
     return interaction.command.qualified_name if interaction.command else "?"
 
 
+# The bot never joins voice: no warning at start about voice libraries it does not need.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
 class VideoBot(commands.Bot):
     store: Store
     api: evolink.EvoLinkClient
