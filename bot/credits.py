@@ -396,21 +396,23 @@ class Credits:
         limits = await self.limits(guild_id)
         start, renews = period_bounds(limits.period, now)
         allowance = await self.allowance(guild_id, user_id, role_ids, limits)
-        async with self._store.transaction() as tx:
-            spent = await self._sum(tx, "guild_id = ? AND user_id = ?", guild_id, user_id,
-                                    since=start)  # fmt: skip
-            held_row = await tx.fetchone(
-                """SELECT COALESCE(SUM(l.amount), 0) FROM credit_ledger l
+        # One read, no write lock: what this period spent, and what requests in flight hold.
+        row = await self._store.fetchone(
+            """SELECT
+                 (SELECT COALESCE(SUM(amount), 0) FROM credit_ledger
+                   WHERE guild_id = ? AND user_id = ? AND charged_at >= ?),
+                 (SELECT COALESCE(SUM(l.amount), 0) FROM credit_ledger l
                    JOIN generations g ON g.id = l.generation_id
                    WHERE g.guild_id = ? AND g.user_id = ?
-                     AND g.status IN ('queued', 'requested', 'submitted', 'running')""",
-                guild_id, user_id,
-            )  # fmt: skip
+                     AND g.status IN ('queued', 'requested', 'submitted', 'running'))""",
+            guild_id, user_id, start, guild_id, user_id,
+        )  # fmt: skip
+        spent, held = (float(row[0]), -float(row[1])) if row else (0.0, 0.0)
         remaining = None if allowance is None else allowance + spent
         return MemberCredits(
             allowance=allowance,
             remaining=remaining,
-            held=-float(held_row[0]) if held_row else 0.0,
+            held=held + 0.0,
             renews_at=renews,
             period=limits.period,
             recent=await self.ledger(guild_id, user_id, limit=5),

@@ -42,6 +42,7 @@ MAX_REASON_LENGTH = 500
 AUTOCOMPLETE_SCAN = 500  # autocomplete looks at this many recent generations, no more
 
 IN_PROGRESS = ("queued", "requested", "submitted", "running")
+KNOWN_STATUSES = frozenset(IN_PROGRESS) | {"completed", "failed", "expired", "cancelled"}
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "completed": ("completed",),
     "failed": ("failed",),
@@ -540,8 +541,12 @@ def _log_query(f: LogFilter, after: LogCursor | None, limit: int) -> tuple[Any, 
         conds.append("user_id = ?")
         params.append(f.user_id)
     if f.statuses:
-        conds.append(f"status IN ({', '.join('?' for _ in f.statuses)})")
-        params.extend(f.statuses)
+        # Written as literals, not parameters: only then can SQLite use the small partial index
+        # of videos in progress (a parameter list could be anything, so the planner can't).
+        unknown = set(f.statuses) - KNOWN_STATUSES
+        if unknown:
+            raise ValueError(f"unknown statuses: {sorted(unknown)}")
+        conds.append(f"status IN ({', '.join(repr(s) for s in f.statuses)})")
     if f.since is not None:
         conds.append("requested_at >= ?")
         params.append(f.since)
