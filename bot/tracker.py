@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 BATCH = 50
 POLL_PAGE = 1000  # due tasks taken per pass
 BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for this long
+DELIVERY_CONCURRENCY = 32  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
 
@@ -73,6 +74,7 @@ class Tracker:
         self._task_timeout = task_timeout
         self._clock = clock
         self._limit = asyncio.Semaphore(concurrency)
+        self._delivery_slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
         self._wake = asyncio.Event()
         self._paused_until = 0.0
         self._outage_streak = 0
@@ -164,13 +166,15 @@ class Tracker:
                 await self._poll_failed(chunk, exc)
                 return []
         self._outage_streak = 0
-        missing = []
+        missing, known = [], []
         for generation in chunk:
             state = states.get(generation.task_id or "")
             if state is None:
                 missing.append(generation)  # unknown to the batch: a single query says why
             else:
-                await self._apply(generation, state)
+                known.append(self._apply(generation, state))
+        # side by side: one slow delivery (download, upload) must not hold up the others
+        await asyncio.gather(*known)
         return missing
 
     async def _poll_one(self, generation: Generation) -> None:
@@ -269,7 +273,8 @@ class Tracker:
 
     async def _deliver(self, generation: Generation) -> None:
         try:
-            delivery = await self._notifier.deliver(generation)
+            async with self._delivery_slots:
+                delivery = await self._notifier.deliver(generation)
         except DeliveryFailed as exc:
             attempt = generation.delivery_attempts
             if attempt >= len(DELIVERY_RETRY_DELAYS):
