@@ -1,9 +1,13 @@
 """Benchmark of the video bot (issue 8). One command, from the repository root:
 
-    python -m bench                 # the full run: a few minutes on 2 cores
+    python -m bench                 # the full run: ~5 minutes on 2 cores
     python -m bench --quick         # a smoke run, under a minute
     python -m bench --sections burst,restart --burst-sizes 200
-    python -m bench --profile /tmp/prof   # also write a cProfile of every job there
+    python -m bench --sections tracking --variants single --profile /tmp/prof
+    python -m bench --sections tracking --api-latency-ms 150 --discord-latency-ms 80
+
+`--profile DIR` writes a cProfile (.prof and a text summary) of the measured part of every job.
+Results are in BENCHMARKS.md.
 
 It prints one table per section (figure, value, target, pass/MISS). Everything runs on this
 machine over loopback: the real bot in-process on the recorded Discord layer
@@ -370,7 +374,8 @@ def history(cfg: Config, run_dir: Path) -> list[Table]:
         "call the command makes (Moderation.log_page, one 6-row page; Credits.member), "
         "through the bot's Store (aiosqlite).",
         "no ANALYZE was run on the fixture: the bot never runs one, so SQLite plans without "
-        "statistics, as in production.",
+        "statistics, as in production. The database file is read once before timing (pages in "
+        "the OS cache, as on a bot that has been up for a while).",
         "export: Moderation.export_csv into a temporary file, UTF-8 with BOM, as the cog does; "
         "RSS growth = peak resident (VmHWM, reset before) minus resident before; Python "
         "allocations = tracemalloc peak of a second, traced export.",
@@ -393,7 +398,11 @@ RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
 
 
 def parse_args(argv: list[str]) -> Config:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark of the video bot (issue 8): one table per section. "
+        "Results and how to read them: BENCHMARKS.md.",
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (< 60 s)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated, from {', '.join(SECTIONS)}")  # fmt: skip

@@ -1,5 +1,5 @@
-"""The bot's side of a run: settings, a timestamping FakeDiscord, plans of active tasks and the
-database rows that go with them, logging as in production, and an optional profiler."""
+"""The bot's side of a run: settings, a timestamping FakeDiscord, and plans of active tasks known
+to both the simulator and the bot's database (with the rows a running bot would hold)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ class _CountOnly(list[Call]):
 
 
 class BenchFakeDiscord(FakeDiscord):
-    """tests.discord_fake.FakeDiscord that timestamps, on arrival, what a member would see: the
-    acknowledgement of an interaction, the first edit of its original response (the status
-    message) and the delivery post of each generation.
+    """tests.discord_fake.FakeDiscord that timestamps what a member would see, as each request
+    reaches it (before any simulated latency): the acknowledgement of an interaction, the first
+    edit of its original response (the status message) and the delivery post of each generation.
 
     `lean=True` keeps no call history, no embeds and no uploaded files: over 10,000 deliveries
     the fake would otherwise hold gigabytes that are Discord's memory, not the bot's.

@@ -15,7 +15,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
+from collections.abc import Callable, Coroutine  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -48,9 +48,9 @@ def main() -> None:
     name += f"-{params['n']}" if "n" in params else ""
     prof = Profiler(Path(args.profile) if args.profile else None, name)
     module = importlib.import_module(module_name)
-    job: Callable[[dict[str, Any], Profiler], Awaitable[dict[str, Any]]]
+    job: Callable[[dict[str, Any], Profiler], Coroutine[Any, Any, dict[str, Any]]]
     job = getattr(module, function_name)
-    result = asyncio.run(job(params, prof))
+    result: dict[str, Any] = asyncio.run(job(params, prof))
     Path(args.out).write_text(json.dumps(result))
 
 
