@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 BATCH = 50
 POLL_PAGE = 1000  # due tasks taken per pass
 BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for this long
-DELIVERY_CONCURRENCY = 32  # deliveries (download, upload) in flight at once
+DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
 
