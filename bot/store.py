@@ -7,9 +7,10 @@ it says, so a restart resumes exactly where the last process stopped.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -255,6 +256,16 @@ class NewGeneration:
     upload_limit: int | None = None
 
 
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """A non-final poll answer to store (see Store.record_progress_many)."""
+
+    generation_id: int
+    status: str
+    progress: int
+    next_poll_at: float
+
+
 Clock = Callable[[], float]
 
 
@@ -275,6 +286,10 @@ class Transaction:
     async def execute(self, sql: str, *params: Any) -> int:
         async with self._db.execute(sql, params) as cursor:
             return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows in a single call to the database thread."""
+        await self._db.executemany(sql, rows)
 
 
 class Store:
@@ -512,14 +527,36 @@ class Store:
         self, generation_id: int, *, status: str, progress: int, next_poll_at: float
     ) -> bool:
         """Store a non-final poll answer; False if the row was no longer active."""
-        row_status = "running" if status == "processing" else "submitted"
-        changed = await self.execute(
-            """UPDATE generations SET status = ?, progress = MAX(progress, ?), next_poll_at = ?,
-                   poll_count = poll_count + 1, updated_at = ?
-               WHERE id = ? AND status IN ('submitted', 'running')""",
-            row_status, progress, next_poll_at, self._clock(), generation_id,
-        )  # fmt: skip
-        return changed == 1
+        update = ProgressUpdate(generation_id, status, progress, next_poll_at)
+        return bool(await self.record_progress_many([update], show=[generation_id]))
+
+    async def record_progress_many(
+        self, updates: Sequence[ProgressUpdate], *, show: Collection[int] = ()
+    ) -> list[Generation]:
+        """Store many non-final poll answers in one transaction. Returns the rows of `show`
+        (those whose change is worth showing) that are still active afterwards."""
+        now = self._clock()
+        rows = [
+            ("running" if u.status == "processing" else "submitted", u.progress, u.next_poll_at,
+             now, u.generation_id)
+            for u in updates
+        ]  # fmt: skip
+        async with self.transaction() as tx:
+            await tx.executemany(
+                """UPDATE generations SET status = ?, progress = MAX(progress, ?),
+                       next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?
+                   WHERE id = ? AND status IN ('submitted', 'running')""",
+                rows,
+            )
+            if not show:
+                return []
+            found = await tx.fetchall(
+                f"""SELECT {_COLUMNS} FROM generations
+                   WHERE id IN (SELECT value FROM json_each(?))
+                     AND status IN ('submitted', 'running')""",
+                json.dumps(list(show)),
+            )
+        return [Generation.from_row(row) for row in found]
 
     async def poll_soon(self, generation_id: int, at: float) -> bool:
         """Bring an active task's next query forward (a callback said it may be done)."""
@@ -531,11 +568,15 @@ class Store:
         return changed == 1
 
     async def reschedule_poll(self, generation_id: int, next_poll_at: float) -> None:
-        await self.execute(
-            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1
-               WHERE id = ? AND status IN ('submitted', 'running')""",
-            next_poll_at, generation_id,
-        )  # fmt: skip
+        await self.reschedule_polls([generation_id], next_poll_at)
+
+    async def reschedule_polls(self, generation_ids: Sequence[int], next_poll_at: float) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(
+                """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1
+                   WHERE id = ? AND status IN ('submitted', 'running')""",
+                [(next_poll_at, generation_id) for generation_id in generation_ids],
+            )
 
     async def record_finished(
         self,
@@ -564,19 +605,24 @@ class Store:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    async def due_for_delivery(self, now: float, limit: int) -> list[Generation]:
+    async def due_for_delivery(
+        self, now: float, limit: int, *, skip: Collection[int] = ()
+    ) -> list[Generation]:
+        """Finished rows waiting to be delivered, leaving out `skip` (deliveries in flight)."""
         return await self._many(
             f"""SELECT {_COLUMNS} FROM generations
                WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')
-                 AND next_delivery_at <= ?
+                 AND next_delivery_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
                ORDER BY next_delivery_at LIMIT ?""",
-            now, limit,
+            now, json.dumps(list(skip)), limit,
         )  # fmt: skip
 
-    async def next_delivery_at(self) -> float | None:
+    async def next_delivery_at(self, *, skip: Collection[int] = ()) -> float | None:
         return await self._scalar(
             """SELECT MIN(next_delivery_at) FROM generations
-               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')"""
+               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')
+                 AND id NOT IN (SELECT value FROM json_each(?))""",
+            json.dumps(list(skip)),
         )
 
     async def mark_delivered(self, generation_id: int, *, via: str, message_id: int | None) -> bool:

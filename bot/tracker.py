@@ -19,7 +19,7 @@ from typing import Protocol
 from bot import evolink
 from bot.credits import Credits
 from bot.generations import VideoService
-from bot.store import Clock, Generation, Store
+from bot.store import Clock, Generation, ProgressUpdate, Store
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class Tracker:
         self._batch_supported_at = 0.0
         self._key_refused_logged = False
         self._background: set[asyncio.Task[None]] = set()
+        self._delivering: dict[int, asyncio.Task[None]] = {}
+        self._delivery_crashes: list[BaseException] = []
         self.on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None
 
     def wake(self) -> None:
@@ -92,21 +94,35 @@ class Tracker:
         while not self._stopping:
             self._wake.clear()  # before the pass: a wake-up during it then starts another
             try:
-                await self.run_once()
+                await self._pass()
             except Exception:
                 log.exception("tracker pass failed; trying again shortly")
                 await asyncio.sleep(1.0)
             if not self._stopping:
                 await self._sleep_until_due()
+        await asyncio.gather(*self._delivering.values(), return_exceptions=True)
         log.info("tracker stopped")
 
     def stop(self) -> None:
-        """Finish the current pass (its writes and deliveries), then return from run()."""
+        """Finish the current pass and the deliveries in flight, then return from run()."""
         self._stopping = True
         self._wake.set()
 
     async def run_once(self) -> None:
-        """One pass: queued requests with a free slot, lost creates, due polls, deliveries."""
+        """One pass, then wait for the deliveries it started."""
+        await self._pass()
+        await self.deliveries_done()
+
+    async def deliveries_done(self) -> None:
+        """Wait until no delivery is in flight; re-raise what killed one (tests inject crashes)."""
+        while self._delivering:
+            await asyncio.gather(*self._delivering.values(), return_exceptions=True)
+        if self._delivery_crashes:
+            raise self._delivery_crashes.pop(0)
+
+    async def _pass(self) -> None:
+        """Queued requests with a free slot, lost creates, due polls, due deliveries. Deliveries
+        run beside the loop, so a slow upload never holds up the next poll."""
         for started in await self._service.start_queued():
             self._in_background(self._notifier.progress(started))
         now = self._clock()
@@ -115,20 +131,22 @@ class Tracker:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
             await self._poll_all(await self._store.due_for_poll(now, POLL_PAGE))
-        due_deliveries = await self._store.due_for_delivery(self._clock(), BATCH)
-        await asyncio.gather(*(self._deliver(g) for g in due_deliveries))
+        due = await self._store.due_for_delivery(self._clock(), BATCH, skip=self._delivering)
+        for generation in due:
+            self._start_delivery(generation)
 
     async def close(self) -> None:
-        for task in list(self._background):
+        for task in [*self._background, *self._delivering.values()]:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*self._background, *self._delivering.values(), return_exceptions=True)
 
     async def _sleep_until_due(self) -> None:
         now = self._clock()
         next_poll = await self._store.next_poll_at()
         if next_poll is not None:
             next_poll = max(next_poll, self._paused_until)
-        candidates = (next_poll, await self._store.next_delivery_at(), now + MAX_IDLE_SLEEP)
+        next_delivery = await self._store.next_delivery_at(skip=self._delivering)
+        candidates = (next_poll, next_delivery, now + MAX_IDLE_SLEEP)
         delay = min(t for t in candidates if t is not None) - now
         if delay <= 0:
             return
@@ -137,7 +155,8 @@ class Tracker:
                 await self._wake.wait()
 
     async def _poll_all(self, due: list[Generation]) -> None:
-        """Query every due task: by batches of 50 where the API offers it, else one by one."""
+        """Query every due task, by chunks of 50: one batch call each where the API offers it,
+        else single queries; each chunk's answers are then stored in one transaction."""
         now = self._clock()
         active: list[Generation] = []
         for generation in due:
@@ -145,39 +164,49 @@ class Tracker:
                 await self._finish(generation, status="expired", error_code="expired")
             else:
                 active.append(generation)
-        if self._batch_supported_at <= now:
-            size = evolink.BATCH_LIMIT
-            chunks = [active[i : i + size] for i in range(0, len(active), size)]
-            results = await asyncio.gather(*(self._poll_batch(chunk) for chunk in chunks))
-            active = [g for leftover in results for g in leftover]
-        await asyncio.gather(*(self._poll_one(g) for g in active))
+        size = evolink.BATCH_LIMIT
+        chunks = [active[i : i + size] for i in range(0, len(active), size)]
+        await asyncio.gather(*(self._poll_chunk(chunk) for chunk in chunks))
 
-    async def _poll_batch(self, chunk: list[Generation]) -> list[Generation]:
-        """Poll a chunk in one call; returns what still needs a single query."""
+    async def _poll_chunk(self, chunk: list[Generation]) -> None:
+        answers: list[tuple[Generation, evolink.TaskState]] = []
+        singles = chunk
+        if self._batch_supported_at <= self._clock():
+            singles = await self._query_batch(chunk, answers)
+        for answer in await asyncio.gather(*(self._query_one(g) for g in singles)):
+            if answer is not None:
+                answers.append(answer)
+        await self._apply(answers)
+
+    async def _query_batch(
+        self, chunk: list[Generation], answers: list[tuple[Generation, evolink.TaskState]]
+    ) -> list[Generation]:
+        """Query a chunk in one call, adding to `answers`; returns what needs a single query."""
         ids = [g.task_id for g in chunk if g.task_id is not None]
         async with self._limit:
             try:
                 states = await self._api.get_tasks(ids)
             except evolink.BatchUnsupported:
-                log.info("EvoLink has no batch query here; polling tasks one by one")
+                if self._batch_supported_at <= self._clock():
+                    log.info("EvoLink has no batch query here; polling tasks one by one")
                 self._batch_supported_at = self._clock() + BATCH_REPROBE
                 return chunk
             except evolink.EvoLinkError as exc:
                 await self._poll_failed(chunk, exc)
                 return []
         self._outage_streak = 0
-        missing, known = [], []
+        missing = []
         for generation in chunk:
             state = states.get(generation.task_id or "")
             if state is None:
                 missing.append(generation)  # unknown to the batch: a single query says why
             else:
-                known.append(self._apply(generation, state))
-        # side by side: one slow delivery (download, upload) must not hold up the others
-        await asyncio.gather(*known)
+                answers.append((generation, state))
         return missing
 
-    async def _poll_one(self, generation: Generation) -> None:
+    async def _query_one(
+        self, generation: Generation
+    ) -> tuple[Generation, evolink.TaskState] | None:
         assert generation.task_id is not None
         async with self._limit:
             try:
@@ -186,52 +215,57 @@ class Tracker:
                 await self._finish(
                     generation, status="failed", error_code="task_not_found", message=exc.message
                 )
-                return
+                return None
             except evolink.EvoLinkError as exc:
                 await self._poll_failed([generation], exc)
-                return
+                return None
         self._outage_streak = 0
-        await self._apply(generation, task)
+        return generation, task
 
-    async def _apply(self, generation: Generation, task: evolink.TaskState) -> None:
-        if task.status == "completed":
-            if task.video_url is None:
+    async def _apply(self, answers: list[tuple[Generation, evolink.TaskState]]) -> None:
+        """Final answers finish their rows one by one (each with its charge or refund); the
+        others are stored together."""
+        updates: list[ProgressUpdate] = []
+        show: list[int] = []
+        for generation, task in answers:
+            if task.status == "completed" and task.video_url is not None:
+                await self._finish(
+                    generation, status="completed", url=task.video_url, credits=task.credits_used
+                )
+            elif task.status == "completed":
                 log.warning("task %s completed without a result; polling again", task.id)
-                await self._store.reschedule_poll(generation.id, self._next_poll())
-                return
-            await self._finish(
-                generation, status="completed", url=task.video_url, credits=task.credits_used
-            )
-        elif task.is_terminal:
-            await self._finish(
-                generation,
-                status="failed",
-                error_code=task.error_code or task.status,
-                message=task.error_message,
-                credits=task.credits_used,
-            )
-        else:
-            still_active = await self._store.record_progress(
-                generation.id, status=task.status, progress=task.progress,
-                next_poll_at=self._next_poll(),
-            )  # fmt: skip
-            changed = task.progress > generation.progress or (
-                task.status == "processing" and generation.status == "submitted"
-            )
-            if still_active and changed:
-                updated = await self._store.get(generation.id)
-                if updated is not None:
-                    self._in_background(self._notifier.progress(updated))
+                updates.append(
+                    ProgressUpdate(generation.id, "processing", task.progress, self._next_poll())
+                )
+            elif task.is_terminal:
+                await self._finish(
+                    generation,
+                    status="failed",
+                    error_code=task.error_code or task.status,
+                    message=task.error_message,
+                    credits=task.credits_used,
+                )
+            else:
+                updates.append(
+                    ProgressUpdate(generation.id, task.status, task.progress, self._next_poll())
+                )
+                if task.progress > generation.progress or (
+                    task.status == "processing" and generation.status == "submitted"
+                ):
+                    show.append(generation.id)
+        if updates:
+            for updated in await self._store.record_progress_many(updates, show=show):
+                self._in_background(self._notifier.progress(updated))
 
     async def _poll_failed(self, generations: list[Generation], exc: evolink.EvoLinkError) -> None:
+        ids = [generation.id for generation in generations]
         if isinstance(exc, evolink.Unauthorized | evolink.ModelAccessDenied):
             if not self._key_refused_logged:
                 self._key_refused_logged = True
                 log.error("EvoLink refused the API key while polling: %s", exc)
                 if self.on_key_refused is not None:
                     self._in_background(self.on_key_refused(exc))
-            for generation in generations:
-                await self._store.reschedule_poll(generation.id, self._clock() + 60.0)
+            await self._store.reschedule_polls(ids, self._clock() + 60.0)
             return
         self._outage_streak += 1
         wait = min(self._poll_interval * 2 ** min(self._outage_streak, 6), 300.0)
@@ -242,8 +276,7 @@ class Tracker:
         log.warning(
             "polling %d task(s) failed (%s); next look in %.0fs", len(generations), exc, wait
         )
-        for generation in generations:
-            await self._store.reschedule_poll(generation.id, self._clock() + wait)
+        await self._store.reschedule_polls(ids, self._clock() + wait)
 
     async def _finish(
         self,
@@ -269,7 +302,19 @@ class Tracker:
                     await self._credits.refund(tx, finished, reason=f"video {status}")
         if finished is not None:
             log.info("generation %s %s (task %s)", finished.id, status, finished.task_id)
-            await self._deliver(finished)
+            self._start_delivery(finished)
+
+    def _start_delivery(self, generation: Generation) -> None:
+        if generation.id in self._delivering:
+            return
+        task = asyncio.create_task(self._deliver(generation))
+        self._delivering[generation.id] = task
+        task.add_done_callback(lambda done: self._delivery_ended(generation.id, done))
+
+    def _delivery_ended(self, generation_id: int, task: asyncio.Task[None]) -> None:
+        self._delivering.pop(generation_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            self._delivery_crashes.append(task.exception())  # type: ignore[arg-type]
 
     async def _deliver(self, generation: Generation) -> None:
         try:
@@ -283,6 +328,14 @@ class Tracker:
             else:
                 retry_at = self._clock() + DELIVERY_RETRY_DELAYS[attempt]
                 log.warning("delivery of generation %s failed (%s); retrying", generation.id, exc)
+                await self._store.delivery_failed(generation.id, retry_at=retry_at)
+                self._wake.set()  # the loop may be asleep past the retry time
+            return
+        except Exception:
+            # e.g. the database was busy: try again shortly (the nonce prevents a second post)
+            log.exception("delivering generation %s failed; trying again", generation.id)
+            with contextlib.suppress(Exception):
+                retry_at = self._clock() + DELIVERY_RETRY_DELAYS[0]
                 await self._store.delivery_failed(generation.id, retry_at=retry_at)
             return
         await self._store.mark_delivered(

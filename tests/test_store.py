@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import MIGRATIONS, NewGeneration, Store
+from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store
 
 
 class FakeClock:
@@ -94,6 +94,8 @@ async def test_lifecycle_submitted_running_completed_delivered(
     assert done is not None and done.progress == 100 and done.finished_at == clock.now
     assert await s.record_finished(g.id, status="failed") is None  # final only once
     assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
+    assert await s.due_for_delivery(clock.now, 10, skip={g.id}) == []  # in flight already
+    assert await s.next_delivery_at(skip=[g.id]) is None
     assert await s.mark_delivered(g.id, via="channel", message_id=55)
     assert not await s.mark_delivered(g.id, via="dm", message_id=56)  # delivered only once
     final = await s.get(g.id)
@@ -146,3 +148,24 @@ async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
     await s.delivery_failed(g.id, retry_at=None)
     row = await s.get(g.id)
     assert row is not None and row.delivered_via == "undeliverable" and row.delivery_attempts == 2
+
+
+async def test_many_progress_answers_are_stored_together(store: tuple[Store, FakeClock]) -> None:
+    s, clock = store
+    ids = []
+    for n in range(3):
+        g = await s.add_generation(new(user_id=n, key=f"key-{n}"))
+        await s.mark_submitted(
+            g.id, task_id=f"task-{n}", status="pending", progress=0, credits_reserved=8.0,
+            estimated_seconds=120, next_poll_at=clock.now,
+        )  # fmt: skip
+        ids.append(g.id)
+    await s.record_finished(ids[2], status="failed")  # finished meanwhile (a callback)
+    updates = [ProgressUpdate(i, "processing", 50, clock.now + 10) for i in ids]
+    shown = await s.record_progress_many(updates, show=[ids[0], ids[2]])
+    assert [(g.id, g.status, g.progress) for g in shown] == [(ids[0], "running", 50)]
+    second = await s.get(ids[1])
+    assert second is not None and (second.status, second.progress) == ("running", 50)
+    assert second.next_poll_at == clock.now + 10
+    finished = await s.get(ids[2])
+    assert finished is not None and finished.status == "failed"  # left alone

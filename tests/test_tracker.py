@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
 from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.store import Generation
+from bot.tracker import Delivery
 from tests.conftest import FakeClock
 from tests.discord_fake import CHANNEL_ID, USER_ID, FakeDiscord, dispatch, option, slash_command
+from tests.discord_standin import wait_until
 
 
 async def submit(bot: VideoBot, count: int) -> None:
@@ -112,3 +116,64 @@ async def test_a_refused_key_while_polling_is_reported_once(
     assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
     rows = [await bot.store.get(n) for n in (1, 2)]
     assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
+
+
+async def test_a_slow_delivery_does_not_hold_up_polling_or_other_deliveries(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    release = asyncio.Event()
+    real_deliver = bot.notifier.deliver
+
+    async def first_upload_hangs(generation: Generation) -> Delivery:
+        if generation.id == 1:
+            await release.wait()  # e.g. Discord takes its time with a large upload
+        return await real_deliver(generation)
+
+    monkeypatch.setattr(bot.notifier, "deliver", first_upload_hangs)
+    await submit(bot, 1)
+    clock.advance(30)
+    await submit(bot, 1)  # a second task, 30 s behind the first
+    loop = asyncio.create_task(bot.tracker.run())
+    try:
+        clock.advance(31)  # the first task is done at the API
+        bot.tracker.wake()
+        await wait_until(lambda: 1 in bot.tracker._delivering, within=5, what="the first delivery")
+        clock.advance(30)  # now the second one too
+        bot.tracker.wake()
+        await wait_until(lambda: delivered(fake_discord) == 1, within=5, what="one delivery")
+        second = await bot.store.get(2)
+        assert second is not None and second.delivered_at is not None
+        first = await bot.store.get(1)
+        assert first is not None and first.delivered_at is None  # still uploading
+        release.set()
+        await wait_until(lambda: delivered(fake_discord) == 2, within=5, what="both deliveries")
+    finally:
+        bot.tracker.stop()
+        await asyncio.wait_for(loop, 5)
+    first = await bot.store.get(1)
+    assert first is not None and first.delivered_via == "channel"
+
+
+async def test_stopping_waits_for_the_deliveries_in_flight(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    release = asyncio.Event()
+    real_deliver = bot.notifier.deliver
+
+    async def slow(generation: Generation) -> Delivery:
+        await release.wait()
+        return await real_deliver(generation)
+
+    monkeypatch.setattr(bot.notifier, "deliver", slow)
+    await submit(bot, 1)
+    clock.advance(61)
+    loop = asyncio.create_task(bot.tracker.run())
+    await wait_until(lambda: 1 in bot.tracker._delivering, within=5, what="the first delivery")
+    bot.tracker.stop()
+    await asyncio.sleep(0.05)
+    assert not loop.done()  # the video is still on its way
+    release.set()
+    await asyncio.wait_for(loop, 5)
+    assert delivered(fake_discord) == 1
