@@ -169,7 +169,9 @@ class VideoBot(commands.Bot):
             sleep=self._evolink_sleep,
         )
         self.media_http = httpx.AsyncClient(
-            follow_redirects=True, timeout=httpx.Timeout(30.0, connect=10.0)
+            follow_redirects=True,
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            transport=evolink.fast_transport(httpx.Limits(max_connections=100)),
         )
         self.notifier = DiscordNotifier(
             self, clock=self.clock, media_http=self.media_http,

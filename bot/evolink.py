@@ -1,6 +1,8 @@
 """EvoLink API client: create a video task, query tasks, read the balance.
 
-One `EvoLinkClient` per process (one pooled `httpx.AsyncClient`). Answers become typed results;
+One `EvoLinkClient` per process (one pooled `httpx.AsyncClient`, over aiohttp's connection pool:
+httpx's own transport spent ~0.5 ms of CPU per query, the bot's limit when following thousands of
+tasks one query at a time; see BENCHMARKS.md). Answers become typed results;
 every failure becomes an `EvoLinkError` subclass that says what a member or the owner should
 hear. Retries follow one rule: a query may be retried freely, a create only where the answer
 proves no task was made (429, or a connection that was never opened), so a retry can never
@@ -18,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +171,11 @@ _STATUS_ERRORS: dict[int, type[EvoLinkError]] = {
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def fast_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's API on aiohttp's connection pool (a fraction of httpcore's CPU per request)."""
+    return AiohttpTransport(limits=limits)
+
+
 class EvoLinkClient:
     def __init__(
         self,
@@ -178,12 +187,12 @@ class EvoLinkClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-            transport=transport,
+            transport=transport or fast_transport(limits),
             follow_redirects=False,
         )
         self._max_retries = max_retries
@@ -275,9 +284,9 @@ class EvoLinkClient:
         sent_paid_request = method == "POST" and path == "/v1/videos/generations"
         try:
             response = await self._http.request(method, path, json=json, headers=headers)
-        except httpx.ConnectError as exc:
-            raise Unreachable("Could not connect to EvoLink.") from exc
         except httpx.TransportError as exc:  # timeouts, dropped connections
+            if _never_connected(exc):
+                raise Unreachable("Could not connect to EvoLink.") from exc
             if sent_paid_request:
                 raise OutcomeUnknown("EvoLink did not answer the request in time.") from exc
             raise Unreachable("EvoLink did not answer in time.") from exc
@@ -298,6 +307,16 @@ class EvoLinkClient:
             kind = OutcomeUnknown
         message = message or f"EvoLink answered HTTP {response.status_code}."
         raise kind(message, response.status_code, code, retry_after=retry_after)
+
+
+def _never_connected(exc: httpx.TransportError) -> bool:
+    """True when the request cannot have reached EvoLink (so even a create may be sent again).
+    httpx-aiohttp maps most aiohttp errors to ConnectTimeout, a dropped answer included: the
+    aiohttp error it was raised from tells the two apart."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _retryable(exc: EvoLinkError, safe_to_retry: bool) -> bool:

@@ -40,7 +40,10 @@ async def client() -> AsyncIterator[tuple[EvoLinkClient, list[float]]]:
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    api = EvoLinkClient(BASE, "sk-test", sleep=fake_sleep, timeout=5)
+    # httpx's own transport, which respx intercepts (the bot's aiohttp-based one meets the
+    # simulator in every other test)
+    transport = httpx.AsyncHTTPTransport()
+    api = EvoLinkClient(BASE, "sk-test", sleep=fake_sleep, timeout=5, transport=transport)
     yield api, sleeps
     await api.aclose()
 
