@@ -44,6 +44,7 @@ from bench.common import (
     run_job,
     sec,
 )
+from bot.settings import DEFAULTS
 
 SECTIONS = ("burst", "tracking", "restart", "history")
 
@@ -268,7 +269,7 @@ def _tracking_notes(cfg: Config) -> list[str]:
         f"the {cfg.window:g} s window new tasks arrive at {cfg.tasks / mean_length:,.0f}/s, "
         "which keeps the number active steady; 5 % end failed. Figures are for the window "
         f"(lag: tasks that ended in it). Poll interval {poll:g} s, POLL_CONCURRENCY "
-        f"{cfg.poll_concurrency or 'as configured by default (8)'}.",
+        f"{cfg.poll_concurrency or f'{DEFAULTS.poll_concurrency} (the default)'}.",
         "lag: the task turning terminal at the API (simulator) to the delivery post reaching "
         "the Discord layer (bot process), on the shared wall clock. The naive poller's lag "
         "stops when it sees the answer: it delivers nothing, which flatters it.",

@@ -57,7 +57,7 @@ class Settings:
     database_path: Path = Path("data/bot.db")
     discord_guild_id: int | None = None
     poll_interval: float = 10.0
-    poll_concurrency: int = 8
+    poll_concurrency: int = 32
     task_timeout: float = 2 * 3600.0
     http_timeout: float = 30.0
     log_level: str = "INFO"

@@ -1,8 +1,9 @@
-"""Keeps progress edits under Discord's per-channel rate limit, however many tasks run.
+"""Keeps progress edits under Discord's rate limits, however many tasks run.
 
-Discord allows about five message edits per five seconds in a channel. Progress edits are nice
-to have, so when a channel is busy they are skipped (the next poll brings a fresher figure);
-final states never go through here and are always sent.
+Discord allows about five message edits per five seconds in a channel, and about 50 requests a
+second for the whole bot. Progress edits are nice to have, so when a channel is busy, or the
+bot's share of requests for them is spent, they are skipped (the next poll brings a fresher
+figure); final states never go through here and are always sent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from bot.store import Clock
 CHANNEL_EDITS = 4  # per window, one below Discord's limit to leave room for deliveries
 CHANNEL_WINDOW = 5.0
 MESSAGE_GAP = 3.0  # at least this long between two edits of one status message
+GLOBAL_EDITS_PER_SECOND = 10.0  # a fifth of Discord's global limit: deliveries come first
+GLOBAL_BURST = 20.0
 
 
 class EditThrottle:
@@ -21,6 +24,8 @@ class EditThrottle:
         self._clock = clock
         self._channel_edits: dict[int, deque[float]] = {}
         self._message_edits: dict[int, float] = {}
+        self._tokens = GLOBAL_BURST
+        self._refilled_at = clock()
 
     def allow(self, channel_id: int, message_id: int) -> bool:
         """True (and counted) when an edit of this message may be sent now."""
@@ -33,6 +38,12 @@ class EditThrottle:
             recent.popleft()
         if len(recent) >= CHANNEL_EDITS:
             return False
+        elapsed = max(0.0, now - self._refilled_at)
+        self._tokens = min(GLOBAL_BURST, self._tokens + elapsed * GLOBAL_EDITS_PER_SECOND)
+        self._refilled_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
         recent.append(now)
         self._message_edits[message_id] = now
         self._forget_old(now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.media import fetchable
 from bot.render import progress_bar
-from bot.throttle import CHANNEL_EDITS, EditThrottle
+from bot.throttle import CHANNEL_EDITS, GLOBAL_BURST, GLOBAL_EDITS_PER_SECOND, EditThrottle
 from tests.conftest import FakeClock
 
 
@@ -35,6 +35,18 @@ def test_one_message_is_not_edited_more_than_every_three_seconds() -> None:
     assert not throttle.allow(1, 10)
     clock.advance(1)
     assert throttle.allow(1, 10)
+
+
+def test_thousands_of_tasks_share_a_bot_wide_budget_of_progress_edits() -> None:
+    clock = FakeClock()
+    throttle = EditThrottle(clock)
+    sent = 0
+    for _ in range(60):
+        for n in range(10_000):  # ten thousand videos, each in a channel of its own
+            sent += throttle.allow(channel_id=n, message_id=n)
+        clock.advance(1)
+    assert sent <= GLOBAL_EDITS_PER_SECOND * 60 + GLOBAL_BURST  # Discord allows ~50 calls/s
+    assert sent >= GLOBAL_EDITS_PER_SECOND * 59  # and the budget is used, not wasted
 
 
 def test_which_video_links_are_fetched() -> None:
