@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 POLL_PAGE = 1000  # due tasks taken per pass
+BATCH_AHEAD = 1.0  # a pass also takes rows due this much later, so batches go out full
 BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for this long
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
@@ -130,7 +131,9 @@ class Tracker:
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
-            await self._poll_all(await self._store.due_for_poll(now, POLL_PAGE))
+            # rows due within the next moment join this pass: fuller batches, no extra lag
+            ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
+            await self._poll_all(await self._store.due_for_poll(now + ahead, POLL_PAGE))
         due = await self._store.due_for_delivery(self._clock(), BATCH, skip=self._delivering)
         for generation in due:
             self._start_delivery(generation)
@@ -171,7 +174,7 @@ class Tracker:
     async def _poll_chunk(self, chunk: list[Generation]) -> None:
         answers: list[tuple[Generation, evolink.TaskState]] = []
         singles = chunk
-        if self._batch_supported_at <= self._clock():
+        if self._batch_usable():
             singles = await self._query_batch(chunk, answers)
         for answer in await asyncio.gather(*(self._query_one(g) for g in singles)):
             if answer is not None:
@@ -341,6 +344,9 @@ class Tracker:
         await self._store.mark_delivered(
             generation.id, via=delivery.via, message_id=delivery.message_id
         )
+
+    def _batch_usable(self) -> bool:
+        return self._batch_supported_at <= self._clock()
 
     def _next_poll(self) -> float:
         return self._clock() + self._poll_interval * random.uniform(0.9, 1.1)

@@ -61,6 +61,18 @@ async def test_without_a_batch_route_it_falls_back_to_single_queries(
     assert delivered(fake_discord) == 3
 
 
+async def test_tasks_due_a_moment_apart_share_one_batch_query(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await submit(bot, 1)
+    clock.advance(0.5)
+    await submit(bot, 1)
+    clock.advance(9.6)  # the first is due, the second 0.4 s later
+    await bot.tracker.run_once()
+    batches = [r for r in simulator.requests if r.path == "/v1/tasks/batch"]
+    assert len(batches) == 1 and len(batches[0].json["task_ids"]) == 2
+
+
 async def test_an_outage_pauses_polling_instead_of_hammering(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
 ) -> None:
