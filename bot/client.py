@@ -165,6 +165,7 @@ class VideoBot(commands.Bot):
             s.evolink_base_url,
             s.evolink_api_key.get(),
             timeout=s.http_timeout,
+            connections=s.poll_concurrency + 50,  # every poll its own, and room for creates
             transport=self._evolink_transport,
             sleep=self._evolink_sleep,
         )

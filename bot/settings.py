@@ -131,8 +131,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     concurrency = parsed(
         "POLL_CONCURRENCY",
         DEFAULTS.poll_concurrency,
-        _int_between(1, 100),
-        "a whole number between 1 and 100",
+        _int_between(1, 500),
+        "a whole number between 1 and 500",
     )
     timeout_minutes = parsed(
         "TASK_TIMEOUT_MINUTES",
