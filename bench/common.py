@@ -204,7 +204,10 @@ def machine() -> dict[str, str]:
     try:
         from importlib.metadata import version
 
-        libraries = " / ".join(version(name) for name in ("discord.py", "aiosqlite", "httpx"))
+        libraries = " / ".join(
+            version(name)
+            for name in ("discord.py", "aiosqlite", "httpx", "httpx-aiohttp", "aiohttp")
+        )
     except Exception:
         libraries = "?"
     return {
@@ -215,7 +218,7 @@ def machine() -> dict[str, str]:
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
         "SQLite": sqlite3.sqlite_version,
-        "discord.py / aiosqlite / httpx": libraries,
+        "discord.py / aiosqlite / httpx / httpx-aiohttp / aiohttp": libraries,
         "load average at start (1, 5 min)": "{:.2f}, {:.2f}".format(*os.getloadavg()[:2]),
     }
 
