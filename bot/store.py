@@ -275,6 +275,7 @@ class ProgressUpdate:
 
 
 Clock = Callable[[], float]
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer
 
 
 class Transaction:
@@ -394,6 +395,8 @@ class Store:
         return Generation.from_row(row)
 
     async def get(self, generation_id: int) -> Generation | None:
+        if not 0 < generation_id <= MAX_ROW_ID:  # e.g. a forged button id
+            return None
         return await self._one(f"SELECT {_COLUMNS} FROM generations WHERE id = ?", generation_id)
 
     async def by_task_id(self, task_id: str) -> Generation | None:

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 import discord
 
 from bot.i18n import AnyLocale, t
+from cogs.errors import report_failure
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,11 @@ class Pager(discord.ui.View, Generic[K]):
             for item in self._shown_items:
                 self.add_item(item)
         return embed
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_failure(interaction, error, "page turn")
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self.owner_id:

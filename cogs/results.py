@@ -21,6 +21,7 @@ from bot.validation import (
     InvalidRequest,
     validate_video_request,
 )
+from cogs.errors import friendly_errors, report_failure
 from cogs.video import refuse_invalid, start_video
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class ResultButton(
     ) -> ResultButton:
         return cls(match["action"], int(match["id"]))
 
+    @friendly_errors
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
@@ -120,6 +122,11 @@ class EditModal(discord.ui.Modal):
             await refuse_invalid(interaction, exc)
             return
         await start_video(interaction.client, interaction, request)
+
+    async def on_error(  # type: ignore[override]  # Modal's takes no item, unlike View's
+        self, interaction: discord.Interaction[VideoBot], error: Exception, /
+    ) -> None:
+        await report_failure(interaction, error, "Edit & retry form")
 
 
 def result_view(generation: Generation) -> discord.ui.View | None:

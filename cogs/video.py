@@ -24,6 +24,7 @@ from bot.validation import (
     validate_video_request,
 )
 from cogs.credits import member_role_ids
+from cogs.errors import friendly_errors
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
@@ -68,6 +69,7 @@ class CancelQueued(
     ) -> CancelQueued:
         return cls(int(match["id"]))
 
+    @friendly_errors
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
