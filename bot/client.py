@@ -65,15 +65,7 @@ def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
     async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
-        bot = interaction.client
-        if bot.closing:
-            await reply_privately(interaction, t("error.closing", interaction.locale))
-            return False
-        current = asyncio.current_task()
-        if current is not None:  # let close() wait for commands already under way
-            bot._requests.add(current)
-            current.add_done_callback(bot._requests.discard)
-        return True
+        return await interaction.client.admit(interaction)
 
     async def on_error(
         self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError
@@ -225,6 +217,17 @@ class VideoBot(commands.Bot):
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
         self._key_check = asyncio.create_task(self.check_evolink_key(), name="evolink-key-check")
+
+    async def admit(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        """Refuse new work while closing; otherwise let close() wait for this interaction."""
+        if self.closing:
+            await reply_privately(interaction, t("error.closing", interaction.locale))
+            return False
+        current = asyncio.current_task()
+        if current is not None:
+            self._requests.add(current)
+            current.add_done_callback(self._requests.discard)
+        return True
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run side work (mod-log posts) without making the member wait; errors are logged."""

@@ -160,6 +160,8 @@ async def start_video(
 ) -> None:
     """The one way a video is asked for: /video, Regenerate, Use seed and Edit & retry."""
     locale = interaction.locale  # the member's Discord language: every answer below uses it
+    if not await bot.admit(interaction):  # buttons do not pass the command tree's check
+        return
     if interaction.guild_id is None or interaction.channel_id is None:
         await interaction.response.send_message(t("video.guild_only", locale), ephemeral=True)
         return

@@ -1,5 +1,6 @@
-"""Button presses a client could forge (ids out of range, other members' videos) and buttons
-that fail inside: the member always gets an answer, never "This interaction failed"."""
+"""Button presses a client could forge (ids out of range, other members' videos), buttons that
+fail inside, buttons pressed while the bot shuts down: the member always gets an answer, never
+"This interaction failed" in Discord."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from typing import Any
 import pytest
 
 from bot.client import VideoBot
-from tests.discord_fake import CHANNEL_ID, FakeDiscord, button_press, dispatch, message_payload
+from bot.simulator import Simulator
+from tests.conftest import FakeClock
+from tests.discord_fake import (
+    CHANNEL_ID,
+    FakeDiscord,
+    button_press,
+    dispatch,
+    message_payload,
+    option,
+    slash_command,
+)
 
 EPHEMERAL = 64
 
@@ -57,3 +68,26 @@ async def test_a_button_that_fails_inside_says_so_and_charges_nothing(
     data = answer(fake_discord, payload)
     assert "Something went wrong" in data["content"] and "not charged" in data["content"]
     assert data["flags"] & EPHEMERAL
+
+
+async def test_a_regenerate_press_while_shutting_down_starts_nothing(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    await dispatch(bot, slash_command("video", [option("prompt", "a paper boat")]))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    [delivery] = [
+        m
+        for m in fake_discord.channel_messages(CHANNEL_ID)
+        if "your video is ready" in m["content"]
+    ]
+    bot.closing = True
+    try:
+        message = fake_discord.api_message(int(delivery["id"]))
+        press = button_press("video:again:1", message=message)
+        await dispatch(bot, press)
+        data = answer(fake_discord, press)
+    finally:
+        bot.closing = False  # so that the fixture closes it for real
+    assert "restarting" in data["content"] and data["flags"] & EPHEMERAL
+    assert len(simulator.tasks) == 1  # only the first video
