@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -237,9 +238,15 @@ class EvoLinkClient:
         items = data.get("data")
         if not isinstance(items, list):
             raise BadResponse("EvoLink's batch answer was not in the expected shape.")
-        states = [parse_task(item) for item in items if isinstance(item, dict)]
+        states: dict[str, TaskState] = {}
+        for item in items:
+            try:
+                state = parse_task(item if isinstance(item, dict) else {})
+            except BadResponse:
+                continue  # left out: a single query of that task says what is wrong with it
+            states[state.id] = state
         wanted = set(task_ids)
-        return {state.id: state for state in states if state.id in wanted}
+        return {task_id: state for task_id, state in states.items() if task_id in wanted}
 
     async def get_balance(self) -> Balance:
         data, _ = await self._call("GET", "/v1/credits", safe_to_retry=True)
@@ -377,7 +384,8 @@ def parse_task(data: dict[str, Any]) -> TaskState:
         status = data["status"]
         if not isinstance(task_id, str) or not task_id or not isinstance(status, str):
             raise TypeError
-        progress = max(0, min(100, int(data.get("progress") or 0)))
+        status = status.strip().lower()
+        progress = int(max(0.0, min(100.0, _number(data.get("progress")) or 0.0)))
         usage, info, error = (_dict(data.get(key)) for key in ("usage", "task_info", "error"))
         results = data.get("results") or []
         if not isinstance(results, list):
@@ -404,4 +412,4 @@ def _dict(value: Any) -> dict[str, Any]:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    return float(value) if math.isfinite(value) else None

@@ -219,6 +219,12 @@ class Tracker:
                     generation, status="failed", error_code="task_not_found", message=exc.message
                 )
                 return None
+            except evolink.BadResponse as exc:
+                # EvoLink answered, not readably for this task: no outage for the others (it is
+                # asked again each interval, and expires with a refund if it never reads well)
+                log.warning("could not read the state of task %s: %s", generation.task_id, exc)
+                await self._store.reschedule_poll(generation.id, self._next_poll())
+                return None
             except evolink.EvoLinkError as exc:
                 await self._poll_failed([generation], exc)
                 return None

@@ -253,6 +253,28 @@ async def test_batch_query_returns_the_asked_tasks(
         await api.get_tasks([f"t{n}" for n in range(51)])
 
 
+@respx.mock
+async def test_one_unreadable_task_does_not_spoil_the_whole_batch(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    api, _ = client
+    broken = {"id": "task-broken", "status": None}
+    loose = {**TASK, "id": "task-loose", "status": "Processing", "progress": "45"}
+    respx.post(f"{BASE}/v1/tasks/batch").mock(
+        return_value=httpx.Response(200, json={"data": [TASK, broken, loose, "junk"]})
+    )
+    states = await api.get_tasks([str(TASK["id"]), "task-broken", "task-loose"])
+    assert sorted(states) == sorted([str(TASK["id"]), "task-loose"])  # broken: asked singly
+    assert states["task-loose"].status == "processing" and states["task-loose"].progress == 0
+
+
+@pytest.mark.parametrize("progress", [None, "45", float("nan"), -3, 250, 45.7])
+def test_odd_progress_values_are_read_within_0_to_100(progress: object) -> None:
+    state = evolink.parse_task({**TASK, "progress": progress})
+    assert 0 <= state.progress <= 100
+    assert state.progress == {-3: 0, 250: 100, 45.7: 45}.get(progress, 0)  # type: ignore[call-overload]
+
+
 @pytest.mark.parametrize("status", [404, 405, 400])
 @respx.mock
 async def test_no_batch_route_is_reported_without_retrying(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
 from bot.client import VideoBot
-from bot.simulator import Simulator
+from bot.simulator import SimTask, Simulator
 from bot.store import Generation
 from bot.tracker import Delivery
 from tests.conftest import FakeClock
@@ -189,3 +190,27 @@ async def test_stopping_waits_for_the_deliveries_in_flight(
     release.set()
     await asyncio.wait_for(loop, 5)
     assert delivered(fake_discord) == 1
+
+
+async def test_one_unreadable_task_does_not_pause_polling_for_the_others(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    simulator.batch_enabled = False
+    await submit(bot, 3)
+    broken = (await bot.store.get(2)).task_id  # type: ignore[union-attr]
+    real_answer = simulator._answer
+
+    def answer(task: SimTask) -> dict[str, Any]:  # one task's answer lacks its status
+        data = real_answer(task)
+        return {**data, "status": None} if task.id == broken else data
+
+    monkeypatch.setattr(simulator, "_answer", answer)
+    for _ in range(7):  # ~70 s: the others finish meanwhile
+        clock.advance(10)
+        await bot.tracker.run_once()
+    assert delivered(fake_discord) == 2
+    asked_at = {r.time for r in simulator.requests if r.path == f"/v1/tasks/{broken}"}
+    assert len(asked_at) >= 5  # asked every interval, not backed off as if EvoLink were down
+    row = await bot.store.get(2)
+    assert row is not None and row.status == "submitted"  # kept: it may read well later
