@@ -65,6 +65,7 @@ COMMAND_NAMES_ZH: dict[str, str] = {
     "audit": "审计",
     "ban": "封禁",
     "unban": "解封",
+    "bans": "封禁列表",
     "config": "设置",
     "log_channel": "日志频道",
     "blocklist": "屏蔽词",
@@ -180,6 +181,7 @@ COMMAND_TEXTS_ZH: dict[str, str] = {
     "The member": "成员",
     "Why (kept in the audit log, not shown to them)": "原因（记入审计日志，不会告知对方）",
     "Let a banned member make videos again": "允许被封禁的成员重新生成视频",
+    "Who is banned from making videos in this server": "本服务器中被禁止生成视频的成员",
     "Why (kept in the audit log)": "原因（记入审计日志）",
     "Post every request, result and moderator action in a channel": (
         "在指定频道发布每次请求、结果和管理操作"
@@ -793,6 +795,10 @@ EN: dict[str, str] = {
     "modview.regex": "regex",
     "modview.whole_word": "whole word",
     "modview.blocklist_footer": "Page {page} of {pages} · matched in any case",
+    "modview.bans_title": "Banned from making videos",
+    "modview.bans_empty": "Nobody is banned here. Ban a member with `/videomod ban`.",
+    "modview.ban_line": "{user} · by {moderator} {since}",
+    "modview.bans_footer": "Page {page} of {pages} · lift a ban with /videomod unban",
 }
 
 ZH_CN: dict[str, str] = {
@@ -1252,6 +1258,10 @@ ZH_CN: dict[str, str] = {
     "modview.regex": "正则",
     "modview.whole_word": "整词",
     "modview.blocklist_footer": "第 {page} 页，共 {pages} 页 · 不区分大小写",
+    "modview.bans_title": "被禁止生成视频的成员",
+    "modview.bans_empty": "这里没有被封禁的成员。用 `/视频管理 封禁` 封禁成员。",
+    "modview.ban_line": "{user} · 由 {moderator} 封禁 {since}",
+    "modview.bans_footer": "第 {page} 页，共 {pages} 页 · 用 /视频管理 解封 解除封禁",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {ENGLISH: EN, CHINESE: ZH_CN}

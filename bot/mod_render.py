@@ -13,7 +13,7 @@ import discord
 
 from bot.credits import fmt
 from bot.i18n import AnyLocale, listing, t
-from bot.moderation import AuditEntry, BlockRule, LogFilter
+from bot.moderation import AuditEntry, Ban, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
 from bot.store import Generation
 
@@ -271,6 +271,23 @@ def blocklist_embed(
         )
     footer = t("modview.blocklist_footer", locale, page=page, pages=max(pages, 1))
     embed.set_footer(text=footer)
+    return embed
+
+
+def bans_embed(
+    bans: list[Ban], *, page: int, pages: int, locale: AnyLocale = None
+) -> discord.Embed:
+    embed = discord.Embed(title=t("modview.bans_title", locale), colour=COLOR_MOD)
+    if not bans:
+        embed.description = t("modview.bans_empty", locale)
+    else:
+        embed.description = "\n".join(
+            t("modview.ban_line", locale, user=f"<@{b.user_id}>", moderator=f"<@{b.banned_by}>",
+              since=ts(b.banned_at))
+            + (f" · {code(b.reason, 120)}" if b.reason else "")
+            for b in bans
+        )  # fmt: skip
+    embed.set_footer(text=t("modview.bans_footer", locale, page=page, pages=max(pages, 1)))
     return embed
 
 

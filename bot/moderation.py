@@ -358,6 +358,15 @@ class Moderation:
     async def is_banned(self, guild_id: int, user_id: int) -> bool:
         return await self.get_ban(guild_id, user_id) is not None
 
+    async def bans(self, guild_id: int) -> list[Ban]:
+        """Every ban in the server, newest first."""
+        rows = await self._store.fetchall(
+            """SELECT guild_id, user_id, banned_by, reason, banned_at FROM bans
+               WHERE guild_id = ? ORDER BY banned_at DESC, user_id""",
+            guild_id,
+        )
+        return [Ban(*row) for row in rows]
+
     # blocklist --------------------------------------------------------------------------------
 
     async def blocklist_add(

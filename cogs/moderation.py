@@ -52,6 +52,7 @@ FILTER_HELP = {
     "since": "Only since: 30m (minutes), 24h, 7d, 2w, or a date such as 2026-11-01 (UTC)",
 }
 BLOCKLIST_PAGE = 12
+BANS_PAGE = 15
 UPLOAD_MARGIN = 8 * 1024  # the multipart envelope around the file
 
 
@@ -338,6 +339,23 @@ class ModerationCog(commands.Cog):
             return
         await _reply(interaction, t("mod.unban.done", locale, user=mention))
         await self.bot.modlog.post_action(entry)
+
+    @videomod.command(name="bans", description="Who is banned from making videos in this server")
+    async def bans(self, interaction: discord.Interaction[VideoBot]) -> None:
+        bans = await self.mod.bans(_guild(interaction))
+        pages = -(-len(bans) // BANS_PAGE)
+
+        async def render(start: int | None, page: int) -> tuple[discord.Embed, int | None]:
+            first = start or 0
+            end = first + BANS_PAGE
+            embed = mod_render.bans_embed(
+                bans[first:end], page=page, pages=pages, locale=interaction.locale
+            )
+            return embed, end if end < len(bans) else None
+
+        await Pager[int](
+            interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
+        ).send(interaction)
 
     # --- settings ----------------------------------------------------------------------------
 

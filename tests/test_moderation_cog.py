@@ -138,7 +138,7 @@ async def test_registered_schema_is_for_server_managers_and_guild_only(
     assert mod["dm_permission"] is False
     subs = {o["name"]: o for o in mod["options"]}
     assert set(subs) == {
-        "log", "show", "export", "audit", "ban", "unban", "config", "blocklist",
+        "log", "show", "export", "audit", "ban", "unban", "bans", "config", "blocklist",
         "credits", "limits", "balance",
     }  # fmt: skip
     assert [o["name"] for o in subs["credits"]["options"]] == [
@@ -445,6 +445,10 @@ async def test_ban_and_unban_are_recorded_and_posted(
 
     again = await answer(bot, fake_discord, ban | {"id": str(int(ban["id"]) + 1), "token": "t2"})
     assert "already banned" in again["content"]
+    listed = (await answer(bot, fake_discord, videomod("bans")))["embeds"][0]
+    assert listed["title"] == "Banned from making videos"
+    assert listed["description"].startswith(f"<@{ALICE}> · by <@{MODERATOR}> <t:")
+    assert listed["description"].endswith("· `spamming gore`")
 
     await set_log_channel(bot, fake_discord)
     unban = [user_option("user", ALICE), option("reason", "appeal accepted")]
@@ -452,6 +456,8 @@ async def test_ban_and_unban_are_recorded_and_posted(
     assert not await bot.moderation.is_banned(GUILD_ID, ALICE)
     not_banned = await answer(bot, fake_discord, videomod("unban", [user_option("user", ALICE)]))
     assert "is not banned" in not_banned["content"]
+    nobody = (await answer(bot, fake_discord, videomod("bans")))["embeds"][0]
+    assert nobody["description"] == "Nobody is banned here. Ban a member with `/videomod ban`."
 
     entries = (await bot.moderation.audit_page(GUILD_ID)).items
     assert [(e.action, e.moderator_id, e.target_user_id, e.reason) for e in entries] == [
