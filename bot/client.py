@@ -71,20 +71,33 @@ class VideoTree(app_commands.CommandTree["VideoBot"]):
         self, interaction: discord.Interaction[VideoBot], error: app_commands.AppCommandError
     ) -> None:
         locale = interaction.locale
+        original = getattr(error, "original", error)
+        if already_answered(original):
+            log.warning("command %s: already answered (a replayed interaction?)",
+                        _command_name(interaction))  # fmt: skip
+            return
         if isinstance(error, UserFacingError):
             text = error_text(error, locale)
         elif isinstance(error, app_commands.CheckFailure):
             text = error_text(error, locale) or t("error.check_failed", locale)
         elif isinstance(
-            error, app_commands.CommandSignatureMismatch | app_commands.TransformerError
+            error,
+            app_commands.CommandSignatureMismatch
+            | app_commands.TransformerError
+            | app_commands.CommandNotFound,  # Discord still shows a command we no longer have
         ):
             log.warning("command %s: options did not match: %s", _command_name(interaction), error)
             text = t("error.mismatch", locale)
         else:
-            original = getattr(error, "original", error)
             log.error("command %s failed", _command_name(interaction), exc_info=original)
             text = t("error.unexpected", locale)
         await reply_privately(interaction, text)
+
+
+def already_answered(error: BaseException) -> bool:
+    """Discord refused our answer because the interaction was answered before: the gateway
+    delivered it twice. The first copy did the work; this one has nothing to add."""
+    return isinstance(error, discord.HTTPException) and error.code == 40060
 
 
 async def reply_privately(interaction: discord.Interaction[VideoBot], text: str) -> None:

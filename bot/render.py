@@ -56,7 +56,8 @@ def submit_error_text(error: evolink.EvoLinkError, locale: Locale = None) -> str
     """Why a /video request could not be started, for the member who asked."""
     match error:
         case evolink.BadRequest():
-            return t("submit.bad_request", locale, message=_clip(error.message, 300))
+            message = _clip(error.message, 300).rstrip(" .。")  # the template ends the sentence
+            return t("submit.bad_request", locale, message=message)
         case evolink.Unauthorized() | evolink.ModelAccessDenied():
             return t("submit.key_refused", locale)
         case evolink.InsufficientBalance():

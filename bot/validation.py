@@ -9,6 +9,7 @@ keys with their values (`Problem`), so the cog can show them in the member's lan
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,7 +161,7 @@ def _text(
     if "\x00" in text:
         problems.append(_problem("validation.bad_character", name))
         return None
-    if not text:
+    if not _visible(text):
         if required:
             problems.append(_problem("validation.empty", name))
         return None
@@ -230,3 +231,8 @@ def _is_public_host(host: str) -> bool:
     except ValueError:
         return True  # a DNS name; EvoLink resolves and fetches it, not us
     return address.is_global and not address.is_multicast
+
+
+def _visible(text: str) -> bool:
+    """Whether any character would show: zero-width and other format characters (Cf) do not."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)

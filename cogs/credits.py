@@ -77,7 +77,8 @@ class CreditsCog(commands.Cog):
     @app_commands.command(name="credits", description="See your video credits and recent charges")
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction[VideoBot]) -> None:
-        assert interaction.guild_id is not None
+        if interaction.guild_id is None:  # Discord offers it in servers only; a forged call
+            raise UserFacingError.translated("error.guild_only")
         locale = interaction.locale
         roles = member_role_ids(interaction.user)
         summary = await self.bot.credits.member(interaction.guild_id, interaction.user.id, roles)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import discord
 
-from bot.client import reply_privately
+from bot.client import already_answered, reply_privately
 from bot.i18n import t
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,9 @@ Item = TypeVar("Item")
 async def report_failure(
     interaction: discord.Interaction[Any], error: Exception, what: str
 ) -> None:
+    if already_answered(error):
+        log.warning("%s: already answered (a replayed interaction?)", what)
+        return
     log.error("%s failed", what, exc_info=error)
     await reply_privately(interaction, t("error.unexpected", interaction.locale))
 

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import mod_render
+from bot.client import UserFacingError
 from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
 from bot.store import Generation
@@ -28,7 +29,8 @@ class HistoryCog(commands.Cog):
     )
     @app_commands.guild_only()
     async def videos(self, interaction: discord.Interaction[VideoBot]) -> None:
-        assert interaction.guild_id is not None  # guild_only
+        if interaction.guild_id is None:  # Discord offers it in servers only; a forged call
+            raise UserFacingError.translated("error.guild_only")
         locale = interaction.locale
         f = LogFilter(guild_id=interaction.guild_id, user_id=interaction.user.id)
         shown: list[Generation] = []

@@ -544,8 +544,11 @@ class FakeDiscord:
         return data
 
     def register_interaction(self, payload: Mapping[str, Any]) -> None:
-        """Remember an INTERACTION_CREATE payload (``dispatch`` does this for you)."""
+        """Remember an INTERACTION_CREATE payload (``dispatch`` does this for you). The same
+        payload again is a gateway replay: Discord remembers that it was answered."""
         iid = int(payload["id"])
+        if iid in self._interactions and self._interactions[iid].payload is not None:
+            return
         token = str(payload["token"])
         raw_channel = payload.get("channel") or {}
         channel_id = raw_channel.get("id") or payload.get("channel_id")

@@ -44,6 +44,8 @@ def test_options_left_out_are_left_out() -> None:
     [
         ({"prompt": ""}, "`prompt` is empty"),
         ({"prompt": "   "}, "`prompt` is empty"),
+        ({"prompt": "\u200b\u2060\u200b"}, "`prompt` is empty"),  # zero-width only: invisible
+        ({"prompt": "\u200d \ufeff\n"}, "`prompt` is empty"),
         ({"prompt": None}, "`prompt` is required"),
         ({"prompt": 42}, "`prompt` must be text"),
         ({"prompt": "x" * 5001}, "5,001 characters"),
