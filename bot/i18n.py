@@ -404,6 +404,10 @@ EN: dict[str, str] = {
         "This video used a random seed that EvoLink does not report, so it can't be reused. "
         "Regenerate makes a new one with a seed you can keep."
     ),
+    "results.too_long_to_edit": (
+        "This prompt is longer than a Discord form can hold ({max} characters), so it can't be "
+        "edited here. Regenerate runs it again as it is, or send a new `/video`."
+    ),
     "results.modal.title": "Edit & retry",
     "results.modal.prompt": "Prompt",
     "results.modal.negative_prompt": "Negative prompt (optional)",
@@ -910,6 +914,10 @@ ZH_CN: dict[str, str] = {
     "results.random_seed": (
         "这个视频使用的是随机种子，EvoLink 不会返回它，因此无法复用。"
         "点击“重新生成”会使用一个可以保留的种子生成新视频。"
+    ),
+    "results.too_long_to_edit": (
+        "这个提示词超过了 Discord 表单的长度上限（{max} 个字符），无法在这里修改。"
+        "“重新生成”会按原样再生成一次，或者发送新的 `/视频`。"
     ),
     "results.modal.title": "修改后重试",
     "results.modal.prompt": "提示词",

@@ -1,5 +1,8 @@
 """Buttons under a finished video: Regenerate, Use seed, Edit & retry. They survive restarts
-(the generation id is in the custom id) and only the member who asked may press them."""
+(the generation id is in the custom id) and only the member who asked may press them.
+
+The Edit & retry form survives restarts too: it is not kept in memory (discord.py would forget
+it), its submission is read from the interaction by a listener, keyed by the form's custom id."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from bot.client import VideoBot
 
 MODAL_TEXT_MAX = 4000  # Discord's limit for a text input
+EDIT_FORM = re.compile(r"video:editform:(?P<id>\d+)")
 LABELS = {"again": "results.again", "seed": "results.seed", "edit": "results.edit"}  # i18n keys
 
 
@@ -74,7 +78,13 @@ class ResultButton(
             await interaction.response.send_message(t("results.not_yours", locale), ephemeral=True)
             return
         if self.action == "edit":
-            await interaction.response.send_modal(EditModal(generation, locale))
+            if len(generation.prompt) > MODAL_TEXT_MAX:
+                text = t("results.too_long_to_edit", locale, max=f"{MODAL_TEXT_MAX:,}")
+                await interaction.response.send_message(text, ephemeral=True)
+                return
+            form = EditModal(generation, locale)
+            await interaction.response.send_modal(form)
+            form.stop()  # not kept in memory: ResultsCog.on_interaction reads the submission
             return
         if self.action == "seed" and generation.seed is None:
             await interaction.response.send_message(
@@ -86,47 +96,77 @@ class ResultButton(
 
 
 class EditModal(discord.ui.Modal):
+    """The form only; what is typed into it is handled by `edit_submitted`."""
+
     def __init__(self, generation: Generation, locale: AnyLocale = None) -> None:
-        super().__init__(title=t("results.modal.title", locale), timeout=15 * 60)
-        self.generation = generation
-        self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label=t("results.modal.prompt", locale),
-            style=discord.TextStyle.paragraph,
-            default=generation.prompt[:MODAL_TEXT_MAX],
-            max_length=MODAL_TEXT_MAX,
+        super().__init__(
+            title=t("results.modal.title", locale),
+            timeout=None,
+            custom_id=f"video:editform:{generation.id}",
         )
-        self.negative: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label=t("results.modal.negative_prompt", locale),
-            style=discord.TextStyle.paragraph,
-            default=(generation.negative_prompt or "")[:NEGATIVE_PROMPT_MAX],
-            max_length=NEGATIVE_PROMPT_MAX,
-            required=False,
-        )
-        self.add_item(self.prompt)
-        self.add_item(self.negative)
-
-    async def on_submit(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
-        g = self.generation
-        try:
-            request = validate_video_request(
-                prompt=self.prompt.value,
-                negative_prompt=self.negative.value or None,
-                quality=g.quality,
-                aspect_ratio=g.aspect_ratio,
-                duration=g.duration,
-                seed=g.seed,
-                prompt_extend=g.prompt_extend,
-                audio_url=g.audio_url,
+        self.add_item(
+            discord.ui.TextInput(
+                label=t("results.modal.prompt", locale),
+                custom_id="prompt",
+                style=discord.TextStyle.paragraph,
+                default=generation.prompt,
+                max_length=MODAL_TEXT_MAX,
             )
-        except InvalidRequest as exc:
-            await refuse_invalid(interaction, exc)
-            return
-        await start_video(interaction.client, interaction, request)
+        )
+        self.add_item(
+            discord.ui.TextInput(
+                label=t("results.modal.negative_prompt", locale),
+                custom_id="negative_prompt",
+                style=discord.TextStyle.paragraph,
+                default=(generation.negative_prompt or "")[:NEGATIVE_PROMPT_MAX],
+                max_length=NEGATIVE_PROMPT_MAX,
+                required=False,
+            )
+        )
 
-    async def on_error(  # type: ignore[override]  # Modal's takes no item, unlike View's
-        self, interaction: discord.Interaction[VideoBot], error: Exception, /
-    ) -> None:
-        await report_failure(interaction, error, "Edit & retry form")
+
+async def edit_submitted(interaction: discord.Interaction[VideoBot], generation_id: int) -> None:
+    bot = interaction.client
+    g = await bot.store.get(generation_id)
+    if g is None or g.user_id != interaction.user.id or g.guild_id != interaction.guild_id:
+        await interaction.response.send_message(
+            t("results.not_yours", interaction.locale), ephemeral=True
+        )
+        return
+    values = form_values(interaction.data)
+    try:
+        request = validate_video_request(
+            prompt=values.get("prompt"),
+            negative_prompt=values.get("negative_prompt") or None,
+            quality=g.quality,
+            aspect_ratio=g.aspect_ratio,
+            duration=g.duration,
+            seed=g.seed,
+            prompt_extend=g.prompt_extend,
+            audio_url=g.audio_url,
+        )
+    except InvalidRequest as exc:
+        await refuse_invalid(interaction, exc)
+        return
+    await start_video(bot, interaction, request)
+
+
+def form_values(data: Any) -> dict[str, str]:
+    """The text typed into a submitted form, by input custom id (in action rows or labels)."""
+    values: dict[str, str] = {}
+
+    def walk(components: Any) -> None:
+        for component in components if isinstance(components, list) else []:
+            if not isinstance(component, dict):
+                continue
+            if isinstance(component.get("value"), str):
+                values[str(component.get("custom_id"))] = component["value"]
+            walk(component.get("components"))
+            if isinstance(component.get("component"), dict):
+                walk([component["component"]])
+
+    walk((data or {}).get("components"))
+    return values
 
 
 def result_view(generation: Generation) -> discord.ui.View | None:
@@ -150,3 +190,16 @@ class ResultsCog(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ResultButton)
         self.bot.notifier.result_view = result_view
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[VideoBot]) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        custom_id = interaction.data.get("custom_id") if interaction.data else None
+        match = EDIT_FORM.fullmatch(str(custom_id or ""))
+        if match is None:
+            return
+        try:
+            await edit_submitted(interaction, int(match["id"]))
+        except Exception as exc:
+            await report_failure(interaction, exc, "Edit & retry form")

@@ -108,7 +108,7 @@ async def test_edit_and_retry_opens_a_prefilled_modal_and_uses_the_edit(
     submit = modal_submit_for(modal, {"Prompt": "a paper boat in the rain",
                                       "Negative prompt (optional)": "people"})  # fmt: skip
     await dispatch(bot, submit)
-    edited = creates(simulator)[1]
+    [_, edited] = creates(simulator)  # one new video, not two
     assert edited["prompt"] == "a paper boat in the rain" and edited["negative_prompt"] == "people"
     assert edited["aspect_ratio"] == "1:1"
 
@@ -129,3 +129,43 @@ async def test_buttons_work_after_a_restart(
     assert len(creates(simulator)) == 2
     answer = fake_discord.interaction_response(int(stranger["id"]))
     assert "Only the member who asked" in answer["data"]["content"]
+
+
+async def test_the_edit_form_still_works_after_a_restart(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(), fake_discord) as first:
+        assert isinstance(first, VideoBot)
+        message = await delivered_video(first, fake_discord, clock)
+        press = button_press("video:edit:1", message=fake_discord.api_message(message["id"]))
+        await dispatch(first, press)
+        modal = fake_discord.modal_sent(int(press["id"]))
+    # the member is still typing while the bot restarts
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        await dispatch(second, modal_submit_for(modal, {"Prompt": "a paper boat at dawn"}))
+        stranger = modal_submit_for(modal, {"Prompt": "mine now"}, user_id=USER_ID + 9)
+        await dispatch(second, stranger)
+    assert [c["prompt"] for c in creates(simulator)] == ["a paper boat", "a paper boat at dawn"]
+    answer = fake_discord.interaction_response(int(stranger["id"]))
+    assert "Only the member who asked" in answer["data"]["content"]
+
+
+async def test_a_prompt_too_long_for_the_form_is_not_cut_silently(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    long_prompt = "a paper boat " + "drifting " * 500  # 4,513 characters: /video allows 5,000
+    await dispatch(bot, slash_command("video", [option("prompt", long_prompt)]))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    [message] = [
+        m
+        for m in fake_discord.channel_messages(CHANNEL_ID)
+        if "your video is ready" in m["content"]
+    ]
+    press = button_press("video:edit:1", message=fake_discord.api_message(message["id"]))
+    await dispatch(bot, press)
+    answer = fake_discord.interaction_response(int(press["id"]))
+    assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
+    assert "longer than a Discord form can hold (4,000 characters)" in answer["data"]["content"]
+    assert len(creates(simulator)) == 1
