@@ -81,6 +81,7 @@ class Tracker:
         self._outage_streak = 0
         self._stopping = False
         self._batch_supported_at = 0.0
+        self._batch_answered = False  # until a batch query has been answered once
         self._key_refused_logged = False
         self._background: set[asyncio.Task[None]] = set()
         self._delivering: dict[int, asyncio.Task[None]] = {}
@@ -169,6 +170,8 @@ class Tracker:
                 active.append(generation)
         size = evolink.BATCH_LIMIT
         chunks = [active[i : i + size] for i in range(0, len(active), size)]
+        if chunks and self._batch_usable() and not self._batch_answered:
+            await self._poll_chunk(chunks.pop(0))  # one probe, not a burst of refused batches
         await asyncio.gather(*(self._poll_chunk(chunk) for chunk in chunks))
 
     async def _poll_chunk(self, chunk: list[Generation]) -> None:
@@ -193,11 +196,13 @@ class Tracker:
                 if self._batch_supported_at <= self._clock():
                     log.info("EvoLink has no batch query here; polling tasks one by one")
                 self._batch_supported_at = self._clock() + BATCH_REPROBE
+                self._batch_answered = False
                 return chunk
             except evolink.EvoLinkError as exc:
                 await self._poll_failed(chunk, exc)
                 return []
         self._outage_streak = 0
+        self._batch_answered = True
         missing = []
         for generation in chunk:
             state = states.get(generation.task_id or "")

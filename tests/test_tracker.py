@@ -214,3 +214,13 @@ async def test_one_unreadable_task_does_not_pause_polling_for_the_others(
     assert len(asked_at) >= 5  # asked every interval, not backed off as if EvoLink were down
     row = await bot.store.get(2)
     assert row is not None and row.status == "submitted"  # kept: it may read well later
+
+
+async def test_a_missing_batch_route_is_learnt_from_one_probe_not_a_burst(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    simulator.batch_enabled = False
+    await submit(bot, 120)  # three chunks of 50 at the first look
+    clock.advance(30)
+    await bot.tracker.run_once()
+    assert queries(simulator) == (1, 120)
