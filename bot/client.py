@@ -198,6 +198,7 @@ class VideoBot(commands.Bot):
             self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
         )  # fmt: skip
+        self.service.is_banned = self.moderation.is_banned  # their queued requests never start
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,

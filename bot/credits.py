@@ -246,7 +246,8 @@ class Credits:
             start, renews = period_bounds(limits.period, now)
             await self._check_cooldown(tx, who, limits, now)
             running, queued = await self._counts(tx, who)
-            if running >= limits.max_running and queued >= limits.max_queued:
+            must_wait = running >= limits.max_running or queued > 0  # oldest request first
+            if must_wait and queued >= limits.max_queued:
                 raise CreditRefused(_busy_text(limits, who.locale))
             allowance = await self.allowance(who.guild_id, who.user_id, who.role_ids, limits, tx)
             if allowance is not None:
@@ -267,7 +268,7 @@ class Credits:
                 if spent + cost > limits.global_cap + 1e-9:
                     raise CreditRefused(_cap_text("bot", global_renews, who.locale))
 
-            status = "queued" if running >= limits.max_running else "requested"
+            status = "queued" if must_wait else "requested"
             generation = await self._store.add_generation(
                 _new_generation(who, request, status, next_poll_at, callback_token), tx
             )

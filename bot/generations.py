@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot import evolink
@@ -79,6 +79,7 @@ class VideoService:
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_submitted = on_submitted
+        self.is_banned: Callable[[int, int], Awaitable[bool]] = _nobody_banned
         self._callback_base = callback_base
         self.in_flight: set[int] = set()
 
@@ -94,6 +95,7 @@ class VideoService:
             callback_token=secrets.token_urlsafe(24) if self._callback_base else None,
         )
         if admission.queue_position is not None:
+            self._on_submitted()  # a slot may be free already: the tracker starts the oldest
             return admission
         generation = await self.submit(admission.generation, member_waiting=True)
         return replace(admission, generation=generation)
@@ -179,12 +181,16 @@ class VideoService:
             pass  # stored either way: refused rows go to delivery, lost ones wait their turn
 
     async def start_queued(self) -> list[Generation]:
-        """Start waiting requests whose member has a free slot; oldest first."""
+        """Start waiting requests whose member has a free slot, oldest first (a banned member's
+        are withdrawn instead). Returns what changed, for the status messages."""
         members = await self._store.fetchall(
             "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
         )
         started: list[Generation] = []
         for guild_id, user_id in members:
+            if await self.is_banned(guild_id, user_id):
+                started.extend(await self.withdraw_queued(guild_id, user_id))
+                continue
             limits = await self._credits.limits(guild_id)
             promoted = await self._store.promote_queued(
                 guild_id, user_id, limits.max_running, self._clock() + RECONCILE_DELAY
@@ -196,6 +202,15 @@ class VideoService:
                     pass  # stored: the delivery loop tells the member, or the reconcile retries
         return started
 
+    async def withdraw_queued(self, guild_id: int, user_id: int) -> list[Generation]:
+        """Cancel every request the member still has waiting in our queue, each refunded in
+        full (e.g. they were banned: nothing more is started or paid for them)."""
+        async with self._store.transaction() as tx:
+            withdrawn = await self._store.cancel_all_queued(guild_id, user_id, tx)
+            for generation in withdrawn:
+                await self._credits.refund(tx, generation, reason="withdrawn: member banned")
+        return withdrawn
+
     async def cancel_queued(self, generation_id: int, user_id: int) -> Generation | None:
         """The requester withdraws a request still waiting in our queue: full refund."""
         async with self._store.transaction() as tx:
@@ -203,3 +218,7 @@ class VideoService:
             if cancelled is not None:
                 await self._credits.refund(tx, cancelled, reason="cancelled while waiting")
         return cancelled
+
+
+async def _nobody_banned(guild_id: int, user_id: int) -> bool:
+    return False

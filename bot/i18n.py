@@ -380,6 +380,7 @@ EN: dict[str, str] = {
         "so it can no longer be cancelled."
     ),
     "video.cancel.done": "Cancelled. Every credit it held was given back.",
+    "video.cancel.already": "This request was already cancelled; its credits were given back.",
     "video.low_balance": (
         "EvoLink refused a video because the account's balance cannot cover it. Members can't "
         "make videos until the EvoLink account is topped up."
@@ -647,6 +648,9 @@ EN: dict[str, str] = {
         "Their {count} unfinished video(s) will finish (EvoLink cannot cancel them) "
         "and the results will be posted only in the mod-log channel."
     ),
+    "mod.ban.withdrawn": (
+        "Their {count} request(s) still waiting in the queue were cancelled and refunded."
+    ),
     "mod.ban.no_log_channel": (
         "No mod-log channel is set, so nobody will see them: set one with "
         "`/videomod config log_channel`."
@@ -894,6 +898,7 @@ ZH_CN: dict[str, str] = {
     "video.cancel.too_late": (
         "这个视频已经开始生成，而 EvoLink 无法中止已开始的视频，因此不能再取消。"
     ),
+    "video.cancel.already": "这个请求已经取消过了，占用的积分已退还。",
     "video.cancel.done": "已取消。占用的积分已全部退还。",
     "video.low_balance": (
         "EvoLink 因账户余额不足拒绝了一个视频请求。在为 EvoLink 账户充值之前，成员们无法生成视频。"
@@ -1122,6 +1127,7 @@ ZH_CN: dict[str, str] = {
         "对方还有 {count} 个未完成的视频会继续生成（EvoLink 无法取消），"
         "结果只会发布在管理日志频道。"
     ),
+    "mod.ban.withdrawn": "对方在队列中等待的 {count} 个请求已取消并退还积分。",
     "mod.ban.no_log_channel": (
         "目前没有设置管理日志频道，因此没有人会看到这些结果：请用 "
         "`/视频管理 设置 日志频道` 设置一个。"

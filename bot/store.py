@@ -507,6 +507,27 @@ class Store:
             now, now, now, generation_id, user_id,
         )  # fmt: skip
 
+    async def cancel_all_queued(
+        self, guild_id: int, user_id: int, tx: Transaction
+    ) -> list[Generation]:
+        now = self._clock()
+        rows = await tx.fetchall(
+            f"""UPDATE generations SET status = 'cancelled', error_code = 'cancelled',
+                   finished_at = ?, delivered_at = ?, delivered_via = 'withdrawn',
+                   next_poll_at = NULL, updated_at = ?
+               WHERE guild_id = ? AND user_id = ? AND status = 'queued' RETURNING {_COLUMNS}""",
+            now, now, now, guild_id, user_id,
+        )  # fmt: skip
+        return sorted((Generation.from_row(r) for r in rows), key=lambda g: g.id)
+
+    async def has_queued(self, guild_id: int | None, user_id: int) -> bool:
+        row = await self.fetchone(
+            """SELECT 1 FROM generations WHERE guild_id IS ? AND user_id = ? AND status = 'queued'
+               LIMIT 1""",
+            guild_id, user_id,
+        )  # fmt: skip
+        return row is not None
+
     async def queue_position(self, generation: Generation) -> int | None:
         """1 for the member's next request to start; None once it is no longer waiting."""
         row = await self.fetchone(

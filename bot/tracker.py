@@ -317,6 +317,8 @@ class Tracker:
         if finished is not None:
             log.info("generation %s %s (task %s)", finished.id, status, finished.task_id)
             self._start_delivery(finished)
+            if await self._store.has_queued(finished.guild_id, finished.user_id):
+                self.wake()  # a slot is free: start their next request now, not at the next poll
 
     def _start_delivery(self, generation: Generation) -> None:
         if generation.id in self._delivering:

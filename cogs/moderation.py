@@ -315,11 +315,16 @@ class ModerationCog(commands.Cog):
             await _reply(interaction, text)
             return
         text = t("mod.ban.done", locale, user=mention)
+        withdrawn = await self.bot.service.withdraw_queued(guild_id, user.id)
+        for generation in withdrawn:  # their waiting status messages now say "cancelled"
+            self.bot.spawn(self.bot.notifier.progress(generation))
         running = await self.mod.active_count(guild_id, user.id)
+        notes = [t("mod.ban.withdrawn", locale, count=len(withdrawn))] if withdrawn else []
         if running:
-            notes = [t("mod.ban.running", locale, count=running)]
+            notes.append(t("mod.ban.running", locale, count=running))
             if await self.mod.log_channel(guild_id) is None:
                 notes.append(t("mod.ban.no_log_channel", locale))
+        if notes:
             text += "\n" + sentences(locale, *notes)
         await _reply(interaction, text)
         await self.bot.modlog.post_action(entry)

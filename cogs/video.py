@@ -81,9 +81,12 @@ class CancelQueued(
             return
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
-            await interaction.response.send_message(
-                t("video.cancel.too_late", locale), ephemeral=True
+            key = (
+                "video.cancel.already"
+                if generation.status == "cancelled"
+                else "video.cancel.too_late"
             )
+            await interaction.response.send_message(t(key, locale), ephemeral=True)
             return
         embed = render.status_embed(cancelled, now=bot.clock(), locale=cancelled.locale)
         await interaction.response.edit_message(embed=embed, view=None)

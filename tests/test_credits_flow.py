@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.client import VideoBot
@@ -9,6 +10,7 @@ from bot.simulator import Simulator
 from tests.conftest import BotFactory, FakeClock
 from tests.discord_fake import (
     CHANNEL_ID,
+    GUILD_ID,
     USER_ID,
     FakeDiscord,
     button_press,
@@ -16,9 +18,12 @@ from tests.discord_fake import (
     option,
     running_bot,
     slash_command,
+    subcommand,
 )
+from tests.discord_standin import wait_until
 
 EPHEMERAL = 64
+MOD_PERMISSIONS = 0x20 | 0x400 | 0x800  # Manage Server, view and send
 
 
 def video(
@@ -193,3 +198,103 @@ async def test_pressing_cancel_after_the_video_started_explains_why_not(
         answer = fake_discord.interaction_response(int(press["id"]))
         assert "already started" in answer["data"]["content"]
         assert "cannot stop" in answer["data"]["content"]
+
+
+async def test_a_new_request_waits_behind_the_older_queued_ones(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        for prompt in ("first", "second", "third"):
+            await dispatch(bot, video(prompt))
+        clock.advance(61)
+        await bot.tracker.run_once()  # the first finishes; its slot is free for a moment
+        latecomer = video("latecomer")
+        await dispatch(bot, latecomer)
+        status = fake_discord.original(int(latecomer["id"]))
+        assert status is not None
+        assert "#3 in your queue" in status["embeds"][0]["fields"][0]["value"]
+        await bot.tracker.run_once()
+        rows = await bot.store.fetchall("SELECT prompt, status FROM generations ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            ("first", "completed"), ("second", "submitted"), ("third", "queued"),
+            ("latecomer", "queued"),
+        ]  # fmt: skip
+
+
+async def test_a_finished_video_starts_the_next_waiting_one_at_once(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        await dispatch(bot, video("second"))
+        loop = asyncio.create_task(bot.tracker.run())
+        try:
+            clock.advance(61)  # the first is done; nothing else is due for a poll interval
+            bot.tracker.wake()
+            await wait_until(lambda: creates(simulator) == 2, within=3, what="the second to start")
+        finally:
+            bot.tracker.stop()
+            await asyncio.wait_for(loop, 5)
+
+
+async def test_banning_withdraws_waiting_requests_with_a_refund(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        for prompt in ("first", "second", "third"):
+            await dispatch(bot, video(prompt))
+        ban = slash_command(
+            "videomod", [subcommand("ban", [option("user", USER_ID, type=6),
+                                            option("reason", "spam")])],
+            user_id=USER_ID + 50, permissions=MOD_PERMISSIONS,
+        )  # fmt: skip
+        await dispatch(bot, ban)
+        text = fake_discord.interaction_response(int(ban["id"]))["data"]["content"]
+        assert "2 request(s) still waiting in the queue were cancelled and refunded" in text
+        assert "1 unfinished video(s) will finish" in text
+        clock.advance(61)
+        await bot.tracker.run_once()
+        await bot.tracker.run_once()
+        assert creates(simulator) == 1  # nothing more started, or paid for, for them
+        assert await ledger(bot) == [
+            ("reserve", -5.0), ("reserve", -5.0), ("reserve", -5.0),
+            ("refund", 5.0), ("refund", 5.0),
+        ]  # fmt: skip
+
+
+async def test_a_queued_request_of_a_member_banned_meanwhile_is_never_started(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        await dispatch(bot, video("second"))
+        await bot.moderation.ban(GUILD_ID, USER_ID, USER_ID + 50, "spam")  # e.g. a race
+        clock.advance(61)
+        await bot.tracker.run_once()
+        await bot.tracker.run_once()
+        assert creates(simulator) == 1
+        row = await bot.store.get(2)
+        assert row is not None and row.status == "cancelled"
+        assert (await ledger(bot))[-1] == ("refund", 5.0)
+
+
+async def test_cancelling_twice_says_it_was_already_cancelled(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator
+) -> None:
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        queued = video("second")
+        await dispatch(bot, queued)
+        status = fake_discord.original(int(queued["id"]))
+        assert status is not None
+        message = fake_discord.api_message(status["id"])
+        await dispatch(bot, button_press("video:cancel:2", message=message))
+        again = button_press("video:cancel:2", message=message)
+        await dispatch(bot, again)
+        answer = fake_discord.interaction_response(int(again["id"]))["data"]["content"]
+        assert answer == "This request was already cancelled; its credits were given back."
