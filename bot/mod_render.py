@@ -28,7 +28,6 @@ STATUSES = ("queued", "requested", "submitted", "running", "completed", "failed"
 STATUS_LABELS = {s: t(f"log.status.{s}") for s in STATUSES}  # English; status_label() translates
 ACTIONS = ("ban", "unban", "blocklist_add", "blocklist_remove", "config", "grant", "limit",
            "refund")  # fmt: skip
-ACTION_LABELS = {a: t(f"modview.action.{a}") for a in ACTIONS}  # English; audit_text translates
 
 
 def code(text: str | None, limit: int = 200) -> str:
@@ -201,7 +200,10 @@ def _credits_detail(g: Generation, locale: AnyLocale = None) -> str:
 
 
 def audit_text(e: AuditEntry, locale: AnyLocale = None) -> str:
-    if e.action in ACTIONS:
+    amount = e.details.get("amount")
+    if e.action == "grant" and isinstance(amount, int | float) and amount < 0:
+        what = t("modview.action.take", locale)  # credits taken are a negative grant
+    elif e.action in ACTIONS:
         what = t(f"modview.action.{e.action}", locale)
     else:
         what = clip(e.action, 40)

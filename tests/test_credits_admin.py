@@ -91,6 +91,10 @@ async def test_grant_and_take_are_ledger_and_audit_rows(
         (MODERATOR, "grant", ALICE, "won the contest"),
         (MODERATOR, "grant", ALICE, "spam"),
     ]
+    audit = await answer(bot, fake_discord, videomod("audit"))
+    [took, granted] = [f["value"] for f in audit["embeds"][0]["fields"]]  # newest first
+    assert f"➖ took credits from <@{ALICE}>" in took and "granted" not in took
+    assert f"🎁 granted credits <@{ALICE}>" in granted
     shown = await answer(
         bot, fake_discord, videomod("show", [user_option("member", ALICE)], group="credits")
     )
