@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 INTERACTION_LIFETIME = 14 * 60.0  # a little under Discord's 15 minutes
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
 DOWNLOAD_TIMEOUT = 60.0
+FOLLOWUP_SEARCH = 50  # latest channel messages searched for an unrecorded follow-up
 DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
 ResultView = Callable[[Generation], discord.ui.View | None]
 Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
+RecordRoute = Callable[[int, str | None], Awaitable[None]]
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -70,6 +72,7 @@ class DiscordNotifier:
         self.result_view: ResultView = lambda generation: None
         self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
         self.on_outcome: Outcome | None = None  # e.g. the mod-log post
+        self.record_route: RecordRoute | None = None  # remembers a fallback while it is tried
 
     def remember_interaction(
         self, generation_id: int, interaction: discord.Interaction[Any]
@@ -119,33 +122,65 @@ class DiscordNotifier:
             log.exception("could not report the outcome of generation %s", generation.id)
 
     async def _send_everywhere(self, g: Generation, video: IO[bytes] | None) -> Delivery:
-        """Channel first, then a follow-up while the interaction is fresh, then a DM."""
-        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
-        try:
-            message = await self._send(channel, g, video)
-            return Delivery("channel", message.id)
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
-        except DISCORD_ERRORS as exc:
-            raise DeliveryFailed(f"channel send failed: {exc}") from exc
+        """Channel first, then a follow-up while the interaction is fresh, then a DM.
 
-        interaction = self._fresh_interaction(g.id)
-        if interaction is not None:
+        A fallback is recorded (`record_route`) before it is tried and cleared if it fails. One
+        still recorded means the bot stopped while sending it: the video may be there already,
+        so the delivery resumes on that route rather than posting again in the channel."""
+        if g.delivery_route == "followup":
+            found = await self._find_followup(g)
+            if found is not None:
+                return Delivery("followup", found)
+        if g.delivery_route is None:
+            channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
-                message = await interaction.followup.send(
-                    **self._message(g, video, link_only=video is None), wait=True
-                )
-                return Delivery("followup", message.id)
+                message = await self._send(channel, g, video)
+                return Delivery("channel", message.id)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
             except DISCORD_ERRORS as exc:
-                log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+                raise DeliveryFailed(f"channel send failed: {exc}") from exc
 
+            interaction = self._fresh_interaction(g.id)
+            if interaction is not None:
+                await self._route(g, "followup")
+                try:
+                    message = await interaction.followup.send(
+                        **self._message(g, video, link_only=video is None), wait=True
+                    )
+                    return Delivery("followup", message.id)
+                except DISCORD_ERRORS as exc:
+                    log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+
+        await self._route(g, "dm")  # the DM carries the nonce: sent twice, it is posted once
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
             message = await self._send(dm, g, video, note=note)
             return Delivery("dm", message.id)
         except DISCORD_ERRORS as exc:
+            await self._route(g, None)
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    async def _route(self, g: Generation, route: str | None) -> None:
+        if self.record_route is not None:
+            await self.record_route(g.id, route)
+
+    async def _find_followup(self, g: Generation) -> int | None:
+        """A follow-up the bot may have posted before it stopped: follow-ups carry no nonce, so
+        look for it among the channel's latest messages (by the bot, naming the task)."""
+        if not g.task_id or self._client.user is None:
+            return None
+        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+        try:
+            async for message in channel.history(limit=FOLLOWUP_SEARCH):
+                if message.author.id == self._client.user.id and any(
+                    g.task_id in (embed.footer.text or "") for embed in message.embeds
+                ):
+                    return message.id
+        except DISCORD_ERRORS as exc:
+            log.warning("could not look for generation %s's follow-up (%s)", g.id, exc)
+        return None
 
     async def _send(
         self,

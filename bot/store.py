@@ -184,6 +184,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX generations_member_status_time
         ON generations (guild_id, user_id, status, requested_at);
     """,
+    # 7: the fallback a delivery is being sent by (follow-up, DM) while it is on its way, so a
+    # restart does not post it a second time elsewhere.
+    """
+    ALTER TABLE generations ADD COLUMN delivery_route TEXT;
+    """,
 )
 
 ACTIVE = ("submitted", "running")
@@ -229,6 +234,7 @@ class Generation:
     updated_at: float
     callback_token: str | None = None
     upload_limit: int | None = None
+    delivery_route: str | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Generation:
@@ -655,6 +661,11 @@ class Store:
                WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')
                  AND id NOT IN (SELECT value FROM json_each(?))""",
             json.dumps(list(skip)),
+        )
+
+    async def set_delivery_route(self, generation_id: int, route: str | None) -> None:
+        await self.execute(
+            "UPDATE generations SET delivery_route = ? WHERE id = ?", route, generation_id
         )
 
     async def mark_delivered(self, generation_id: int, *, via: str, message_id: int | None) -> bool:

@@ -15,7 +15,15 @@ from bot.evolink import EvoLinkClient
 from bot.simulator import Simulator
 from bot.store import Store
 from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import CHANNEL_ID, FakeDiscord, dispatch, option, running_bot, slash_command
+from tests.discord_fake import (
+    CHANNEL_ID,
+    USER_ID,
+    FakeDiscord,
+    dispatch,
+    option,
+    running_bot,
+    slash_command,
+)
 
 
 class Crash(BaseException):
@@ -91,3 +99,43 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
              if "your video is ready" in m["content"]]  # fmt: skip
     assert len(ready) == 1, "delivered once"
     assert [tuple(r) for r in rows] == [("completed", "channel")]
+
+
+def ready_messages(fake: FakeDiscord, channel_id: int | None) -> list[dict[str, Any]]:
+    if channel_id is None:
+        return []
+    return [m for m in fake.channel_messages(channel_id) if "your video is ready" in m["content"]]
+
+
+@pytest.mark.parametrize("fallback", ["followup", "dm"])
+async def test_a_crash_while_sending_by_a_fallback_does_not_post_twice_after_restart(
+    fallback: str,
+    fake_discord: FakeDiscord,
+    make_bot: BotFactory,
+    simulator: Simulator,
+    clock: FakeClock,
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        crash_before(Store, "mark_delivered")(mp)
+        async with running_bot(make_bot(), fake_discord) as first:
+            assert isinstance(first, VideoBot)
+            payload = slash_command("video", [option("prompt", "a red fox")])
+            await dispatch(first, payload)
+            if fallback == "dm":  # too late for a follow-up: the DM is the last resort
+                fake_discord.expire_interaction(int(payload["id"]))
+            fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                              status=403, code=50013)  # fmt: skip
+            clock.advance(61)
+            with pytest.raises(Crash):
+                await first.tracker.run_once()  # posted by the fallback, then the process died
+    # restarted, and the channel works again
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        clock.advance(61)
+        await second.tracker.run_once()
+        row = await second.store.get(1)
+    in_channel = ready_messages(fake_discord, CHANNEL_ID)
+    in_dm = ready_messages(fake_discord, fake_discord.dm_channel_id(USER_ID))
+    assert len(in_channel) + len(in_dm) == 1, "the member has the video once"
+    assert len(in_dm if fallback == "dm" else in_channel) == 1
+    assert row is not None and row.delivered_via == fallback
