@@ -187,6 +187,7 @@ class VideoBot(commands.Bot):
         self.modlog = ModLog(self, self.moderation)
         self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
         self.notifier.record_route = self.store.set_delivery_route
+        self.notifier.queue_position = self.store.queue_position
         self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
             g, withheld=withheld
         )
@@ -243,6 +244,11 @@ class VideoBot(commands.Bot):
             self._requests.add(current)
             current.add_done_callback(self._requests.discard)
         return True
+
+    async def refresh_queue(self, guild_id: int | None, user_id: int) -> None:
+        """Renumber the member's waiting status messages (one left the queue)."""
+        for generation in await self.store.queued_of(guild_id, user_id):
+            await self.notifier.progress(generation)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run side work (mod-log posts) without making the member wait; errors are logged."""

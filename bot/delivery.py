@@ -41,6 +41,7 @@ ResultView = Callable[[Generation], discord.ui.View | None]
 Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
 RecordRoute = Callable[[int, str | None], Awaitable[None]]
+QueuePosition = Callable[[Generation], Awaitable[int | None]]
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -70,6 +71,8 @@ class DiscordNotifier:
         self._media_http = media_http
         self._trusted_host = urlsplit(trusted_media_host).hostname if trusted_media_host else None
         self.result_view: ResultView = lambda generation: None
+        self.status_view: ResultView = lambda generation: None
+        self.queue_position: QueuePosition | None = None
         self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
         self.on_outcome: Outcome | None = None  # e.g. the mod-log post
         self.record_route: RecordRoute | None = None  # remembers a fallback while it is tried
@@ -238,11 +241,17 @@ class DiscordNotifier:
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
-        embed = render.status_embed(generation, now=self._clock(), locale=generation.locale)
+        position = None
+        if generation.status == "queued" and self.queue_position is not None:
+            position = await self.queue_position(generation)
+        embed = render.status_embed(
+            generation, now=self._clock(), queue_position=position, locale=generation.locale
+        )
+        view = self.status_view(generation)  # e.g. Cancel while it waits in the queue
         interaction = self._fresh_interaction(generation.id)
         if interaction is not None:
             try:
-                await interaction.edit_original_response(content=None, embed=embed, view=None)
+                await interaction.edit_original_response(content=None, embed=embed, view=view)
                 return
             except DISCORD_ERRORS as exc:
                 log.info(
@@ -255,6 +264,6 @@ class DiscordNotifier:
         )
         try:
             message = channel.get_partial_message(generation.status_message_id)
-            await message.edit(content=None, embed=embed, view=None)
+            await message.edit(content=None, embed=embed, view=view)
         except DISCORD_ERRORS as exc:
             log.info("status message of generation %s not updated: %s", generation.id, exc)

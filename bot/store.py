@@ -526,6 +526,13 @@ class Store:
         )  # fmt: skip
         return sorted((Generation.from_row(r) for r in rows), key=lambda g: g.id)
 
+    async def queued_of(self, guild_id: int | None, user_id: int) -> list[Generation]:
+        return await self._many(
+            f"""SELECT {_COLUMNS} FROM generations
+               WHERE guild_id IS ? AND user_id = ? AND status = 'queued' ORDER BY id""",
+            guild_id, user_id,
+        )  # fmt: skip
+
     async def has_queued(self, guild_id: int | None, user_id: int) -> bool:
         row = await self.fetchone(
             """SELECT 1 FROM generations WHERE guild_id IS ? AND user_id = ? AND status = 'queued'

@@ -125,8 +125,12 @@ class Tracker:
     async def _pass(self) -> None:
         """Queued requests with a free slot, lost creates, due polls, due deliveries. Deliveries
         run beside the loop, so a slow upload never holds up the next poll."""
-        for started in await self._service.start_queued():
-            self._in_background(self._notifier.progress(started))
+        changed = await self._service.start_queued()
+        for generation in changed:
+            self._in_background(self._notifier.progress(generation))
+        for guild_id, user_id in {(g.guild_id, g.user_id) for g in changed}:
+            for waiting in await self._store.queued_of(guild_id, user_id):  # one place forward
+                self._in_background(self._notifier.progress(waiting))
         now = self._clock()
         for generation in await self._store.due_unsubmitted(now, BATCH):
             if generation.id not in self._service.in_flight:

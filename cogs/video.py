@@ -91,6 +91,7 @@ class CancelQueued(
         embed = render.status_embed(cancelled, now=bot.clock(), locale=cancelled.locale)
         await interaction.response.edit_message(embed=embed, view=None)
         await interaction.followup.send(t("video.cancel.done", locale), ephemeral=True)
+        bot.spawn(bot.refresh_queue(cancelled.guild_id, cancelled.user_id))
 
 
 def cancel_view(generation_id: int, locale: AnyLocale = None) -> discord.ui.View:
@@ -105,6 +106,9 @@ class VideoCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(CancelQueued)
+        self.bot.notifier.status_view = lambda g: (
+            cancel_view(g.id, g.locale) if g.status == "queued" else None
+        )
 
     @app_commands.command(name="video", description="Make a short video from a text prompt")
     @app_commands.guild_only()

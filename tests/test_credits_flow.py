@@ -298,3 +298,33 @@ async def test_cancelling_twice_says_it_was_already_cancelled(
         await dispatch(bot, again)
         answer = fake_discord.interaction_response(int(again["id"]))["data"]["content"]
         assert answer == "This request was already cancelled; its credits were given back."
+
+
+async def test_waiting_requests_move_up_when_one_leaves_the_queue(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    def place(payload: dict[str, Any]) -> tuple[str, list[str]]:
+        status = fake_discord.original(int(payload["id"]))
+        assert status is not None
+        buttons = [b["custom_id"] for row in status["components"] for b in row["components"]]
+        return status["embeds"][0]["fields"][0]["value"], buttons
+
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        first, second, third, fourth = (video(p) for p in ("one", "two", "three", "four"))
+        for payload in (first, second, third, fourth):
+            await dispatch(bot, payload)
+        assert "#3 in your queue" in place(fourth)[0]
+        status = fake_discord.original(int(second["id"]))
+        assert status is not None
+        cancel = button_press("video:cancel:2", message=fake_discord.api_message(status["id"]))
+        await dispatch(bot, cancel)
+        text, buttons = place(third)
+        assert "#1 in your queue" in text and buttons == ["video:cancel:3"]
+        assert "#2 in your queue" in place(fourth)[0]
+
+        clock.advance(61)
+        await bot.tracker.run_once()  # "one" finishes; "three" starts at once (woken)
+        await bot.tracker.run_once()
+        text, buttons = place(fourth)
+        assert "#1 in your queue" in text and buttons == ["video:cancel:4"]
