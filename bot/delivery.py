@@ -96,10 +96,14 @@ class DiscordNotifier:
         return entry[1]
 
     async def progress(self, generation: Generation) -> None:
-        """A progress edit, skipped when the channel is busy (the next poll brings a newer one)."""
+        """A progress edit, skipped when the channel is busy (the next poll brings a newer one).
+        A waiting request's place in the queue has no next poll: that edit goes out anyway."""
         if generation.status_message_id is None:
             return
-        if self._throttle.allow(generation.channel_id, generation.status_message_id):
+        correction = generation.status == "queued"
+        if self._throttle.allow(
+            generation.channel_id, generation.status_message_id, correction=correction
+        ):
             await self._edit_status(generation)
 
     async def deliver(self, generation: Generation) -> Delivery:

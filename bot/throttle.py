@@ -27,16 +27,18 @@ class EditThrottle:
         self._tokens = GLOBAL_BURST
         self._refilled_at = clock()
 
-    def allow(self, channel_id: int, message_id: int) -> bool:
-        """True (and counted) when an edit of this message may be sent now."""
+    def allow(self, channel_id: int, message_id: int, *, correction: bool = False) -> bool:
+        """True (and counted) when an edit of this message may be sent now. A `correction`
+        (a place in the queue that is no longer true) skips the channel and message limits:
+        it is never repeated by a later poll, and discord.py waits out a 429 if one comes."""
         now = self._clock()
         last = self._message_edits.get(message_id)
-        if last is not None and now - last < MESSAGE_GAP:
+        if not correction and last is not None and now - last < MESSAGE_GAP:
             return False
         recent = self._channel_edits.setdefault(channel_id, deque())
         while recent and now - recent[0] >= CHANNEL_WINDOW:
             recent.popleft()
-        if len(recent) >= CHANNEL_EDITS:
+        if not correction and len(recent) >= CHANNEL_EDITS:
             return False
         elapsed = max(0.0, now - self._refilled_at)
         self._tokens = min(GLOBAL_BURST, self._tokens + elapsed * GLOBAL_EDITS_PER_SECOND)

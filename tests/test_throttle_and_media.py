@@ -58,3 +58,12 @@ def test_which_video_links_are_fetched() -> None:
     assert not fetchable("file:///etc/passwd") and not fetchable("ftp://x.com/a")
     # the simulator serves files from the API's own loopback host, which is trusted
     assert fetchable("http://127.0.0.1:8787/files/t.mp4", trusted_host="127.0.0.1")
+
+
+def test_a_correction_of_a_queue_place_goes_out_even_in_a_busy_channel() -> None:
+    clock = FakeClock()
+    throttle = EditThrottle(clock)
+    sent = sum(throttle.allow(channel_id=1, message_id=m) for m in range(10))
+    assert sent == CHANNEL_EDITS  # progress ticks: the channel is full
+    assert throttle.allow(channel_id=1, message_id=99, correction=True)
+    assert throttle.allow(channel_id=1, message_id=0, correction=True)  # even just edited
