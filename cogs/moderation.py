@@ -17,7 +17,7 @@ import io
 import logging
 import shutil
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -348,19 +348,7 @@ class ModerationCog(commands.Cog):
     @videomod.command(name="bans", description="Who is banned from making videos in this server")
     async def bans(self, interaction: discord.Interaction[VideoBot]) -> None:
         bans = await self.mod.bans(_guild(interaction))
-        pages = -(-len(bans) // BANS_PAGE)
-
-        async def render(start: int | None, page: int) -> tuple[discord.Embed, int | None]:
-            first = start or 0
-            end = first + BANS_PAGE
-            embed = mod_render.bans_embed(
-                bans[first:end], page=page, pages=pages, locale=interaction.locale
-            )
-            return embed, end if end < len(bans) else None
-
-        await Pager[int](
-            interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
-        ).send(interaction)
+        await _page_through(interaction, bans, BANS_PAGE, mod_render.bans_embed)
 
     # --- settings ----------------------------------------------------------------------------
 
@@ -472,20 +460,7 @@ class ModerationCog(commands.Cog):
     @blocklist.command(name="list", description="Show the blocked words and patterns")
     async def blocklist_list(self, interaction: discord.Interaction[VideoBot]) -> None:
         rules = await self.mod.blocklist(_guild(interaction))
-        pages = -(-len(rules) // BLOCKLIST_PAGE)
-
-        async def render(start: int | None, page: int) -> tuple[discord.Embed, int | None]:
-            first = start or 0
-            shown = rules[first : first + BLOCKLIST_PAGE]
-            end = first + BLOCKLIST_PAGE
-            embed = mod_render.blocklist_embed(
-                shown, page=page, pages=pages, locale=interaction.locale
-            )
-            return embed, end if end < len(rules) else None
-
-        await Pager[int](
-            interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
-        ).send(interaction)
+        await _page_through(interaction, rules, BLOCKLIST_PAGE, mod_render.blocklist_embed)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -510,6 +485,28 @@ class ModerationCog(commands.Cog):
             statuses=STATUS_FILTERS[status] if status else None,
             since=start,
         )
+
+
+async def _page_through(
+    interaction: discord.Interaction[VideoBot],
+    items: Sequence[T],
+    per_page: int,
+    embed: Callable[..., discord.Embed],
+) -> None:
+    """A private, paged list of `items`, `per_page` at a time (`embed(shown, page=, pages=,
+    locale=)` draws one page)."""
+    pages = -(-len(items) // per_page)
+
+    async def render(start: int | None, page: int) -> tuple[discord.Embed, int | None]:
+        first = start or 0
+        end = first + per_page
+        shown = list(items[first:end])
+        drawn = embed(shown, page=page, pages=pages, locale=interaction.locale)
+        return drawn, end if end < len(items) else None
+
+    await Pager[int](
+        interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
+    ).send(interaction)
 
 
 def _guild(interaction: discord.Interaction[Any]) -> int:
