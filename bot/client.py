@@ -245,11 +245,6 @@ class VideoBot(commands.Bot):
             current.add_done_callback(self._requests.discard)
         return True
 
-    async def refresh_queue(self, guild_id: int | None, user_id: int) -> None:
-        """Renumber the member's waiting status messages (one left the queue)."""
-        for generation in await self.store.queued_of(guild_id, user_id):
-            await self.notifier.progress(generation)
-
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run side work (mod-log posts) without making the member wait; errors are logged."""
 

@@ -129,8 +129,7 @@ class Tracker:
         for generation in changed:
             self._in_background(self._notifier.progress(generation))
         for guild_id, user_id in {(g.guild_id, g.user_id) for g in changed}:
-            for waiting in await self._store.queued_of(guild_id, user_id):  # one place forward
-                self._in_background(self._notifier.progress(waiting))
+            await self.renumber_queue(guild_id, user_id)
         now = self._clock()
         for generation in await self._store.due_unsubmitted(now, BATCH):
             if generation.id not in self._service.in_flight:
@@ -142,6 +141,11 @@ class Tracker:
         due = await self._store.due_for_delivery(self._clock(), BATCH, skip=self._delivering)
         for generation in due:
             self._start_delivery(generation)
+
+    async def renumber_queue(self, guild_id: int | None, user_id: int) -> None:
+        """Show the member's waiting requests their new places (one left the queue)."""
+        for waiting in await self._store.queued_of(guild_id, user_id):
+            self._in_background(self._notifier.progress(waiting))
 
     async def close(self) -> None:
         for task in [*self._background, *self._delivering.values()]:

@@ -91,7 +91,7 @@ class CancelQueued(
         embed = render.status_embed(cancelled, now=bot.clock(), locale=cancelled.locale)
         await interaction.response.edit_message(embed=embed, view=None)
         await interaction.followup.send(t("video.cancel.done", locale), ephemeral=True)
-        bot.spawn(bot.refresh_queue(cancelled.guild_id, cancelled.user_id))
+        await bot.tracker.renumber_queue(cancelled.guild_id, cancelled.user_id)
 
 
 def cancel_view(generation_id: int, locale: AnyLocale = None) -> discord.ui.View:
