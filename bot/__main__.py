@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dotenv import load_dotenv
 
 from bot.client import VideoBot
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store import Store
 
 log = logging.getLogger("bot")
 
@@ -115,12 +117,30 @@ async def run(settings: Settings) -> None:
         await running  # returns once closed; re-raises a refusal from Discord
 
 
+async def database_problem(path: Path) -> str | None:
+    """Open (and migrate) the database once before anything else, so that a path the bot
+    cannot use is named at once instead of failing deep inside the start-up."""
+    try:
+        store = await Store.open(path)
+    except (OSError, sqlite3.Error) as exc:
+        return (
+            f"DATABASE_PATH ({path}) cannot be used as the bot's database: {exc}. "
+            "Point it at a file in a folder the bot may write to."
+        )
+    await store.close()
+    return None
+
+
 def main() -> int:
     load_dotenv(Path.cwd() / ".env")  # the .env of the folder the bot is started from
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    problem = asyncio.run(database_problem(settings.database_path))
+    if problem is not None:
+        print(f"The bot cannot start. Fix this setting in .env:\n  - {problem}", file=sys.stderr)
         return 2
     setup_logging(settings)
     if settings.discord_api_base_url:

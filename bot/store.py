@@ -331,16 +331,20 @@ class Store:
         if path != ":memory:":
             _create_private_file(Path(path))
         db = await aiosqlite.connect(path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA busy_timeout = 5000",
-        ):
-            await db.execute(pragma)
-        store = cls(db, clock)
-        await store.migrate()
+        try:
+            db.row_factory = aiosqlite.Row
+            for pragma in (
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA busy_timeout = 5000",
+            ):
+                await db.execute(pragma)
+            store = cls(db, clock)
+            await store.migrate()
+        except BaseException:
+            await db.close()  # else its thread keeps the process alive
+            raise
         return store
 
     async def close(self) -> None:

@@ -88,3 +88,26 @@ def test_python_m_bot_names_every_missing_setting(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN is missing" in result.stderr
     assert "EVOLINK_API_KEY is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("database", ["/dev/null", "{tmp}", "/proc/no-such-dir/bot.db"])
+def test_python_m_bot_names_a_database_path_it_cannot_use(tmp_path: Path, database: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        DISCORD_TOKEN="MTAwMDAwMDAwMDAwMDAwMDAw.fake.token-0123456789",
+        EVOLINK_API_KEY=KEY,
+        EVOLINK_BASE_URL="http://127.0.0.1:9",
+        DATABASE_PATH=database.format(tmp=tmp_path),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2  # at once, not a hang or a retry loop blaming Discord
+    assert "DATABASE_PATH" in result.stderr and "cannot be used" in result.stderr
+    assert "Traceback" not in result.stderr and KEY not in result.stderr
