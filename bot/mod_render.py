@@ -45,7 +45,14 @@ def status_label(g: Generation, locale: AnyLocale = None) -> str:
     return t(f"log.status.{g.status}", locale) if g.status in STATUSES else g.status
 
 
+REFUNDED_STATUSES = ("failed", "expired", "cancelled")  # every credit held is given back
+
+
 def credits_text(g: Generation, locale: AnyLocale = None) -> str:
+    if g.status in REFUNDED_STATUSES:
+        if g.credits_reserved is None:
+            return t("log.no_charge", locale)
+        return t("log.refunded", locale, credits=fmt(g.credits_reserved))
     if g.credits_used is not None:
         return t("status.cost", locale, credits=fmt(g.credits_used))
     if g.credits_reserved is not None:
@@ -193,7 +200,10 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
 def _credits_detail(g: Generation, locale: AnyLocale = None) -> str:
     held = used = None
     if g.credits_reserved is not None:
-        held = t("modview.credits_held", locale, credits=fmt(g.credits_reserved))
+        key = (
+            "modview.credits_refunded" if g.status in REFUNDED_STATUSES else "modview.credits_held"
+        )
+        held = t(key, locale, credits=fmt(g.credits_reserved))
     if g.credits_used is not None:
         used = t("modview.credits_charged", locale, credits=fmt(g.credits_used))
     return " · ".join(p for p in (held, used) if p) or t("modview.none", locale)

@@ -217,6 +217,7 @@ async def test_log_pages_with_buttons_only_the_asker_can_press(
     assert f"<@{made[7].user_id}>" in newest and "scene 7 \\*\\*bold\\*\\*" in newest
     assert "1080p · 9:16 (1080×1920) · 6 s · seed 42" in newest and "task-0008" in newest
     assert "❌ failed" in newest and "<t:" in newest
+    assert "12 credits refunded" in newest  # a failed video costs nothing
     assert "[Open the video](https://cdn.example/v7.mp4)" in embed["fields"][1]["value"]
     assert "12 credits" in embed["fields"][1]["value"]
     page = buttons(data)
@@ -273,7 +274,7 @@ async def test_show_gives_one_generation_in_full_and_autocompletes(
     assert "quality 1080p" in shown["Parameters"] and "seed 42" in shown["Parameters"]
     assert "prompt extend on" in shown["Parameters"]
     assert "`content_policy_violation` blocked by filter" in shown["Error"]
-    assert "12 held" in shown["Credits"] and shown["Timeline"].count("<t:") >= 3
+    assert shown["Credits"] == "12 refunded" and shown["Timeline"].count("<t:") >= 3
     [call] = fake_discord.interaction_responses(int(payload["id"]))
     assert call.files == [(f"prompt-{g.id}.txt", long_prompt.encode())]  # the whole prompt
 
