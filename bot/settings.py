@@ -185,7 +185,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         _float_between(0, 86400),
         "a number of seconds between 0 and 86400",
     )
-    callback_url = parsed("CALLBACK_PUBLIC_URL", None, _http_url, "an https URL")
+    callback_url = parsed(
+        "CALLBACK_PUBLIC_URL", None, _callback_url,
+        "an https URL (EvoLink calls back over https only; http just for a loopback test address)",
+    )  # fmt: skip
     callback_host = parsed("CALLBACK_HOST", DEFAULTS.callback_host, str, "a host name")
     callback_port = parsed("CALLBACK_PORT", DEFAULTS.callback_port, _int_between(1, 65535),
                            "a port number")  # fmt: skip
@@ -232,6 +235,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(value)
+    return value
+
+
+def _callback_url(value: str) -> str:
+    parts = urlsplit(_http_url(value))
+    loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+    if parts.scheme != "https" and not loopback:
         raise ValueError(value)
     return value
 

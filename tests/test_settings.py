@@ -66,6 +66,15 @@ def test_values_are_parsed_and_trimmed() -> None:
     assert s.log_level == "DEBUG"
 
 
+def test_callbacks_need_https_except_on_a_loopback_test_address() -> None:
+    base = {"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY}
+    for ok in ("https://bot.example.com/evolink", "http://127.0.0.1:8788/evolink"):
+        assert load_settings(base | {"CALLBACK_PUBLIC_URL": ok}).callback_public_url == ok
+    with pytest.raises(SettingsError) as caught:
+        load_settings(base | {"CALLBACK_PUBLIC_URL": "http://bot.example.com/evolink"})
+    assert "CALLBACK_PUBLIC_URL" in str(caught.value) and "https" in str(caught.value)
+
+
 def test_a_token_with_spaces_is_refused_without_echoing_it() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({"DISCORD_TOKEN": "abc def ghi", "EVOLINK_API_KEY": KEY})
