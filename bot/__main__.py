@@ -18,7 +18,7 @@ from dotenv import load_dotenv
 
 from bot.client import VideoBot
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store
+from bot.store import check_usable
 
 log = logging.getLogger("bot")
 
@@ -117,17 +117,16 @@ async def run(settings: Settings) -> None:
         await running  # returns once closed; re-raises a refusal from Discord
 
 
-async def database_problem(path: Path) -> str | None:
-    """Open (and migrate) the database once before anything else, so that a path the bot
-    cannot use is named at once instead of failing deep inside the start-up."""
+def database_problem(path: Path) -> str | None:
+    """Check the database path before anything else, so that a path the bot cannot use is named
+    at once instead of failing deep inside the start-up."""
     try:
-        store = await Store.open(path)
+        check_usable(path)
     except (OSError, sqlite3.Error) as exc:
         return (
             f"DATABASE_PATH ({path}) cannot be used as the bot's database: {exc}. "
             "Point it at a file in a folder the bot may write to."
         )
-    await store.close()
     return None
 
 
@@ -138,7 +137,7 @@ def main() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    problem = asyncio.run(database_problem(settings.database_path))
+    problem = database_problem(settings.database_path)
     if problem is not None:
         print(f"The bot cannot start. Fix this setting in .env:\n  - {problem}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -718,6 +719,20 @@ class Store:
     async def _scalar(self, sql: str, *params: Any) -> float | None:
         row = await self.fetchone(sql, *params)
         return float(row[0]) if row is not None and row[0] is not None else None
+
+
+def check_usable(path: Path | str) -> None:
+    """Raise OSError or sqlite3.Error if the bot could not keep its database at `path`: create
+    it, switch it to WAL and take the write lock, synchronously (no worker thread to leave)."""
+    if str(path) != ":memory:":
+        _create_private_file(Path(path))
+    connection = sqlite3.connect(path, timeout=5)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
 
 
 def _create_private_file(path: Path) -> None:
