@@ -508,26 +508,30 @@ class Store:
     async def cancel_queued(
         self, generation_id: int, user_id: int, tx: Transaction
     ) -> Generation | None:
-        now = self._clock()
-        return await self._one_in(
-            tx,
-            f"""UPDATE generations SET status = 'cancelled', error_code = 'cancelled',
-                   finished_at = ?, delivered_at = ?, delivered_via = 'interaction',
-                   next_poll_at = NULL, updated_at = ?
-               WHERE id = ? AND user_id = ? AND status = 'queued' RETURNING {_COLUMNS}""",
-            now, now, now, generation_id, user_id,
-        )  # fmt: skip
+        """The requester withdraws one waiting request (told at once, in the interaction)."""
+        cancelled = await self._cancel_waiting(
+            tx, "id = ? AND user_id = ?", (generation_id, user_id), told_via="interaction"
+        )
+        return cancelled[0] if cancelled else None
 
     async def cancel_all_queued(
         self, guild_id: int, user_id: int, tx: Transaction
     ) -> list[Generation]:
+        """Every request the member still has waiting (e.g. they were banned)."""
+        return await self._cancel_waiting(
+            tx, "guild_id = ? AND user_id = ?", (guild_id, user_id), told_via="withdrawn"
+        )
+
+    async def _cancel_waiting(
+        self, tx: Transaction, where: str, params: tuple[Any, ...], *, told_via: str
+    ) -> list[Generation]:
         now = self._clock()
         rows = await tx.fetchall(
             f"""UPDATE generations SET status = 'cancelled', error_code = 'cancelled',
-                   finished_at = ?, delivered_at = ?, delivered_via = 'withdrawn',
+                   finished_at = ?, delivered_at = ?, delivered_via = ?,
                    next_poll_at = NULL, updated_at = ?
-               WHERE guild_id = ? AND user_id = ? AND status = 'queued' RETURNING {_COLUMNS}""",
-            now, now, now, guild_id, user_id,
+               WHERE {where} AND status = 'queued' RETURNING {_COLUMNS}""",
+            now, now, told_via, now, *params,
         )  # fmt: skip
         return sorted((Generation.from_row(r) for r in rows), key=lambda g: g.id)
 
