@@ -256,6 +256,7 @@ class SimTask:
     fail_code: str | None = None  # set: the task ends failed with this code
     fail_message: str | None = None
     never: bool = False  # True: stays processing forever
+    results: list[str] | None = None  # set: answered instead of the link to the served file
     status: TaskStatus = "pending"
     progress: int = 0
     terminal_at: float | None = None  # clock() when it turned completed/failed
@@ -793,12 +794,17 @@ class Simulator:
             raise KeyError(task_id)
         return task
 
-    def complete_now(self, task_id: str) -> None:
-        """Force a task to ``completed`` now. KeyError if unknown, ValueError if terminal."""
+    def complete_now(self, task_id: str, results: Sequence[str] | None = None) -> None:
+        """Force a task to ``completed`` now. KeyError if unknown, ValueError if terminal.
+
+        ``results``: what the answer's ``results`` shall hold instead of the served file's link
+        (odd links a real API might send back: spaces, control characters, 5,000 characters)."""
         task = self._get_task(task_id)
         self._refresh(task)
         if task.is_terminal:
             raise ValueError(f"task {task_id} is already {task.status}")
+        if results is not None:
+            task.results = list(results)
         self._finish(task, "completed", self.clock())
 
     def fail_now(
@@ -856,7 +862,9 @@ class Simulator:
                 "model": task.model,
                 "object": "video.generation.task",
                 "progress": 100,
-                "results": [self.result_url(task.id)],
+                "results": (
+                    list(task.results) if task.results is not None else [self.result_url(task.id)]
+                ),
                 "status": "completed",
                 "task_info": {"can_cancel": False},
                 "type": "video",
@@ -1455,8 +1463,21 @@ class Simulator:
 
     async def _h_sim_complete(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task_id"]
+        raw = await request.read()
+        results: list[str] | None = None
+        if raw.strip():
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                return self._error(400, "invalid_request", "Body must be JSON.", param="body")
+            value = data.get("results") if isinstance(data, dict) else None
+            if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+                return self._error(
+                    400, "invalid_request", "results must be a list of strings", param="results"
+                )
+            results = value
         try:
-            self.complete_now(task_id)
+            self.complete_now(task_id, results)
         except KeyError:
             return self._error(404, "task_not_found", f"Task not found: {task_id}")
         except ValueError as exc:

@@ -868,6 +868,26 @@ async def test_sim_task_endpoints(
     assert (await query(client, a))["status"] == "completed"
 
 
+async def test_a_task_can_be_completed_with_an_odd_result_link(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    """What the bot must survive: EvoLink answering `results` no library would accept."""
+    a = (await create(client))["id"]
+    b = (await create(client))["id"]
+    odd = "https://exa mple.com/v\x00.mp4"
+    async with httpx.AsyncClient(base_url=sim.base_url) as ctl:
+        resp = await ctl.post(f"/_sim/tasks/{a}/complete", json={"results": [odd]})
+        assert resp.status_code == 200 and resp.json()["results"] == [odd]
+        assert_error(
+            await ctl.post(f"/_sim/tasks/{b}/complete", json={"results": "x"}),
+            400,
+            "invalid_request",
+        )
+    assert (await query(client, a))["results"] == [odd]
+    sim.complete_now(b, results=[])
+    assert (await query(client, b))["results"] == []
+
+
 # ------------------------------------------------------------------------------ callbacks
 
 
