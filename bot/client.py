@@ -191,6 +191,7 @@ class VideoBot(commands.Bot):
         self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
             g, withheld=withheld
         )
+        self.notifier.on_undeliverable = self.modlog.post_undelivered
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
         )

@@ -40,6 +40,7 @@ DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 ResultView = Callable[[Generation], discord.ui.View | None]
 Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
+GaveUp = Callable[[Generation, str, str | None], Awaitable[object]]
 RecordRoute = Callable[[int, str | None], Awaitable[None]]
 QueuePosition = Callable[[Generation], Awaitable[int | None]]
 
@@ -53,6 +54,10 @@ def only_mention(user_id: int) -> discord.AllowedMentions:
 
 def delivery_nonce(generation_id: int) -> str:
     return f"evl-video-{generation_id}"
+
+
+def note_nonce(generation_id: int) -> str:
+    return f"evl-note-{generation_id}"
 
 
 class DiscordNotifier:
@@ -75,6 +80,7 @@ class DiscordNotifier:
         self.queue_position: QueuePosition | None = None
         self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
         self.on_outcome: Outcome | None = None  # e.g. the mod-log post
+        self.on_undeliverable: GaveUp | None = None  # (generation, why, where the note went)
         self.record_route: RecordRoute | None = None  # remembers a fallback while it is tried
 
     def remember_interaction(
@@ -119,6 +125,42 @@ class DiscordNotifier:
                 video.close()
         await self._report(generation, withheld=False)
         return delivery
+
+    async def give_up(self, generation: Generation, reason: str) -> None:
+        """Every attempt failed: the outcome as plain text (no embed, no buttons, no file: the
+        parts most likely to be what failed), then word to the moderators."""
+        try:
+            reached = await self._note(generation)
+        except Exception:
+            log.exception("could not send generation %s's note", generation.id)
+            reached = None
+        if self.on_undeliverable is None:
+            return
+        try:
+            await self.on_undeliverable(generation, reason, reached)
+        except Exception:
+            log.exception("could not report the undelivered generation %s", generation.id)
+
+    async def _note(self, g: Generation) -> str | None:
+        """Where the note went: "channel", "dm", "withheld" (a banned member gets nothing) or
+        None. It carries its own nonce, so a restart does not post it twice."""
+        if self.withhold is not None and await self.withhold(g):
+            return "withheld"
+        text = render.result_content(g, locale=g.locale)
+        mentions = only_mention(g.user_id)
+        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+        try:
+            await channel.send(text, allowed_mentions=mentions, nonce=note_nonce(g.id))
+            return "channel"
+        except DISCORD_ERRORS as exc:
+            log.info("note for generation %s not posted in the channel: %s", g.id, exc)
+        try:
+            dm = await self._client.create_dm(discord.Object(g.user_id))
+            await dm.send(text, allowed_mentions=mentions, nonce=note_nonce(g.id))
+            return "dm"
+        except DISCORD_ERRORS as exc:
+            log.info("note for generation %s not sent by direct message: %s", g.id, exc)
+        return None
 
     async def _report(self, generation: Generation, *, withheld: bool) -> None:
         if self.on_outcome is None:

@@ -200,6 +200,11 @@ class EvoLinkClient:
         self._max_retries = max_retries
         self._sleep = sleep
 
+    @property
+    def base_url(self) -> str:
+        """The API's address, e.g. to recognise links to its own files."""
+        return str(self._http.base_url).rstrip("/")
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

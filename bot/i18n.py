@@ -300,6 +300,10 @@ EN: dict[str, str] = {
         "EvoLink never confirmed that this video started, so the bot stopped waiting. "
         "Please try again."
     ),
+    "failure.unusable_result": (
+        "EvoLink finished this video but sent back a link that cannot be opened safely, so I "
+        "can't give it to you. Please try again."
+    ),
     "failure.unknown": "EvoLink could not make this video. Please try again.",
     "failure.unknown_detail": "EvoLink could not make this video ({detail}). Please try again.",
     "submit.bad_request": f"EvoLink refused this request: {{message}}. {_NOT_CHARGED}",
@@ -581,6 +585,20 @@ EN: dict[str, str] = {
         "EvoLink refused the bot's API key, so no video can be made. The bot's owner has to "
         "put a valid EVOLINK_API_KEY in .env and restart it. Members are told and not charged."
     ),
+    "modlog.undelivered.title": "📭 Video not delivered",
+    "modlog.undelivered.body": (
+        "The bot gave up delivering video #{id} to {member} in {channel} after {attempts} attempts."
+    ),
+    "modlog.undelivered.reached.channel": "A short note with the outcome was posted in {channel}.",
+    "modlog.undelivered.reached.dm": "A short note with the outcome was sent by direct message.",
+    "modlog.undelivered.reached.withheld": "The member is banned, so nothing was sent to them.",
+    "modlog.undelivered.reached.nowhere": "The member could not be reached in any way.",
+    "modlog.undelivered.charged": (
+        "The video was made and cost {credits} credits. If the member never got it, give them "
+        "back with `/videomod credits refund task_id:{task_id}`."
+    ),
+    "modlog.undelivered.refunded": "No video was made, and its credits were already refunded.",
+    "modlog.undelivered.error": "Last error",
     "error.mismatch": (
         "This command's options did not match what the bot expects (Discord may still be "
         "updating its command list). Please try again in a minute; nothing was charged."
@@ -833,6 +851,9 @@ ZH_CN: dict[str, str] = {
     "failure.submit_unconfirmed": (
         "EvoLink 始终没有确认这个视频已开始生成，机器人已停止等待。请重试。"
     ),
+    "failure.unusable_result": (
+        "EvoLink 完成了这个视频，但返回的链接无法安全打开，所以我无法把视频交给你。请重试。"
+    ),
     "failure.unknown": "EvoLink 未能生成这个视频。请重试。",
     "failure.unknown_detail": "EvoLink 未能生成这个视频（{detail}）。请重试。",
     "submit.bad_request": f"EvoLink 拒绝了这个请求：{{message}}。{_NOT_CHARGED_ZH}",
@@ -1074,6 +1095,20 @@ ZH_CN: dict[str, str] = {
         "EvoLink 拒绝了机器人的 API 密钥，目前无法生成视频。机器人的所有者需要在 .env 中填写有效的 "
         "EVOLINK_API_KEY 并重启。成员会收到提示，不会被扣除积分。"
     ),
+    "modlog.undelivered.title": "📭 视频未能送达",
+    "modlog.undelivered.body": (
+        "机器人尝试了 {attempts} 次，仍无法把视频 #{id} 送达 {channel} 中的 {member}，已放弃。"
+    ),
+    "modlog.undelivered.reached.channel": "已在 {channel} 发布了一条说明结果的简短消息。",
+    "modlog.undelivered.reached.dm": "已通过私信发送了一条说明结果的简短消息。",
+    "modlog.undelivered.reached.withheld": "该成员已被封禁，因此没有向其发送任何内容。",
+    "modlog.undelivered.reached.nowhere": "无论通过哪种方式都无法联系到该成员。",
+    "modlog.undelivered.charged": (
+        "视频已生成，花费 {credits} 积分。如果该成员始终没有收到，可用 "
+        "`/视频管理 积分 退还 任务id:{task_id}` 退还积分。"
+    ),
+    "modlog.undelivered.refunded": "视频没有生成，积分已经退还。",
+    "modlog.undelivered.error": "最后一次错误",
     "error.mismatch": (
         "这条命令的选项与机器人预期的不一致（Discord 可能仍在更新命令列表）。"
         "请一分钟后再试；没有扣除任何积分。"

@@ -349,6 +349,28 @@ def outcome_post(g: Generation, *, withheld: bool = False) -> discord.Embed:
     return _stamp(embed, g.finished_at or g.updated_at)
 
 
+def undelivered_post(g: Generation, reason: str, reached: str | None) -> discord.Embed:
+    """The bot gave up delivering a result (in English, like every mod-log post's words)."""
+
+    def say(key: str, **values: object) -> str:
+        return t(f"modlog.undelivered.{key}", None, **values)
+
+    member, channel = f"<@{g.user_id}>", f"<#{g.channel_id}>"
+    lines = [say("body", id=g.id, member=member, channel=channel, attempts=g.delivery_attempts)]
+    lines.append(say(f"reached.{reached or 'nowhere'}", channel=channel))
+    if g.status == "completed":
+        cost = g.credits_used if g.credits_used is not None else g.credits_reserved
+        lines.append(say("charged", credits=fmt(cost or 0), task_id=g.task_id or "-"))
+    else:
+        lines.append(say("refunded"))
+    embed = discord.Embed(title=say("title"), description="\n".join(lines), colour=COLOR_WARN)
+    embed.add_field(name=say("error"), value=code(reason, 300), inline=False)
+    if g.status == "completed" and g.result_url:
+        embed.add_field(name="Video", value=video_link(g.result_url), inline=False)
+    embed.set_footer(text=f"Task {g.task_id or '-'} · generation #{g.id}")
+    return _stamp(embed, g.updated_at)
+
+
 def blocked_post(
     user_id: int, prompt: str, pattern: str, negative_prompt: str | None, now: float
 ) -> discord.Embed:

@@ -35,6 +35,15 @@ class ModLog:
         embed = mod_render.outcome_post(generation, withheld=withheld)
         return await self._post(generation.guild_id, embed)
 
+    async def post_undelivered(
+        self, generation: Generation, reason: str, reached: str | None
+    ) -> discord.Message | None:
+        """The bot gave up delivering: what happened, whether the member got a note, and what
+        moderators can do about the credits."""
+        log.warning("guild %s: generation %s undelivered", generation.guild_id, generation.id)
+        embed = mod_render.undelivered_post(generation, reason, reached)
+        return await self._post(generation.guild_id, embed)
+
     async def post_blocked(
         self,
         guild_id: int,

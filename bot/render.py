@@ -40,6 +40,7 @@ TASK_FAILURES = frozenset(
         "task_not_found",
         "expired",
         "submit_unconfirmed",
+        "unusable_result",
     }
 )
 

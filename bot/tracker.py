@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot import evolink
+from bot import evolink, result_link
 from bot.credits import Credits
 from bot.generations import VideoService
 from bot.store import Clock, Generation, ProgressUpdate, Store
@@ -30,6 +30,7 @@ BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for th
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
+UNUSABLE_RESULT = "unusable_result"  # error code: EvoLink finished, but its link is unusable
 
 
 class Notifier(Protocol):
@@ -40,6 +41,10 @@ class Notifier(Protocol):
 
     async def deliver(self, generation: Generation) -> Delivery:
         """Tell the member the outcome; raise DeliveryFailed if nothing reached them."""
+
+    async def give_up(self, generation: Generation, reason: str) -> None:
+        """The last delivery attempt failed: a short note to the member where one can still
+        reach them, and word to the moderators. Best effort, never raises."""
 
 
 @dataclass(frozen=True)
@@ -251,9 +256,7 @@ class Tracker:
         show: list[int] = []
         for generation, task in answers:
             if task.status == "completed" and task.video_url is not None:
-                await self._finish(
-                    generation, status="completed", url=task.video_url, credits=task.credits_used
-                )
+                await self._completed(generation, task, task.video_url)
             elif task.status == "completed":
                 log.warning("task %s completed without a result; polling again", task.id)
                 updates.append(
@@ -278,6 +281,24 @@ class Tracker:
         if updates:
             for updated in await self._store.record_progress_many(updates, show=show):
                 self._in_background(self._notifier.progress(updated))
+
+    async def _completed(self, generation: Generation, task: evolink.TaskState, url: str) -> None:
+        """A link the bot cannot hand out would fail every delivery attempt the same way: the
+        video is as lost to the member as a failed one, so it ends failed and refunded, and the
+        moderators see why (EvoLink may have charged for it)."""
+        problem = result_link.problem(url, self._api.base_url)
+        if problem is None:
+            await self._finish(generation, status="completed", url=url, credits=task.credits_used)
+            return
+        log.warning("task %s finished with an unusable result link: %s", task.id, problem)
+        shown = ascii(url[:200]) + ("…" if len(url) > 200 else "")
+        await self._finish(
+            generation,
+            status="failed",
+            error_code=UNUSABLE_RESULT,
+            message=f"EvoLink's result link is {problem}: {shown}",
+            credits=task.credits_used,
+        )
 
     async def _poll_failed(self, generations: list[Generation], exc: evolink.EvoLinkError) -> None:
         ids = [generation.id for generation in generations]
@@ -344,27 +365,35 @@ class Tracker:
         try:
             async with self._delivery_slots:
                 delivery = await self._notifier.deliver(generation)
-        except DeliveryFailed as exc:
-            attempt = generation.delivery_attempts
-            if attempt >= len(DELIVERY_RETRY_DELAYS):
-                log.error("giving up delivering generation %s: %s", generation.id, exc)
-                await self._store.delivery_failed(generation.id, retry_at=None)
-            else:
-                retry_at = self._clock() + DELIVERY_RETRY_DELAYS[attempt]
-                log.warning("delivery of generation %s failed (%s); retrying", generation.id, exc)
-                await self._store.delivery_failed(generation.id, retry_at=retry_at)
-                self._wake.set()  # the loop may be asleep past the retry time
-            return
-        except Exception:
-            # e.g. the database was busy: try again shortly (the nonce prevents a second post)
-            log.exception("delivering generation %s failed; trying again", generation.id)
-            with contextlib.suppress(Exception):
-                retry_at = self._clock() + DELIVERY_RETRY_DELAYS[0]
-                await self._store.delivery_failed(generation.id, retry_at=retry_at)
+        except Exception as exc:
+            # Discord refusing, or something unexpected (a bug, the database busy): either way
+            # one attempt of the bounded schedule; the nonce prevents a second post on retry.
+            if not isinstance(exc, DeliveryFailed):
+                log.exception("delivering generation %s failed unexpectedly", generation.id)
+            await self._attempt_failed(generation, str(exc) or type(exc).__name__)
             return
         await self._store.mark_delivered(
             generation.id, via=delivery.via, message_id=delivery.message_id
         )
+
+    async def _attempt_failed(self, generation: Generation, reason: str) -> None:
+        attempt = generation.delivery_attempts
+        try:
+            if attempt < len(DELIVERY_RETRY_DELAYS):
+                retry_at = self._clock() + DELIVERY_RETRY_DELAYS[attempt]
+                log.warning("delivery of generation %s failed (%s); retrying", generation.id,
+                            reason)  # fmt: skip
+                await self._store.delivery_failed(generation.id, retry_at=retry_at)
+                self._wake.set()  # the loop may be asleep past the retry time
+                return
+            log.error("giving up delivering generation %s after %d attempts: %s",
+                      generation.id, attempt + 1, reason)  # fmt: skip
+            await self._store.delivery_failed(generation.id, retry_at=None)
+            given_up = await self._store.get(generation.id) or generation
+        except Exception:
+            log.exception("could not record the failed delivery of generation %s", generation.id)
+            return
+        await self._notifier.give_up(given_up, reason)
 
     def _batch_usable(self) -> bool:
         return self._batch_supported_at <= self._clock()
