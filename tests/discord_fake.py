@@ -46,6 +46,11 @@ discord.py catches itself (command errors without an ``on_error``, dynamic-item 
 autocomplete) are only logged: assert on ``caplog`` or install a recording ``on_error``.
 For non-interaction flows use ``async with settled(): ...``.
 
+A payload over one of Discord's size limits (content, embeds, components, modals, autocomplete
+choices, command schemas: tests/discord_payload_rules.py) is answered 400 with code 50035, as
+Discord does, and recorded in :attr:`FakeDiscord.refused`, so every test also checks that what
+the bot sends fits.
+
 Unknown routes are recorded in :attr:`FakeDiscord.unhandled` and answered ``{}`` (which may make
 discord.py fail to parse the answer); ``FakeDiscord(strict=True)`` raises
 :class:`UnhandledRequest` instead.
@@ -72,6 +77,8 @@ import discord
 import pytest
 from discord.http import HTTPClient, Route
 from discord.webhook.async_ import AsyncWebhookAdapter
+
+from tests.discord_payload_rules import payload_problems
 
 __all__ = [
     "ADMIN_PERMISSIONS",
@@ -355,6 +362,9 @@ class FakeDiscord:
         self.cdn: dict[str, bytes] = {}
         """Bytes served to ``Attachment.read()`` by URL (see :meth:`serve`)."""
         self.unhandled: list[Call] = []
+        self.refused: list[tuple[Call, list[str]]] = []
+        """Requests answered 400 (50035 Invalid Form Body) for breaking Discord's size rules
+        (tests/discord_payload_rules.py), with what was wrong."""
 
         self._failures: list[_Failure] = []
         self._interactions: dict[int, _InteractionState] = {}
@@ -708,6 +718,10 @@ class FakeDiscord:
         if via == "webhook" and token is not None and token in self._expired_tokens:
             raise self._error(call, 401, 50027, "Invalid Webhook Token")
         self._raise_injected(call)
+        problems = payload_problems(call.method, path, body)
+        if problems:
+            self.refused.append((call, problems))
+            raise self._error(call, 400, 50035, "Invalid Form Body: " + "; ".join(problems))
 
         handler = self._routes.get((route.method, route.path))
         if handler is None:
@@ -1101,10 +1115,18 @@ class FakeDiscord:
 
 @pytest.fixture
 def fake_discord() -> Iterator[FakeDiscord]:
-    """An installed :class:`FakeDiscord`, uninstalled after the test."""
+    """An installed :class:`FakeDiscord`, uninstalled after the test. The test fails if the bot
+    sent anything over Discord's size limits, even where the bot caught the 400 and went on (a
+    test that sends one on purpose clears :attr:`FakeDiscord.refused`)."""
     fake = FakeDiscord()
     with fake:
         yield fake
+    if fake.refused:
+        refusals = "\n".join(
+            f"{call.method} {call.route_template}: {'; '.join(problems)}"
+            for call, problems in fake.refused
+        )
+        pytest.fail(f"Discord would have refused {len(fake.refused)} request(s):\n{refusals}")
 
 
 # --------------------------------------------------------------------------------------------

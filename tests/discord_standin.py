@@ -19,7 +19,8 @@ for discord.py's parsers, always with ``Content-Type: application/json`` exactly
   returns the message that nonce already made), ``GET /channels/{id}``
 * ``POST /users/@me/channels`` (DM channels), ``GET /users/{id}``
 
-Files above :attr:`DiscordStandIn.upload_limit` are refused with 413 (code 40005).
+Files above :attr:`DiscordStandIn.upload_limit` are refused with 413 (code 40005), and a payload
+over one of Discord's size limits (tests/discord_payload_rules.py) with 400 (code 50035).
 
 Every request is recorded as a :class:`Request` (method, path, query, JSON body or the
 ``payload_json`` part of a multipart body, file parts, answered status). Messages are kept per
@@ -61,6 +62,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.discord_payload_rules import payload_problems
 
 __all__ = [
     "API_PREFIX",
@@ -713,6 +716,9 @@ class DiscordStandIn:
             self._raise_injected(rec)
             if sum(len(data) for _, data in rec.files) > self.upload_limit:
                 raise _HTTPError(413, 40005, "Request entity too large")
+            problems = payload_problems(request.method, path, body)
+            if problems:
+                raise _HTTPError(400, 50035, "Invalid Form Body: " + "; ".join(problems))
             for method, pattern, handler in self._routes:
                 found = pattern.match(path)
                 if method == request.method and found:

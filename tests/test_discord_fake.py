@@ -40,6 +40,7 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
+from tests.discord_payload_rules import payload_problems
 
 STYLES = ["cinematic", "anime", "documentary", "claymation"]
 IMAGE_BYTES = b"\x89PNG fake image bytes"
@@ -184,7 +185,7 @@ class DemoCog(commands.Cog):
         try:
             first = await channel.send(text, allowed_mentions=mentions, nonce="gen-42")
             again = await channel.send(text, allowed_mentions=mentions, nonce="gen-42")
-        except discord.Forbidden as exc:
+        except discord.HTTPException as exc:  # Forbidden, or a payload over the limits
             await interaction.response.send_message(
                 f"I cannot post here ({exc.code}).", ephemeral=True
             )
@@ -604,3 +605,77 @@ async def test_regular_view_on_the_original_response(bot: DemoBot, fake: FakeDis
     await dispatch(bot, pick)
     assert fake.interaction_response(int(pick["id"]))["type"] == 7
     assert fake.messages[original["id"]]["content"] == "anime at Fast"
+
+
+async def test_a_payload_over_discords_limits_is_refused_as_discord_does(
+    bot: DemoBot, fake: FakeDiscord
+) -> None:
+    payload = slash_command("announce", [option("text", "x" * 2001)])
+    await dispatch(bot, payload)
+    body = fake.interaction_response(int(payload["id"]))
+    assert body["data"]["content"] == "I cannot post here (50035)."
+    [(call, problems)] = fake.refused
+    assert call.status == 400 and problems == ["content: Must be 2000 or fewer in length (2001)"]
+    assert [m["kind"] for m in fake.channel_messages(CHANNEL_ID)] == ["original"]
+
+
+def embed_payload(**embed: Any) -> dict[str, Any]:
+    return {"content": "hi", "embeds": [embed]}
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (embed_payload(title="t" * 257), "embeds.0.title: Must be 256 or fewer"),
+        (embed_payload(description="d" * 4097), "embeds.0.description: Must be 4096 or fewer"),
+        (
+            embed_payload(fields=[{"name": "n", "value": "v" * 1025}]),
+            "fields.0.value: Must be 1024",
+        ),
+        (embed_payload(fields=[{"name": "n", "value": ""}]), "fields.0.value: Must be 1 or more"),
+        (embed_payload(fields=[{"name": "n", "value": "v"}] * 26), "fields: Must be 25 or fewer"),
+        (embed_payload(footer={"text": "f" * 2049}), "footer.text: Must be 2048 or fewer"),
+        (embed_payload(author={"name": "a" * 257}), "author.name: Must be 256 or fewer"),
+        (
+            {"embeds": [{"description": "d" * 4000}, {"description": "d" * 2001}]},
+            "Embed size exceeds maximum size of 6000 (6001)",
+        ),
+        (
+            {
+                "content": "x",
+                "components": [
+                    {
+                        "type": 1,
+                        "components": [
+                            {"type": 2, "style": 1, "label": "l" * 81, "custom_id": "c"}
+                        ],
+                    }
+                ],
+            },
+            "components.0.components.0.label: Must be 80 or fewer",
+        ),
+    ],
+)
+def test_each_size_rule(body: dict[str, Any], problem: str) -> None:
+    problems = payload_problems("POST", f"/channels/{CHANNEL_ID}/messages", body)
+    assert len(problems) == 1 and problem in problems[0]
+
+
+def test_interaction_answers_and_the_command_schema_are_checked_too() -> None:
+    callback = "/interactions/1/token/callback"
+    choices = {"type": 8, "data": {"choices": [{"name": "n" * 101, "value": "v"}]}}
+    assert payload_problems("POST", callback, choices) == [
+        "data.choices.0.name: Must be 100 or fewer in length (101)"
+    ]
+    modal = {"type": 9, "data": {"title": "t" * 46, "custom_id": "m", "components": []}}
+    assert payload_problems("POST", callback, modal)[0].startswith("data.title: Must be 45")
+    command = {
+        "name": "video",
+        "description": "d",
+        "description_localizations": {"zh-CN": "长" * 101},
+    }
+    commands_path = f"/applications/{APPLICATION_ID}/commands"
+    assert payload_problems("PUT", commands_path, [command]) == [
+        "0.description_localizations.zh-CN: Must be 100 or fewer in length (101)"
+    ]
+    assert payload_problems("POST", callback, {"type": 4, "data": {"content": "fine"}}) == []
