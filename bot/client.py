@@ -18,6 +18,7 @@ from bot import evolink
 from bot.callbacks import CallbackServer
 from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
+from bot.discord_limits import CONTENT, clip_text
 from bot.generations import VideoService
 from bot.i18n import Translator, t
 from bot.moderation import Moderation
@@ -103,6 +104,7 @@ def already_answered(error: BaseException) -> bool:
 async def reply_privately(interaction: discord.Interaction[VideoBot], text: str) -> None:
     """Answer only the member, whether or not the interaction was already acknowledged."""
     none = discord.AllowedMentions.none()
+    text = clip_text(text, CONTENT)  # refusals may quote what was typed
     try:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)

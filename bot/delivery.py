@@ -127,8 +127,9 @@ class DiscordNotifier:
         return delivery
 
     async def give_up(self, generation: Generation, reason: str) -> None:
-        """Every attempt failed: the outcome as plain text (no embed, no buttons, no file: the
-        parts most likely to be what failed), then word to the moderators."""
+        """Every attempt failed: the outcome as plain text (no details, buttons or file: the
+        parts most likely to be what failed; a link too long for the text comes alone in an
+        embed), then word to the moderators."""
         try:
             reached = await self._note(generation)
         except Exception:
@@ -146,17 +147,18 @@ class DiscordNotifier:
         None. It carries its own nonce, so a restart does not post it twice."""
         if self.withhold is not None and await self.withhold(g):
             return "withheld"
-        text = render.result_content(g, locale=g.locale)
-        mentions = only_mention(g.user_id)
+        text, link = render.result_message(g, details=False, locale=g.locale)
+        embeds = [link] if link is not None else []
+        mentions, nonce = only_mention(g.user_id), note_nonce(g.id)
         channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
         try:
-            await channel.send(text, allowed_mentions=mentions, nonce=note_nonce(g.id))
+            await channel.send(text, embeds=embeds, allowed_mentions=mentions, nonce=nonce)
             return "channel"
         except DISCORD_ERRORS as exc:
             log.info("note for generation %s not posted in the channel: %s", g.id, exc)
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
-            await dm.send(text, allowed_mentions=mentions, nonce=note_nonce(g.id))
+            await dm.send(text, embeds=embeds, allowed_mentions=mentions, nonce=nonce)
             return "dm"
         except DISCORD_ERRORS as exc:
             log.info("note for generation %s not sent by direct message: %s", g.id, exc)
@@ -260,10 +262,10 @@ class DiscordNotifier:
         link_only: bool = False,
     ) -> dict[str, Any]:
         attached = video is not None and not link_only
-        content = render.result_content(g, attached=attached, locale=g.locale)
+        content, embed = render.result_message(g, attached=attached, note=note, locale=g.locale)
         kwargs: dict[str, Any] = {
-            "content": f"{note}\n{content}" if note else content,
-            "embed": render.result_embed(g, g.locale),
+            "content": content,
+            "embed": embed,
             "allowed_mentions": only_mention(g.user_id),
         }
         view = self.result_view(g)

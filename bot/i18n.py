@@ -367,6 +367,14 @@ EN: dict[str, str] = {
         "{mention} your video is ready: {url}\n"
         "-# The link expires 24 hours after it was made ({expires}): download the video to keep it."
     ),
+    "result.ready.link_below": (
+        "{mention} your video is ready: its link is below.\n"
+        "-# The link expires 24 hours after it was made: download the video to keep it."
+    ),
+    "result.ready.link_below.expires": (
+        "{mention} your video is ready: its link is below.\n"
+        "-# The link expires 24 hours after it was made ({expires}): download the video to keep it."
+    ),
     # bot/delivery.py
     "delivery.dm_note": "I could not post in {channel}.",
     # cogs/video.py
@@ -492,6 +500,7 @@ EN: dict[str, str] = {
     "credits.renews_never": "never (one-off)",
     "credits.field.recent": "Recent changes",
     "credits.nothing_yet": "Nothing yet.",
+    "credits.more": "… and {count} older",
     "credits.footer": (
         "A 5 s video costs {price_720p} credits at 720p, {price_1080p} at 1080p; "
         "cost grows with the duration."
@@ -908,6 +917,14 @@ ZH_CN: dict[str, str] = {
         "{mention} 你的视频已生成：{url}\n"
         "-# 链接会在生成 24 小时后失效（{expires}），如需保留请下载视频。"
     ),
+    "result.ready.link_below": (
+        "{mention} 你的视频已生成，链接在下方。\n"
+        "-# 链接会在生成 24 小时后失效，如需保留请下载视频。"
+    ),
+    "result.ready.link_below.expires": (
+        "{mention} 你的视频已生成，链接在下方。\n"
+        "-# 链接会在生成 24 小时后失效（{expires}），如需保留请下载视频。"
+    ),
     # bot/delivery.py
     "delivery.dm_note": "我无法在 {channel} 发布消息。",
     # cogs/video.py
@@ -1019,6 +1036,7 @@ ZH_CN: dict[str, str] = {
     "credits.renews_never": "不重置（一次性额度）",
     "credits.field.recent": "最近变动",
     "credits.nothing_yet": "暂无记录。",
+    "credits.more": "……以及更早的 {count} 条",
     "credits.footer": (
         "5 秒视频在 720p 下需 {price_720p} 积分，1080p 下需 {price_1080p} 积分；"
         "时长越长，费用越高。"

@@ -12,6 +12,7 @@ import datetime as dt
 import discord
 
 from bot.credits import fmt
+from bot.discord_limits import clip_text, fit_embed
 from bot.i18n import AnyLocale, listing, t
 from bot.moderation import AuditEntry, Ban, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
@@ -110,7 +111,7 @@ def _entry(g: Generation, *, with_member: bool, locale: AnyLocale = None) -> tup
     outcome = outcome_line(g, for_member=not with_member, limit=ENTRY_LIMIT - used, locale=locale)
     if outcome:
         lines.append(outcome)
-    return f"#{g.id}", "\n".join(lines)[:ENTRY_LIMIT]
+    return f"#{g.id}", clip_text("\n".join(lines), ENTRY_LIMIT)
 
 
 def log_embed(
@@ -132,7 +133,7 @@ def log_embed(
             name=t("log.empty.title", locale), value=t("log.empty", locale), inline=False
         )
     embed.set_footer(text=t("log.footer", locale, page=page))
-    return embed
+    return fit_embed(embed)
 
 
 SHOW_PROMPT_LIMIT = 2000  # with every other field at its longest, the embed stays under 6000
@@ -193,8 +194,8 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
             name=say("video"), value=video_link(g.result_url, locale=locale), inline=False
         )
     task = g.task_id or say("not_started")
-    embed.set_footer(text=say("footer", task_id=task, id=g.id)[:200])
-    return embed, too_long
+    embed.set_footer(text=say("footer", task_id=task, id=g.id))
+    return fit_embed(embed), too_long
 
 
 def _credits_detail(g: Generation, locale: AnyLocale = None) -> str:
@@ -238,7 +239,7 @@ def _details_text(e: AuditEntry, locale: AnyLocale = None) -> str:
     if "pattern" in d:
         return t("modview.entry", locale, entry=code(str(d["pattern"]), 210))
     text = " · ".join(f"{clip(str(k), 40)}: {clip(str(v), 100)}" for k, v in d.items())
-    return text if len(text) <= 300 else text[:299] + "…"
+    return clip_text(text, 300)
 
 
 def audit_description(
@@ -265,7 +266,7 @@ def audit_embed(
     if not entries:
         embed.add_field(name=t("log.empty.title", locale), value=t("modview.audit_empty", locale))
     embed.set_footer(text=t("log.footer", locale, page=page))
-    return embed
+    return fit_embed(embed)
 
 
 def blocklist_embed(
@@ -283,7 +284,7 @@ def blocklist_embed(
         )
     footer = t("modview.blocklist_footer", locale, page=page, pages=max(pages, 1))
     embed.set_footer(text=footer)
-    return embed
+    return fit_embed(embed)
 
 
 def bans_embed(
@@ -300,7 +301,7 @@ def bans_embed(
             for b in bans
         )  # fmt: skip
     embed.set_footer(text=t("modview.bans_footer", locale, page=page, pages=max(pages, 1)))
-    return embed
+    return fit_embed(embed)
 
 
 # --- mod-log channel posts --------------------------------------------------------------------
@@ -308,7 +309,7 @@ def bans_embed(
 
 def _stamp(embed: discord.Embed, when: float) -> discord.Embed:
     embed.timestamp = dt.datetime.fromtimestamp(when, dt.UTC)
-    return embed
+    return fit_embed(embed)
 
 
 def request_post(g: Generation) -> discord.Embed:

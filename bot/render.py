@@ -14,6 +14,7 @@ import discord
 
 from bot import evolink
 from bot.credits import fmt
+from bot.discord_limits import CONTENT, clip_text, fit_embed, join_lines
 from bot.i18n import AnyLocale as Locale
 from bot.i18n import t
 from bot.store import Generation
@@ -71,7 +72,8 @@ def submit_error_text(error: evolink.EvoLinkError, locale: Locale = None) -> str
 
 def invalid_request_text(problems: list[str], locale: Locale = None) -> str:
     """`problems` already in the member's language (InvalidRequest.texts(locale))."""
-    lines = "\n".join(f"• {p}" for p in problems)
+    room = CONTENT - len(t("request.invalid", locale, problems=""))
+    lines = join_lines([f"• {p}" for p in problems], room)
     return t("request.invalid", locale, problems=lines)
 
 
@@ -149,21 +151,49 @@ def status_embed(
         embed.add_field(name=t("field.cost", locale), value=t("status.cost", locale, credits=cost))
     if g.task_id:
         embed.set_footer(text=t("footer.task", locale, task_id=g.task_id))
-    return embed
+    return fit_embed(embed)
 
 
-def result_content(g: Generation, *, attached: bool = False, locale: Locale = None) -> str:
-    """The delivery message: a mention of the requester, then the file or the link."""
+def result_message(
+    g: Generation,
+    *,
+    attached: bool = False,
+    note: str | None = None,
+    details: bool = True,
+    locale: Locale = None,
+) -> tuple[str, discord.Embed | None]:
+    """The delivery: a mention of the requester and the file or the link (after `note`, if any)
+    as the text, the request's details as an embed (`details=False`: none). A link too long
+    for the text goes whole at the top of the embed instead: it is never cut."""
+    content = _after_note(note, result_content(g, attached=attached, locale=locale))
+    embed = result_embed(g, locale) if details else None
+    link = g.result_url if g.status == "completed" and not attached else None
+    if link and len(content) > CONTENT:
+        content = _after_note(note, result_content(g, link_below=True, locale=locale))
+        embed = embed or discord.Embed(colour=COLOR_DONE)
+        embed.description = f"{link}\n\n{embed.description}" if embed.description else link
+        fit_embed(embed)
+    return clip_text(content, CONTENT), embed
+
+
+def _after_note(note: str | None, text: str) -> str:
+    return f"{note}\n{text}" if note else text
+
+
+def result_content(
+    g: Generation, *, attached: bool = False, link_below: bool = False, locale: Locale = None
+) -> str:
+    """The delivery message's text: a mention of the requester, then the file or the link
+    (`link_below`: the link is in the embed under it)."""
     mention = f"<@{g.user_id}>"
     if g.status == "completed" and attached:
         return t("result.ready.attached", locale, mention=mention)
     if g.status == "completed" and g.result_url:
+        key = "result.ready.link_below" if link_below else "result.ready"
         if g.finished_at is not None:
             expires = f"<t:{int(g.finished_at + LINK_LIFETIME)}:R>"
-            return t(
-                "result.ready.expires", locale, mention=mention, url=g.result_url, expires=expires
-            )
-        return t("result.ready", locale, mention=mention, url=g.result_url)
+            return t(f"{key}.expires", locale, mention=mention, url=g.result_url, expires=expires)
+        return t(key, locale, mention=mention, url=g.result_url)
     reason = task_failure_text(g.error_code or g.status, g.error_message, locale)
     return t("result.failed", locale, mention=mention, reason=reason)
 
@@ -182,7 +212,7 @@ def result_embed(g: Generation, locale: Locale = None) -> discord.Embed:
         )
     if g.task_id:
         embed.set_footer(text=t("footer.task", locale, task_id=g.task_id))
-    return embed
+    return fit_embed(embed)
 
 
 def _add_request_fields(embed: discord.Embed, g: Generation, locale: Locale) -> None:
@@ -206,9 +236,10 @@ def _duration(seconds: int, locale: Locale = None) -> str:
 
 
 def _clip(text: str | None, limit: int) -> str:
-    """Member or API text, made inert (no mentions, no markdown) and cut to fit."""
+    """Member or API text, made inert (no mentions, no markdown) and cut to fit, never inside
+    an escape or a mention."""
     text = discord.utils.escape_markdown(discord.utils.escape_mentions((text or "").strip()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip_text(text, limit)
 
 
 clip = _clip  # the public name, for the moderation embeds

@@ -11,8 +11,10 @@ from discord.ext import commands
 from bot import evolink
 from bot.client import UserFacingError
 from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
+from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
 from bot.i18n import AnyLocale, t
 from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
+from bot.render import clip
 from bot.settings import CREDIT_PERIODS
 from cogs.moderation import ModGroup
 
@@ -23,6 +25,7 @@ PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
 
 LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in bot/i18n.py
+LEDGER_REASON = 150  # characters of a reason shown on one ledger line
 
 
 def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
@@ -30,7 +33,7 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
     sign = "+" if entry.amount > 0 else "−"
     video = t("ledger.video", locale, generation_id=entry.generation_id)
     subject = f" · {video}" if entry.generation_id else ""
-    reason = f" · {discord.utils.escape_markdown(entry.reason)}" if entry.reason else ""
+    reason = f" · {clip(entry.reason, LEDGER_REASON)}" if entry.reason else ""
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
     )
@@ -66,8 +69,15 @@ def credits_embed(
     )
     embed.add_field(name=t("credits.field.renews", locale), value=renews, inline=True)
     lines = [ledger_line(e, locale) for e in summary.recent] or [t("credits.nothing_yet", locale)]
-    embed.add_field(name=t("credits.field.recent", locale), value="\n".join(lines), inline=False)
-    return embed
+    embed.add_field(
+        name=t("credits.field.recent", locale), value=ledger_text(lines, locale), inline=False
+    )
+    return fit_embed(embed)
+
+
+def ledger_text(lines: list[str], locale: AnyLocale = None) -> str:
+    """Whole ledger lines, newest first, as many as one field holds."""
+    return join_lines(lines, FIELD_VALUE, lambda n: t("credits.more", locale, count=n))
 
 
 class CreditsCog(commands.Cog):
@@ -92,7 +102,7 @@ class CreditsCog(commands.Cog):
                 price_1080p=fmt(prices["1080p"] * 5),
             )
         )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.send_message(embed=fit_embed(embed), ephemeral=True)
 
 
 def parse_credits(text: str, option: str) -> float | None:
@@ -130,7 +140,7 @@ def limits_embed(limits: Limits, locale: AnyLocale = None) -> discord.Embed:
     )
     if limits.global_cap is not None:
         embed.set_footer(text=t("limits.global_cap", locale, credits=fmt(limits.global_cap)))
-    return embed
+    return fit_embed(embed)
 
 
 class CreditsAdmin(ModGroup):
@@ -161,8 +171,8 @@ class CreditsAdmin(ModGroup):
         entries = await self.bot.credits.ledger(guild_id, member.id)
         lines = [ledger_line(e, locale) for e in entries]
         ledger = t("modcredits.ledger", locale)
-        embed.set_field_at(3, name=ledger, value="\n".join(lines)[:1024] or "-")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        embed.set_field_at(3, name=ledger, value=ledger_text(lines, locale) or "-")
+        await interaction.response.send_message(embed=fit_embed(embed), ephemeral=True)
 
     @app_commands.command(name="grant", description="Give a member extra credits for this period")
     @app_commands.describe(member="The member", amount="How many credits", reason="Why")

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.credits import MemberCredits, Prices, fmt
+from bot.discord_limits import fit_embed
 from bot.i18n import AnyLocale, listing, option_label, t
 from bot.validation import (
     ASPECT_RATIOS,
@@ -93,7 +94,7 @@ def help_embed(
         inline=False,
     )
     embed.set_footer(text=t("help.footer", locale))
-    return embed
+    return fit_embed(embed)
 
 
 def prices_text(prices: Prices, locale: AnyLocale = None) -> str:
