@@ -33,7 +33,8 @@ BUTTON_LABEL = 80
 SELECT_TEXT = 100  # a select option's label, value and description
 INPUT_LABEL = 45  # a modal's text input
 MODAL_TITLE = 45
-CHOICE_NAME = 100  # an autocomplete choice
+CHOICE_NAME = 100  # an autocomplete choice's name, and its value when a string
+CHOICE_VALUE = 100
 
 ELLIPSIS = "…"
 EMPTY = "\u200b"  # Discord refuses an empty field; this shows nothing
@@ -43,7 +44,7 @@ _SHRINK_FLOOR = 40  # the 6000 rule never shrinks a part below this
 # masked link, a bare link, an inline code span.
 _ATOMS = re.compile(
     r"\\[^\n]"
-    r"|<(?:@[!&]?\u200b?\d+|#\d+|t:-?\d+(?::[a-zA-Z])?|a?:\w+:\d+)>"
+    r"|<(?:@\u200b?[!&]?\u200b?\d+|#\d+|t:-?\d+(?::[a-zA-Z])?|a?:\w+:\d+)>"
     r"|\[[^\]\n]*\]\([^)\s]*\)"
     r"|https?://[^\s<>]+"
     r"|`[^`\n]*`"

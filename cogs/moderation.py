@@ -26,6 +26,7 @@ from discord.ext import commands
 
 from bot import mod_render
 from bot.client import UserFacingError
+from bot.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
 from bot.i18n import CHINESE, COMMAND_TEXTS_ZH, AnyLocale, language, listing, sentences, t
 from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
@@ -189,7 +190,7 @@ class ModerationCog(commands.Cog):
                 inline=False,
             )
         await interaction.response.send_message(
-            embed=embed, files=files, ephemeral=True,
+            embed=fit_embed(embed), files=files, ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )  # fmt: skip
 
@@ -204,7 +205,8 @@ class ModerationCog(commands.Cog):
             ref = g.task_id or f"#{g.id}"
             prompt = " ".join(g.prompt.split())
             name = f"{ref} · {mod_render.status_label(g, interaction.locale)} · {prompt}"
-            choices.append(app_commands.Choice(name=_cut(name, 100), value=ref))
+            if len(ref) <= CHOICE_VALUE:  # a longer task id from EvoLink cannot be offered
+                choices.append(app_commands.Choice(name=clip_text(name, CHOICE_NAME), value=ref))
         return choices
 
     @videomod.command(name="export", description="Download the video log as a CSV file")
@@ -452,9 +454,9 @@ class ModerationCog(commands.Cog):
             r for r in await self.mod.blocklist(_guild(interaction)) if needle in r.display.lower()
         ]
         return [
-            app_commands.Choice(name=_cut(r.display, 100), value=r.display)
+            app_commands.Choice(name=clip_text(r.display, CHOICE_NAME), value=r.display)
             for r in rules[:25]
-            if len(r.display) <= 100
+            if len(r.display) <= CHOICE_VALUE
         ]
 
     @blocklist.command(name="list", description="Show the blocked words and patterns")
@@ -526,10 +528,6 @@ async def _reply(interaction: discord.Interaction[Any], text: str) -> None:
     await interaction.response.send_message(
         text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _gzip(source: IO[bytes], target: IO[bytes]) -> None:

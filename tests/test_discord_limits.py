@@ -16,6 +16,7 @@ from tests.discord_payload_rules import payload_problems
         ("abcdef", 4, "abc…"),
         ("ab \\_cd", 5, "ab…"),  # not "ab \…": the escape stays whole or goes
         ("hi <@123456789012345678> there", 12, "hi…"),
+        ("hi <@\u200b!123456789012345678> there", 14, "hi…"),  # as escape_mentions leaves it
         ("at <t:1800000000:R> ok", 10, "at…"),
         ("see [the video](https://e.com/v.mp4) now", 25, "see…"),
         ("go https://e.com/" + "a" * 50 + " end", 30, "go…"),
