@@ -260,6 +260,13 @@ async def test_moderator_views_with_the_longest_data_fit(
     ]
     for view in views:
         await private(bot, fake_discord, view)
+    blocked = slash_command(
+        "video",
+        [option("prompt", PROMPT[:4960] + " 00" + "a" * 28), option("negative_prompt", NEGATIVE)],
+        user_id=USER_ID,
+        locale=locale,
+    )
+    await dispatch(bot, blocked)  # refused, and posted to the mod-log with the whole rule
     mine = slash_command("credits", user_id=ALICE, locale=locale)
     await private(bot, fake_discord, mine)
     theirs = slash_command("videos", user_id=ALICE, locale=locale)
@@ -272,5 +279,7 @@ async def test_moderator_views_with_the_longest_data_fit(
     await dispatch(bot, peek)
     choices = fake_discord.interaction_response(int(peek["id"]))["data"]["choices"]
     assert choices and all(len(c["name"]) <= 100 for c in choices)
-    assert len(fake_discord.channel_messages(LOG_CHANNEL)) == 1 + 6 + 1 + 12  # every action
+    posts = fake_discord.channel_messages(LOG_CHANNEL)
+    assert len(posts) == 1 + 6 + 1 + 12 + 1  # every action, and the blocked prompt
+    assert posts[-1]["embeds"][0]["title"] == "🚫 Prompt blocked"
     assert_nothing_cut_badly(fake_discord)
