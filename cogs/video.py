@@ -81,9 +81,11 @@ class CancelQueued(
             return
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
+            # read the row as it is now: a second press racing the first finds it cancelled
+            current = await bot.store.get(generation.id)
             key = (
                 "video.cancel.already"
-                if generation.status == "cancelled"
+                if current is not None and current.status == "cancelled"
                 else "video.cancel.too_late"
             )
             await interaction.response.send_message(t(key, locale), ephemeral=True)
