@@ -15,8 +15,7 @@ from typing import Any
 
 import discord
 
-from bot import addresses
-from bot.addresses import URL_MAX, UrlProblem
+from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
 from bot.evolink import VideoRequest
 from bot.i18n import option_label, t
 
@@ -210,11 +209,11 @@ def _public_https_url(value: Any, name: str, problems: list[Problem]) -> str | N
         return None
     url = value.strip()
     try:
-        parsed = addresses.parse_url(url, schemes=("https",))
-    except addresses.BadUrl as exc:
+        parsed = parse_url(url, schemes=("https",))
+    except BadUrl as exc:
         problems.append(_problem(_URL_PROBLEMS[exc.problem], name, limit=URL_MAX))
         return None
-    if not addresses.may_be_public(parsed):
+    if not may_be_public(parsed):
         problems.append(_problem("validation.url_public", name))
         return None
     return url

@@ -84,6 +84,7 @@ class FileServer:
     hits: list[str] = field(default_factory=list)
     body: bytes = MP4
     content_type: str | None = "video/mp4"
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
 
 
 @pytest.fixture
@@ -92,6 +93,8 @@ async def elsewhere() -> AsyncIterator[FileServer]:
 
     async def serve(request: web.Request) -> web.Response:
         server.hits.append(request.path_qs)
+        if request.path in server.redirects:
+            return web.Response(status=302, headers={"Location": server.redirects[request.path]})
         response = web.Response(body=server.body)
         if server.content_type is None:
             response.headers.popall("Content-Type", None)
@@ -100,7 +103,7 @@ async def elsewhere() -> AsyncIterator[FileServer]:
         return response
 
     app = web.Application()
-    app.router.add_get("/{name}", serve)
+    app.router.add_get("/{path:.*}", serve)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -56,6 +56,17 @@ async def test_a_file_over_the_size_cap_is_not_kept(elsewhere: FileServer) -> No
     kept.close()
 
 
+async def test_a_relative_redirect_is_read_against_the_link_it_came_from(
+    elsewhere: FileServer,
+) -> None:
+    elsewhere.redirects = {"/a/v": "w?x=1", "/a/w": f"//0x7f000001:{elsewhere.port}/b"}
+    origin = f"http://127.0.0.1:{elsewhere.port}"
+    file = await VideoDownloader(origin).download(f"{origin}/a/v", max_bytes=10**6, max_seconds=10)
+    assert file is not None and file.read() == MP4
+    file.close()
+    assert elsewhere.hits == ["/a/v", "/a/w?x=1", "/b"]  # the same origin however it is spelled
+
+
 async def test_the_trusted_origin_is_exact(elsewhere: FileServer, network: Network) -> None:
     here = f"http://127.0.0.1:{elsewhere.port}"
     for trusted in (f"http://127.0.0.1:{elsewhere.port + 1}", f"https://127.0.0.1:{elsewhere.port}",
