@@ -20,6 +20,7 @@ from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
 from bot.generations import VideoService
 from bot.i18n import Translator, t
+from bot.media import VideoDownloader
 from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.settings import Settings
@@ -128,7 +129,6 @@ class VideoBot(commands.Bot):
     credits: Credits
     tracker: Tracker
     notifier: DiscordNotifier
-    media_http: httpx.AsyncClient
     moderation: Moderation
     modlog: ModLog
     videomod: app_commands.Group  # set by cogs.moderation.ModerationCog
@@ -174,15 +174,9 @@ class VideoBot(commands.Bot):
             transport=self._evolink_transport,
             sleep=self._evolink_sleep,
         )
-        self.media_http = httpx.AsyncClient(
-            follow_redirects=True,
-            timeout=httpx.Timeout(30.0, connect=10.0),
-            transport=evolink.fast_transport(httpx.Limits(max_connections=100)),
-        )
-        self.notifier = DiscordNotifier(
-            self, clock=self.clock, media_http=self.media_http,
-            trusted_media_host=s.evolink_base_url,
-        )  # fmt: skip
+        # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
+        videos = VideoDownloader(evolink_base_url=s.evolink_base_url)
+        self.notifier = DiscordNotifier(self, clock=self.clock, videos=videos)
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
         self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
@@ -328,6 +322,5 @@ class VideoBot(commands.Bot):
         await super().close()
         if hasattr(self, "api"):
             await self.api.aclose()
-            await self.media_http.aclose()
         if hasattr(self, "store"):
             await self.store.close()

@@ -568,6 +568,13 @@ EN: dict[str, str] = {
     "validation.url_too_long": "`{option}` is longer than {limit} characters.",
     "validation.url_spaces": "`{option}` must not contain spaces.",
     "validation.url_public": "`{option}` must point at a public web address.",
+    "validation.url_userinfo": (
+        "`{option}` must not contain a user name or password (the part before `@`): "
+        "send the plain link to the file."
+    ),
+    "validation.url_invalid": (
+        "`{option}` is not a valid web address: copy the link from your browser's address bar."
+    ),
     # bot/client.py
     "error.unexpected": (
         "Something went wrong on the bot's side and this command did not finish. "
@@ -1066,6 +1073,10 @@ ZH_CN: dict[str, str] = {
     "validation.url_too_long": "`{option}` 超过了 {limit} 个字符。",
     "validation.url_spaces": "`{option}` 不能包含空格。",
     "validation.url_public": "`{option}` 必须指向公开的网址。",
+    "validation.url_userinfo": (
+        "`{option}` 不能包含用户名或密码（`@` 之前的部分）：请直接发送文件的链接。"
+    ),
+    "validation.url_invalid": "`{option}` 不是有效的网址：请从浏览器地址栏复制链接。",
     # bot/client.py
     "error.unexpected": "机器人内部出错，这条命令没有完成。没有扣除任何积分。请稍后再试。",
     "error.closing": "视频机器人正在重启。请一分钟后再试；没有扣除任何积分。",

@@ -289,6 +289,8 @@ class FaultRule:
     HTML page unless ``html=False``). A rule with only ``delay`` slows a normal answer.
     ``create_after_fault`` (create only): the task is really created and charged first, then the
     fault replaces the answer (the client sees an error or a timeout although a paid task exists).
+    Result files only (``files``): ``redirect`` answers 302 to that Location; ``body`` answers 200
+    with that text instead of the video; ``content_type`` changes the Content-Type of either.
     """
 
     route: FaultRoute = "any"
@@ -302,6 +304,9 @@ class FaultRule:
     create_after_fault: bool = False
     code: str | None = None  # overrides the error code of a status fault
     message: str | None = None  # overrides the error message of a status fault
+    redirect: str | None = None  # files: answer 302 to this Location
+    body: str | None = None  # files: answer 200 with this text instead of the video
+    content_type: str | None = None  # files: the Content-Type of the video or of `body`
     hits: int = 0  # how many requests it has hit so far
 
     def __post_init__(self) -> None:
@@ -317,8 +322,15 @@ class FaultRule:
             raise ValueError("drop cannot be combined with status or bad_json")
         if self.bad_json and self.status is not None:
             raise ValueError("bad_json cannot be combined with status")
-        if not (self.drop or self.bad_json or self.status is not None or self.delay > 0):
-            raise ValueError("a fault needs one of status, bad_json, drop or delay")
+        serves = any(value is not None for value in (self.redirect, self.body, self.content_type))
+        if serves and (
+            self.route != "files" or self.drop or self.bad_json or self.status is not None
+        ):
+            raise ValueError("redirect, body and content_type: files route only, and no error")
+        if not (self.drop or self.bad_json or self.status is not None or self.delay > 0 or serves):
+            raise ValueError(
+                "a fault needs one of status, bad_json, drop, delay, redirect, body or content_type"
+            )
         if self.create_after_fault:
             if self.route == "any":
                 self.route = "create"
@@ -374,7 +386,7 @@ class FaultRule:
         if isinstance(delay, bool) or not isinstance(delay, int | float):
             raise ValueError("delay must be a number of seconds")
         kwargs["delay"] = float(delay)
-        for name in ("code", "message"):
+        for name in ("code", "message", "redirect", "body", "content_type"):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string")
@@ -423,6 +435,9 @@ class Faults:
         create_after_fault: bool = False,
         code: str | None = None,
         message: str | None = None,
+        redirect: str | None = None,
+        body: str | None = None,
+        content_type: str | None = None,
     ) -> FaultRule:
         """Add a rule (a ready FaultRule, or one built from the keyword arguments)."""
         if rule is None:
@@ -438,6 +453,9 @@ class Faults:
                 create_after_fault=create_after_fault,
                 code=code,
                 message=message,
+                redirect=redirect,
+                body=body,
+                content_type=content_type,
             )
         self.rules.append(rule)
         return rule
@@ -1184,6 +1202,12 @@ class Simulator:
             return web.Response(status=200, body=body, content_type="application/json")
         if rule.status is not None:
             return self._fault_response(rule, route)
+        if rule.redirect is not None:
+            return web.Response(status=302, headers={"Location": rule.redirect})
+        if rule.body is not None or rule.content_type is not None:
+            body = rule.body.encode() if rule.body is not None else self._video_body()
+            content_type = rule.content_type or "text/plain; charset=utf-8"
+            return web.Response(body=body, headers={"Content-Type": content_type})
         return success
 
     def _fault_response(self, rule: FaultRule, route: str) -> web.Response:

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -740,7 +740,16 @@ def check_usable(path: Path | str) -> None:
 
 
 def _create_private_file(path: Path) -> None:
-    """Create the database file (and its folder) readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create the database file, and any folder missing on its way, for the owner only.
+
+    Folders that already exist (/tmp, a mounted volume) are left as they are."""
+    missing: list[Path] = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with suppress(FileExistsError):  # made meanwhile by someone else
+            folder.mkdir(mode=0o700)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -760,6 +760,27 @@ async def test_files_fault(sim: Simulator, client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/files/{task_id}.mp4")).status_code == 200
 
 
+async def test_files_can_redirect_or_serve_something_else(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    task_id = (await create(client))["id"]
+    sim.complete_now(task_id)
+    sim.faults.add(route="files", redirect="http://169.254.169.254/latest")
+    moved = await client.get(f"/files/{task_id}.mp4")
+    assert moved.status_code == 302 and moved.headers["location"] == "http://169.254.169.254/latest"
+    sim.faults.add(route="files", body="<html>login</html>", content_type="text/html")
+    page = await client.get(f"/files/{task_id}.mp4")
+    assert page.headers["content-type"] == "text/html" and page.text == "<html>login</html>"
+    sim.faults.add(route="files", content_type="application/octet-stream")
+    binary = await client.get(f"/files/{task_id}.mp4")
+    assert binary.headers["content-type"] == "application/octet-stream"
+    assert binary.content[4:8] == b"ftyp"
+    with pytest.raises(ValueError):
+        FaultRule(route="query", redirect="http://x.com/")
+    with pytest.raises(ValueError):
+        FaultRule(route="files", status=500, body="x")
+
+
 def test_fault_rule_validation() -> None:
     with pytest.raises(ValueError):
         FaultRule(route="query")  # does nothing
