@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot import evolink
+from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
 from bot.store import Clock, Generation, Store
 
@@ -71,6 +72,7 @@ class VideoService:
         poll_interval: float,
         clock: Clock = time.time,
         on_submitted: Callable[[], None] = lambda: None,
+        on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
     ) -> None:
         self._store = store
@@ -79,6 +81,7 @@ class VideoService:
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_submitted = on_submitted
+        self._on_charge_anomaly = on_charge_anomaly
         self.is_banned: Callable[[int, int], Awaitable[bool]] = _nobody_banned
         self._callback_base = callback_base
         self.in_flight: set[int] = set()
@@ -132,28 +135,41 @@ class VideoService:
             self.in_flight.discard(generation.id)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
+        submitted, anomaly = await self._record_submitted(generation, task)
+        if anomaly is not None:
+            self._on_charge_anomaly(anomaly)
+        self._on_submitted()
+        return submitted
+
+    async def _record_submitted(
+        self, generation: Generation, task: evolink.TaskState
+    ) -> tuple[Generation, ChargeAnomaly | None]:
+        """Store the task and settle the reservation to EvoLink's figure, if it is believable."""
         first_look = (
             self._poll_interval
             if self._callback_base  # the callback says when; polling is only a safety net
             else min(task.estimated_time or self._poll_interval, self._poll_interval)
         )
+        checked = check_reported(
+            self._credits.prices, generation, task.credits_reserved,
+            stage="reserved", task_id=task.id,
+        )  # fmt: skip
         async with self._store.transaction() as tx:
             submitted = await self._store.mark_submitted(
                 generation.id,
                 task_id=task.id,
                 status=task.status,
                 progress=task.progress,
-                credits_reserved=task.credits_reserved,
+                credits_reserved=checked.charge,
                 estimated_seconds=task.estimated_time,
                 next_poll_at=self._clock() + first_look,
                 tx=tx,
             )
-            if task.credits_reserved is not None:
+            if checked.charge is not None:
                 await self._credits.settle(
-                    tx, submitted, task.credits_reserved, reason="reserved by EvoLink"
+                    tx, submitted, checked.charge, reason="reserved by EvoLink"
                 )
-        self._on_submitted()
-        return submitted
+        return submitted, checked.anomaly
 
     async def _fail(
         self, generation: Generation, exc: evolink.EvoLinkError, *, member_told: bool
