@@ -7,6 +7,7 @@ call with the same key (EvoLink replays the task instead of making a second one)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -38,6 +39,13 @@ class SubmitUnconfirmed(Exception):
     def __init__(self, generation_id: int, reason: str) -> None:
         self.generation_id = generation_id
         super().__init__(reason)
+
+
+class SubmitUnrecorded(SubmitUnconfirmed):
+    """EvoLink made the task but the bot could not store it (e.g. the database was locked or
+    full). The row stays `requested` with its Idempotency-Key: the tracker repeats the call,
+    gets the same task back, and settles it; the member must not be told they were not charged.
+    """
 
 
 def callback_url(base: str | None, g: Generation) -> str | None:
@@ -108,6 +116,7 @@ class VideoService:
 
         With `member_waiting` the member hears of a refusal straight away (SubmitRefused); without
         it (a reconcile after a crash) the refusal is stored for the delivery loop to announce.
+        Raises SubmitUnrecorded when the task was made but could not be stored.
         """
         self.in_flight.add(generation.id)
         try:
@@ -135,7 +144,19 @@ class VideoService:
             self.in_flight.discard(generation.id)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
-        submitted, anomaly = await self._record_submitted(generation, task)
+        try:
+            submitted, anomaly = await self._record_submitted(generation, task)
+        except Exception as exc:  # whatever failed here, the task exists and will be billed
+            log.exception(
+                "EvoLink made task %s for generation %s, but it could not be stored; the same "
+                "call will be repeated to recover it",
+                task.id, generation.id,
+            )  # fmt: skip
+            with contextlib.suppress(Exception):  # the database may still be failing
+                await self._store.retry_unsubmitted_later(
+                    generation.id, self._clock() + RECONCILE_DELAY, counted=False
+                )
+            raise SubmitUnrecorded(generation.id, str(exc)) from exc
         if anomaly is not None:
             self._on_charge_anomaly(anomaly)
         self._on_submitted()

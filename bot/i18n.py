@@ -371,6 +371,12 @@ EN: dict[str, str] = {
         "here if it did; if it didn't, I'll tell you and give the credits back. "
         "You won't pay twice."
     ),
+    "video.unrecorded": (
+        "EvoLink has started your video, but the bot could not save that just now (a problem on "
+        "the bot's side). It will pick the video up again in a minute or two and post it here "
+        "when it is ready; the credits held for it are settled then. Please don't ask for it "
+        "again meanwhile: a new request would be a second video, paid separately."
+    ),
     "video.reserved": "Reserved {credits} credits.",
     "video.guild_only": "Use /video in a server channel.",
     "video.cancel.label": "Cancel",
@@ -912,6 +918,11 @@ ZH_CN: dict[str, str] = {
     "video.unconfirmed": (
         "EvoLink 没有确认你的视频已开始生成。我正在重新确认：如果已经开始，视频会发布在这里；"
         "如果没有，我会通知你并退还积分。你不会被重复扣费。"
+    ),
+    "video.unrecorded": (
+        "EvoLink 已开始生成你的视频，但机器人刚才没能保存这条记录（机器人这边的问题）。"
+        "机器人会在一两分钟内重新接上这个视频，生成好后发布在这里，为它预留的积分届时结算。"
+        "在此期间请不要重复请求：新的请求会生成第二个视频，另外扣费。"
     ),
     "video.reserved": "已预留 {credits} 积分。",
     "video.guild_only": "请在服务器频道中使用 /视频。",
