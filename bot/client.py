@@ -211,6 +211,7 @@ class VideoBot(commands.Bot):
             on_charge_anomaly=self.report_charge_anomaly,
         )  # fmt: skip
         self.tracker.on_key_refused = self.report_key_refused
+        await self.tracker.resume_lost_creates()  # before any command can start a create
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
             self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)

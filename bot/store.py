@@ -472,6 +472,14 @@ class Store:
             at, 1 if counted else 0, self._clock(), generation_id,
         )  # fmt: skip
 
+    async def unsubmitted_due_at(self, at: float) -> int:
+        """Make every `requested` row due by `at` (none can be in flight at start); how many."""
+        return await self.execute(
+            """UPDATE generations SET next_poll_at = ?, updated_at = ?
+               WHERE status = 'requested' AND (next_poll_at IS NULL OR next_poll_at > ?)""",
+            at, self._clock(), at,
+        )  # fmt: skip
+
     async def set_status_message(self, generation_id: int, message_id: int) -> None:
         await self.execute(
             "UPDATE generations SET status_message_id = ?, updated_at = ? WHERE id = ?",

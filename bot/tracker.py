@@ -2,7 +2,8 @@
 
 One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
 deliver what has finished, then sleep until the next row is due or a new submission wakes it.
-After a restart, unfinished rows are simply due; there is no special recovery path.
+After a restart, unfinished rows are simply due; the one step at start makes creates the last
+process left in flight due at once (see resume_lost_creates).
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ class Tracker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def resume_lost_creates(self) -> None:
+        """Call once at start, before this process makes any create: nothing is in flight yet, so
+        every `requested` row's create was cut off with the last process. They are reconciled in
+        the first pass instead of after RECONCILE_DELAY; creates lost later in this process
+        still wait theirs (EvoLink may still be handling the first call)."""
+        count = await self._store.unsubmitted_due_at(self._clock())
+        if count:
+            log.info("%d request(s) cut off by the last stop are checked with EvoLink now", count)
 
     async def run(self) -> None:
         log.info("tracker started")

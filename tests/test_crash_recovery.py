@@ -182,3 +182,35 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert row is not None and row.status == "completed" and row.task_id in simulator.tasks
     final = fake_discord.original(int(payload["id"]))
     assert final is not None and "ready" in str(final["embeds"]).lower()
+
+
+def creates(sim: Simulator) -> int:
+    return len([r for r in sim.requests if r.path == "/v1/videos/generations"])
+
+
+async def test_a_create_cut_off_by_a_crash_is_checked_at_once_after_restart(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        crash_after(EvoLinkClient, "create_task")(mp)  # EvoLink made it; the answer died with us
+        async with running_bot(make_bot(), fake_discord) as first:
+            with pytest.raises(Crash):
+                await dispatch(first, slash_command("video", [option("prompt", "a red fox")]))
+    assert len(simulator.tasks) == 1 and creates(simulator) == 1
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        await second.tracker.run_once()  # no time has passed: nothing can be in flight
+        recovered = await second.store.get(1)
+        assert recovered is not None and recovered.status in ("submitted", "running")
+        assert recovered.task_id in simulator.tasks and creates(simulator) == 2
+        # a create lost in this process still waits its turn: the first call may be in progress
+        simulator.faults.create_after_fault(status=500)
+        await dispatch(second, slash_command("video", [option("prompt", "a grey wolf")]))
+        await second.tracker.run_once()
+        lost_here = await second.store.get(2)
+        assert lost_here is not None and lost_here.status == "requested" and creates(simulator) == 3
+        for _ in range(3):
+            clock.advance(61)
+            await second.tracker.run_once()
+    assert len(simulator.tasks) == 2, "one task per request"
+    assert len(ready_messages(fake_discord, CHANNEL_ID)) == 2
