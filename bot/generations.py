@@ -2,7 +2,8 @@
 
 The row is written before the paid call, with the Idempotency-Key the call will carry, so a crash
 or a lost answer leaves a `requested` row that the tracker later settles by repeating the same
-call with the same key (EvoLink replays the task instead of making a second one).
+call with the same key. EvoLink is expected to replay the task instead of making a second one;
+that is not published (see README, Money rules), so a repeat that makes a new task is logged.
 """
 
 from __future__ import annotations
@@ -111,12 +112,15 @@ class VideoService:
         generation = await self.submit(admission.generation, member_waiting=True)
         return replace(admission, generation=generation)
 
-    async def submit(self, generation: Generation, *, member_waiting: bool) -> Generation:
+    async def submit(
+        self, generation: Generation, *, member_waiting: bool, repeat: bool = False
+    ) -> Generation:
         """Make the create call for a `requested` row and store the answer.
 
         With `member_waiting` the member hears of a refusal straight away (SubmitRefused); without
         it (a reconcile after a crash) the refusal is stored for the delivery loop to announce.
-        Raises SubmitUnrecorded when the task was made but could not be stored.
+        `repeat`: this call may have been made before, its answer lost. Raises SubmitUnrecorded
+        when the task was made but could not be stored.
         """
         self.in_flight.add(generation.id)
         try:
@@ -144,6 +148,12 @@ class VideoService:
             self.in_flight.discard(generation.id)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
+        elif repeat:
+            log.warning(
+                "generation %s: repeating a lost create made task %s, not a replay; if the lost "
+                "call had reached EvoLink, the account also paid for a task the bot never saw",
+                generation.id, task.id,
+            )  # fmt: skip
         try:
             submitted, anomaly = await self._record_submitted(generation, task)
         except Exception as exc:  # whatever failed here, the task exists and will be billed
@@ -213,7 +223,7 @@ class VideoService:
             await self._fail(generation, lost, member_told=False)
             return
         try:
-            await self.submit(generation, member_waiting=False)
+            await self.submit(generation, member_waiting=False, repeat=True)
         except (SubmitRefused, SubmitUnconfirmed):
             pass  # stored either way: refused rows go to delivery, lost ones wait their turn
 

@@ -669,6 +669,7 @@ class Simulator:
         task_retention_seconds: float | None = None,
         credits_reserved_mode: str = "exact",
         credits_used_mode: str = "exact",
+        honour_idempotency: bool = True,
     ) -> None:
         if task_seconds < 0 or pending_seconds < 0:
             raise ValueError("task_seconds and pending_seconds must be >= 0")
@@ -696,6 +697,9 @@ class Simulator:
         #: marker (see BILLING_MODES).
         self.credits_reserved_mode = billing_mode(credits_reserved_mode)
         self.credits_used_mode = billing_mode(credits_used_mode)
+        #: False: Idempotency-Key is ignored (EvoLink does not publish that it honours it), so a
+        #: repeated create makes and charges a second task.
+        self.honour_idempotency = honour_idempotency
         self.base_url = ""
         self.requests: list[RecordedRequest] = []
         self.tasks: dict[str, SimTask] = {}
@@ -1296,7 +1300,7 @@ class Simulator:
                 400, "invalid_request", "Request body must be a JSON object.", param="body"
             )
 
-        idem_key = request.headers.get("Idempotency-Key")
+        idem_key = request.headers.get("Idempotency-Key") if self.honour_idempotency else None
         fingerprint = json.dumps(data, sort_keys=True, separators=(",", ":"))
         if idem_key is not None:
             if not idem_key.strip() or len(idem_key) > 255:
@@ -1727,6 +1731,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "are reporting faults (the reservation is charged); a prompt's [[used:MODE]] marker "
         "overrides it for that task",
     )
+    parser.add_argument(
+        "--ignore-idempotency-key",
+        action="store_true",
+        help="ignore Idempotency-Key (unpublished at EvoLink): a repeated create makes and "
+        "charges a second task",
+    )
     parser.add_argument("--seed", type=int, default=1234, help="random seed (ids, fail rate)")
     parser.add_argument(
         "--rate-limit",
@@ -1754,6 +1764,7 @@ async def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         credits_reserved_mode=args.credits_reserved,
         credits_used_mode=args.credits_used,
+        honour_idempotency=not args.ignore_idempotency_key,
     )
     if args.rate_limit:
         sim.faults.rate_limit_per_second = args.rate_limit
