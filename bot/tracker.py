@@ -324,7 +324,7 @@ class Tracker:
         credits: float | None = None,
     ) -> None:
         """Record a final state with its charge (completed: EvoLink's figure if believable, else
-        what is held) or its full refund, in one transaction."""
+        what is held) or its full refund, in one transaction. The row keeps what was charged."""
         anomaly = None
         if status == "completed":
             checked = check_reported(
@@ -332,6 +332,8 @@ class Tracker:
                 stage="used", task_id=generation.task_id or "",
             )  # fmt: skip
             credits, anomaly = checked.charge, checked.anomaly
+        else:
+            credits = None  # refunded in full, whatever EvoLink says the task used
         async with self._store.transaction() as tx:
             finished = await self._store.record_finished(
                 generation.id, status=status, result_url=url, error_code=error_code,
