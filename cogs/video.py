@@ -212,7 +212,10 @@ async def start_video(
         key = "video.unrecorded" if isinstance(exc, SubmitUnrecorded) else "video.unconfirmed"
         bot.notifier.remember_interaction(exc.generation_id, interaction)
         message = await interaction.edit_original_response(content=t(key, locale))
-        await bot.store.set_status_message(exc.generation_id, message.id)
+        try:
+            await bot.store.set_status_message(exc.generation_id, message.id)
+        except Exception:  # the database may still be failing; the member already knows enough
+            log.exception("could not store the status message of generation %s", exc.generation_id)
         return
 
     generation = admission.generation

@@ -214,3 +214,23 @@ async def test_a_create_cut_off_by_a_crash_is_checked_at_once_after_restart(
             await second.tracker.run_once()
     assert len(simulator.tasks) == 2, "one task per request"
     assert len(ready_messages(fake_discord, CHANNEL_ID)) == 2
+
+
+async def test_a_database_still_failing_for_the_status_message_adds_no_not_charged_note(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    async def locked(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    payload = slash_command("video", [option("prompt", "a red fox")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Store, "mark_submitted", locked)
+        mp.setattr(Store, "set_status_message", locked)
+        await dispatch(bot, payload)
+    status = fake_discord.original(int(payload["id"]))
+    assert status is not None and "EvoLink has started your video" in status["content"]
+    assert fake_discord.followups(int(payload["id"])) == [], "no contradicting error note"
+    for _ in range(3):
+        clock.advance(61)
+        await bot.tracker.run_once()
+    assert len(simulator.tasks) == 1 and len(ready_messages(fake_discord, CHANNEL_ID)) == 1
