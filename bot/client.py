@@ -16,11 +16,13 @@ from discord.ext import commands
 
 from bot import evolink
 from bot.callbacks import CallbackServer
+from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
 from bot.generations import VideoService
 from bot.i18n import Translator, t
 from bot.media import VideoDownloader
+from bot.mod_render import charge_warning
 from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.settings import Settings
@@ -193,14 +195,17 @@ class VideoBot(commands.Bot):
         self.service = VideoService(
             self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
+            on_charge_anomaly=self.report_charge_anomaly,
         )  # fmt: skip
         self.service.is_banned = self.moderation.is_banned  # their queued requests never start
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
+            on_charge_anomaly=self.report_charge_anomaly,
         )  # fmt: skip
         self.tracker.on_key_refused = self.report_key_refused
+        await self.tracker.resume_lost_creates()  # before any command can start a create
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
             self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)
@@ -287,6 +292,16 @@ class VideoBot(commands.Bot):
         )
         for guild_id in await self.moderation.guilds_with_log_channel():
             await self.modlog.warn(guild_id, t("modlog.key_refused", None))
+
+    def report_charge_anomaly(self, anomaly: ChargeAnomaly) -> None:
+        """A credit figure from EvoLink the bot did not believe (already logged as an error):
+        told in the server's mod-log channel, in the server's language, one post per video."""
+        guild_id = anomaly.generation.guild_id
+        if guild_id is None:
+            return
+        guild = self.get_guild(guild_id)
+        text = charge_warning(anomaly, guild.preferred_locale if guild else None)
+        self.spawn(self.modlog.warn(guild_id, text))
 
     def warn_moderators(self, guild_id: int, text: str, kind: str) -> None:
         """A mod-log warning, at most once an hour per server and kind (a burst of refused

@@ -462,11 +462,22 @@ class Store:
             generation_id,
         )  # fmt: skip
 
-    async def retry_unsubmitted_later(self, generation_id: int, at: float) -> None:
+    async def retry_unsubmitted_later(
+        self, generation_id: int, at: float, *, counted: bool = True
+    ) -> None:
+        """Repeat the create at `at`; `counted`: this was one of its attempts (an answer lost)."""
         await self.execute(
-            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?
+            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + ?, updated_at = ?
                WHERE id = ? AND status = 'requested'""",
-            at, self._clock(), generation_id,
+            at, 1 if counted else 0, self._clock(), generation_id,
+        )  # fmt: skip
+
+    async def unsubmitted_due_at(self, at: float) -> int:
+        """Make every `requested` row due by `at` (none can be in flight at start); how many."""
+        return await self.execute(
+            """UPDATE generations SET next_poll_at = ?, updated_at = ?
+               WHERE status = 'requested' AND (next_poll_at IS NULL OR next_poll_at > ?)""",
+            at, self._clock(), at,
         )  # fmt: skip
 
     async def set_status_message(self, generation_id: int, message_id: int) -> None:

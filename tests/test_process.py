@@ -597,6 +597,55 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
     await stop_bot(second)
 
 
+async def test_sigkill_with_a_create_in_flight_is_recovered_at_once_after_restart(
+    cluster: Cluster, discord_api: DiscordStandIn
+) -> None:
+    """EvoLink makes the task but its answer is slow; the bot is killed before it arrives. The
+    new process cannot have that create in flight, so it repeats it (same Idempotency-Key: the
+    same task) at once, not after the minute a create lost in a running process waits."""
+    sim = await start_simulator(cluster, task_seconds=1.0, pending_seconds=0.2)
+    await sim.add_fault({"route": "create", "create_after_fault": True, "delay": 8.0})
+    first = await start_bot(cluster, discord_api, sim, name="bot-first")
+    await wait_ready(discord_api, first)
+    user = USER_IDS[0]
+    await discord_api.send_interaction(video_command(user, "a lantern on a night river"))
+    tasks: list[dict[str, Any]] = []
+
+    async def task_made() -> bool:
+        tasks[:] = await sim.tasks()
+        return bool(tasks)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP
+    while not await task_made():
+        assert loop.time() < deadline, f"no create reached the simulator\n{first.proc.tail()}"
+        await asyncio.sleep(0.05)
+    first.proc.signal(signal.SIGKILL)  # the create's answer is still 8 s away
+    assert await first.proc.wait_exit() == -signal.SIGKILL
+
+    restarted = loop.time()
+    second = await start_bot(
+        cluster, discord_api, sim, db=first.db, token=first.token, api_key=first.api_key,
+        name="bot-second",
+    )  # fmt: skip
+    await wait_for(
+        lambda: deliveries(discord_api, user),
+        "the delivery after the restart (a lost create waits 60 s in a running process)",
+        discord_api=discord_api,
+        bot=second,
+        within=30.0,
+    )
+    took = loop.time() - restarted
+    assert took < 30.0, f"restart to delivery took {took:.1f}s"
+    await wait_for(
+        lambda: delivered_rows(second.db) == 1, "the row marked delivered", discord_api=discord_api
+    )
+    assert len(deliveries(discord_api, user)) == 1
+    assert [t["id"] for t in await sim.tasks()] == [tasks[0]["id"]], "the same task, not a second"
+    assert_clean_log(second)
+    await stop_bot(second)
+
+
 SHUTDOWN_HANG = (
     "the bot logged 'stopped cleanly' but never exited (killed after the grace period): some "
     "resource was left open after asyncio.run() returned, e.g. the non-daemon aiosqlite thread "

@@ -435,6 +435,57 @@ async def test_complete_now_and_fail_now(
         sim.complete_now("task-unified-0-missing0")
 
 
+@pytest.mark.parametrize(
+    ("marker", "reported", "balance"),
+    [
+        ("", 5, 9995.0),
+        ("[[used:lower]]", 3, 9997.0),  # billed for less: the difference goes back
+        ("[[used:higher]]", 7.5, 9992.5),
+        ("[[used:2.5]]", 2.5, 9997.5),
+        ("[[used:0]]", 0, 10_000.0),
+        ("[[used:missing]]", None, 9995.0),  # reporting faults: the reservation is paid
+        ("[[used:negative]]", -5, 9995.0),
+        ("[[used:absurd]]", 5000, 9995.0),
+    ],
+)
+async def test_used_marker_sets_the_final_charge_reported(
+    sim: Simulator,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    marker: str,
+    reported: float | None,
+    balance: float,
+) -> None:
+    answer = await create(client, prompt=f"a fox {marker}")
+    assert answer["usage"]["credits_reserved"] == 5
+    running = await query(client, answer["id"])
+    assert "credits_used" not in running["usage"]
+    clock.advance(20)
+    done = await query(client, answer["id"])
+    assert done["status"] == "completed"
+    assert done["usage"].get("credits_used") == reported
+    assert done["usage"]["credits_reserved"] == 5
+    assert sim.balance == balance
+
+
+async def test_reserved_marker_and_default_modes(make_sim: SimFactory, clock: FakeClock) -> None:
+    sim = await make_sim(credits_used_mode="lower")
+    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH) as c:
+        missing = await create(c, prompt="x [[reserved:missing]]")
+        assert "credits_reserved" not in missing["usage"]
+        assert (await create(c, prompt="x [[reserved:negative]]"))["usage"][
+            "credits_reserved"
+        ] == -5
+        assert sim.balance == 9990.0  # the account really holds 5 for each
+        plain = await create(c, prompt="no marker")
+        exact = await create(c, prompt="y [[used:exact]]")
+        clock.advance(20)
+        assert (await query(c, plain["id"]))["usage"]["credits_used"] == 3  # the default mode
+        assert (await query(c, exact["id"]))["usage"]["credits_used"] == 5
+    with pytest.raises(ValueError):
+        Simulator(credits_used_mode="cheap")
+
+
 # ------------------------------------------------------------------------------- balance
 
 
@@ -996,6 +1047,8 @@ async def test_cli_runs_as_module() -> None:
         "--task-seconds",
         "0",
         "--no-batch",
+        "--credits-used",
+        "lower",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -1011,7 +1064,8 @@ async def test_cli_runs_as_module() -> None:
             base_url=match.group(1), headers={"Authorization": "Bearer k1"}
         ) as c:
             answer = await create(c)
-            assert (await query(c, answer["id"]))["status"] == "completed"
+            done = await query(c, answer["id"])
+            assert done["status"] == "completed" and done["usage"]["credits_used"] == 3
             assert (await c.post("/v1/tasks/batch", json={"task_ids": []})).status_code == 404
     finally:
         proc.terminate()
