@@ -15,10 +15,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.callbacks import CallbackServer
+from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
+from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
 from bot.i18n import Translator, t
 from bot.media import VideoDownloader
@@ -208,7 +209,8 @@ class VideoBot(commands.Bot):
         await self.tracker.resume_lost_creates()  # before any command can start a create
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
-            self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)
+            limits = ReceiverLimits.within(open_file_limit())
+            self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix, limits)
             await self.callbacks.start(s.callback_host, s.callback_port)
 
         from cogs.credits import CreditsCog, CreditsModeration

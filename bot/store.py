@@ -623,6 +623,13 @@ class Store:
             )
         return [Generation.from_row(row) for row in found]
 
+    async def callback_token(self, generation_id: int) -> str | None:
+        """The secret a callback for this generation must carry (one read by primary key)."""
+        row = await self.fetchone(
+            "SELECT callback_token FROM generations WHERE id = ?", generation_id
+        )
+        return None if row is None else row[0]
+
     async def poll_soon(self, generation_id: int, at: float) -> bool:
         """Bring an active task's next query forward (a callback said it may be done)."""
         changed = await self.execute(
