@@ -17,6 +17,7 @@ from discord.gateway import DiscordWebSocket
 from dotenv import load_dotenv
 
 from bot.client import VideoBot
+from bot.fdlimit import raise_open_file_limit
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import check_usable
 
@@ -142,6 +143,7 @@ def main() -> int:
         print(f"The bot cannot start. Fix this setting in .env:\n  - {problem}", file=sys.stderr)
         return 2
     setup_logging(settings)
+    raise_open_file_limit()
     if settings.discord_api_base_url:
         discord.http.Route.BASE = settings.discord_api_base_url
     try:

@@ -15,12 +15,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.callbacks import CallbackServer
+from bot.callbacks import CallbackServer, ReceiverLimits
+from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
 from bot.delivery import DiscordNotifier
 from bot.discord_limits import CONTENT, clip_text
+from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
 from bot.i18n import Translator, t
+from bot.media import VideoDownloader
+from bot.mod_render import charge_warning
 from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.settings import Settings
@@ -130,7 +134,6 @@ class VideoBot(commands.Bot):
     credits: Credits
     tracker: Tracker
     notifier: DiscordNotifier
-    media_http: httpx.AsyncClient
     moderation: Moderation
     modlog: ModLog
     videomod: app_commands.Group  # set by cogs.moderation.ModerationCog
@@ -176,15 +179,9 @@ class VideoBot(commands.Bot):
             transport=self._evolink_transport,
             sleep=self._evolink_sleep,
         )
-        self.media_http = httpx.AsyncClient(
-            follow_redirects=True,
-            timeout=httpx.Timeout(30.0, connect=10.0),
-            transport=evolink.fast_transport(httpx.Limits(max_connections=100)),
-        )
-        self.notifier = DiscordNotifier(
-            self, clock=self.clock, media_http=self.media_http,
-            trusted_media_host=s.evolink_base_url,
-        )  # fmt: skip
+        # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
+        videos = VideoDownloader(evolink_base_url=s.evolink_base_url)
+        self.notifier = DiscordNotifier(self, clock=self.clock, videos=videos)
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
         self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
@@ -202,17 +199,21 @@ class VideoBot(commands.Bot):
         self.service = VideoService(
             self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
+            on_charge_anomaly=self.report_charge_anomaly,
         )  # fmt: skip
         self.service.is_banned = self.moderation.is_banned  # their queued requests never start
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
+            on_charge_anomaly=self.report_charge_anomaly,
         )  # fmt: skip
         self.tracker.on_key_refused = self.report_key_refused
+        await self.tracker.resume_lost_creates()  # before any command can start a create
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
-            self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix)
+            limits = ReceiverLimits.within(open_file_limit())
+            self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix, limits)
             await self.callbacks.start(s.callback_host, s.callback_port)
 
         from cogs.credits import CreditsCog, CreditsModeration
@@ -297,6 +298,16 @@ class VideoBot(commands.Bot):
         for guild_id in await self.moderation.guilds_with_log_channel():
             await self.modlog.warn(guild_id, t("modlog.key_refused", None))
 
+    def report_charge_anomaly(self, anomaly: ChargeAnomaly) -> None:
+        """A credit figure from EvoLink the bot did not believe (already logged as an error):
+        told in the server's mod-log channel, in the server's language, one post per video."""
+        guild_id = anomaly.generation.guild_id
+        if guild_id is None:
+            return
+        guild = self.get_guild(guild_id)
+        text = charge_warning(anomaly, guild.preferred_locale if guild else None)
+        self.spawn(self.modlog.warn(guild_id, text))
+
     def warn_moderators(self, guild_id: int, text: str, kind: str) -> None:
         """A mod-log warning, at most once an hour per server and kind (a burst of refused
         requests makes one warning, not fifty)."""
@@ -331,6 +342,5 @@ class VideoBot(commands.Bot):
         await super().close()
         if hasattr(self, "api"):
             await self.api.aclose()
-            await self.media_http.aclose()
         if hasattr(self, "store"):
             await self.store.close()

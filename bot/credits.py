@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -324,7 +325,11 @@ class Credits:
         """Make the generation's net charge equal `charge`; returns the change (+ = given back).
 
         Idempotent: settling twice to the same figure appends nothing the second time.
+        EvoLink's figures are checked before they get here (bot/charges.py); this is the last
+        guard: a negative or non-finite charge would give credits away.
         """
+        if not math.isfinite(charge) or charge < 0:
+            raise ValueError(f"refusing to settle generation {generation.id} to {charge!r}")
         row = await tx.fetchone(
             """SELECT COALESCE(SUM(amount), 0), MIN(charged_at), COUNT(*) FROM credit_ledger
                WHERE generation_id = ? AND kind IN ('reserve', 'settle', 'refund')""",

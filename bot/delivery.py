@@ -17,11 +17,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, cast
-from urllib.parse import urlsplit
 
 import aiohttp
 import discord
-import httpx
 
 from bot import media, render
 from bot.i18n import t
@@ -66,15 +64,13 @@ class DiscordNotifier:
         client: discord.Client,
         clock: Clock = time.time,
         *,
-        media_http: httpx.AsyncClient | None = None,
-        trusted_media_host: str | None = None,
+        videos: media.VideoDownloader | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
         self._interactions: OrderedDict[int, tuple[float, discord.Interaction[Any]]] = OrderedDict()
         self._throttle = EditThrottle(clock)
-        self._media_http = media_http
-        self._trusted_host = urlsplit(trusted_media_host).hostname if trusted_media_host else None
+        self._videos = videos
         self.result_view: ResultView = lambda generation: None
         self.status_view: ResultView = lambda generation: None
         self.queue_position: QueuePosition | None = None
@@ -277,14 +273,11 @@ class DiscordNotifier:
         return kwargs
 
     async def _fetch_video(self, g: Generation) -> IO[bytes] | None:
-        if g.status != "completed" or not g.result_url or self._media_http is None:
-            return None
-        if not media.fetchable(g.result_url, self._trusted_host):
-            log.warning("not downloading video %s from an address we do not fetch", g.id)
+        if g.status != "completed" or not g.result_url or self._videos is None:
             return None
         limit = g.upload_limit or DEFAULT_UPLOAD_LIMIT
-        return await media.download(
-            self._media_http, g.result_url, max_bytes=limit, max_seconds=DOWNLOAD_TIMEOUT
+        return await self._videos.download(
+            g.result_url, max_bytes=limit, max_seconds=DOWNLOAD_TIMEOUT
         )
 
     async def _edit_status(self, generation: Generation) -> None:

@@ -2,11 +2,13 @@
 
 The row is written before the paid call, with the Idempotency-Key the call will carry, so a crash
 or a lost answer leaves a `requested` row that the tracker later settles by repeating the same
-call with the same key (EvoLink replays the task instead of making a second one).
+call with the same key. EvoLink is expected to replay the task instead of making a second one;
+that is not published (see README, Money rules), so a repeat that makes a new task is logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot import evolink
+from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
 from bot.store import Clock, Generation, Store
 
@@ -37,6 +40,13 @@ class SubmitUnconfirmed(Exception):
     def __init__(self, generation_id: int, reason: str) -> None:
         self.generation_id = generation_id
         super().__init__(reason)
+
+
+class SubmitUnrecorded(SubmitUnconfirmed):
+    """EvoLink made the task but the bot could not store it (e.g. the database was locked or
+    full). The row stays `requested` with its Idempotency-Key: the tracker repeats the call,
+    gets the same task back, and settles it; the member must not be told they were not charged.
+    """
 
 
 def callback_url(base: str | None, g: Generation) -> str | None:
@@ -71,6 +81,7 @@ class VideoService:
         poll_interval: float,
         clock: Clock = time.time,
         on_submitted: Callable[[], None] = lambda: None,
+        on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
     ) -> None:
         self._store = store
@@ -79,6 +90,7 @@ class VideoService:
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_submitted = on_submitted
+        self._on_charge_anomaly = on_charge_anomaly
         self.is_banned: Callable[[int, int], Awaitable[bool]] = _nobody_banned
         self._callback_base = callback_base
         self.in_flight: set[int] = set()
@@ -100,11 +112,15 @@ class VideoService:
         generation = await self.submit(admission.generation, member_waiting=True)
         return replace(admission, generation=generation)
 
-    async def submit(self, generation: Generation, *, member_waiting: bool) -> Generation:
+    async def submit(
+        self, generation: Generation, *, member_waiting: bool, repeat: bool = False
+    ) -> Generation:
         """Make the create call for a `requested` row and store the answer.
 
         With `member_waiting` the member hears of a refusal straight away (SubmitRefused); without
         it (a reconcile after a crash) the refusal is stored for the delivery loop to announce.
+        `repeat`: this call may have been made before, its answer lost. Raises SubmitUnrecorded
+        when the task was made but could not be stored.
         """
         self.in_flight.add(generation.id)
         try:
@@ -132,28 +148,59 @@ class VideoService:
             self.in_flight.discard(generation.id)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
+        elif repeat:
+            log.warning(
+                "generation %s: repeating a lost create made task %s, not a replay; if the lost "
+                "call had reached EvoLink, the account also paid for a task the bot never saw",
+                generation.id, task.id,
+            )  # fmt: skip
+        try:
+            submitted, anomaly = await self._record_submitted(generation, task)
+        except Exception as exc:  # whatever failed here, the task exists and will be billed
+            log.exception(
+                "EvoLink made task %s for generation %s, but it could not be stored; the same "
+                "call will be repeated to recover it",
+                task.id, generation.id,
+            )  # fmt: skip
+            with contextlib.suppress(Exception):  # the database may still be failing
+                await self._store.retry_unsubmitted_later(
+                    generation.id, self._clock() + RECONCILE_DELAY, counted=False
+                )
+            raise SubmitUnrecorded(generation.id, str(exc)) from exc
+        if anomaly is not None:
+            self._on_charge_anomaly(anomaly)
+        self._on_submitted()
+        return submitted
+
+    async def _record_submitted(
+        self, generation: Generation, task: evolink.TaskState
+    ) -> tuple[Generation, ChargeAnomaly | None]:
+        """Store the task and settle the reservation to EvoLink's figure, if it is believable."""
         first_look = (
             self._poll_interval
             if self._callback_base  # the callback says when; polling is only a safety net
             else min(task.estimated_time or self._poll_interval, self._poll_interval)
         )
+        checked = check_reported(
+            self._credits.prices, generation, task.credits_reserved,
+            stage="reserved", task_id=task.id,
+        )  # fmt: skip
         async with self._store.transaction() as tx:
             submitted = await self._store.mark_submitted(
                 generation.id,
                 task_id=task.id,
                 status=task.status,
                 progress=task.progress,
-                credits_reserved=task.credits_reserved,
+                credits_reserved=checked.charge,
                 estimated_seconds=task.estimated_time,
                 next_poll_at=self._clock() + first_look,
                 tx=tx,
             )
-            if task.credits_reserved is not None:
+            if checked.charge is not None:
                 await self._credits.settle(
-                    tx, submitted, task.credits_reserved, reason="reserved by EvoLink"
+                    tx, submitted, checked.charge, reason="reserved by EvoLink"
                 )
-        self._on_submitted()
-        return submitted
+        return submitted, checked.anomaly
 
     async def _fail(
         self, generation: Generation, exc: evolink.EvoLinkError, *, member_told: bool
@@ -176,7 +223,7 @@ class VideoService:
             await self._fail(generation, lost, member_told=False)
             return
         try:
-            await self.submit(generation, member_waiting=False)
+            await self.submit(generation, member_waiting=False, repeat=True)
         except (SubmitRefused, SubmitUnconfirmed):
             pass  # stored either way: refused rows go to delivery, lost ones wait their turn
 

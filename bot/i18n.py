@@ -383,6 +383,12 @@ EN: dict[str, str] = {
         "here if it did; if it didn't, I'll tell you and give the credits back. "
         "You won't pay twice."
     ),
+    "video.unrecorded": (
+        "EvoLink has started your video, but the bot could not save that just now (a problem on "
+        "the bot's side). It will pick the video up again in a minute or two and post it here "
+        "when it is ready; the credits held for it are settled then. Please don't ask for it "
+        "again meanwhile: a new request would be a second video, paid separately."
+    ),
     "video.reserved": "Reserved {credits} credits.",
     "video.guild_only": "Use /video in a server channel.",
     "video.cancel.label": "Cancel",
@@ -581,6 +587,13 @@ EN: dict[str, str] = {
     "validation.url_too_long": "`{option}` is longer than {limit} characters.",
     "validation.url_spaces": "`{option}` must not contain spaces.",
     "validation.url_public": "`{option}` must point at a public web address.",
+    "validation.url_userinfo": (
+        "`{option}` must not contain a user name or password (the part before `@`): "
+        "send the plain link to the file."
+    ),
+    "validation.url_invalid": (
+        "`{option}` is not a valid web address: copy the link from your browser's address bar."
+    ),
     # bot/client.py
     "error.unexpected": (
         "Something went wrong on the bot's side and this command did not finish. "
@@ -608,6 +621,25 @@ EN: dict[str, str] = {
     ),
     "modlog.undelivered.refunded": "No video was made, and its credits were already refunded.",
     "modlog.undelivered.error": "Last error",
+    "modlog.charge_rejected.reserved": (
+        "EvoLink said it reserved {reported} credits for video #{id} (task {task_id}), which "
+        "this video cannot cost (more than 0 and at most {ceiling}, twice the bot's estimate of "
+        "{estimate}). The bot did not believe it: the member is charged the {kept} credits held "
+        "for the video. Check the task in EvoLink's dashboard."
+    ),
+    "modlog.charge_rejected.used": (
+        "EvoLink reported a final charge of {reported} credits for video #{id} (task {task_id}), "
+        "which this video cannot cost (more than 0 and at most {ceiling}, twice the bot's "
+        "estimate of {estimate}). The bot did not believe it: the member is charged the {kept} "
+        "credits held for the video. Check the task in EvoLink's dashboard; "
+        "`/videomod credits refund` gives the member credits back."
+    ),
+    "modlog.charge_zero": (
+        "EvoLink reported that video #{id} (task {task_id}) cost nothing. The member is charged "
+        "the {kept} credits held for it, because a charge of 0 on a finished video is more often "
+        "a missing figure than a gift. If EvoLink really billed nothing (a promotion, say), "
+        "`/videomod credits refund` gives the credits back."
+    ),
     "error.mismatch": (
         "This command's options did not match what the bot expects (Discord may still be "
         "updating its command list). Please try again in a minute; nothing was charged."
@@ -932,6 +964,11 @@ ZH_CN: dict[str, str] = {
         "EvoLink 没有确认你的视频已开始生成。我正在重新确认：如果已经开始，视频会发布在这里；"
         "如果没有，我会通知你并退还积分。你不会被重复扣费。"
     ),
+    "video.unrecorded": (
+        "EvoLink 已开始生成你的视频，但机器人刚才没能保存这条记录（机器人这边的问题）。"
+        "机器人会在一两分钟内重新接上这个视频，生成好后发布在这里，为它预留的积分届时结算。"
+        "在此期间请不要重复请求：新的请求会生成第二个视频，另外扣费。"
+    ),
     "video.reserved": "已预留 {credits} 积分。",
     "video.guild_only": "请在服务器频道中使用 /视频。",
     "video.cancel.label": "取消",
@@ -1105,6 +1142,10 @@ ZH_CN: dict[str, str] = {
     "validation.url_too_long": "`{option}` 超过了 {limit} 个字符。",
     "validation.url_spaces": "`{option}` 不能包含空格。",
     "validation.url_public": "`{option}` 必须指向公开的网址。",
+    "validation.url_userinfo": (
+        "`{option}` 不能包含用户名或密码（`@` 之前的部分）：请直接发送文件的链接。"
+    ),
+    "validation.url_invalid": "`{option}` 不是有效的网址：请从浏览器地址栏复制链接。",
     # bot/client.py
     "error.unexpected": "机器人内部出错，这条命令没有完成。没有扣除任何积分。请稍后再试。",
     "error.closing": "视频机器人正在重启。请一分钟后再试；没有扣除任何积分。",
@@ -1127,6 +1168,25 @@ ZH_CN: dict[str, str] = {
     ),
     "modlog.undelivered.refunded": "视频没有生成，积分已经退还。",
     "modlog.undelivered.error": "最后一次错误",
+    "modlog.charge_rejected.reserved": (
+        "EvoLink 称为视频 #{id}（任务 {task_id}）预留了 {reported} 积分，"
+        "而这个视频不可能是这个费用"
+        "（应大于 0 且不超过 {ceiling}，即机器人估算的 {estimate} 的两倍）。"
+        "机器人没有采信这个数字：成员按为该视频预留的 {kept} 积分扣费。"
+        "请在 EvoLink 控制台核对这个任务。"
+    ),
+    "modlog.charge_rejected.used": (
+        "EvoLink 报告视频 #{id}（任务 {task_id}）的最终费用为 {reported} 积分，而这个视频不可能是"
+        "这个费用（应大于 0 且不超过 {ceiling}，即机器人估算的 {estimate} 的两倍）。机器人没有采信"
+        "这个数字：成员按为该视频预留的 {kept} 积分扣费。请在 EvoLink 控制台核对这个任务；"
+        "`/视频管理 积分 退还` 可以把积分退给成员。"
+    ),
+    "modlog.charge_zero": (
+        "EvoLink 报告视频 #{id}（任务 {task_id}）没有产生费用。"
+        "成员仍按为它预留的 {kept} 积分扣费，"
+        "因为已完成的视频费用为 0 更可能是数字缺失，而不是免费。"
+        "如果 EvoLink 确实没有收费（例如促销），可以用 `/视频管理 积分 退还` 退还积分。"
+    ),
     "error.mismatch": (
         "这条命令的选项与机器人预期的不一致（Discord 可能仍在更新命令列表）。"
         "请一分钟后再试；没有扣除任何积分。"

@@ -1,74 +1,193 @@
-"""Fetches a finished video so it can be attached: streamed, size-capped, time-limited.
+"""Fetches a finished video so it can be attached: checked, streamed, size- and time-capped.
 
-EvoLink's result links expire after 24 hours; an attached file plays inline and stays. Any
-failure (too big, too slow, an error, an address we will not fetch) returns None, and the caller
-posts the link instead.
+EvoLink's result links expire after 24 hours; an attached file plays inline and stays. The link
+comes from outside, so every hop is held to bot/addresses.py's policy: https only, every address
+its name resolves to must be public (checked with the event loop's getaddrinfo), and the
+connection goes to exactly the addresses checked, so DNS cannot change in between. Redirects are
+followed by hand, each one checked again. The one exception is the exact origin (scheme, host and
+port) of a loopback EvoLink base URL: the simulator serves its files there.
+
+Only a video is kept: a `video/*` Content-Type, or an MP4/MOV (`ftyp`) or WebM/Matroska (EBML)
+signature. Any failure or refusal returns None, and the caller posts the link instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
+import socket
 import tempfile
 from typing import IO
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from bot import addresses
 
 log = logging.getLogger(__name__)
 
+MAX_REDIRECTS = 3
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # bigger files go to a temporary file on disk
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+CHUNK = 64 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+SIGNATURE_LENGTH = 8
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # WebM and Matroska
 
 
-def fetchable(url: str, trusted_host: str | None = None) -> bool:
-    """Only http(s) links to public hosts, or to the API's own host (the simulator serves its
-    files from the same loopback address as its API)."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not host:
-        return False
-    if trusted_host is not None and host == trusted_host.lower():
-        return True
-    if parts.scheme != "https" or host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        return ipaddress.ip_address(host).is_global
-    except ValueError:
-        return True  # a DNS name
+class Refused(Exception):
+    """A link or an answer we will not fetch or keep (the reason goes to the log)."""
 
 
-async def download(
-    http: httpx.AsyncClient, url: str, *, max_bytes: int, max_seconds: float
-) -> IO[bytes] | None:
-    """The file, rewound, if it is at most `max_bytes`; else None. The caller closes it."""
+def is_video_signature(head: bytes) -> bool:
+    """Whether a file starting with `head` is an MP4/MOV (an `ftyp` box first) or WebM/MKV."""
+    return head[4:8] == b"ftyp" or head[:4] == EBML_MAGIC
+
+
+class VideoDownloader:
+    def __init__(self, evolink_base_url: str | None = None) -> None:
+        self._trusted = addresses.loopback_origin(evolink_base_url) if evolink_base_url else None
+
+    async def download(self, url: str, *, max_bytes: int, max_seconds: float) -> IO[bytes] | None:
+        """The video, rewound, if it is at most `max_bytes`; else None. The caller closes it."""
+        resolver = _CheckedResolver()
+        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+        timeout = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
+        try:
+            async with (
+                asyncio.timeout(max_seconds),
+                aiohttp.ClientSession(
+                    connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
+                ) as session,
+            ):
+                return await self._follow(session, resolver, url, max_bytes)
+        except Refused as exc:
+            log.warning("not downloading a video: %s", exc)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            log.info("video download failed: %s", exc)
+        return None
+
+    async def _follow(
+        self, session: aiohttp.ClientSession, resolver: _CheckedResolver, url: str, max_bytes: int
+    ) -> IO[bytes] | None:
+        for _ in range(MAX_REDIRECTS + 1):
+            target = await self._check(url, resolver)
+            async with session.get(
+                str(target), allow_redirects=False, headers={"Accept-Encoding": "identity"}
+            ) as response:
+                if response.status in REDIRECT_STATUSES and "Location" in response.headers:
+                    url = urljoin(str(target), response.headers["Location"])
+                    continue
+                if response.status != 200:
+                    log.info("video download answered HTTP %s", response.status)
+                    return None
+                return await _read_video(response, max_bytes)
+        raise Refused(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _check(self, url: str, resolver: _CheckedResolver) -> addresses.Url:
+        """The link as it will be fetched, once every address it leads to is allowed."""
+        try:
+            target = addresses.parse_url(url)
+        except addresses.BadUrl as exc:
+            raise Refused(f"a link that is {exc}") from None
+        trusted = target.origin == self._trusted
+        if not trusted:
+            if target.scheme != "https":
+                raise Refused(f"{target.scheme}:// to {target.host} (https only)")
+            if target.address is None and addresses.is_local_name(target.host):
+                raise Refused(f"a local name, {target.host}")
+        found = (
+            [target.address]
+            if target.address is not None
+            else await _lookup(target.host, target.port)
+        )
+        allowed = _is_loopback if trusted else addresses.is_public_address
+        refused = [str(address) for address in found if not allowed(address)]
+        if refused or not found:
+            raise Refused(f"{target.host} leads to {', '.join(refused) or 'no address'}")
+        resolver.checked[target.host] = found
+        return target
+
+
+def _is_loopback(address: addresses.IPAddress) -> bool:
+    return address.is_loopback
+
+
+async def _lookup(host: str, port: int) -> list[addresses.IPAddress]:
+    """Every address `host` resolves to, looked up off the event loop."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[addresses.IPAddress] = []
+    for *_, sockaddr in infos:
+        address = addresses.parse_ip(str(sockaddr[0]))
+        if address not in found:
+            found.append(address)
+    return found
+
+
+class _CheckedResolver(AbstractResolver):
+    """Answers aiohttp with the addresses already checked for a name, and nothing else: the
+    connection goes where the check said it may, whatever DNS answers a moment later."""
+
+    def __init__(self) -> None:
+        self.checked: dict[str, list[addresses.IPAddress]] = {}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = self.checked.get(host.rstrip(".").lower())
+        if not found:
+            raise OSError(f"{host} was not checked before connecting")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=socket.IPPROTO_TCP,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in found
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+async def _read_video(response: aiohttp.ClientResponse, max_bytes: int) -> IO[bytes] | None:
+    """The body in a spooled file, if it is a video of at most `max_bytes`."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        return None
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Refused(f"a body encoded as {encoding}")
+    declared_video = response.content_type.startswith("video/")
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     try:
-        async with asyncio.timeout(max_seconds), http.stream("GET", url) as response:
-            if response.status_code != 200:
-                log.info("video download answered HTTP %s", response.status_code)
+        size, head = 0, b""
+        async for chunk in response.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
                 spool.close()
                 return None
-            declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                spool.close()
-                return None
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    spool.close()
-                    return None
-                spool.write(chunk)
-    except (httpx.HTTPError, OSError, TimeoutError) as exc:
-        log.info("video download failed: %s", exc)
+            spool.write(chunk)
+            if len(head) < SIGNATURE_LENGTH:
+                head += chunk[: SIGNATURE_LENGTH - len(head)]
+                if len(head) == SIGNATURE_LENGTH and not declared_video:
+                    _require_video(head, response.content_type)
+        if size == 0:
+            spool.close()
+            return None
+        if not declared_video:
+            _require_video(head, response.content_type)
+    except BaseException:
         spool.close()
-        return None
-    if size == 0:
-        spool.close()
-        return None
+        raise
     spool.seek(0)
     return spool
+
+
+def _require_video(head: bytes, content_type: str) -> None:
+    if not is_video_signature(head):
+        raise Refused(f"a body that is not a video ({content_type})")

@@ -11,6 +11,7 @@ import datetime as dt
 
 import discord
 
+from bot.charges import ChargeAnomaly
 from bot.credits import fmt
 from bot.discord_limits import clip_text, fit_embed
 from bot.i18n import AnyLocale, listing, t
@@ -390,6 +391,23 @@ def action_post(e: AuditEntry) -> discord.Embed:
     embed = discord.Embed(title="Moderator action", description=audit_text(e), colour=COLOR_MOD)
     embed.set_footer(text=f"Audit #{e.id}")
     return _stamp(embed, e.created_at)
+
+
+def charge_warning(anomaly: ChargeAnomaly, locale: AnyLocale = None) -> str:
+    """For the mod-log: a credit figure from EvoLink the bot did not believe, and what it did."""
+    key = f"modlog.charge_rejected.{anomaly.stage}"
+    if anomaly.reported == 0 and anomaly.stage == "used":
+        key = "modlog.charge_zero"
+    return t(
+        key,
+        locale,
+        reported=code(fmt(anomaly.reported), 40),
+        id=anomaly.generation.id,
+        task_id=code(anomaly.task_id, 80),
+        ceiling=fmt(anomaly.ceiling),
+        estimate=fmt(anomaly.estimate),
+        kept=fmt(anomaly.kept),
+    )
 
 
 def warning_post(text: str, now: float) -> discord.Embed:

@@ -10,7 +10,10 @@ inject a fake clock and move it forward instead of sleeping.
 Run it by hand with ``python -m bot.simulator --port 8787`` and point the bot's EvoLink base URL
 at the printed address. Magic markers in a prompt drive a whole bot from outside:
 ``[[fail:content_policy_violation]]`` ends the task failed with that code, ``[[never]]`` keeps it
-processing forever. ``/_sim/...`` control endpoints (no auth) inject faults and finish tasks.
+processing forever, ``[[used:lower]]`` (or ``higher``, ``missing``, ``negative``, ``absurd``, or a
+number such as ``[[used:3]]``) makes the finished task report that ``usage.credits_used``, and
+``[[reserved:...]]`` does the same for the create answer's ``usage.credits_reserved``.
+``/_sim/...`` control endpoints (no auth) inject faults and finish tasks.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 __all__ = [
+    "BILLING_MODES",
     "CallbackAttempt",
     "FaultRule",
     "Faults",
@@ -109,6 +113,22 @@ _STATUS_RANK: Final[Mapping[str, int]] = {
 
 _FAIL_MARKER: Final = re.compile(r"\[\[fail:([A-Za-z0-9_.\-]+)\]\]")
 _NEVER_MARKER: Final = "[[never]]"
+#: How a task reports a credit figure: ``exact`` (what was really reserved), ``lower`` (60 % of
+#: it: billed for a shorter video), ``higher`` (150 %), ``missing`` (the field is left out),
+#: ``negative`` (minus it) or ``absurd`` (1000 times it); or a plain number, reported as it is.
+#: ``lower``, ``higher`` and numbers of 0 or more are what the account is really charged; the
+#: other three are reporting faults (the account pays the reservation).
+BILLING_MODES: Final = ("exact", "lower", "higher", "missing", "negative", "absurd")
+_BILLING_FORM: Final = r"(exact|lower|higher|missing|negative|absurd|-?\d+(?:\.\d+)?)"
+_USED_MARKER: Final = re.compile(r"\[\[used:" + _BILLING_FORM + r"\]\]")
+_RESERVED_MARKER: Final = re.compile(r"\[\[reserved:" + _BILLING_FORM + r"\]\]")
+_BILLING_FACTORS: Final[Mapping[str, float]] = {
+    "exact": 1.0,
+    "lower": 0.6,
+    "higher": 1.5,
+    "negative": -1.0,
+    "absurd": 1000.0,
+}
 _ID_ALPHABET: Final = string.ascii_lowercase + string.digits
 
 #: Plain messages for EvoLink's task error codes.
@@ -257,6 +277,8 @@ class SimTask:
     fail_message: str | None = None
     never: bool = False  # True: stays processing forever
     results: list[str] | None = None  # set: answered instead of the link to the served file
+    reserved_mode: str = "exact"  # how usage.credits_reserved is reported (BILLING_MODES)
+    used_mode: str = "exact"  # how usage.credits_used is reported once completed
     status: TaskStatus = "pending"
     progress: int = 0
     terminal_at: float | None = None  # clock() when it turned completed/failed
@@ -290,6 +312,8 @@ class FaultRule:
     HTML page unless ``html=False``). A rule with only ``delay`` slows a normal answer.
     ``create_after_fault`` (create only): the task is really created and charged first, then the
     fault replaces the answer (the client sees an error or a timeout although a paid task exists).
+    Result files only (``files``): ``redirect`` answers 302 to that Location; ``body`` answers 200
+    with that text instead of the video; ``content_type`` changes the Content-Type of either.
     """
 
     route: FaultRoute = "any"
@@ -303,6 +327,9 @@ class FaultRule:
     create_after_fault: bool = False
     code: str | None = None  # overrides the error code of a status fault
     message: str | None = None  # overrides the error message of a status fault
+    redirect: str | None = None  # files: answer 302 to this Location
+    body: str | None = None  # files: answer 200 with this text instead of the video
+    content_type: str | None = None  # files: the Content-Type of the video or of `body`
     hits: int = 0  # how many requests it has hit so far
 
     def __post_init__(self) -> None:
@@ -318,8 +345,15 @@ class FaultRule:
             raise ValueError("drop cannot be combined with status or bad_json")
         if self.bad_json and self.status is not None:
             raise ValueError("bad_json cannot be combined with status")
-        if not (self.drop or self.bad_json or self.status is not None or self.delay > 0):
-            raise ValueError("a fault needs one of status, bad_json, drop or delay")
+        serves = any(value is not None for value in (self.redirect, self.body, self.content_type))
+        if serves and (
+            self.route != "files" or self.drop or self.bad_json or self.status is not None
+        ):
+            raise ValueError("redirect, body and content_type: files route only, and no error")
+        if not (self.drop or self.bad_json or self.status is not None or self.delay > 0 or serves):
+            raise ValueError(
+                "a fault needs one of status, bad_json, drop, delay, redirect, body or content_type"
+            )
         if self.create_after_fault:
             if self.route == "any":
                 self.route = "create"
@@ -375,7 +409,7 @@ class FaultRule:
         if isinstance(delay, bool) or not isinstance(delay, int | float):
             raise ValueError("delay must be a number of seconds")
         kwargs["delay"] = float(delay)
-        for name in ("code", "message"):
+        for name in ("code", "message", "redirect", "body", "content_type"):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a string")
@@ -424,6 +458,9 @@ class Faults:
         create_after_fault: bool = False,
         code: str | None = None,
         message: str | None = None,
+        redirect: str | None = None,
+        body: str | None = None,
+        content_type: str | None = None,
     ) -> FaultRule:
         """Add a rule (a ready FaultRule, or one built from the keyword arguments)."""
         if rule is None:
@@ -439,6 +476,9 @@ class Faults:
                 create_after_fault=create_after_fault,
                 code=code,
                 message=message,
+                redirect=redirect,
+                body=body,
+                content_type=content_type,
             )
         self.rules.append(rule)
         return rule
@@ -551,6 +591,37 @@ def _check_http_url(value: str, param: str, *, https_only: bool) -> str:
     return parts.hostname
 
 
+def billing_mode(value: str) -> str:
+    """A checked billing mode: one of BILLING_MODES or a number (ValueError otherwise)."""
+    if value in BILLING_MODES:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(
+            f"billing mode must be one of {', '.join(BILLING_MODES)} or a number"
+        ) from None
+    if not math.isfinite(number):
+        raise ValueError("a billing figure must be a finite number")
+    return value
+
+
+def _billed(mode: str, reserved: float) -> float | None:
+    """The figure a task reports for `mode`, given what it really reserved (None: left out)."""
+    if mode == "missing":
+        return None
+    factor = _BILLING_FACTORS.get(mode)
+    return reserved * factor if factor is not None else float(mode)
+
+
+def _really_charged(mode: str, reserved: float) -> float:
+    """What the account pays for a completed task whose final figure is reported by `mode`."""
+    figure = _billed(mode, reserved)
+    if mode in ("missing", "negative", "absurd") or figure is None or figure < 0:
+        return reserved  # a reporting fault: the account was charged the reservation
+    return figure
+
+
 def _num(value: float) -> int | float:
     """Show whole credit amounts as integers, like the documentation's example."""
     rounded = round(value, 6)
@@ -589,6 +660,8 @@ class _Params:
     callback_url: str | None
     fail_code: str | None
     never: bool
+    reserved_mode: str | None
+    used_mode: str | None
 
 
 class Simulator:
@@ -613,6 +686,9 @@ class Simulator:
         fail_rate: float = 0.0,
         seed: int | None = None,
         task_retention_seconds: float | None = None,
+        credits_reserved_mode: str = "exact",
+        credits_used_mode: str = "exact",
+        honour_idempotency: bool = True,
     ) -> None:
         if task_seconds < 0 or pending_seconds < 0:
             raise ValueError("task_seconds and pending_seconds must be >= 0")
@@ -636,6 +712,13 @@ class Simulator:
         self.callback_poll_interval = float(callback_poll_interval)
         self.fail_rate = float(fail_rate)
         self.task_retention_seconds = task_retention_seconds
+        #: How every task reports its credits unless its prompt has a [[reserved:]]/[[used:]]
+        #: marker (see BILLING_MODES).
+        self.credits_reserved_mode = billing_mode(credits_reserved_mode)
+        self.credits_used_mode = billing_mode(credits_used_mode)
+        #: False: Idempotency-Key is ignored (EvoLink does not publish that it honours it), so a
+        #: repeated create makes and charges a second task.
+        self.honour_idempotency = honour_idempotency
         self.base_url = ""
         self.requests: list[RecordedRequest] = []
         self.tasks: dict[str, SimTask] = {}
@@ -774,6 +857,9 @@ class Simulator:
         task.terminal_at = at
         if status == "completed":
             task.progress = 100
+            charged = _really_charged(task.used_mode, task.credits_reserved)
+            self._balance += task.credits_reserved - charged
+            self.used_credits += charged - task.credits_reserved
         else:
             task.fail_code = code or "unknown_error"
             task.fail_message = message or TASK_ERROR_MESSAGES.get(
@@ -849,13 +935,11 @@ class Simulator:
                     "type": "task_error",
                 },
             }
-        usage: dict[str, Any] = {
-            "billing_rule": "per_call",
-            "credits_reserved": _num(task.credits_reserved),
-            "user_group": "default",
-        }
+        usage = self._usage(task, task.reserved_mode)
         if task.status == "completed":
-            usage["credits_used"] = _num(task.credits_reserved)
+            used = _billed(task.used_mode, task.credits_reserved)
+            if used is not None:
+                usage["credits_used"] = _num(used)
             return {
                 "created": task.created,
                 "id": task.id,
@@ -886,6 +970,14 @@ class Simulator:
             "usage": usage,
         }
 
+    @staticmethod
+    def _usage(task: SimTask, reserved_mode: str) -> dict[str, Any]:
+        usage: dict[str, Any] = {"billing_rule": "per_call", "user_group": "default"}
+        reserved = _billed(reserved_mode, task.credits_reserved)
+        if reserved is not None:
+            usage["credits_reserved"] = _num(reserved)
+        return usage
+
     def _new_task_id(self, now: float) -> str:
         while True:
             suffix = "".join(self._rng.choices(_ID_ALPHABET, k=8))
@@ -915,6 +1007,8 @@ class Simulator:
             raise _BadRequest("prompt", "prompt must not be empty")
         fail_match = _FAIL_MARKER.search(prompt)
         never = _NEVER_MARKER in prompt
+        used_match = _USED_MARKER.search(prompt)
+        reserved_match = _RESERVED_MARKER.search(prompt)
         prompt = prompt[:PROMPT_MAX]
 
         negative_prompt: str | None = None
@@ -1013,6 +1107,8 @@ class Simulator:
             callback_url=callback_url,
             fail_code=fail_match.group(1) if fail_match else None,
             never=never,
+            reserved_mode=reserved_match.group(1) if reserved_match else None,
+            used_mode=used_match.group(1) if used_match else None,
         )
 
     # ---------------------------------------------------------------- HTTP plumbing
@@ -1192,6 +1288,12 @@ class Simulator:
             return web.Response(status=200, body=body, content_type="application/json")
         if rule.status is not None:
             return self._fault_response(rule, route)
+        if rule.redirect is not None:
+            return web.Response(status=302, headers={"Location": rule.redirect})
+        if rule.body is not None or rule.content_type is not None:
+            body = rule.body.encode() if rule.body is not None else self._video_body()
+            content_type = rule.content_type or "text/plain; charset=utf-8"
+            return web.Response(body=body, headers={"Content-Type": content_type})
         return success
 
     def _fault_response(self, rule: FaultRule, route: str) -> web.Response:
@@ -1230,7 +1332,7 @@ class Simulator:
                 400, "invalid_request", "Request body must be a JSON object.", param="body"
             )
 
-        idem_key = request.headers.get("Idempotency-Key")
+        idem_key = request.headers.get("Idempotency-Key") if self.honour_idempotency else None
         fingerprint = json.dumps(data, sort_keys=True, separators=(",", ":"))
         if idem_key is not None:
             if not idem_key.strip() or len(idem_key) > 255:
@@ -1288,6 +1390,8 @@ class Simulator:
             request_body=data,
             fail_code=fail_code,
             never=params.never,
+            reserved_mode=params.reserved_mode or self.credits_reserved_mode,
+            used_mode=params.used_mode or self.credits_used_mode,
         )
         self.tasks[task.id] = task
         self._balance -= cost
@@ -1305,11 +1409,7 @@ class Simulator:
                 "estimated_time": self._estimated_time(self.task_seconds),
             },
             "type": "video",
-            "usage": {
-                "billing_rule": "per_call",
-                "credits_reserved": _num(cost),
-                "user_group": "default",
-            },
+            "usage": self._usage(task, task.reserved_mode),
         }
         if idem_key is not None:
             self._idempotency[(api_key, idem_key)] = _IdempotencyRecord(
@@ -1657,6 +1757,31 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FLOAT",
         help="fraction of tasks that end failed (generation_failed_no_content)",
     )
+    parser.add_argument(
+        "--credits-reserved",
+        type=billing_mode,
+        default="exact",
+        metavar="MODE",
+        help="how create answers report usage.credits_reserved: exact (default), lower (60%%), "
+        "higher (150%%), missing, negative, absurd (1000x) or a number; a prompt's "
+        "[[reserved:MODE]] marker overrides it for that task",
+    )
+    parser.add_argument(
+        "--credits-used",
+        type=billing_mode,
+        default="exact",
+        metavar="MODE",
+        help="how completed tasks report usage.credits_used (the final charge), with the same "
+        "modes; lower, higher and numbers >= 0 are really charged, missing, negative and absurd "
+        "are reporting faults (the reservation is charged); a prompt's [[used:MODE]] marker "
+        "overrides it for that task",
+    )
+    parser.add_argument(
+        "--ignore-idempotency-key",
+        action="store_true",
+        help="ignore Idempotency-Key (unpublished at EvoLink): a repeated create makes and "
+        "charges a second task",
+    )
     parser.add_argument("--seed", type=int, default=1234, help="random seed (ids, fail rate)")
     parser.add_argument(
         "--rate-limit",
@@ -1682,6 +1807,9 @@ async def _serve(args: argparse.Namespace) -> None:
         batch_enabled=not args.no_batch,
         fail_rate=args.fail_rate,
         seed=args.seed,
+        credits_reserved_mode=args.credits_reserved,
+        credits_used_mode=args.credits_used,
+        honour_idempotency=not args.ignore_idempotency_key,
     )
     if args.rate_limit:
         sim.faults.rate_limit_per_second = args.rate_limit

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -462,11 +462,22 @@ class Store:
             generation_id,
         )  # fmt: skip
 
-    async def retry_unsubmitted_later(self, generation_id: int, at: float) -> None:
+    async def retry_unsubmitted_later(
+        self, generation_id: int, at: float, *, counted: bool = True
+    ) -> None:
+        """Repeat the create at `at`; `counted`: this was one of its attempts (an answer lost)."""
         await self.execute(
-            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?
+            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + ?, updated_at = ?
                WHERE id = ? AND status = 'requested'""",
-            at, self._clock(), generation_id,
+            at, 1 if counted else 0, self._clock(), generation_id,
+        )  # fmt: skip
+
+    async def unsubmitted_due_at(self, at: float) -> int:
+        """Make every `requested` row due by `at` (none can be in flight at start); how many."""
+        return await self.execute(
+            """UPDATE generations SET next_poll_at = ?, updated_at = ?
+               WHERE status = 'requested' AND (next_poll_at IS NULL OR next_poll_at > ?)""",
+            at, self._clock(), at,
         )  # fmt: skip
 
     async def set_status_message(self, generation_id: int, message_id: int) -> None:
@@ -612,6 +623,13 @@ class Store:
             )
         return [Generation.from_row(row) for row in found]
 
+    async def callback_token(self, generation_id: int) -> str | None:
+        """The secret a callback for this generation must carry (one read by primary key)."""
+        row = await self.fetchone(
+            "SELECT callback_token FROM generations WHERE id = ?", generation_id
+        )
+        return None if row is None else row[0]
+
     async def poll_soon(self, generation_id: int, at: float) -> bool:
         """Bring an active task's next query forward (a callback said it may be done)."""
         changed = await self.execute(
@@ -740,7 +758,16 @@ def check_usable(path: Path | str) -> None:
 
 
 def _create_private_file(path: Path) -> None:
-    """Create the database file (and its folder) readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create the database file, and any folder missing on its way, for the owner only.
+
+    Folders that already exist (/tmp, a mounted volume) are left as they are."""
+    missing: list[Path] = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with suppress(FileExistsError):  # made meanwhile by someone else
+            folder.mkdir(mode=0o700)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

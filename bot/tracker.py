@@ -2,7 +2,8 @@
 
 One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
 deliver what has finished, then sleep until the next row is due or a new submission wakes it.
-After a restart, unfinished rows are simply due; there is no special recovery path.
+After a restart, unfinished rows are simply due; the one step at start makes creates the last
+process left in flight due at once (see resume_lost_creates).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import evolink, result_link
+from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Credits
 from bot.generations import VideoService
 from bot.store import Clock, Generation, ProgressUpdate, Store
@@ -70,6 +72,7 @@ class Tracker:
         concurrency: int,
         task_timeout: float,
         clock: Clock = time.time,
+        on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
     ) -> None:
         self._store = store
         self._api = api
@@ -79,6 +82,7 @@ class Tracker:
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
         self._clock = clock
+        self._on_charge_anomaly = on_charge_anomaly
         self._limit = asyncio.Semaphore(concurrency)
         self._delivery_slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
         self._wake = asyncio.Event()
@@ -95,6 +99,15 @@ class Tracker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def resume_lost_creates(self) -> None:
+        """Call once at start, before this process makes any create: nothing is in flight yet, so
+        every `requested` row's create was cut off with the last process. They are reconciled in
+        the first pass instead of after RECONCILE_DELAY; creates lost later in this process
+        still wait theirs (EvoLink may still be handling the first call)."""
+        count = await self._store.unsubmitted_due_at(self._clock())
+        if count:
+            log.info("%d request(s) cut off by the last stop are checked with EvoLink now", count)
 
     async def run(self) -> None:
         log.info("tracker started")
@@ -331,20 +344,31 @@ class Tracker:
         message: str | None = None,
         credits: float | None = None,
     ) -> None:
+        """Record a final state with its charge (completed: EvoLink's figure if believable, else
+        what is held) or its full refund, in one transaction. The row keeps what was charged."""
+        anomaly = None
+        if status == "completed":
+            checked = check_reported(
+                self._credits.prices, generation, credits,
+                stage="used", task_id=generation.task_id or "",
+            )  # fmt: skip
+            credits, anomaly = checked.charge, checked.anomaly
+        else:
+            credits = None  # refunded in full, whatever EvoLink says the task used
         async with self._store.transaction() as tx:
             finished = await self._store.record_finished(
                 generation.id, status=status, result_url=url, error_code=error_code,
                 error_message=message, credits_used=credits, tx=tx,
             )  # fmt: skip
             if finished is not None:
-                if status == "completed":
-                    charge = credits if credits is not None else finished.credits_reserved
-                    if charge is not None:
-                        await self._credits.settle(tx, finished, charge, reason="final charge")
-                else:
+                if status != "completed":
                     await self._credits.refund(tx, finished, reason=f"video {status}")
+                elif credits is not None:
+                    await self._credits.settle(tx, finished, credits, reason="final charge")
         if finished is not None:
             log.info("generation %s %s (task %s)", finished.id, status, finished.task_id)
+            if anomaly is not None:
+                self._on_charge_anomaly(anomaly)
             self._start_delivery(finished)
             if await self._store.has_queued(finished.guild_id, finished.user_id):
                 self.wake()  # a slot is free: start their next request now, not at the next poll

@@ -8,15 +8,14 @@ keys with their values (`Problem`), so the cog can show them in the member's lan
 
 from __future__ import annotations
 
-import ipaddress
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import discord
 
+from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
 from bot.evolink import VideoRequest
 from bot.i18n import option_label, t
 
@@ -31,7 +30,6 @@ AUDIO_EXTENSIONS = (".wav", ".mp3")
 AUDIO_TYPES = frozenset(
     {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3"}
 )
-URL_MAX = 2048
 
 OUTPUT_SIZES: dict[str, dict[str, str]] = {
     "720p": {"16:9": "1280×720", "9:16": "720×1280", "1:1": "960×960", "4:3": "1104×832",
@@ -194,43 +192,31 @@ def _audio_file(audio: AudioFile, problems: list[Problem]) -> str | None:
     return _public_https_url(audio.url, "audio", problems)
 
 
+_URL_PROBLEMS = {
+    UrlProblem.TOO_LONG: "validation.url_too_long",
+    UrlProblem.SPACES: "validation.url_spaces",
+    UrlProblem.SCHEME: "validation.https",
+    UrlProblem.USERINFO: "validation.url_userinfo",
+    UrlProblem.MALFORMED: "validation.url_invalid",
+}
+
+
 def _public_https_url(value: Any, name: str, problems: list[Problem]) -> str | None:
+    """A link EvoLink will fetch: checked as written (bot/addresses.py), since EvoLink, not the
+    bot, resolves its name; an IP address in any spelling or a local name is refused."""
     if not isinstance(value, str):
         problems.append(_problem("validation.https", name))
         return None
     url = value.strip()
-    if len(url) > URL_MAX:
-        problems.append(_problem("validation.url_too_long", name, limit=URL_MAX))
-        return None
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = None
-    if parts is None or parts.scheme != "https" or not host:
-        problems.append(_problem("validation.https", name))
+        parsed = parse_url(url, schemes=("https",))
+    except BadUrl as exc:
+        problems.append(_problem(_URL_PROBLEMS[exc.problem], name, limit=URL_MAX))
         return None
-    if any(c.isspace() for c in url):
-        problems.append(_problem("validation.url_spaces", name))
-        return None
-    if not _is_public_host(host):
+    if not may_be_public(parsed):
         problems.append(_problem("validation.url_public", name))
         return None
     return url
-
-
-def _is_public_host(host: str) -> bool:
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return False
-    if "." not in host and ":" not in host:
-        return False  # a bare intranet name
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True  # a DNS name; EvoLink resolves and fetches it, not us
-    return address.is_global and not address.is_multicast
 
 
 def _visible(text: str) -> bool:

@@ -14,7 +14,7 @@ from bot import evolink, render
 from bot.client import UserFacingError
 from bot.credits import CreditRefused, Requester, fmt
 from bot.evolink import VideoRequest
-from bot.generations import SubmitRefused, SubmitUnconfirmed
+from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
 from bot.i18n import AnyLocale, t
 from bot.validation import (
     ASPECT_RATIOS,
@@ -81,9 +81,11 @@ class CancelQueued(
             return
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
+            # read the row as it is now: a second press racing the first finds it cancelled
+            current = await bot.store.get(generation.id)
             key = (
                 "video.cancel.already"
-                if generation.status == "cancelled"
+                if current is not None and current.status == "cancelled"
                 else "video.cancel.too_late"
             )
             await interaction.response.send_message(t(key, locale), ephemeral=True)
@@ -208,9 +210,14 @@ async def start_video(
         await _refuse(interaction, render.submit_error_text(exc.error, locale))
         return
     except SubmitUnconfirmed as exc:
+        # Both mean: a task may exist and will be settled. Never "not charged, try again".
+        key = "video.unrecorded" if isinstance(exc, SubmitUnrecorded) else "video.unconfirmed"
         bot.notifier.remember_interaction(exc.generation_id, interaction)
-        message = await interaction.edit_original_response(content=t("video.unconfirmed", locale))
-        await bot.store.set_status_message(exc.generation_id, message.id)
+        message = await interaction.edit_original_response(content=t(key, locale))
+        try:
+            await bot.store.set_status_message(exc.generation_id, message.id)
+        except Exception:  # the database may still be failing; the member already knows enough
+            log.exception("could not store the status message of generation %s", exc.generation_id)
         return
 
     generation = admission.generation

@@ -4,6 +4,7 @@ after it runs, as if the process had been killed there."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -139,3 +140,97 @@ async def test_a_crash_while_sending_by_a_fallback_does_not_post_twice_after_res
     assert len(in_channel) + len(in_dm) == 1, "the member has the video once"
     assert len(in_dm if fallback == "dm" else in_channel) == 1
     assert row is not None and row.delivered_via == fallback
+
+
+async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_paid_once(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The task exists at EvoLink but its id could not be stored: the member must hear that it
+    started (not "you were not charged, try again"), and it is recovered, charged and delivered
+    once. The store is not what is tested here: its method simply raises once."""
+    original = Store.mark_submitted
+    failures: list[str] = []
+
+    async def locked_once(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append("database is locked")
+            raise sqlite3.OperationalError("database is locked")
+        return await original(self, *args, **kwargs)
+
+    payload = slash_command("video", [option("prompt", "a red fox")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Store, "mark_submitted", locked_once)
+        await dispatch(bot, payload)
+    assert failures and len(simulator.tasks) == 1
+    status = fake_discord.original(int(payload["id"]))
+    assert status is not None and "EvoLink has started your video" in status["content"]
+    assert "a second video, paid separately" in status["content"]
+    said = [status["content"], *(m["content"] for m in fake_discord.followups(int(payload["id"])))]
+    assert not any("not charged" in text or "were not charged" in text for text in said)
+    row = await bot.store.get(1)
+    assert row is not None and row.status == "requested" and row.task_id is None
+    assert row.status_message_id == status["id"], "kept, so the delivery can edit it"
+
+    for _ in range(3):
+        clock.advance(61)
+        await bot.tracker.run_once()
+    ledger = await bot.store.fetchall("SELECT kind, amount FROM credit_ledger")
+    assert len(simulator.tasks) == 1, "the same call, the same key: the same task"
+    assert sum(amount for _, amount in ledger) == -5.0, "charged once"
+    assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1, "delivered once"
+    row = await bot.store.get(1)
+    assert row is not None and row.status == "completed" and row.task_id in simulator.tasks
+    final = fake_discord.original(int(payload["id"]))
+    assert final is not None and "ready" in str(final["embeds"]).lower()
+
+
+def creates(sim: Simulator) -> int:
+    return len([r for r in sim.requests if r.path == "/v1/videos/generations"])
+
+
+async def test_a_create_cut_off_by_a_crash_is_checked_at_once_after_restart(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        crash_after(EvoLinkClient, "create_task")(mp)  # EvoLink made it; the answer died with us
+        async with running_bot(make_bot(), fake_discord) as first:
+            with pytest.raises(Crash):
+                await dispatch(first, slash_command("video", [option("prompt", "a red fox")]))
+    assert len(simulator.tasks) == 1 and creates(simulator) == 1
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        await second.tracker.run_once()  # no time has passed: nothing can be in flight
+        recovered = await second.store.get(1)
+        assert recovered is not None and recovered.status in ("submitted", "running")
+        assert recovered.task_id in simulator.tasks and creates(simulator) == 2
+        # a create lost in this process still waits its turn: the first call may be in progress
+        simulator.faults.create_after_fault(status=500)
+        await dispatch(second, slash_command("video", [option("prompt", "a grey wolf")]))
+        await second.tracker.run_once()
+        lost_here = await second.store.get(2)
+        assert lost_here is not None and lost_here.status == "requested" and creates(simulator) == 3
+        for _ in range(3):
+            clock.advance(61)
+            await second.tracker.run_once()
+    assert len(simulator.tasks) == 2, "one task per request"
+    assert len(ready_messages(fake_discord, CHANNEL_ID)) == 2
+
+
+async def test_a_database_still_failing_for_the_status_message_adds_no_not_charged_note(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    async def locked(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    payload = slash_command("video", [option("prompt", "a red fox")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Store, "mark_submitted", locked)
+        mp.setattr(Store, "set_status_message", locked)
+        await dispatch(bot, payload)
+    status = fake_discord.original(int(payload["id"]))
+    assert status is not None and "EvoLink has started your video" in status["content"]
+    assert fake_discord.followups(int(payload["id"])) == [], "no contradicting error note"
+    for _ in range(3):
+        clock.advance(61)
+        await bot.tracker.run_once()
+    assert len(simulator.tasks) == 1 and len(ready_messages(fake_discord, CHANNEL_ID)) == 1

@@ -103,6 +103,18 @@ async def test_settle_to_the_api_figure_and_refund_on_failure(
     assert summary.remaining == 50.0
 
 
+async def test_settle_refuses_a_charge_that_would_give_credits_away(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    g = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    for charge in (-5.0, float("nan"), float("-inf")):
+        with pytest.raises(ValueError):
+            async with store.transaction() as tx:
+                await credits.settle(tx, g, charge, reason="final charge")
+    assert await ledger_kinds(store, g.id) == [("reserve", -5.0)]
+
+
 async def test_allowance_renews_at_the_period_boundary(store: Store, clock: FakeClock) -> None:
     clock.now = dt.datetime(2026, 11, 25, 23, 59, tzinfo=dt.UTC).timestamp()
     credits = make(store, clock, default_credits=5.0)

@@ -17,6 +17,7 @@ from tests.discord_fake import (
     dispatch,
     option,
     running_bot,
+    settled,
     slash_command,
     subcommand,
 )
@@ -298,6 +299,34 @@ async def test_cancelling_twice_says_it_was_already_cancelled(
         await dispatch(bot, again)
         answer = fake_discord.interaction_response(int(again["id"]))["data"]["content"]
         assert answer == "This request was already cancelled; its credits were given back."
+
+
+async def test_two_cancels_at_once_both_say_it_is_cancelled(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator
+) -> None:
+    """Two presses racing: the one that loses reads the row as the winner left it."""
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        queued = video("second")
+        await dispatch(bot, queued)
+        status = fake_discord.original(int(queued["id"]))
+        assert status is not None
+        message = fake_discord.api_message(status["id"])
+        presses = [button_press("video:cancel:2", message=message) for _ in range(2)]
+        async with settled():
+            for press in presses:
+                fake_discord.register_interaction(press)
+                bot._connection.parsers["INTERACTION_CREATE"](press)
+        answers = sorted(
+            fake_discord.interaction_response(int(p["id"]))["data"].get("content") or "edited"
+            for p in presses
+        )
+        assert answers == [
+            "This request was already cancelled; its credits were given back.",
+            "edited",
+        ]
+        assert (await ledger(bot))[-1] == ("refund", 5.0)
 
 
 async def test_waiting_requests_move_up_when_one_leaves_the_queue(

@@ -122,6 +122,12 @@ class Proc:
         await self.process.wait()
 
 
+def limit_open_files(limits: tuple[int, int]) -> None:
+    import resource  # POSIX only, like this module
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
 @dataclass
 class Cluster:
     """The processes of one test, always cleaned up."""
@@ -129,7 +135,14 @@ class Cluster:
     tmp: Path
     procs: list[Proc] = field(default_factory=list)
 
-    async def spawn(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
+    async def spawn(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        open_files: tuple[int, int] | None = None,
+    ) -> Proc:
+        """Start ``python *args``; ``open_files``: its (soft, hard) RLIMIT_NOFILE."""
         index = len(self.procs)
         out = self.tmp / f"{index:02d}-{name}.out"
         err = self.tmp / f"{index:02d}-{name}.err"
@@ -137,7 +150,13 @@ class Cluster:
         workdir.mkdir(exist_ok=True)
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, *args, cwd=workdir, env=env, stdout=stdout, stderr=stderr
+                sys.executable,
+                *args,
+                cwd=workdir,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                preexec_fn=None if open_files is None else lambda: limit_open_files(open_files),
             )
         proc = Proc(name, process, out, err)
         self.procs.append(proc)
@@ -240,6 +259,7 @@ async def start_bot(
     token: str | None = None,
     api_key: str | None = None,
     name: str = "bot",
+    open_files: tuple[int, int] | None = None,
     **settings: str,
 ) -> Bot:
     db = db or cluster.tmp / "state" / "bot.db"
@@ -258,7 +278,7 @@ async def start_bot(
         STANDIN_GATEWAY_URL=discord_api.gateway_url,
     )
     env.update(settings)
-    proc = await cluster.spawn(name, ["-m", "bot"], env)
+    proc = await cluster.spawn(name, ["-m", "bot"], env, open_files)
     return Bot(proc, token, api_key, db)
 
 
@@ -597,6 +617,55 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
     await stop_bot(second)
 
 
+async def test_sigkill_with_a_create_in_flight_is_recovered_at_once_after_restart(
+    cluster: Cluster, discord_api: DiscordStandIn
+) -> None:
+    """EvoLink makes the task but its answer is slow; the bot is killed before it arrives. The
+    new process cannot have that create in flight, so it repeats it (same Idempotency-Key: the
+    same task) at once, not after the minute a create lost in a running process waits."""
+    sim = await start_simulator(cluster, task_seconds=1.0, pending_seconds=0.2)
+    await sim.add_fault({"route": "create", "create_after_fault": True, "delay": 8.0})
+    first = await start_bot(cluster, discord_api, sim, name="bot-first")
+    await wait_ready(discord_api, first)
+    user = USER_IDS[0]
+    await discord_api.send_interaction(video_command(user, "a lantern on a night river"))
+    tasks: list[dict[str, Any]] = []
+
+    async def task_made() -> bool:
+        tasks[:] = await sim.tasks()
+        return bool(tasks)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP
+    while not await task_made():
+        assert loop.time() < deadline, f"no create reached the simulator\n{first.proc.tail()}"
+        await asyncio.sleep(0.05)
+    first.proc.signal(signal.SIGKILL)  # the create's answer is still 8 s away
+    assert await first.proc.wait_exit() == -signal.SIGKILL
+
+    restarted = loop.time()
+    second = await start_bot(
+        cluster, discord_api, sim, db=first.db, token=first.token, api_key=first.api_key,
+        name="bot-second",
+    )  # fmt: skip
+    await wait_for(
+        lambda: deliveries(discord_api, user),
+        "the delivery after the restart (a lost create waits 60 s in a running process)",
+        discord_api=discord_api,
+        bot=second,
+        within=30.0,
+    )
+    took = loop.time() - restarted
+    assert took < 30.0, f"restart to delivery took {took:.1f}s"
+    await wait_for(
+        lambda: delivered_rows(second.db) == 1, "the row marked delivered", discord_api=discord_api
+    )
+    assert len(deliveries(discord_api, user)) == 1
+    assert [t["id"] for t in await sim.tasks()] == [tasks[0]["id"]], "the same task, not a second"
+    assert_clean_log(second)
+    await stop_bot(second)
+
+
 SHUTDOWN_HANG = (
     "the bot logged 'stopped cleanly' but never exited (killed after the grace period): some "
     "resource was left open after asyncio.run() returned, e.g. the non-daemon aiosqlite thread "
@@ -735,6 +804,75 @@ async def test_secrets_not_printed_when_refused(
 # --------------------------------------------------------------------------------------------
 # The stand-in's own contract (in process, fast)
 # --------------------------------------------------------------------------------------------
+
+
+FLOOD = 300
+
+
+def open_file_limits(bot: Bot) -> tuple[int, int]:
+    """The (soft, hard) open-file limits the bot process runs with, as Linux reports them."""
+    limits = Path(f"/proc/{bot.proc.process.pid}/limits").read_text(encoding="utf-8")
+    found = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits)
+    assert found is not None, limits
+    return int(found[1]), int(found[2])
+
+
+async def stall(port: int, count: int) -> list[asyncio.StreamWriter]:
+    """``count`` connections that send half a request line and then nothing."""
+    stalled = []
+    for _ in range(count):
+        with contextlib.suppress(OSError, TimeoutError):
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+            writer.write(b"POST /evolink/1/")
+            stalled.append(writer)
+    return stalled
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_a_flood_of_stalled_callback_connections_leaves_video_working(
+    cluster: Cluster, discord_api: DiscordStandIn
+) -> None:
+    """Hundreds of connections to the callback receiver that never finish their request: the
+    bot still makes and delivers a video (its callback gets through) and logs no error. The bot
+    starts with a small open-file budget (soft 128, hard 256, as some hosts give), so holding
+    the flood would take every file descriptor it has."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < FLOOD + 256:
+        pytest.skip("this test process may not open enough sockets")
+    sim = await start_simulator(cluster, task_seconds=1, extra=["--allow-insecure-callbacks"])
+    port = free_port()
+    bot = await start_bot(
+        cluster,
+        discord_api,
+        sim,
+        open_files=(128, 256),
+        CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}/evolink",
+        CALLBACK_PORT=str(port),
+    )
+    await wait_ready(discord_api, bot)
+    assert open_file_limits(bot) == (256, 256), "the soft limit was not raised to the hard one"
+
+    stalled = await stall(port, FLOOD)
+    try:
+        user = USER_IDS[1]
+        await discord_api.send_interaction(video_command(user, "a lighthouse in a storm"))
+        await wait_for(
+            lambda: deliveries(discord_api, user),
+            "the delivery during the flood",
+            discord_api=discord_api,
+            bot=bot,
+        )
+    finally:
+        for writer in stalled:
+            writer.close()
+    assert len(stalled) == FLOOD
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{sim.base_url}/_sim/callbacks") as response:
+            attempts = (await response.json())["data"]
+    assert any(a["ok"] for a in attempts), f"no callback got through: {attempts}"
+    assert_clean_log(bot)
+    assert await stop_bot(bot) == 0
 
 
 async def test_standin_rest_and_gateway_contract(discord_api: DiscordStandIn) -> None:

@@ -435,6 +435,57 @@ async def test_complete_now_and_fail_now(
         sim.complete_now("task-unified-0-missing0")
 
 
+@pytest.mark.parametrize(
+    ("marker", "reported", "balance"),
+    [
+        ("", 5, 9995.0),
+        ("[[used:lower]]", 3, 9997.0),  # billed for less: the difference goes back
+        ("[[used:higher]]", 7.5, 9992.5),
+        ("[[used:2.5]]", 2.5, 9997.5),
+        ("[[used:0]]", 0, 10_000.0),
+        ("[[used:missing]]", None, 9995.0),  # reporting faults: the reservation is paid
+        ("[[used:negative]]", -5, 9995.0),
+        ("[[used:absurd]]", 5000, 9995.0),
+    ],
+)
+async def test_used_marker_sets_the_final_charge_reported(
+    sim: Simulator,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    marker: str,
+    reported: float | None,
+    balance: float,
+) -> None:
+    answer = await create(client, prompt=f"a fox {marker}")
+    assert answer["usage"]["credits_reserved"] == 5
+    running = await query(client, answer["id"])
+    assert "credits_used" not in running["usage"]
+    clock.advance(20)
+    done = await query(client, answer["id"])
+    assert done["status"] == "completed"
+    assert done["usage"].get("credits_used") == reported
+    assert done["usage"]["credits_reserved"] == 5
+    assert sim.balance == balance
+
+
+async def test_reserved_marker_and_default_modes(make_sim: SimFactory, clock: FakeClock) -> None:
+    sim = await make_sim(credits_used_mode="lower")
+    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH) as c:
+        missing = await create(c, prompt="x [[reserved:missing]]")
+        assert "credits_reserved" not in missing["usage"]
+        assert (await create(c, prompt="x [[reserved:negative]]"))["usage"][
+            "credits_reserved"
+        ] == -5
+        assert sim.balance == 9990.0  # the account really holds 5 for each
+        plain = await create(c, prompt="no marker")
+        exact = await create(c, prompt="y [[used:exact]]")
+        clock.advance(20)
+        assert (await query(c, plain["id"]))["usage"]["credits_used"] == 3  # the default mode
+        assert (await query(c, exact["id"]))["usage"]["credits_used"] == 5
+    with pytest.raises(ValueError):
+        Simulator(credits_used_mode="cheap")
+
+
 # ------------------------------------------------------------------------------- balance
 
 
@@ -760,6 +811,27 @@ async def test_files_fault(sim: Simulator, client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/files/{task_id}.mp4")).status_code == 200
 
 
+async def test_files_can_redirect_or_serve_something_else(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    task_id = (await create(client))["id"]
+    sim.complete_now(task_id)
+    sim.faults.add(route="files", redirect="http://169.254.169.254/latest")
+    moved = await client.get(f"/files/{task_id}.mp4")
+    assert moved.status_code == 302 and moved.headers["location"] == "http://169.254.169.254/latest"
+    sim.faults.add(route="files", body="<html>login</html>", content_type="text/html")
+    page = await client.get(f"/files/{task_id}.mp4")
+    assert page.headers["content-type"] == "text/html" and page.text == "<html>login</html>"
+    sim.faults.add(route="files", content_type="application/octet-stream")
+    binary = await client.get(f"/files/{task_id}.mp4")
+    assert binary.headers["content-type"] == "application/octet-stream"
+    assert binary.content[4:8] == b"ftyp"
+    with pytest.raises(ValueError):
+        FaultRule(route="query", redirect="http://x.com/")
+    with pytest.raises(ValueError):
+        FaultRule(route="files", status=500, body="x")
+
+
 def test_fault_rule_validation() -> None:
     with pytest.raises(ValueError):
         FaultRule(route="query")  # does nothing
@@ -995,6 +1067,8 @@ async def test_cli_runs_as_module() -> None:
         "--task-seconds",
         "0",
         "--no-batch",
+        "--credits-used",
+        "lower",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -1010,7 +1084,8 @@ async def test_cli_runs_as_module() -> None:
             base_url=match.group(1), headers={"Authorization": "Bearer k1"}
         ) as c:
             answer = await create(c)
-            assert (await query(c, answer["id"]))["status"] == "completed"
+            done = await query(c, answer["id"])
+            assert done["status"] == "completed" and done["usage"]["credits_used"] == 3
             assert (await c.post("/v1/tasks/batch", json={"task_ids": []})).status_code == 404
     finally:
         proc.terminate()

@@ -49,6 +49,19 @@ async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     await again.close()
 
 
+async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouched(
+    tmp_path: Path,
+) -> None:
+    os.chmod(tmp_path, 0o755)  # an existing folder, like /tmp or a mounted volume
+    path = tmp_path / "data" / "nested" / "bot.db"
+    s = await Store.open(path)
+    await s.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "data" / "nested").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o755
+
+
 async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock]) -> None:
     s, clock = store
     g = await s.add_generation(new())

@@ -69,6 +69,21 @@ def test_options_left_out_are_left_out() -> None:
         ({"audio_url": "https://intranet/a.mp3"}, "public web address"),
         ({"audio_url": "https://" + "a" * 2050 + ".com"}, "longer than 2048"),
         ({"audio_url": "javascript:alert(1)"}, "https://"),
+        ({"audio_url": "https://0177.0.0.1/a.mp3"}, "public web address"),
+        ({"audio_url": "https://127.1/a.mp3"}, "public web address"),
+        ({"audio_url": "https://0x7f.1/a.mp3"}, "public web address"),
+        ({"audio_url": "https://169.254.43518/latest"}, "public web address"),
+        ({"audio_url": "https://100.64.1/a.mp3"}, "public web address"),
+        ({"audio_url": "https://１２７.０.０.１/a.mp3"}, "public web address"),
+        ({"audio_url": "https://[64:ff9b::a00:1]/a.mp3"}, "public web address"),
+        ({"audio_url": "https://[2002:c0a8:101::1]/a.mp3"}, "public web address"),
+        ({"audio_url": "https://nas.home.arpa/a.mp3"}, "public web address"),
+        ({"audio_url": "https://evil@127.0.0.1/a.mp3"}, "user name or password"),
+        ({"audio_url": "https://127.0.0.1@example.com/a.mp3"}, "user name or password"),
+        ({"audio_url": "https://example.com\\@127.0.0.1/a.mp3"}, "not a valid web address"),
+        ({"audio_url": "https://127.0.0.%31/a.mp3"}, "not a valid web address"),
+        ({"audio_url": "https://1.2.3.4.5/a.mp3"}, "not a valid web address"),
+        ({"audio_url": "https://example.com/a.mp3\x00"}, "must not contain spaces"),
     ],
 )
 def test_each_bad_value_is_refused_with_a_clear_reason(
@@ -91,6 +106,8 @@ def test_audio_attachment_checks_type_and_size() -> None:
     assert "`audio` must be a .wav or .mp3 file." in problems(audio=png)
     big = AudioFile("long.wav", 15 * 1024 * 1024 + 1, "audio/wav", "https://cdn.discordapp.com/a")
     assert any("limit is 15 MB" in p for p in problems(audio=big))
+    crafted = AudioFile("beat.mp3", 1000, "audio/mpeg", "https://0x7f.0.0.1/beat.mp3")
+    assert "`audio` must point at a public web address." in problems(audio=crafted)
 
 
 def test_audio_file_and_link_together_are_refused() -> None:

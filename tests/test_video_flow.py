@@ -365,6 +365,36 @@ async def test_a_lost_create_answer_is_settled_without_a_second_task(
     assert "your video is ready" in fake_discord.channel_messages(CHANNEL_ID)[-1]["content"]
 
 
+async def test_if_evolink_ignored_the_key_a_lost_answer_costs_the_account_one_unseen_task(
+    fake_discord: FakeDiscord,
+    bot: VideoBot,
+    simulator: Simulator,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The exposure the README states: the member pays once, the account pays for the task
+    whose answer was lost, and the log names the new task so the owner can check."""
+    simulator.honour_idempotency = False
+    simulator.faults.create_after_fault(status=500)
+    await dispatch(bot, video())
+    [unseen] = simulator.tasks
+    clock.advance(61)
+    await bot.tracker.run_once()
+    followed = await bot.store.get(1)
+    assert followed is not None and followed.task_id not in (None, unseen)
+    assert len(simulator.tasks) == 2 and simulator.balance == 10_000 - 10
+    assert any(
+        f"made task {followed.task_id}, not a replay" in r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING"
+    )
+    clock.advance(61)
+    await bot.tracker.run_once()
+    ledger = await bot.store.fetchall("SELECT amount FROM credit_ledger")
+    assert sum(r[0] for r in ledger) == -5.0, "the member pays for one video"
+    assert "your video is ready" in fake_discord.channel_messages(CHANNEL_ID)[-1]["content"]
+
+
 async def test_no_new_requests_once_shutting_down(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
 ) -> None:
