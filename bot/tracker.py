@@ -305,11 +305,14 @@ class Tracker:
             return
         log.warning("task %s finished with an unusable result link: %s", task.id, problem)
         shown = ascii(url[:200]) + ("…" if len(url) > 200 else "")
+        used = (
+            "" if task.credits_used is None else f" (EvoLink reported {task.credits_used:g} used)"
+        )
         await self._finish(
             generation,
             status="failed",
             error_code=UNUSABLE_RESULT,
-            message=f"EvoLink's result link is {problem}: {shown}",
+            message=f"EvoLink's result link is {problem}{used}: {shown}",
             credits=task.credits_used,
         )
 

@@ -100,6 +100,7 @@ async def test_an_unusable_result_link_is_a_refunded_failure_told_to_member_and_
                  if "video not made" in m["embeds"][0]["title"]]  # fmt: skip
     error = {f["name"]: f["value"] for f in outcome["embeds"][0]["fields"]}["Error"]
     assert "unusable_result" in error and task_id in outcome["embeds"][0]["footer"]["text"]
+    assert "(EvoLink reported 5 used)" in error  # what EvoLink may still bill the owner for
 
 
 async def run_through_the_retries(bot: VideoBot, clock: FakeClock) -> None:
