@@ -750,10 +750,20 @@ EN: dict[str, str] = {
     "input.blocklist_empty": "The blocklist entry is empty.",
     "input.regex_too_long": "A regular expression can be at most {limit} characters.",
     "input.regex_invalid": "`{pattern}` is not a valid regular expression: {error}.",
-    "input.regex_slow": (
-        "This regular expression repeats a group that itself repeats or has "
-        "alternatives (like `(a+)+` or `(a|b)*`), which can make matching very slow. "
-        "Please simplify it."
+    "input.regex_unsupported": (
+        "Blocklist regexes can't use `{construct}`. They run on a fast engine (RE2), so that "
+        "no pattern can slow the bot down, and it has no look-ahead or look-behind, "
+        "back-references (`\\1`), conditionals, atomic groups or possessive quantifiers. "
+        "Write the pattern without it, or add the words as separate entries. Nothing was added."
+    ),
+    "input.regex_too_complex": (
+        "This regular expression is too large to check quickly (large `{{n}}` counts, or many "
+        "`\\w`, `\\d` or `.`). Please simplify it. Nothing was added."
+    ),
+    "input.blocklist_too_complex": (
+        "Together with the entries already listed, this one would make the blocklist too large "
+        "to check quickly. Remove entries you no longer need or simplify a regular expression, "
+        "then add it again. Nothing was added."
     ),
     "input.regex_matches_empty": (
         "This regular expression matches an empty prompt, so it would block everything."
@@ -864,6 +874,19 @@ EN: dict[str, str] = {
     ),
     "modview.regex": "regex",
     "modview.whole_word": "whole word",
+    "modview.widened": "⚠️ checked more broadly",
+    "modview.not_checked": "⛔ not checked",
+    "modview.widened_title": "⚠️ Checked more broadly",
+    "modview.widened_note": (
+        "These regexes use look-around or back-references, which the blocklist no longer "
+        "supports. They still block every prompt they blocked, and may block more. Remove each "
+        "one and add it again without those."
+    ),
+    "modview.not_checked_title": "⛔ Not checked",
+    "modview.not_checked_note": (
+        "The blocklist cannot run these regexes at all, so they block nothing now. Remove each "
+        "one and add a simpler version."
+    ),
     "modview.blocklist_footer": "Page {page} of {pages} · matched in any case",
     "modview.bans_title": "Banned from making videos",
     "modview.bans_empty": "Nobody is banned here. Ban a member with `/videomod ban`.",
@@ -1282,9 +1305,18 @@ ZH_CN: dict[str, str] = {
     "input.blocklist_empty": "屏蔽条目为空。",
     "input.regex_too_long": "正则表达式最多 {limit} 个字符。",
     "input.regex_invalid": "`{pattern}` 不是有效的正则表达式：{error}。",
-    "input.regex_slow": (
-        "这个正则表达式重复了一个本身就会重复或带有分支的组（如 `(a+)+` 或 `(a|b)*`），"
-        "可能导致匹配非常缓慢。请简化它。"
+    "input.regex_unsupported": (
+        "屏蔽列表的正则表达式不能使用 `{construct}`。它们由快速引擎（RE2）执行，任何模式都不会"
+        "拖慢机器人；该引擎不支持先行或后行断言、反向引用（`\\1`）、条件分支、原子组和占有量词。"
+        "请去掉它重写这个模式，或把这些词分别添加为条目。未添加任何内容。"
+    ),
+    "input.regex_too_complex": (
+        "这个正则表达式太大，无法快速检查（`{{n}}` 计数过大，或 `\\w`、`\\d`、`.` 过多）。"
+        "请简化它。未添加任何内容。"
+    ),
+    "input.blocklist_too_complex": (
+        "加上这一条后，屏蔽列表会大到无法快速检查。请移除不再需要的条目或简化某个正则表达式，"
+        "然后再添加。未添加任何内容。"
     ),
     "input.regex_matches_empty": "这个正则表达式会匹配空提示词，因此会屏蔽所有内容。",
     "input.word_too_long": "屏蔽的词或短语最多 {limit} 个字符。",
@@ -1390,6 +1422,17 @@ ZH_CN: dict[str, str] = {
     ),
     "modview.regex": "正则",
     "modview.whole_word": "整词",
+    "modview.widened": "⚠️ 按更宽的范围检查",
+    "modview.not_checked": "⛔ 未检查",
+    "modview.widened_title": "⚠️ 按更宽的范围检查",
+    "modview.widened_note": (
+        "这些正则表达式使用了屏蔽列表已不再支持的先行/后行断言或反向引用。它们仍会拦截以前拦截的"
+        "所有提示词，并可能拦截更多。请逐条移除，去掉这些写法后重新添加。"
+    ),
+    "modview.not_checked_title": "⛔ 未检查",
+    "modview.not_checked_note": (
+        "屏蔽列表完全无法执行这些正则表达式，因此它们现在不拦截任何内容。请逐条移除，并添加更简单的版本。"
+    ),
     "modview.blocklist_footer": "第 {page} 页，共 {pages} 页 · 不区分大小写",
     "modview.bans_title": "被禁止生成视频的成员",
     "modview.bans_empty": "这里没有被封禁的成员。用 `/视频管理 封禁` 封禁成员。",

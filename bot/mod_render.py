@@ -15,7 +15,7 @@ from bot.charges import ChargeAnomaly
 from bot.credits import fmt
 from bot.discord_limits import clip_text, fit_embed
 from bot.i18n import AnyLocale, listing, t
-from bot.moderation import AuditEntry, Ban, BlockRule, LogFilter
+from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
 from bot.store import Generation
 
@@ -270,6 +270,9 @@ def audit_embed(
     return fit_embed(embed)
 
 
+_CHECKED = {WIDENED: "modview.widened", NOT_CHECKED: "modview.not_checked"}  # keys of the notes
+
+
 def blocklist_embed(
     rules: list[BlockRule], *, page: int, pages: int, locale: AnyLocale = None
 ) -> discord.Embed:
@@ -281,8 +284,16 @@ def blocklist_embed(
             f"{code(r.display, 210)} · "
             f"{t('modview.regex' if r.is_regex else 'modview.whole_word', locale)} · "
             f"<@{r.added_by}> {ts(r.added_at)}"
+            + (f" · **{t(_CHECKED[r.checked], locale)}**" if r.checked in _CHECKED else "")
             for r in rules
         )
+    for checked in (WIDENED, NOT_CHECKED):
+        if any(r.checked == checked for r in rules):
+            embed.add_field(
+                name=t(f"{_CHECKED[checked]}_title", locale),
+                value=t(f"{_CHECKED[checked]}_note", locale),
+                inline=False,
+            )
     footer = t("modview.blocklist_footer", locale, page=page, pages=max(pages, 1))
     embed.set_footer(text=footer)
     return fit_embed(embed)

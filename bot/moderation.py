@@ -1,31 +1,23 @@
 """Moderation rules over the store: the generation log, bans, the prompt blocklist, per-server
 settings and the audit trail of moderator actions. Nothing here talks to Discord.
 
-Blocklist semantics (what moderators are told in /videomod blocklist):
-* A plain entry is a word or phrase (stored in lower case), matched in any case as a whole
-  word: ``gun`` blocks "a GUN" but not "begun" or "guns". Spaces inside a phrase match any run
-  of spaces. Characters of scripts written without spaces (Chinese, Japanese, Korean) match
-  anywhere in the text.
-* An entry written as ``/.../`` (or added with ``regex: True``) is a regular expression, searched
-  in any case. Regexes are capped in length and a quantified group that itself repeats
-  (``(a+)+``, ``(a|b)*``) is refused, which keeps matching fast on any prompt.
-* Before matching, prompt and pattern are NFKC-normalised (full-width letters become ASCII) and
-  invisible format characters (zero-width spaces) are removed, so they cannot split a word.
+What a blocklist entry means, and the checking of prompts, is bot/blocklist.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import IO, Any, Generic, TypeVar
 
 import aiosqlite
 
+from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
 from bot.i18n import t
 from bot.store import Generation, Store, Transaction
 
@@ -35,9 +27,6 @@ K = TypeVar("K")
 LOG_PAGE_SIZE = 6
 AUDIT_PAGE_SIZE = 8
 EXPORT_BATCH = 500
-MAX_WORD_LENGTH = 100
-MAX_REGEX_LENGTH = 200
-MAX_RULES = 200
 MAX_REASON_LENGTH = 500
 AUTOCOMPLETE_SCAN = 500  # autocomplete looks at this many recent generations, no more
 
@@ -77,6 +66,10 @@ class InvalidInput(ValueError):
         error = cls(t(key, None, **values))
         error.message_key, error.message_values = key, values
         return error
+
+    @classmethod
+    def from_rule(cls, error: RuleError) -> InvalidInput:
+        return cls.translated(error.message_key, **error.message_values)
 
 
 # --- time filters -----------------------------------------------------------------------------
@@ -134,6 +127,11 @@ class Ban:
     banned_at: float
 
 
+# How a blocklist entry is checked: as written, or (a regex stored before the blocklist ran on
+# RE2, that RE2 cannot run as written) widened so it still blocks all it did, or not at all.
+AS_WRITTEN, WIDENED, NOT_CHECKED = "as_written", "widened", "not_checked"
+
+
 @dataclass(frozen=True)
 class BlockRule:
     id: int
@@ -142,6 +140,7 @@ class BlockRule:
     is_regex: bool
     added_by: int
     added_at: float
+    checked: str = AS_WRITTEN
 
     @property
     def display(self) -> str:
@@ -160,98 +159,14 @@ class AuditEntry:
     created_at: float
 
 
-# --- blocklist patterns -----------------------------------------------------------------------
-
-
-def normalize(text: str) -> str:
-    """NFKC, without invisible format characters (zero-width spaces and joiners)."""
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
-
-
-def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
-    """A moderator's entry as (pattern, is_regex): `/.../` means a regex."""
-    value = text.strip()
-    if len(value) > 2 and value.startswith("/") and value.endswith("/"):
-        value, regex = value[1:-1], True
-    if not value:
-        raise InvalidInput.translated("input.blocklist_empty")
-    if regex:
-        if len(value) > MAX_REGEX_LENGTH:
-            raise InvalidInput.translated("input.regex_too_long", limit=MAX_REGEX_LENGTH)
-        try:
-            compiled = re.compile(value, re.IGNORECASE)
-        except re.error as exc:
-            raise InvalidInput.translated("input.regex_invalid", pattern=value, error=exc) from None
-        if _repeats_a_repeat(value):
-            raise InvalidInput.translated("input.regex_slow")
-        if compiled.search(""):
-            raise InvalidInput.translated("input.regex_matches_empty")
-        return value, True
-    value = _plain(value)
-    if len(value) > MAX_WORD_LENGTH:
-        raise InvalidInput.translated("input.word_too_long", limit=MAX_WORD_LENGTH)
-    return value, False
-
-
-def _plain(text: str) -> str:
-    """A word entry as stored: normalised, lower case, single spaces."""
-    return " ".join(normalize(text).lower().split())
-
-
-def compile_rule(pattern: str, is_regex: bool) -> re.Pattern[str]:
-    if is_regex:
-        return re.compile(pattern, re.IGNORECASE)
-    body = r"\s+".join(re.escape(part) for part in pattern.split())
-    start = r"(?<!\w)" if _spaced_word_char(pattern[0]) else ""
-    end = r"(?!\w)" if _spaced_word_char(pattern[-1]) else ""
-    return re.compile(f"{start}{body}{end}", re.IGNORECASE)
-
-
-def _spaced_word_char(c: str) -> bool:
-    """A word character of a script that separates words with spaces."""
-    return (c.isalnum() or c == "_") and unicodedata.east_asian_width(c) not in ("W", "F")
-
-
-def _repeats_a_repeat(pattern: str) -> bool:
-    """True for a group with a quantifier or `|` inside that is itself repeated (`*`, `+`, `{`)."""
-    stack: list[bool] = []  # per open group: does it contain a repeat or an alternative?
-    i, in_class = 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "^":
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
-        elif c == "(":
-            stack.append(False)
-        elif c == ")" and stack:
-            inner = stack.pop()
-            repeated = pattern[i + 1 : i + 2] in ("*", "+", "{")
-            if inner and repeated:
-                return True
-            if stack and (inner or repeated):
-                stack[-1] = True
-        elif c in "*+{|" and stack:
-            stack[-1] = True
-        i += 1
-    return False
-
-
 # --- the service ------------------------------------------------------------------------------
 
 
 class Moderation:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._rules: dict[int, list[tuple[BlockRule, re.Pattern[str]]]] = {}
+        self._blocklists: dict[int, tuple[list[BlockRule], Checker]] = {}
+        self._edits: dict[int, int] = {}  # blocklist changes per server: a stale compile is dropped
 
     def clock(self) -> float:
         return self._store.clock()
@@ -379,9 +294,22 @@ class Moderation:
         reason: str | None = None,
     ) -> AuditEntry | None:
         """The audit entry (`details["pattern"]` as displayed), or None if it was already there.
-        Raises InvalidInput for an entry that is empty, too long, invalid or too slow."""
-        pattern, is_regex = parse_rule(text, regex)
+        Raises InvalidInput for an entry that is empty, too long, invalid, unsupported, or too
+        large to check together with the others."""
+        try:
+            pattern, is_regex = parse_rule(text, regex)
+        except RuleError as exc:
+            raise InvalidInput.from_rule(exc) from None
         reason = _reason(reason)
+        edits = self._edits.get(guild_id, 0)
+        current = await self.blocklist(guild_id)
+        entries = [(r.pattern, r.is_regex) for r in current]
+        checker = None
+        if len(current) < MAX_RULES and (pattern, is_regex) not in entries:
+            try:
+                checker = await asyncio.to_thread(checked, [*entries, (pattern, is_regex)])
+            except RuleError as exc:
+                raise InvalidInput.from_rule(exc) from None
         async with self._store.transaction() as tx:
             count = await tx.fetchone("SELECT COUNT(*) FROM blocklist WHERE guild_id = ?", guild_id)
             if count is not None and count[0] >= MAX_RULES:
@@ -398,7 +326,9 @@ class Moderation:
             entry = await self.record(
                 guild_id, moderator_id, BLOCKLIST_ADD, None, details, reason, tx=tx
             )
-        self._rules.pop(guild_id, None)
+        self._forget_blocklist(guild_id)
+        if checker is not None and self._edits[guild_id] == edits + 1:  # no other edit meanwhile
+            self._keep_blocklist(guild_id, [*current, _rule(row)], checker)
         return entry
 
     async def blocklist_remove(
@@ -408,7 +338,7 @@ class Moderation:
         reason = _reason(reason)
         value = text.strip()
         candidates = [(value[1:-1], 1)] if len(value) > 2 and value[0] == value[-1] == "/" else []
-        candidates += [(_plain(value), 0), (value, 1)]
+        candidates += [(plain(value), 0), (value, 1)]
         async with self._store.transaction() as tx:
             for pattern, is_regex in candidates:
                 row = await tx.fetchone(
@@ -424,32 +354,52 @@ class Moderation:
                     break
             else:
                 return None
-        self._rules.pop(guild_id, None)
+        self._forget_blocklist(guild_id)
         return entry
 
     async def blocklist(self, guild_id: int) -> list[BlockRule]:
+        """Every entry in the order added, each saying how it is checked."""
+        rules, _ = await self._blocklist(guild_id)
+        return rules
+
+    async def match(
+        self, guild_id: int, prompt: str, negative_prompt: str | None = None
+    ) -> str | None:
+        """A blocklist entry (as displayed) that the prompts hit, or None: the one matched
+        earliest in the prompt, else in the negative prompt. RE2 reads each prompt once for all
+        entries, in a worker thread and in time linear in the prompt, so the bot never waits."""
+        rules, checker = await self._blocklist(guild_id)
+        if not rules:
+            return None
+        index = await asyncio.to_thread(checker.first_match, prompt, negative_prompt)
+        return rules[index].display if index is not None else None
+
+    async def _blocklist(self, guild_id: int) -> tuple[list[BlockRule], Checker]:
+        cached = self._blocklists.get(guild_id)
+        if cached is not None:
+            return cached
+        edits = self._edits.get(guild_id, 0)
         rows = await self._store.fetchall(
             """SELECT id, guild_id, pattern, is_regex, added_by, added_at FROM blocklist
                WHERE guild_id = ? ORDER BY id""",
             guild_id,
         )
-        return [_rule(r) for r in rows]
+        rules = [_rule(r) for r in rows]
+        checker = await asyncio.to_thread(Checker, [(r.pattern, r.is_regex) for r in rules])
+        if self._edits.get(guild_id, 0) != edits:  # an edit came in meanwhile: do not keep it
+            return rules, checker
+        return self._keep_blocklist(guild_id, rules, checker)
 
-    async def match(
-        self, guild_id: int, prompt: str, negative_prompt: str | None = None
-    ) -> str | None:
-        """The first blocklist entry (as displayed) that the prompts hit, or None."""
-        rules = self._rules.get(guild_id)
-        if rules is None:
-            rules = [
-                (r, compile_rule(r.pattern, r.is_regex)) for r in await self.blocklist(guild_id)
-            ]
-            self._rules[guild_id] = rules
-        texts = [normalize(t) for t in (prompt, negative_prompt) if t]
-        for rule, compiled in rules:
-            if any(compiled.search(t) for t in texts):
-                return rule.display
-        return None
+    def _keep_blocklist(
+        self, guild_id: int, rules: list[BlockRule], checker: Checker
+    ) -> tuple[list[BlockRule], Checker]:
+        rules = [replace(r, checked=_how_checked(checker, i)) for i, r in enumerate(rules)]
+        self._blocklists[guild_id] = (rules, checker)
+        return rules, checker
+
+    def _forget_blocklist(self, guild_id: int) -> None:
+        self._edits[guild_id] = self._edits.get(guild_id, 0) + 1
+        self._blocklists.pop(guild_id, None)
 
     # server settings --------------------------------------------------------------------------
 
@@ -592,6 +542,12 @@ def _reason(reason: str | None) -> str | None:
     if len(reason) > MAX_REASON_LENGTH:
         raise InvalidInput.translated("input.reason_too_long", limit=MAX_REASON_LENGTH)
     return reason or None
+
+
+def _how_checked(checker: Checker, index: int) -> str:
+    if index in checker.unchecked:
+        return NOT_CHECKED
+    return WIDENED if index in checker.widened else AS_WRITTEN
 
 
 def _rule(row: Sequence[Any]) -> BlockRule:

@@ -472,7 +472,7 @@ async def test_ban_and_unban_are_recorded_and_posted(
     assert "appeal accepted" in posted["embeds"][0]["description"]
 
 
-async def test_blocklist_commands_add_list_remove_and_refuse_slow_patterns(
+async def test_blocklist_commands_add_list_remove_and_refuse_unsupported_patterns(
     fake_discord: FakeDiscord, bot: VideoBot
 ) -> None:
     def block(name: str, options: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -484,8 +484,9 @@ async def test_blocklist_commands_add_list_remove_and_refuse_slow_patterns(
     regex = await answer(bot, fake_discord, block("add", [option("pattern", "n[a4]ked"),
                                                          option("regex", True)]))  # fmt: skip
     assert "Added `/n[a4]ked/`" in regex["content"]
-    slow = await answer(bot, fake_discord, block("add", [option("pattern", "/(a+)+$/")]))
-    assert "very slow" in slow["content"]
+    unsupported = await answer(bot, fake_discord, block("add", [option("pattern", "/(?<!a)b/")]))
+    assert "can't use `(?<!...)`" in unsupported["content"]
+    assert "Nothing was added" in unsupported["content"]
     duplicate = await answer(bot, fake_discord, block("add", [option("pattern", "GUN ")]))
     assert duplicate["content"] == "That entry is already on the blocklist."
 
@@ -518,6 +519,31 @@ async def test_blocklist_commands_add_list_remove_and_refuse_slow_patterns(
         ("blocklist_add", "/n[a4]ked/", None),
         ("blocklist_add", "gun", "policy"),
     ]
+
+
+async def test_blocklist_list_tells_moderators_which_stored_regexes_are_checked_differently(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    for pattern, is_regex in (("gun(?!smith)", 1), ("(((a{11}){11}){11}){11}", 1), ("cat", 0)):
+        await bot.store.execute(
+            """INSERT INTO blocklist (guild_id, pattern, is_regex, added_by, added_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            GUILD_ID, pattern, is_regex, MODERATOR, 1.0,
+        )  # fmt: skip
+    listed = await answer(bot, fake_discord, videomod("list", group="blocklist"))
+    embed = listed["embeds"][0]
+    lines = embed["description"].split("\n")
+    assert lines[0].startswith("`/gun(?!smith)/` · regex")
+    assert lines[0].endswith("**⚠️ checked more broadly**")
+    assert lines[1].endswith("**⛔ not checked**")
+    assert lines[2].startswith("`cat` · whole word") and "**" not in lines[2]
+    notes = fields(embed)
+    assert "still block every prompt they blocked" in notes["⚠️ Checked more broadly"]
+    assert "block nothing now" in notes["⛔ Not checked"]
+
+    chinese = videomod("list", group="blocklist", locale="zh-CN")
+    listed = await answer(bot, fake_discord, chinese)
+    assert "⚠️ 按更宽的范围检查" in listed["embeds"][0]["description"]
 
 
 async def test_audit_command_pages_through_every_action(

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, deadline
 from tests.discord_fake import (
     CHANNEL_ID,
     USER_ID,
@@ -17,7 +17,7 @@ from tests.discord_fake import (
     option,
     slash_command,
 )
-from tests.test_moderation_cog import LOG_CHANNEL, user_option, videomod
+from tests.test_moderation_cog import LOG_CHANNEL, answer, user_option, videomod
 
 EPHEMERAL = 64
 
@@ -87,6 +87,28 @@ async def test_a_blocked_prompt_costs_nothing_calls_nothing_and_is_logged(
     logged = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
               if "forbidden" in str(m["embeds"]).lower()]  # fmt: skip
     assert logged, "the attempt is shown to moderators"
+
+
+async def test_no_blocklist_pattern_can_stall_video_requests(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    """With Python's `re`, `\\w*\\w*\\w*z` ran for hours on this prompt, on the event loop:
+    every server and the gateway heartbeat waited. RE2 reads the prompt once (well under a
+    millisecond, `python -m bench.blocklist`), and in a worker thread."""
+    for pattern in ("/\\w*\\w*\\w*z/", "/(a|a)*b/"):
+        add = videomod("add", [option("pattern", pattern)], group="blocklist")
+        assert (await answer(bot, fake_discord, add))["content"].startswith(f"Added `{pattern}`")
+    negative = option("negative_prompt", "a" * 500)
+    allowed = slash_command("video", [option("prompt", "a" * 5000), negative])
+    blocked = slash_command("video", [option("prompt", "a" * 4999 + "b")])
+    with deadline(5):
+        await dispatch(bot, allowed)
+        await dispatch(bot, blocked)
+    [create] = creates(simulator)
+    assert create["prompt"] == "a" * 5000
+    [refusal] = fake_discord.followups(int(blocked["id"]))
+    assert refusal["flags"] & EPHEMERAL and "doesn't allow" in refusal["content"]
+    assert await ledger_rows(bot) == 1  # the allowed video's reservation only
 
 
 async def test_my_videos_show_seeds_and_offer_regenerate(

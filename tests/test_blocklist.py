@@ -1,0 +1,150 @@
+"""What a blocklist entry matches (bot/blocklist.py), and that RE2 reads moderators' regexes as
+Python's `re` did (bot/regex_re2.py), except for what RE2 cannot run at all."""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+
+import pytest
+
+from bot.blocklist import Checker, RuleError, compile_rule, normalize, parse_rule
+from bot.regex_re2 import SPACES, rewrite
+
+
+@pytest.mark.parametrize(
+    ("entry", "prompt", "hit"),
+    [
+        ("gun", "a man with a GUN.", True),
+        ("gun", "the show has begun", False),
+        ("gun", "two guns", False),  # whole words: add `guns` or /guns?/
+        ("big cat", "a BIG \n  cat sleeps", True),
+        ("big cat", "a BIG\u3000cat", True),  # any Unicode space
+        ("big cat", "a bigcat", False),
+        ("猫", "一只小猫在跑", True),  # scripts without spaces match anywhere
+        ("gun", "a ｇｕｎ in full width", True),  # NFKC
+        ("gun", "a g\u200bun split by a zero-width space", True),
+        ("gun", "guné", False),  # é is a letter: not a whole word
+        ("нож", "большой НОЖ!", True),  # any case, in any script
+        ("нож", "ножи", False),
+        ("kill", "KİLL", True),  # as Python's re: i, I, İ and ı match one another
+        ("/n[a4]ked/", "N4KED truth", True),
+        ("/n[a4]ked/", "a clean prompt", False),
+        ("/^draw\\b/", "Draw me", True),
+        ("/^draw\\b/", "drawn", False),
+        ("/\\bнож\\b/", "a НОЖ.", True),  # \b at either end sees letters of every script
+        ("/\\bнож\\b/", "ножи", False),
+        ("/\\bété\\b/", "l'été", True),
+        ("/\\w+ing\\b/", "sneaking", True),
+        ("/\\d{3}/", "٣٣٣", True),  # \d is any decimal digit, as in Python
+        ("/[^\\W\\d_]+z/", "éz", True),  # letters only
+        ("/[^\\W\\d_]+z/", "1z", False),
+        ("/[^\\S\\n]x/", "a\u00a0x", True),  # spaces but not a newline
+        ("/[^\\S\\n]x/", "a\nx", False),
+        ("/end$/", "the end", True),
+        ("/(?-i:Gun)/", "gun", False),  # a moderator may ask for exact case
+        ("/(?s)a.b/", "a\nb", True),
+        ("/(a+)+$/", "aaaa", True),  # refused before, harmless now
+    ],
+)
+def test_blocklist_matching_rules(entry: str, prompt: str, hit: bool) -> None:
+    pattern, is_regex = parse_rule(entry)
+    assert compile_rule(pattern, is_regex).search(normalize(prompt)) is hit
+    assert (Checker([(pattern, is_regex)]).first_match(prompt) == 0) is hit
+
+
+def test_safe_regexes_are_accepted() -> None:
+    entries = ("/(cat|dog)s?/", "/[a+]+/", r"/\(x+\)+/", "/(?:gore)/", "/blood{2,3}/", "/(a+)+$/")
+    for entry in (*entries, "/((ab)*c)+/", r"/\w*\w*\w*z/", "/(?P<g>x)y/", "/(?x) a b # c/"):
+        pattern, is_regex = parse_rule(entry)
+        assert is_regex and pattern == entry[1:-1]
+    assert parse_rule("gore", regex=True) == ("gore", True)
+    assert parse_rule("  Big   GUN ") == ("big gun", False)
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "construct"),
+    [
+        ("/gun(?!smith)/", "input.regex_unsupported", "(?!...)"),
+        ("/(?=x)y/", "input.regex_unsupported", "(?=...)"),
+        ("/(?<!a)b/", "input.regex_unsupported", "(?<!...)"),
+        ("/(ha)\\1/", "input.regex_unsupported", "\\1"),
+        ("/(?P<x>a)(?P=x)/", "input.regex_unsupported", "\\1"),
+        ("/(a)?(?(1)b|c)/", "input.regex_unsupported", "(?(...)...)"),
+        ("/(?>ab)c/", "input.regex_unsupported", "(?>...)"),
+        ("/a++b/", "input.regex_unsupported", "*+"),
+        ("/\\w{1001}/", "input.regex_too_complex", None),
+        ("/(?:(?:a{10}){10}){11}/", "input.regex_too_complex", None),
+        ("/[/", "input.regex_invalid", None),
+        ("/a|/", "input.regex_matches_empty", None),
+    ],
+)
+def test_what_re2_cannot_run_is_refused_with_a_reason(
+    entry: str, key: str, construct: str | None
+) -> None:
+    with pytest.raises(RuleError) as info:
+        parse_rule(entry)
+    assert info.value.message_key == key
+    assert info.value.message_values.get("construct") == construct
+
+
+# Python's `re` is the reference: on these short texts it cannot backtrack for long.
+REGEXES = [
+    r"n[a4]ked", r"^draw\b", r"\bgun\b", r"\bнож\b", r"\b(cat|dog)s?\b", r"\w+ing\b", r"\d{3}",
+    r"\D\d", r"[^\W\d_]+x", r"[\W]x", r"[^\w]x", r"a\sb", r"a\Sb", r"[^\S\n]x", r"[\s\d]",
+    r"[^\s\d]y", r"end$", r"(?m)^b$", r"(?s)a.b", r"a.b", r"(?-i:Ab)c", r"kill", r"[h-j]x",
+    r"[^i]x", r"\Aab", r"ab\Z", r"(?x) a b  c", r"a{2,3}b", r"(ab)+?c", r"\u00e9t\u00e9",
+    r"[\u0400-\u04ff]+z", r"(?a)\w+", r"(?a)\d", r"\b\d+\b", r"\bé", r"é\b", r"\b-x", r"x-\b",
+    r"[\w-]+@", r"\$\d+", r"[.]\.", r"a|b\b", r"\b(?:a|b)", r"[a-c]+[^a-c]", r"[^ab]", r"ß",
+    r"σ", r"ǅ", r"\N{BULLET}", r"(?i:x)y", r"x*+y", r"(?:\w\W){2}", r"[^\W]", r"[^\W\d]",
+]  # fmt: skip
+ALPHABET = [*list("abcxyABCXY \n\téÉiIİı1٣_-@$.•нЖож猫ßσΣςǅǆkKl"), "\u3000", "\x1c", "ff"]
+
+
+def test_regexes_match_what_pythons_re_matched() -> None:
+    """Every rewritten regex agrees with Python's `re` on thousands of short random texts."""
+    rng = random.Random(5)
+    texts = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
+    texts = [normalize(text) for text in texts]
+    for source in REGEXES:
+        python = re.compile(source, re.IGNORECASE)
+        try:
+            ours = compile_rule(source, True)
+        except RuleError:
+            pytest.fail(f"{source} was not compiled")
+        wrong = [text for text in texts if bool(python.search(text)) != ours.search(text)]
+        assert wrong == [], source
+
+
+def test_a_widened_regex_blocks_at_least_what_python_blocked() -> None:
+    rng = random.Random(6)
+    texts = ["".join(rng.choice("ahbgunsmitc ") for _ in range(rng.randint(0, 10)))
+             for _ in range(3000)]  # fmt: skip
+    for source in ("gun(?!smith)", "(ha)\\1", "(?<=big )cat", "(^|a)(a)\\1\\.", "(?>ab|a)bc",
+                   "a++b", "(a)?(?(1)b|c)", "(?<!\\w)hat", "x{2000}"):  # fmt: skip
+        with pytest.raises(RuleError):  # refused when added
+            parse_rule(f"/{source}/")
+        ours, python = compile_rule(source, True), re.compile(source, re.IGNORECASE)
+        assert rewrite(source, widen=True, shrink="x{" in source).widened
+        missed = [text for text in texts if python.search(text) and not ours.search(text)]
+        assert missed == [], source
+
+
+def test_the_unicode_classes_are_pythons() -> None:
+    everything = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert SPACES == "".join(re.findall(r"\s", everything))
+    word, digit = compile_rule("[^\\W]", True), compile_rule("\\d", True)
+    for c in "aZé猫ж_٣1²" + "".join(chr(c) for c in range(0x2000, 0x2100)):
+        assert word.search(c) is bool(re.fullmatch(r"\w", c)), hex(ord(c))
+        assert digit.search(c) is bool(re.fullmatch(r"\d", c)), hex(ord(c))
+
+
+def test_each_prompt_is_read_once_for_every_entry() -> None:
+    entries = [("gun", False), ("big cat", False), ("猫", False), ("n[a4]ked", True), ("x", False)]
+    checker = Checker(entries)
+    assert len(checker.programs) == 1 and checker.size < 10_000
+    assert checker.first_match("a naked big cat with a gun") == 3  # the leftmost hit
+    assert checker.first_match("calm", "a big  cat") == 1  # the negative prompt too
+    assert checker.first_match("小猫") == 2
+    assert checker.first_match("calm", None, "") is None
