@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.credits import MemberCredits, Prices, fmt
 from bot.discord_limits import fit_embed
-from bot.i18n import AnyLocale, listing, option_label, t
+from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.validation import (
     ASPECT_RATIOS,
     DURATION_MAX,
@@ -101,11 +101,11 @@ def prices_text(prices: Prices, locale: AnyLocale = None) -> str:
     """'720p: 1 credit per second; a 5 s video costs 5', one line per quality, and the rule."""
     lines = []
     for quality, per_second in prices.per_second.items():
-        form = "one" if per_second == 1 else "other"
         example = fmt(prices.estimate(quality, EXAMPLE_SECONDS))
         lines.append(
-            t(
-                f"help.price.{form}",
+            tn(
+                "help.price",
+                per_second,
                 locale,
                 quality=quality,
                 price=fmt(per_second),

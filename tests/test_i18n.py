@@ -1,19 +1,27 @@
-"""English and Simplified Chinese: the message catalogues, Discord's rules for localized command
-strings, and the translator as discord.py's sync path calls it."""
+"""The language catalogues (bot/locales/*.po): valid gettext files that agree with each other,
+Discord's rules for localized command strings, the translator as discord.py's sync path calls
+it, and a new language that is a new file and nothing else."""
 
 from __future__ import annotations
 
+import gettext
+import shutil
 import string
+import subprocess
 import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import discord
 import pytest
+from babel.messages.catalog import Catalog, Message
+from babel.messages.pofile import read_po, write_po
 from discord import app_commands
 
 from bot import i18n
 from bot.client import VideoBot
-from bot.i18n import COMMAND_NAMES_ZH, COMMAND_TEXTS_ZH, EN, ZH_CN, Translator, t, tn
+from bot.i18n import NAME_CONTEXT, TEXT_CONTEXT, Catalogues, Translator, t, tn
 
 try:  # the `regex` module knows \p{sc=...}; without it, Unicode categories stand in
     import regex
@@ -22,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 NAME_PATTERN = r"^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$"
 ZH = discord.Locale.chinese.value
+PO_FILES = sorted(i18n.LOCALES_DIR.glob("*.po"))
 
 
 def is_valid_name(name: str) -> bool:
@@ -47,27 +56,99 @@ def has_chinese(text: str) -> bool:
     return any("\u4e00" <= c <= "\u9fff" for c in text)
 
 
-# --- message catalogues ------------------------------------------------------------------------
+def read(path: Path) -> Catalog:
+    with path.open("rb") as po:
+        return read_po(po, abort_invalid=True)
 
 
-def test_both_catalogues_have_the_same_keys() -> None:
-    assert sorted(set(EN) - set(ZH_CN)) == []
-    assert sorted(set(ZH_CN) - set(EN)) == []
+def forms(message: Message) -> list[str]:
+    """A message's text, or each of its plural forms."""
+    return list(message.string) if isinstance(message.string, tuple | list) else [message.string]
 
 
-LANGUAGE_NEUTRAL = {"credits.remaining.other"}  # "**{remaining}** / {allowance}"
+def key(message: Message) -> tuple[str | None, str]:
+    msgid = message.id if isinstance(message.id, str) else message.id[0]
+    return message.context, msgid
 
 
-@pytest.mark.parametrize("key", sorted(EN))
+def messages(path: Path) -> dict[tuple[str | None, str], Message]:
+    return {key(m): m for m in read(path) if m.id}
+
+
+EN = messages(i18n.LOCALES_DIR / "en.po")
+ZH_CN = messages(i18n.LOCALES_DIR / "zh_CN.po")
+MESSAGE_KEYS = sorted(k for (context, k) in EN if context is None)
+
+
+# --- the files ---------------------------------------------------------------------------------
+
+
+def test_the_catalogues_are_english_and_simplified_chinese() -> None:
+    assert [p.name for p in PO_FILES] == ["en.po", "zh_CN.po"]
+    assert i18n.catalogues().served() == {"en-US": "en", "en-GB": "en", "zh-CN": "zh-CN"}
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext is not installed")
+@pytest.mark.parametrize("path", PO_FILES, ids=lambda p: p.name)
+def test_gnu_msgfmt_accepts_each_catalogue(path: Path) -> None:
+    result = subprocess.run(
+        ["msgfmt", "--check", "--output-file=/dev/null", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_both_catalogues_have_the_same_messages() -> None:
+    assert sorted(set(EN) - set(ZH_CN), key=str) == []
+    assert sorted(set(ZH_CN) - set(EN), key=str) == []
+    for k, english in EN.items():
+        assert english.pluralizable == ZH_CN[k].pluralizable, k
+        assert not english.fuzzy and not ZH_CN[k].fuzzy, k
+        assert all(forms(english)) and all(forms(ZH_CN[k])), f"untranslated: {k}"
+
+
+@pytest.mark.parametrize(
+    ("path", "count"), [(i18n.LOCALES_DIR / "en.po", 2), (i18n.LOCALES_DIR / "zh_CN.po", 1)]
+)
+def test_plural_forms_are_valid(path: Path, count: int) -> None:
+    catalog = read(path)
+    assert catalog.num_plurals == count
+    assert f"nplurals={count};" in catalog.plural_forms
+    choose = gettext.c2py(catalog.plural_expr)
+    assert {choose(n) for n in range(1000)} == set(range(count))
+    for message in catalog:
+        if message.id and message.pluralizable:
+            assert len(forms(message)) == count, message.id
+
+
+LANGUAGE_NEUTRAL = {"credits.remaining.other", "join.list", "join.sentences"}
+
+
+@pytest.mark.parametrize("key", MESSAGE_KEYS)
 def test_each_message_keeps_its_placeholders_and_markdown(key: str) -> None:
-    english, chinese = EN[key], ZH_CN[key]
-    assert fields(chinese) == fields(english)
+    english, chinese = EN[(None, key)], ZH_CN[(None, key)]
+    wanted = fields(forms(english)[0])
+    for text in forms(english) + forms(chinese):
+        assert fields(text) == wanted, text
     for marker in ("`", "**", "-#", "\n", "<t:", "<@"):
-        assert chinese.count(marker) == english.count(marker), marker
-    assert has_chinese(chinese) or key in LANGUAGE_NEUTRAL, f"untranslated: {chinese!r}"
-    values = dict.fromkeys(fields(english), 1)  # ints fit every format spec used ({:,} {:02d})
-    assert t(key, "en", **values) == english.format(**values)
-    assert t(key, ZH, **values) == chinese.format(**values)
+        counts = {text.count(marker) for text in forms(english) + forms(chinese)}
+        assert len(counts) == 1, marker
+    for text in forms(chinese):
+        assert has_chinese(text) or key in LANGUAGE_NEUTRAL, f"untranslated: {text!r}"
+    values = dict.fromkeys(wanted, 1)  # ints fit every format spec used ({:,} {:02d})
+    if english.pluralizable:
+        one, other = forms(english)
+        assert tn(key, 1, "en", **values) == one.format(**values)
+        assert tn(key, 2, "en", **values) == other.format(**values)
+        assert tn(key, 2, ZH, **values) == forms(chinese)[0].format(**values)
+    else:
+        assert t(key, "en", **values) == forms(english)[0].format(**values)
+        assert t(key, ZH, **values) == forms(chinese)[0].format(**values)
+
+
+# --- messages ----------------------------------------------------------------------------------
 
 
 def test_english_texts_read_as_before() -> None:
@@ -99,13 +180,62 @@ def test_other_locales_fall_back_to_english() -> None:
     assert t("field.prompt", discord.Locale.french) == "Prompt"
 
 
+def copy_locales(directory: Path) -> Path:
+    directory.mkdir()
+    for path in PO_FILES:
+        shutil.copy(path, directory / path.name)
+    return directory
+
+
+@pytest.fixture
+def locales(tmp_path: Path) -> Iterator[Path]:
+    """A copy of bot/locales to change; `use(locales)` makes the bot speak from it."""
+    yield copy_locales(tmp_path / "locales")
+
+
+@pytest.fixture
+def use() -> Iterator[Any]:
+    before = i18n.catalogues()
+
+    def install(directory: Path) -> None:
+        i18n.use_catalogues(Catalogues.load(directory))
+
+    yield install
+    i18n.use_catalogues(before)
+
+
+def edit(path: Path, changes: dict[str, str | None]) -> None:
+    """Change (or, with None, remove) messages of a catalogue file, keeping it valid."""
+    catalog = read(path)
+    for msgid, text in changes.items():
+        if text is None:
+            del catalog[msgid]
+        else:
+            catalog[msgid].string = text
+    with path.open("wb") as po:
+        write_po(po, catalog)
+
+
 def test_missing_chinese_key_or_unfillable_text_falls_back_to_english(
-    monkeypatch: pytest.MonkeyPatch,
+    locales: Path, use: Any
 ) -> None:
-    monkeypatch.delitem(ZH_CN, "footer.task")
+    edit(locales / "zh_CN.po", {"footer.task": None, "status.cost": "{nonsense} 积分"})
+    use(locales)
     assert t("footer.task", "zh-CN", task_id="task-1") == "Task task-1"
-    monkeypatch.setitem(ZH_CN, "status.cost", "{nonsense} 积分")
     assert t("status.cost", "zh-CN", credits="5") == "5 credits"
+    assert t("field.prompt", "zh-CN") == "提示词"
+
+
+def test_an_unreadable_catalogue_is_left_out_but_english_is_required(
+    locales: Path, use: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    (locales / "zh_CN.po").write_text("field.prompt = 提示词\n", encoding="utf-8")
+    use(locales)
+    assert t("field.prompt", "zh-CN") == "Prompt"
+    assert "zh_CN.po cannot be read" in caplog.text
+    (locales / "en.po").unlink()
+    with pytest.raises(ValueError, match=r"no en\.po"):
+        Catalogues.load(locales)
 
 
 def test_unknown_key_is_shown_as_it_is() -> None:
@@ -139,14 +269,18 @@ def test_option_labels_follow_the_locale() -> None:
 # --- command catalogues ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("english", "chinese"), sorted(COMMAND_NAMES_ZH.items()))
+def commands(context: str) -> list[tuple[str, str]]:
+    return sorted((k, forms(m)[0]) for (c, k), m in ZH_CN.items() if c == context)
+
+
+@pytest.mark.parametrize(("english", "chinese"), commands(NAME_CONTEXT))
 def test_localized_names_obey_discords_rules(english: str, chinese: str) -> None:
     assert is_valid_name(english), english
     assert is_valid_name(chinese), chinese
     assert has_chinese(chinese)
 
 
-@pytest.mark.parametrize(("english", "chinese"), sorted(COMMAND_TEXTS_ZH.items()))
+@pytest.mark.parametrize(("english", "chinese"), commands(TEXT_CONTEXT))
 def test_localized_descriptions_and_choices_fit(english: str, chinese: str) -> None:
     assert 1 <= len(english) <= 100 and 1 <= len(chinese) <= 100
     assert has_chinese(chinese), chinese
@@ -242,5 +376,5 @@ async def test_every_registered_command_string_has_valid_chinese(bot: VideoBot) 
     problems: list[str] = []
     _check_nodes(payloads, "", problems)
     missing = sorted(set(translator.missing))
-    assert missing == [], "add these to bot/i18n.py's COMMAND_NAMES_ZH / COMMAND_TEXTS_ZH"
+    assert missing == [], "add these to bot/locales/*.po"
     assert problems == []
