@@ -5,9 +5,10 @@ new file: see README.md). English, ``en.po``, is the source: every other locale,
 catalogue lacks or cannot fill, is English. A catalogue holds:
 
 * **Messages**, keyed by a descriptive msgid: :func:`t` (``t("status.title.working", locale)``),
-  or :func:`tn` for a text that counts something (``tn("refusal.cooldown", 3, locale)``: the
-  catalogue's ``Plural-Forms`` picks the form). Placeholders use :meth:`str.format`. The locale
-  is the member's Discord locale (``interaction.locale``, or the stored ``generations.locale``).
+  or :func:`tn` for a text that counts something (``tn("refusal.cooldown", 3, locale)``, the
+  same as ``t()`` with a ``count`` value): the catalogue's ``Plural-Forms`` picks the form.
+  Placeholders use :meth:`str.format`. The locale is the member's Discord locale
+  (``interaction.locale``, or the stored ``generations.locale``).
 * **Commands**: names under msgctxt ``command name`` (Discord's rule: lowercase, 1-32 letters,
   digits, ``-`` or ``_``), descriptions and choice names under ``command text`` (1-100
   characters), each keyed by the English the code declares. :class:`Translator` hands them to
@@ -66,12 +67,13 @@ class Catalogue:
     language: str
     translations: gettext.GNUTranslations = field(repr=False)
 
-    def message(self, key: str) -> str | None:
+    def message(self, key: str, number: int | None = None) -> str | None:
+        """The text of `key`; for a message with plural forms, the form for `number`."""
+        if number is not None:
+            text = self.translations.ngettext(key, key, number)
+            if text != key:
+                return text
         text = self.translations.gettext(key)
-        return None if text == key else text
-
-    def plural(self, key: str, number: int) -> str | None:
-        text = self.translations.ngettext(key, key, number)
         return None if text == key else text
 
     def command(self, context: str, english: str) -> str | None:
@@ -160,24 +162,27 @@ def use_catalogues(new: Catalogues) -> Catalogues:
 
 def t(key: str, locale: AnyLocale = None, /, **values: object) -> str:
     """The message `key` in the member's language, its ``{placeholders}`` filled from `values`.
+    A message that counts something has plural forms: the catalogue's ``Plural-Forms`` picks
+    the one for ``values["count"]``, a number (see :func:`tn`).
 
     Falls back to English for other locales and for keys the member's catalogue lacks (or whose
     text cannot be filled); a key unknown in English too is returned as it is, logged.
     """
-    return _fill(key, locale, lambda catalogue: catalogue.message(key), values)
+    count = values.get("count")
+    number = plural_number(count) if isinstance(count, int | float) else None
+    return _fill(key, locale, lambda catalogue: catalogue.message(key, number), values)
 
 
 def tn(key: str, count: float, locale: AnyLocale = None, /, **values: object) -> str:
-    """A message that counts something: the plural form of `key` for `count` in the member's
-    language (``{count}`` is set to `count` unless given). A count with a fraction, such as 7.5
-    credits, takes the form of a number other than one, as it does in English."""
-    number = plural_number(count)
-    values.setdefault("count", count)
-    return _fill(key, locale, lambda catalogue: catalogue.plural(key, number), values)
+    """A message that counts something, in the plural form for `count` (also its ``{count}``,
+    unless `values` has one)."""
+    return t(key, locale, **{"count": count, **values})
 
 
 def plural_number(count: float) -> int:
-    """The whole number that picks a plural form for `count` (shown to two decimals)."""
+    """The whole number that picks a plural form for `count`. Amounts are shown to two decimals,
+    and one with a fraction (7.5 credits) takes the form of a number other than one, as in
+    English and most languages."""
     count = abs(round(count, 2))
     return int(count) if float(count).is_integer() else 2
 

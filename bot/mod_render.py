@@ -14,7 +14,7 @@ import discord
 from bot.charges import ChargeAnomaly
 from bot.credits import fmt
 from bot.discord_limits import clip_text, fit_embed
-from bot.i18n import AnyLocale, listing, t
+from bot.i18n import AnyLocale, listing, t, tn
 from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
 from bot.store import Generation
@@ -54,13 +54,13 @@ def credits_text(g: Generation, locale: AnyLocale = None) -> str:
     if g.status in REFUNDED_STATUSES:
         if g.credits_reserved is None:
             return t("log.no_charge", locale)
-        return t("log.refunded", locale, credits=fmt(g.credits_reserved))
+        return tn("log.refunded", g.credits_reserved, locale, credits=fmt(g.credits_reserved))
     if g.credits_used is not None:
-        return t("status.cost", locale, credits=fmt(g.credits_used))
+        return tn("status.cost", g.credits_used, locale, credits=fmt(g.credits_used))
     if g.credits_reserved is not None:
         held = g.status in ("queued", "requested", "submitted", "running")
         key = "log.credits_held" if held else "status.cost"
-        return t(key, locale, credits=fmt(g.credits_reserved))
+        return tn(key, g.credits_reserved, locale, credits=fmt(g.credits_reserved))
     return t("log.no_charge", locale)
 
 
@@ -369,11 +369,12 @@ def undelivered_post(g: Generation, reason: str, reached: str | None) -> discord
         return t(f"modlog.undelivered.{key}", None, **values)
 
     member, channel = f"<@{g.user_id}>", f"<#{g.channel_id}>"
-    lines = [say("body", id=g.id, member=member, channel=channel, attempts=g.delivery_attempts)]
+    lines = [say("body", id=g.id, member=member, channel=channel, count=g.delivery_attempts)]
     lines.append(say(f"reached.{reached or 'nowhere'}", channel=channel))
     if g.status == "completed":
-        cost = g.credits_used if g.credits_used is not None else g.credits_reserved
-        lines.append(say("charged", credits=fmt(cost or 0), task_id=g.task_id or "-"))
+        used = g.credits_used if g.credits_used is not None else g.credits_reserved
+        cost = used or 0
+        lines.append(say("charged", credits=fmt(cost), count=cost, task_id=g.task_id or "-"))
     else:
         lines.append(say("refunded"))
     embed = discord.Embed(title=say("title"), description="\n".join(lines), colour=COLOR_WARN)
@@ -418,6 +419,7 @@ def charge_warning(anomaly: ChargeAnomaly, locale: AnyLocale = None) -> str:
         ceiling=fmt(anomaly.ceiling),
         estimate=fmt(anomaly.estimate),
         kept=fmt(anomaly.kept),
+        count=anomaly.kept if key == "modlog.charge_zero" else anomaly.reported,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,7 +13,7 @@ from bot import evolink
 from bot.client import UserFacingError
 from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
 from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
-from bot.i18n import AnyLocale, t
+from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
@@ -95,8 +96,9 @@ class CreditsCog(commands.Cog):
         prices = self.bot.credits.prices.per_second
         embed = credits_embed(summary, locale=locale)
         embed.set_footer(
-            text=t(
+            text=tn(
                 "credits.footer",
+                prices["720p"] * 5,
                 locale,
                 price_720p=fmt(prices["720p"] * 5),
                 price_1080p=fmt(prices["1080p"] * 5),
@@ -212,7 +214,13 @@ class CreditsAdmin(ModGroup):
         await self._audited(entry)
         done = "modcredits.gave" if amount > 0 else "modcredits.took"
         await interaction.response.send_message(
-            t(done, interaction.locale, amount=fmt(abs(amount)), member=member.mention),
+            tn(
+                done,
+                abs(amount),
+                interaction.locale,
+                amount=fmt(abs(amount)),
+                member=member.mention,
+            ),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -246,7 +254,8 @@ class CreditsAdmin(ModGroup):
             else:
                 await self.bot.credits.set_allowance(tx, guild_id, kind, target, credits, moderator)
                 shown = t("modcredits.unlimited", locale) if credits is None else fmt(credits)
-                text = t("modcredits.allowance_set", locale, name=name, credits=shown)
+                count = math.inf if credits is None else credits  # unlimited reads as many
+                text = tn("modcredits.allowance_set", count, locale, name=name, credits=shown)
             details = {"allowance": kind, "target": target, "credits": amount or "default"}
             entry = await self.bot.moderation.record(
                 guild_id, moderator, LIMIT, member.id if member else None, details, tx=tx
@@ -281,7 +290,9 @@ class CreditsAdmin(ModGroup):
         await self._audited(entry)
         if given:
             member = f"<@{generation.user_id}>"
-            text = t("modcredits.refunded", interaction.locale, credits=fmt(given), member=member)
+            text = tn(
+                "modcredits.refunded", given, interaction.locale, credits=fmt(given), member=member
+            )
         else:
             text = t("modcredits.already_refunded", interaction.locale)
         await interaction.response.send_message(
@@ -379,11 +390,12 @@ class CreditsModeration(commands.Cog):
         except evolink.EvoLinkError:
             text = t("modcredits.balance_unavailable", locale)
         else:
-            if balance.unlimited:
-                remaining = t("modcredits.unlimited", locale)
+            if balance.unlimited:  # unlimited reads as many
+                count, remaining = math.inf, t("modcredits.unlimited", locale)
             else:
-                remaining = fmt(balance.remaining_credits or 0)
-            text = t("modcredits.balance", locale, credits=remaining)
+                count = balance.remaining_credits or 0
+                remaining = fmt(count)
+            text = tn("modcredits.balance", count, locale, credits=remaining)
         await interaction.followup.send(text, ephemeral=True)
 
 

@@ -38,12 +38,12 @@ def help_embed(
         return option_label(option, locale)
 
     options = [
-        t("help.option.prompt", locale, option=label("prompt"), max=PROMPT_MAX),
+        t("help.option.prompt", locale, option=label("prompt"), count=PROMPT_MAX),
         t(
             "help.option.negative_prompt",
             locale,
             option=label("negative_prompt"),
-            max=NEGATIVE_PROMPT_MAX,
+            count=NEGATIVE_PROMPT_MAX,
         ),
         t("help.option.quality", locale, option=label("quality")),
         t(
@@ -59,6 +59,7 @@ def help_embed(
             option=label("duration"),
             min=DURATION_MIN,
             max=DURATION_MAX,
+            count=DURATION_MAX,
             default=EXAMPLE_SECONDS,
         ),
         t("help.option.seed", locale, option=label("seed"), min=SEED_MIN, max=SEED_MAX),

@@ -237,14 +237,14 @@ class ModerationCog(commands.Cog):
                 upload, name = packed, name + ".gz"
             if upload.tell() > limit:
                 await interaction.followup.send(
-                    t("mod.export.too_large", locale, rows=rows),
+                    t("mod.export.too_large", locale, count=rows),
                     ephemeral=True, allowed_mentions=none,
                 )  # fmt: skip
                 return
             upload.seek(0)
             done = "mod.export.done_packed" if upload is packed else "mod.export.done"
             await interaction.followup.send(
-                t(done, locale, rows=rows),
+                t(done, locale, count=rows),
                 file=discord.File(upload, name), ephemeral=True, allowed_mentions=none,
             )  # fmt: skip
 

@@ -15,7 +15,7 @@ from bot.client import UserFacingError
 from bot.credits import CreditRefused, Requester, fmt
 from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
-from bot.i18n import AnyLocale, t
+from bot.i18n import AnyLocale, t, tn
 from bot.validation import (
     ASPECT_RATIOS,
     OUTPUT_SIZES,
@@ -228,7 +228,7 @@ async def start_video(
     )
     if admission.queue_position is not None:
         message = await interaction.edit_original_response(
-            content=t("video.reserved", locale, credits=fmt(admission.cost)),
+            content=tn("video.reserved", admission.cost, locale, credits=fmt(admission.cost)),
             embed=embed,
             view=cancel_view(generation.id, locale),
             allowed_mentions=NO_PINGS,

@@ -140,9 +140,10 @@ def test_each_message_keeps_its_placeholders_and_markdown(key: str) -> None:
     values = dict.fromkeys(wanted, 1)  # ints fit every format spec used ({:,} {:02d})
     if english.pluralizable:
         one, other = forms(english)
-        assert tn(key, 1, "en", **values) == one.format(**values)
-        assert tn(key, 2, "en", **values) == other.format(**values)
-        assert tn(key, 2, ZH, **values) == forms(chinese)[0].format(**values)
+        values.pop("count", None)
+        assert tn(key, 1, "en", **values) == one.format(count=1, **values)
+        assert tn(key, 2, "en", **values) == other.format(count=2, **values)
+        assert tn(key, 2, ZH, **values) == forms(chinese)[0].format(count=2, **values)
     else:
         assert t(key, "en", **values) == forms(english)[0].format(**values)
         assert t(key, ZH, **values) == forms(chinese)[0].format(**values)
@@ -210,6 +211,8 @@ def edit(path: Path, changes: dict[str, str | None]) -> None:
     for msgid, text in changes.items():
         if text is None:
             del catalog[msgid]
+        elif catalog[msgid].pluralizable:
+            catalog[msgid].string = (text,) * catalog.num_plurals
         else:
             catalog[msgid].string = text
     with path.open("wb") as po:
@@ -222,7 +225,7 @@ def test_missing_chinese_key_or_unfillable_text_falls_back_to_english(
     edit(locales / "zh_CN.po", {"footer.task": None, "status.cost": "{nonsense} 积分"})
     use(locales)
     assert t("footer.task", "zh-CN", task_id="task-1") == "Task task-1"
-    assert t("status.cost", "zh-CN", credits="5") == "5 credits"
+    assert tn("status.cost", 5, "zh-CN", credits="5") == "5 credits"
     assert t("field.prompt", "zh-CN") == "提示词"
 
 
@@ -253,6 +256,28 @@ def test_plural_forms() -> None:
     assert tn("refusal.busy_waiting", 2, "zh-CN", queued=1) == (
         "你已有 2 个视频正在生成，另有 1 个在排队。请等其中一个完成后再试。本次没有扣除任何积分。"
     )
+    assert t("modview.delivered_via", "en", via="dm", count=1) == "Delivered via dm (1 attempt)"
+    assert t("modview.delivered_via", "en", via="dm", count=0) == "Delivered via dm (0 attempts)"
+    assert t("mod.export.done", "en", count=1) == "📄 1 video, newest first, times in UTC."
+    assert t("mod.export.done", "en", count=1234) == "📄 1,234 videos, newest first, times in UTC."
+    assert t("mod.export.done", "zh-CN", count=2) == "📄 2 个视频，最新的在前，时间为 UTC。"
+    assert t("mod.ban.withdrawn", "en", count=1).startswith("Their 1 request still waiting")
+    assert t("mod.ban.withdrawn", "en", count=2).startswith("Their 2 requests still waiting")
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(1, "1 credit"), (1.0, "1 credit"), (0.999, "1 credit"), (5, "5 credits"),
+     (0, "0 credits"), (0.5, "0.5 credits"), (7.5, "7.5 credits"), (-1, "1 credit")],
+)  # fmt: skip
+def test_an_amount_of_credits_is_counted_as_people_read_it(amount: float, shown: str) -> None:
+    assert tn("status.cost", amount, "en", credits=f"{abs(round(amount, 2)):g}") == shown
+
+
+def test_nothing_is_counted_with_a_parenthesised_plural() -> None:
+    for message in [*EN.values(), *ZH_CN.values()]:
+        for text in forms(message):
+            assert "(s)" not in text and "(es)" not in text, text
 
 
 def test_sentences_are_spaced_for_english_only() -> None:

@@ -313,9 +313,7 @@ async def test_export_sends_a_csv_attachment_with_the_same_filters(
     for n in range(30):
         await add(bot, clock, user=(ALICE, BOB)[n % 2], prompt=f"scene {n}, 一只猫")
     text, name, content = await export_file(bot, fake_discord, videomod("export"))
-    assert (
-        "30 video(s)" in text and name.startswith(f"videos-{GUILD_ID}-") and name.endswith(".csv")
-    )
+    assert "30 videos" in text and name.startswith(f"videos-{GUILD_ID}-") and name.endswith(".csv")
     assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, for spreadsheet apps
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == 30 and rows[0]["prompt"] == "scene 29, 一只猫"
@@ -440,7 +438,7 @@ async def test_ban_and_unban_are_recorded_and_posted(
     ban = videomod("ban", [user_option("user", ALICE), option("reason", "spamming gore")])
     data = await answer(bot, fake_discord, ban)
     assert f"<@{ALICE}> can no longer make videos" in data["content"]
-    assert "1 unfinished video(s) will finish" in data["content"]
+    assert "1 unfinished video will finish" in data["content"]
     assert "No mod-log channel is set" in data["content"]
     assert await bot.moderation.is_banned(GUILD_ID, ALICE)
 
