@@ -9,7 +9,6 @@ import shutil
 import string
 import subprocess
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from discord import app_commands
 from bot import i18n
 from bot.client import VideoBot
 from bot.i18n import NAME_CONTEXT, TEXT_CONTEXT, Catalogues, Translator, t, tn
+from tests.conftest import SpeakFrom
 
 try:  # the `regex` module knows \p{sc=...}; without it, Unicode categories stand in
     import regex
@@ -181,30 +181,6 @@ def test_other_locales_fall_back_to_english() -> None:
     assert t("field.prompt", discord.Locale.french) == "Prompt"
 
 
-def copy_locales(directory: Path) -> Path:
-    directory.mkdir()
-    for path in PO_FILES:
-        shutil.copy(path, directory / path.name)
-    return directory
-
-
-@pytest.fixture
-def locales(tmp_path: Path) -> Iterator[Path]:
-    """A copy of bot/locales to change; `use(locales)` makes the bot speak from it."""
-    yield copy_locales(tmp_path / "locales")
-
-
-@pytest.fixture
-def use() -> Iterator[Any]:
-    before = i18n.catalogues()
-
-    def install(directory: Path) -> None:
-        i18n.use_catalogues(Catalogues.load(directory))
-
-    yield install
-    i18n.use_catalogues(before)
-
-
 def edit(path: Path, changes: dict[str, str | None]) -> None:
     """Change (or, with None, remove) messages of a catalogue file, keeping it valid."""
     catalog = read(path)
@@ -220,25 +196,25 @@ def edit(path: Path, changes: dict[str, str | None]) -> None:
 
 
 def test_missing_chinese_key_or_unfillable_text_falls_back_to_english(
-    locales: Path, use: Any
+    locales_dir: Path, speak_from: SpeakFrom
 ) -> None:
-    edit(locales / "zh_CN.po", {"footer.task": None, "status.cost": "{nonsense} 积分"})
-    use(locales)
+    edit(locales_dir / "zh_CN.po", {"footer.task": None, "status.cost": "{nonsense} 积分"})
+    speak_from(locales_dir)
     assert t("footer.task", "zh-CN", task_id="task-1") == "Task task-1"
     assert tn("status.cost", 5, "zh-CN", credits="5") == "5 credits"
     assert t("field.prompt", "zh-CN") == "提示词"
 
 
 def test_an_unreadable_catalogue_is_left_out_but_english_is_required(
-    locales: Path, use: Any, caplog: pytest.LogCaptureFixture
+    locales_dir: Path, speak_from: SpeakFrom, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (locales / "zh_CN.po").write_text("field.prompt = 提示词\n", encoding="utf-8")
-    use(locales)
+    (locales_dir / "zh_CN.po").write_text("field.prompt = 提示词\n", encoding="utf-8")
+    speak_from(locales_dir)
     assert t("field.prompt", "zh-CN") == "Prompt"
     assert "zh_CN.po cannot be read" in caplog.text
-    (locales / "en.po").unlink()
+    (locales_dir / "en.po").unlink()
     with pytest.raises(ValueError, match=r"no en\.po"):
-        Catalogues.load(locales)
+        Catalogues.load(locales_dir)
 
 
 def test_unknown_key_is_shown_as_it_is() -> None:
@@ -403,3 +379,55 @@ async def test_every_registered_command_string_has_valid_chinese(bot: VideoBot) 
     missing = sorted(set(translator.missing))
     assert missing == [], "add these to bot/locales/*.po"
     assert problems == []
+
+
+# --- a new language is a new file --------------------------------------------------------------
+
+TINY = """msgid ""
+msgstr ""
+"Language: {language}\\n"
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Plural-Forms: nplurals=2; plural=(n > 1);\\n"
+
+msgid "field.prompt"
+msgstr "{text}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "served"),
+    [
+        (["fr"], {"fr": "fr"}),
+        (["pt_BR"], {"pt-BR": "pt-BR"}),
+        (["es"], {"es-ES": "es", "es-419": "es"}),
+        (["es", "es_419"], {"es-ES": "es", "es-419": "es-419"}),  # a region's own file wins
+        (["sv", "nb", "zh_TW"], {"sv-SE": "sv", "no": "nb", "zh-TW": "zh-TW"}),
+    ],
+)
+def test_a_file_s_name_says_which_discord_locales_it_serves(
+    locales_dir: Path, files: list[str], served: dict[str, str]
+) -> None:
+    for name in files:
+        text = TINY.format(language=name, text=f"prompt ({name})")
+        (locales_dir / f"{name}.po").write_text(text, encoding="utf-8")
+    catalogues = Catalogues.load(locales_dir)
+    assert catalogues.served() == {"en-US": "en", "en-GB": "en", "zh-CN": "zh-CN", **served}
+    for locale, language in served.items():
+        prompt = f"prompt ({language.replace('-', '_')})"  # the file's own text
+        assert catalogues.find(locale).message("field.prompt") == prompt
+
+
+def test_a_new_language_falls_back_to_english_for_what_it_lacks(
+    locales_dir: Path, speak_from: SpeakFrom
+) -> None:
+    (locales_dir / "fr.po").write_text(
+        TINY.format(language="fr", text="Consigne"), encoding="utf-8"
+    )
+    speak_from(locales_dir)
+    assert t("field.prompt", "fr") == "Consigne"
+    assert t("field.prompt", "fr-CA") == "Consigne"  # not a Discord locale, but French
+    assert t("field.settings", "fr") == "Settings"
+    assert tn("status.cost", 1, "fr", credits="1") == "1 credit"
+    assert i18n.language("fr") == "fr" and i18n.language("de") == "en"
+    assert i18n.option_label("quality", "fr") == "quality"
+    assert t("field.prompt", "zh-CN") == "提示词"
