@@ -25,8 +25,20 @@ if TYPE_CHECKING:
 PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
 
-LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in bot/i18n.py
+LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in the catalogues
 LEDGER_REASON = 150  # characters of a reason shown on one ledger line
+#: The reasons the bot itself writes in the ledger (bot/credits.py, generations.py, tracker.py),
+#: as stored, and their message keys; a moderator's reason is shown as it was typed.
+BOT_REASONS = {
+    "estimate": "ledger.reason.estimate",
+    "reserved by EvoLink": "ledger.reason.reserved_by_evolink",
+    "final charge": "ledger.reason.final_charge",
+    "EvoLink refused the request": "ledger.reason.evolink_refused",
+    "cancelled while waiting": "ledger.reason.cancelled_waiting",
+    "withdrawn: member banned": "ledger.reason.withdrawn_banned",
+    "video failed": "ledger.reason.video_failed",
+    "video expired": "ledger.reason.video_expired",
+}
 
 
 def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
@@ -34,7 +46,11 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
     sign = "+" if entry.amount > 0 else "−"
     video = t("ledger.video", locale, generation_id=entry.generation_id)
     subject = f" · {video}" if entry.generation_id else ""
-    reason = f" · {clip(entry.reason, LEDGER_REASON)}" if entry.reason else ""
+    reason = ""
+    if entry.reason in BOT_REASONS:
+        reason = f" · {t(BOT_REASONS[entry.reason], locale)}"
+    elif entry.reason:
+        reason = f" · {clip(entry.reason, LEDGER_REASON)}"
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
     )
@@ -344,7 +360,7 @@ class CreditsModeration(commands.Cog):
         if period is not None:
             if period not in CREDIT_PERIODS:
                 raise UserFacingError.translated(
-                    "validation.one_of", option="period", choices=", ".join(CREDIT_PERIODS)
+                    "validation.one_of", option="period", choices=CREDIT_PERIODS
                 )
             changes["period"] = period
         for name, value, low, high in (

@@ -203,7 +203,7 @@ async def start_video(
     except SubmitRefused as exc:
         if isinstance(exc.error, evolink.InsufficientBalance):
             # for the moderators, in the mod-log channel: the server's language
-            warning = t("video.low_balance", interaction.guild_locale)
+            warning = t("video.low_balance", bot.modlog.locale(guild_id))
             bot.warn_moderators(guild_id, warning, kind="low_balance")
         elif isinstance(exc.error, evolink.Unauthorized | evolink.ModelAccessDenied):
             bot.spawn(bot.report_key_refused(exc.error))

@@ -442,7 +442,7 @@ async def test_moderators_are_answered_in_their_language(
     data = await private_answer(
         bot, fake_discord, videomod("log", option("since", "soon"), locale=ZH)
     )
-    assert data["content"].startswith("无法识别 `since: soon`。")
+    assert data["content"].startswith("无法识别 `起始时间: soon`。")  # as Discord names `since`
 
     data = await private_answer(bot, fake_discord, videomod("audit", locale=ZH))
     [embed] = data["embeds"]

@@ -651,7 +651,7 @@ async def test_another_cog_can_add_subcommands_that_inherit_the_check(
 async def test_embeds_stay_within_discord_limits_with_the_longest_values(
     bot: VideoBot, clock: FakeClock
 ) -> None:
-    from bot import mod_render
+    from bot import mod_render, modlog_render
 
     worst = "*_`|~>@everyone " * 400  # escaping makes member text longer
     items = []
@@ -669,9 +669,9 @@ async def test_embeds_stay_within_discord_limits_with_the_longest_values(
         mod_render.log_embed(items, title="Video log", description="All", page=1),
         mod_render.log_embed(items, title="Yours", description="x", page=1, with_member=False),
         mod_render.generation_embed(items[0])[0],
-        mod_render.request_post(items[0]),
-        mod_render.outcome_post(items[0], withheld=True),
-        mod_render.blocked_post(ALICE, worst, worst[:210], worst[:500], clock.now),
+        modlog_render.request_post(items[0]),
+        modlog_render.outcome_post(items[0], withheld=True),
+        modlog_render.blocked_post(ALICE, worst, worst[:210], worst[:500], clock.now),
     ]
     mod = bot.moderation
     for n in range(8):
