@@ -75,10 +75,10 @@ def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
     if not regex:
         value = plain(value)
         if len(value) > MAX_WORD_LENGTH:
-            raise RuleError("input.word_too_long", limit=MAX_WORD_LENGTH)
+            raise RuleError("input.word_too_long", count=MAX_WORD_LENGTH)
         return value, False
     if len(value) > MAX_REGEX_LENGTH:
-        raise RuleError("input.regex_too_long", limit=MAX_REGEX_LENGTH)
+        raise RuleError("input.regex_too_long", count=MAX_REGEX_LENGTH)
     try:
         rewritten = regex_re2.rewrite(value)
     except re.error as exc:

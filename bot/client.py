@@ -22,11 +22,11 @@ from bot.delivery import DiscordNotifier
 from bot.discord_limits import CONTENT, clip_text
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
-from bot.i18n import Translator, t
+from bot.i18n import AnyLocale, Translator, command_text, listing, option_label, t
 from bot.media import VideoDownloader
-from bot.mod_render import charge_warning
 from bot.moderation import Moderation
 from bot.modlog import ModLog
+from bot.modlog_render import charge_warning
 from bot.settings import Settings
 from bot.store import Clock, Store
 from bot.tracker import Tracker
@@ -46,8 +46,10 @@ class UserFacingError(app_commands.AppCommandError):
 
     @classmethod
     def translated(cls, key: str, /, **values: object) -> UserFacingError:
-        """A refusal from bot/i18n.py's catalogue (its English text is the exception's str)."""
-        error = cls(t(key, None, **values))
+        """A refusal from the catalogues (its English text is the exception's str). A value
+        named `option` is an option's name and `choices` a tuple of choice names: each is shown
+        as the reader's Discord shows it."""
+        error = cls(t(key, None, **as_shown(values, None)))
         error.message_key, error.message_values = key, values
         return error
 
@@ -65,7 +67,19 @@ def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
     key: str | None = getattr(error, "message_key", None)
     if key is None:
         return str(error)
-    return t(key, locale, **getattr(error, "message_values", {}))
+    return t(key, locale, **as_shown(getattr(error, "message_values", {}), locale))
+
+
+def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
+    """A refusal's values with `option` (an option's name) and `choices` (a tuple of choice
+    names) as the reader's Discord shows them: `period`, `daily, weekly` in English."""
+    shown = dict(values)
+    if isinstance(values.get("option"), str):
+        shown["option"] = option_label(str(values["option"]), locale)
+    choices = values.get("choices")
+    if isinstance(choices, tuple):
+        shown["choices"] = listing(locale, (command_text(str(c), locale) for c in choices))
+    return shown
 
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
@@ -296,7 +310,8 @@ class VideoBot(commands.Bot):
             error,
         )
         for guild_id in await self.moderation.guilds_with_log_channel():
-            await self.modlog.warn(guild_id, t("modlog.key_refused", None))
+            text = t("modlog.key_refused", self.modlog.locale(guild_id))
+            await self.modlog.warn(guild_id, text)
 
     def report_charge_anomaly(self, anomaly: ChargeAnomaly) -> None:
         """A credit figure from EvoLink the bot did not believe (already logged as an error):
@@ -304,8 +319,7 @@ class VideoBot(commands.Bot):
         guild_id = anomaly.generation.guild_id
         if guild_id is None:
             return
-        guild = self.get_guild(guild_id)
-        text = charge_warning(anomaly, guild.preferred_locale if guild else None)
+        text = charge_warning(anomaly, self.modlog.locale(guild_id))
         self.spawn(self.modlog.warn(guild_id, text))
 
     def warn_moderators(self, guild_id: int, text: str, kind: str) -> None:

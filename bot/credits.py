@@ -473,7 +473,7 @@ def _when(renews: float | None, locale: str | None) -> str:
 
 
 def _allowance_text(cost: float, left: float, renews: float | None, locale: str | None) -> str:
-    values = {"cost": fmt(cost), "left": fmt(left)}
+    values = {"cost": fmt(cost), "left": fmt(left), "count": cost}
     if renews:
         return t("refusal.allowance.renews", locale, when=_when(renews, locale), **values)
     return t("refusal.allowance.no_renewal", locale, **values)

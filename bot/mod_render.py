@@ -1,5 +1,6 @@
 """What moderators (and members looking at their own history) read: log pages, one generation in
-full, the audit trail, the blocklist and the mod-log channel's posts.
+full, the audit trail, the blocklist and the bans, in the reader's language (`locale`). The
+mod-log channel's posts are bot/modlog_render.py's.
 
 Member text (prompts, reasons, patterns) goes through `render.clip`: no pings, no markdown.
 Mentions in embeds never ping anyone; messages carrying them are sent with no allowed mentions.
@@ -7,16 +8,14 @@ Mentions in embeds never ping anyone; messages carrying them are sent with no al
 
 from __future__ import annotations
 
-import datetime as dt
-
 import discord
 
-from bot.charges import ChargeAnomaly
 from bot.credits import fmt
 from bot.discord_limits import clip_text, fit_embed
-from bot.i18n import AnyLocale, listing, t
+from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
+from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 
 COLOR_MOD = discord.Colour.dark_teal()
@@ -30,6 +29,10 @@ STATUSES = ("queued", "requested", "submitted", "running", "completed", "failed"
 STATUS_LABELS = {s: t(f"log.status.{s}") for s in STATUSES}  # English; status_label() translates
 ACTIONS = ("ban", "unban", "blocklist_add", "blocklist_remove", "config", "grant", "limit",
            "refund")  # fmt: skip
+#: Where a result went (generations.delivered_via), each with its "modview.via.<route>" text.
+ROUTES = ("channel", "dm", "followup", "interaction", "withheld", "withdrawn", "undeliverable")
+#: The details the audit trail stores ("audit.detail.<name>"); others are /videomod options.
+DETAIL_NAMES = ("amount", "allowance", "target", "credits", "generation", "limits", "reset")
 
 
 def code(text: str | None, limit: int = 200) -> str:
@@ -54,13 +57,13 @@ def credits_text(g: Generation, locale: AnyLocale = None) -> str:
     if g.status in REFUNDED_STATUSES:
         if g.credits_reserved is None:
             return t("log.no_charge", locale)
-        return t("log.refunded", locale, credits=fmt(g.credits_reserved))
+        return tn("log.refunded", g.credits_reserved, locale, credits=fmt(g.credits_reserved))
     if g.credits_used is not None:
-        return t("status.cost", locale, credits=fmt(g.credits_used))
+        return tn("status.cost", g.credits_used, locale, credits=fmt(g.credits_used))
     if g.credits_reserved is not None:
         held = g.status in ("queued", "requested", "submitted", "running")
         key = "log.credits_held" if held else "status.cost"
-        return t(key, locale, credits=fmt(g.credits_reserved))
+        return tn(key, g.credits_reserved, locale, credits=fmt(g.credits_reserved))
     return t("log.no_charge", locale)
 
 
@@ -78,7 +81,7 @@ def outcome_line(
     if g.status in ("failed", "expired"):
         if for_member:
             return task_failure_text(g.error_code or g.status, None, locale)
-        return f"Error: {code(g.error_code or g.status, 60)}"
+        return t("log.error", locale, code=code(g.error_code or g.status, 60))
     return None
 
 
@@ -183,7 +186,8 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
         if when is not None:
             times.append(say(label, when=ts(when, "f")))
     if g.delivered_via:
-        times.append(say("delivered_via", via=g.delivered_via, count=g.delivery_attempts))
+        via = say(f"via.{g.delivered_via}") if g.delivered_via in ROUTES else g.delivered_via
+        times.append(say("delivered_via", via=via, count=g.delivery_attempts))
     embed.add_field(name=say("timeline"), value="\n".join(times), inline=False)
     if g.error_code or g.error_message:
         text = f"{code(g.error_code, 100)} " if g.error_code else ""
@@ -239,8 +243,37 @@ def _details_text(e: AuditEntry, locale: AnyLocale = None) -> str:
         return t("modview.log_channel_change", locale, old=old, new=new)
     if "pattern" in d:
         return t("modview.entry", locale, entry=code(str(d["pattern"]), 210))
-    text = " · ".join(f"{clip(str(k), 40)}: {clip(str(v), 100)}" for k, v in d.items())
+    text = " · ".join(
+        f"{clip(_detail_name(str(k), locale), 40)}: {clip(_detail_value(v, locale), 100)}"
+        for k, v in d.items()
+    )
     return clip_text(text, 300)
+
+
+def _detail_name(name: str, locale: AnyLocale) -> str:
+    if name in DETAIL_NAMES:
+        return t(f"audit.detail.{name}", locale)
+    return option_label(name, locale)
+
+
+def _detail_value(value: object, locale: AnyLocale) -> str:
+    """A stored detail as it reads (in English: exactly as Python writes it)."""
+    if isinstance(value, bool):
+        return t(f"audit.value.{value}", locale)
+    if isinstance(value, dict):
+        pairs = (f"{_detail_name(str(k), locale)!r}: {_inner(v, locale)}" for k, v in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    if value in ("member", "role"):  # whose allowance
+        return option_label(str(value), locale)
+    if value == "default":
+        return t("audit.value.default", locale)
+    return str(value)
+
+
+def _inner(value: object, locale: AnyLocale) -> str:
+    if value in CREDIT_PERIODS:
+        return repr(t(f"limits.period.{value}", locale))
+    return repr(value)
 
 
 def audit_description(
@@ -314,112 +347,3 @@ def bans_embed(
         )  # fmt: skip
     embed.set_footer(text=t("modview.bans_footer", locale, page=page, pages=max(pages, 1)))
     return fit_embed(embed)
-
-
-# --- mod-log channel posts --------------------------------------------------------------------
-
-
-def _stamp(embed: discord.Embed, when: float) -> discord.Embed:
-    embed.timestamp = dt.datetime.fromtimestamp(when, dt.UTC)
-    return fit_embed(embed)
-
-
-def request_post(g: Generation) -> discord.Embed:
-    embed = discord.Embed(
-        title="🎬 Video requested", description=clip(g.prompt, 1500), colour=COLOR_REQUEST
-    )
-    embed.add_field(name="Member", value=f"<@{g.user_id}> in <#{g.channel_id}>")
-    embed.add_field(name="Cost", value=credits_text(g))
-    if g.negative_prompt:
-        embed.add_field(name="Negative prompt", value=clip(g.negative_prompt, 600), inline=False)
-    embed.add_field(name="Settings", value=parameters_line(g), inline=False)
-    embed.set_footer(text=f"Task {g.task_id or 'not started yet'} · generation #{g.id}")
-    return _stamp(embed, g.requested_at)
-
-
-def outcome_post(g: Generation, *, withheld: bool = False) -> discord.Embed:
-    done = g.status == "completed"
-    embed = discord.Embed(
-        title="✅ Video ready" if done else f"{status_label(g)}: video not made",
-        description=clip(g.prompt, 1000),
-        colour=COLOR_DONE if done else COLOR_FAILED,
-    )
-    embed.add_field(name="Member", value=f"<@{g.user_id}> in <#{g.channel_id}>")
-    embed.add_field(name="Cost", value=credits_text(g))
-    if done and g.result_url:
-        url = g.result_url if len(g.result_url) <= 1024 else video_link(g.result_url)
-        embed.add_field(name="Video", value=url, inline=False)
-    elif g.error_code or g.error_message:
-        text = f"{code(g.error_code, 100)} " if g.error_code else ""
-        embed.add_field(name="Error", value=text + clip(g.error_message, 500), inline=False)
-    if withheld:
-        embed.add_field(
-            name="Withheld",
-            value="The member is banned, so this result was posted only here.",
-            inline=False,
-        )
-    embed.set_footer(text=f"Task {g.task_id or '-'} · generation #{g.id}")
-    return _stamp(embed, g.finished_at or g.updated_at)
-
-
-def undelivered_post(g: Generation, reason: str, reached: str | None) -> discord.Embed:
-    """The bot gave up delivering a result (in English, like every mod-log post's words)."""
-
-    def say(key: str, **values: object) -> str:
-        return t(f"modlog.undelivered.{key}", None, **values)
-
-    member, channel = f"<@{g.user_id}>", f"<#{g.channel_id}>"
-    lines = [say("body", id=g.id, member=member, channel=channel, attempts=g.delivery_attempts)]
-    lines.append(say(f"reached.{reached or 'nowhere'}", channel=channel))
-    if g.status == "completed":
-        cost = g.credits_used if g.credits_used is not None else g.credits_reserved
-        lines.append(say("charged", credits=fmt(cost or 0), task_id=g.task_id or "-"))
-    else:
-        lines.append(say("refunded"))
-    embed = discord.Embed(title=say("title"), description="\n".join(lines), colour=COLOR_WARN)
-    embed.add_field(name=say("error"), value=code(reason, 300), inline=False)
-    if g.status == "completed" and g.result_url:
-        embed.add_field(name="Video", value=video_link(g.result_url), inline=False)
-    embed.set_footer(text=f"Task {g.task_id or '-'} · generation #{g.id}")
-    return _stamp(embed, g.updated_at)
-
-
-def blocked_post(
-    user_id: int, prompt: str, pattern: str, negative_prompt: str | None, now: float
-) -> discord.Embed:
-    embed = discord.Embed(
-        title="🚫 Prompt blocked", description=clip(prompt, 1500), colour=COLOR_WARN
-    )
-    embed.add_field(name="Member", value=f"<@{user_id}>")
-    embed.add_field(name="Matched", value=code(pattern, 210))
-    if negative_prompt:
-        embed.add_field(name="Negative prompt", value=clip(negative_prompt, 600), inline=False)
-    embed.set_footer(text="Refused before anything was reserved or sent to EvoLink")
-    return _stamp(embed, now)
-
-
-def action_post(e: AuditEntry) -> discord.Embed:
-    embed = discord.Embed(title="Moderator action", description=audit_text(e), colour=COLOR_MOD)
-    embed.set_footer(text=f"Audit #{e.id}")
-    return _stamp(embed, e.created_at)
-
-
-def charge_warning(anomaly: ChargeAnomaly, locale: AnyLocale = None) -> str:
-    """For the mod-log: a credit figure from EvoLink the bot did not believe, and what it did."""
-    key = f"modlog.charge_rejected.{anomaly.stage}"
-    if anomaly.reported == 0 and anomaly.stage == "used":
-        key = "modlog.charge_zero"
-    return t(
-        key,
-        locale,
-        reported=code(fmt(anomaly.reported), 40),
-        id=anomaly.generation.id,
-        task_id=code(anomaly.task_id, 80),
-        ceiling=fmt(anomaly.ceiling),
-        estimate=fmt(anomaly.estimate),
-        kept=fmt(anomaly.kept),
-    )
-
-
-def warning_post(text: str, now: float) -> discord.Embed:
-    return _stamp(discord.Embed(title="⚠️ Attention", description=text, colour=COLOR_WARN), now)

@@ -313,7 +313,7 @@ class Moderation:
         async with self._store.transaction() as tx:
             count = await tx.fetchone("SELECT COUNT(*) FROM blocklist WHERE guild_id = ?", guild_id)
             if count is not None and count[0] >= MAX_RULES:
-                raise InvalidInput.translated("input.blocklist_full", limit=MAX_RULES)
+                raise InvalidInput.translated("input.blocklist_full", count=MAX_RULES)
             row = await tx.fetchone(
                 """INSERT INTO blocklist (guild_id, pattern, is_regex, added_by, added_at)
                    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
@@ -540,7 +540,7 @@ def _csv_row(row: aiosqlite.Row) -> list[Any]:
 def _reason(reason: str | None) -> str | None:
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidInput.translated("input.reason_too_long", limit=MAX_REASON_LENGTH)
+        raise InvalidInput.translated("input.reason_too_long", count=MAX_REASON_LENGTH)
     return reason or None
 
 

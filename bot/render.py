@@ -16,7 +16,7 @@ from bot import evolink
 from bot.credits import fmt
 from bot.discord_limits import CONTENT, clip_text, fit_embed, join_lines
 from bot.i18n import AnyLocale as Locale
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.store import Generation
 from bot.validation import output_size
 
@@ -147,8 +147,11 @@ def status_embed(
     embed.add_field(name=t("field.prompt", locale), value=_clip(g.prompt, 1000), inline=False)
     _add_request_fields(embed, g, locale)
     if g.credits_reserved is not None and g.status not in ("failed", "expired", "cancelled"):
-        cost = fmt(g.credits_used or g.credits_reserved)
-        embed.add_field(name=t("field.cost", locale), value=t("status.cost", locale, credits=cost))
+        amount = g.credits_used or g.credits_reserved
+        embed.add_field(
+            name=t("field.cost", locale),
+            value=tn("status.cost", amount, locale, credits=fmt(amount)),
+        )
     if g.task_id:
         embed.set_footer(text=t("footer.task", locale, task_id=g.task_id))
     return fit_embed(embed)
@@ -208,7 +211,7 @@ def result_embed(g: Generation, locale: Locale = None) -> discord.Embed:
     cost = g.credits_used if g.credits_used is not None else g.credits_reserved
     if g.status == "completed" and cost is not None:
         embed.add_field(
-            name=t("field.cost", locale), value=t("status.cost", locale, credits=fmt(cost))
+            name=t("field.cost", locale), value=tn("status.cost", cost, locale, credits=fmt(cost))
         )
     if g.task_id:
         embed.set_footer(text=t("footer.task", locale, task_id=g.task_id))

@@ -164,7 +164,7 @@ def _text(
             problems.append(_problem("validation.empty", name))
         return None
     if len(text) > limit:
-        problems.append(_problem("validation.too_long", name, length=len(text), limit=limit))
+        problems.append(_problem("validation.too_long", name, count=len(text), limit=limit))
         return None
     return text
 
@@ -211,7 +211,7 @@ def _public_https_url(value: Any, name: str, problems: list[Problem]) -> str | N
     try:
         parsed = parse_url(url, schemes=("https",))
     except BadUrl as exc:
-        problems.append(_problem(_URL_PROBLEMS[exc.problem], name, limit=URL_MAX))
+        problems.append(_problem(_URL_PROBLEMS[exc.problem], name, count=URL_MAX))
         return None
     if not may_be_public(parsed):
         problems.append(_problem("validation.url_public", name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,7 +13,7 @@ from bot import evolink
 from bot.client import UserFacingError
 from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
 from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
-from bot.i18n import AnyLocale, t
+from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
@@ -24,8 +25,20 @@ if TYPE_CHECKING:
 PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
 
-LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in bot/i18n.py
+LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in the catalogues
 LEDGER_REASON = 150  # characters of a reason shown on one ledger line
+#: The reasons the bot itself writes in the ledger (bot/credits.py, generations.py, tracker.py),
+#: as stored, and their message keys; a moderator's reason is shown as it was typed.
+BOT_REASONS = {
+    "estimate": "ledger.reason.estimate",
+    "reserved by EvoLink": "ledger.reason.reserved_by_evolink",
+    "final charge": "ledger.reason.final_charge",
+    "EvoLink refused the request": "ledger.reason.evolink_refused",
+    "cancelled while waiting": "ledger.reason.cancelled_waiting",
+    "withdrawn: member banned": "ledger.reason.withdrawn_banned",
+    "video failed": "ledger.reason.video_failed",
+    "video expired": "ledger.reason.video_expired",
+}
 
 
 def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
@@ -33,7 +46,11 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
     sign = "+" if entry.amount > 0 else "−"
     video = t("ledger.video", locale, generation_id=entry.generation_id)
     subject = f" · {video}" if entry.generation_id else ""
-    reason = f" · {clip(entry.reason, LEDGER_REASON)}" if entry.reason else ""
+    reason = ""
+    if entry.reason in BOT_REASONS:
+        reason = f" · {t(BOT_REASONS[entry.reason], locale)}"
+    elif entry.reason:
+        reason = f" · {clip(entry.reason, LEDGER_REASON)}"
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
     )
@@ -95,8 +112,9 @@ class CreditsCog(commands.Cog):
         prices = self.bot.credits.prices.per_second
         embed = credits_embed(summary, locale=locale)
         embed.set_footer(
-            text=t(
+            text=tn(
                 "credits.footer",
+                prices["720p"] * 5,
                 locale,
                 price_720p=fmt(prices["720p"] * 5),
                 price_1080p=fmt(prices["1080p"] * 5),
@@ -212,7 +230,13 @@ class CreditsAdmin(ModGroup):
         await self._audited(entry)
         done = "modcredits.gave" if amount > 0 else "modcredits.took"
         await interaction.response.send_message(
-            t(done, interaction.locale, amount=fmt(abs(amount)), member=member.mention),
+            tn(
+                done,
+                abs(amount),
+                interaction.locale,
+                amount=fmt(abs(amount)),
+                member=member.mention,
+            ),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -246,7 +270,8 @@ class CreditsAdmin(ModGroup):
             else:
                 await self.bot.credits.set_allowance(tx, guild_id, kind, target, credits, moderator)
                 shown = t("modcredits.unlimited", locale) if credits is None else fmt(credits)
-                text = t("modcredits.allowance_set", locale, name=name, credits=shown)
+                count = math.inf if credits is None else credits  # unlimited reads as many
+                text = tn("modcredits.allowance_set", count, locale, name=name, credits=shown)
             details = {"allowance": kind, "target": target, "credits": amount or "default"}
             entry = await self.bot.moderation.record(
                 guild_id, moderator, LIMIT, member.id if member else None, details, tx=tx
@@ -281,7 +306,9 @@ class CreditsAdmin(ModGroup):
         await self._audited(entry)
         if given:
             member = f"<@{generation.user_id}>"
-            text = t("modcredits.refunded", interaction.locale, credits=fmt(given), member=member)
+            text = tn(
+                "modcredits.refunded", given, interaction.locale, credits=fmt(given), member=member
+            )
         else:
             text = t("modcredits.already_refunded", interaction.locale)
         await interaction.response.send_message(
@@ -333,7 +360,7 @@ class CreditsModeration(commands.Cog):
         if period is not None:
             if period not in CREDIT_PERIODS:
                 raise UserFacingError.translated(
-                    "validation.one_of", option="period", choices=", ".join(CREDIT_PERIODS)
+                    "validation.one_of", option="period", choices=CREDIT_PERIODS
                 )
             changes["period"] = period
         for name, value, low, high in (
@@ -379,11 +406,12 @@ class CreditsModeration(commands.Cog):
         except evolink.EvoLinkError:
             text = t("modcredits.balance_unavailable", locale)
         else:
-            if balance.unlimited:
-                remaining = t("modcredits.unlimited", locale)
+            if balance.unlimited:  # unlimited reads as many
+                count, remaining = math.inf, t("modcredits.unlimited", locale)
             else:
-                remaining = fmt(balance.remaining_credits or 0)
-            text = t("modcredits.balance", locale, credits=remaining)
+                count = balance.remaining_credits or 0
+                remaining = fmt(count)
+            text = tn("modcredits.balance", count, locale, credits=remaining)
         await interaction.followup.send(text, ephemeral=True)
 
 

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.credits import MemberCredits, Prices, fmt
 from bot.discord_limits import fit_embed
-from bot.i18n import AnyLocale, listing, option_label, t
+from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.validation import (
     ASPECT_RATIOS,
     DURATION_MAX,
@@ -38,12 +38,12 @@ def help_embed(
         return option_label(option, locale)
 
     options = [
-        t("help.option.prompt", locale, option=label("prompt"), max=PROMPT_MAX),
+        t("help.option.prompt", locale, option=label("prompt"), count=PROMPT_MAX),
         t(
             "help.option.negative_prompt",
             locale,
             option=label("negative_prompt"),
-            max=NEGATIVE_PROMPT_MAX,
+            count=NEGATIVE_PROMPT_MAX,
         ),
         t("help.option.quality", locale, option=label("quality")),
         t(
@@ -59,6 +59,7 @@ def help_embed(
             option=label("duration"),
             min=DURATION_MIN,
             max=DURATION_MAX,
+            count=DURATION_MAX,
             default=EXAMPLE_SECONDS,
         ),
         t("help.option.seed", locale, option=label("seed"), min=SEED_MIN, max=SEED_MAX),
@@ -101,11 +102,11 @@ def prices_text(prices: Prices, locale: AnyLocale = None) -> str:
     """'720p: 1 credit per second; a 5 s video costs 5', one line per quality, and the rule."""
     lines = []
     for quality, per_second in prices.per_second.items():
-        form = "one" if per_second == 1 else "other"
         example = fmt(prices.estimate(quality, EXAMPLE_SECONDS))
         lines.append(
-            t(
-                f"help.price.{form}",
+            tn(
+                "help.price",
+                per_second,
                 locale,
                 quality=quality,
                 price=fmt(per_second),

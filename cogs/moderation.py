@@ -27,7 +27,7 @@ from discord.ext import commands
 from bot import mod_render
 from bot.client import UserFacingError
 from bot.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
-from bot.i18n import CHINESE, COMMAND_TEXTS_ZH, AnyLocale, language, listing, sentences, t
+from bot.i18n import AnyLocale, command_text, listing, sentences, t
 from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
 from cogs.paging import Pager
@@ -77,10 +77,7 @@ def not_your_pages(locale: discord.Locale) -> str:
 
 def status_name(status: str, locale: AnyLocale) -> str:
     """A status filter as the moderator's Discord shows its choice: `expired (took too long)`."""
-    name = STATUS_NAMES.get(status, status)
-    if language(locale) == CHINESE:
-        return COMMAND_TEXTS_ZH.get(name, name)
-    return name
+    return command_text(STATUS_NAMES.get(status, status), locale)
 
 
 class ModGroup(app_commands.Group):
@@ -240,14 +237,14 @@ class ModerationCog(commands.Cog):
                 upload, name = packed, name + ".gz"
             if upload.tell() > limit:
                 await interaction.followup.send(
-                    t("mod.export.too_large", locale, rows=rows),
+                    t("mod.export.too_large", locale, count=rows),
                     ephemeral=True, allowed_mentions=none,
                 )  # fmt: skip
                 return
             upload.seek(0)
             done = "mod.export.done_packed" if upload is packed else "mod.export.done"
             await interaction.followup.send(
-                t(done, locale, rows=rows),
+                t(done, locale, count=rows),
                 file=discord.File(upload, name), ephemeral=True, allowed_mentions=none,
             )  # fmt: skip
 

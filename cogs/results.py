@@ -79,7 +79,7 @@ class ResultButton(
             return
         if self.action == "edit":
             if len(generation.prompt) > MODAL_TEXT_MAX:
-                text = t("results.too_long_to_edit", locale, max=f"{MODAL_TEXT_MAX:,}")
+                text = t("results.too_long_to_edit", locale, count=MODAL_TEXT_MAX)
                 await interaction.response.send_message(text, ephemeral=True)
                 return
             form = EditModal(generation, locale)

@@ -15,7 +15,7 @@ from bot.client import UserFacingError
 from bot.credits import CreditRefused, Requester, fmt
 from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
-from bot.i18n import AnyLocale, t
+from bot.i18n import AnyLocale, t, tn
 from bot.validation import (
     ASPECT_RATIOS,
     OUTPUT_SIZES,
@@ -203,7 +203,7 @@ async def start_video(
     except SubmitRefused as exc:
         if isinstance(exc.error, evolink.InsufficientBalance):
             # for the moderators, in the mod-log channel: the server's language
-            warning = t("video.low_balance", interaction.guild_locale)
+            warning = t("video.low_balance", bot.modlog.locale(guild_id))
             bot.warn_moderators(guild_id, warning, kind="low_balance")
         elif isinstance(exc.error, evolink.Unauthorized | evolink.ModelAccessDenied):
             bot.spawn(bot.report_key_refused(exc.error))
@@ -228,7 +228,7 @@ async def start_video(
     )
     if admission.queue_position is not None:
         message = await interaction.edit_original_response(
-            content=t("video.reserved", locale, credits=fmt(admission.cost)),
+            content=tn("video.reserved", admission.cost, locale, credits=fmt(admission.cost)),
             embed=embed,
             view=cancel_view(generation.id, locale),
             allowed_mentions=NO_PINGS,

@@ -3,6 +3,7 @@ Discord REST layer (tests/discord_fake.py)."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import i18n
 from bot.client import VideoBot
 from bot.settings import Secret, Settings
 from bot.simulator import Simulator
@@ -102,3 +104,29 @@ async def bot(fake_discord: FakeDiscord, make_bot: BotFactory) -> AsyncIterator[
     async with running_bot(make_bot(), fake_discord) as running:
         assert isinstance(running, VideoBot)
         yield running
+
+
+SpeakFrom = Callable[[Path], None]
+
+
+@pytest.fixture
+def locales_dir(tmp_path: Path) -> Path:
+    """A copy of bot/locales/ for a test to change (add a language, break a file)."""
+    directory = tmp_path / "locales"
+    directory.mkdir()
+    for path in i18n.LOCALES_DIR.glob("*.po"):
+        shutil.copy(path, directory / path.name)
+    return directory
+
+
+@pytest.fixture
+def speak_from() -> Iterator[SpeakFrom]:
+    """`speak_from(directory)`: the bot's languages are the catalogues found there, as if the
+    bot had started with them; the languages of bot/locales/ are back after the test."""
+    before = i18n.catalogues()
+
+    def install(directory: Path) -> None:
+        i18n.use_catalogues(i18n.Catalogues.load(directory))
+
+    yield install
+    i18n.use_catalogues(before)

@@ -1271,6 +1271,25 @@ async def dispatch(
     return fake.calls[start:]
 
 
+async def guild_available(
+    bot: discord.Client, guild_id: int = GUILD_ID, *, preferred_locale: str = "en-US"
+) -> None:
+    """Feed a GUILD_CREATE for ``guild_id`` (as the gateway sends one per server at start), so
+    that ``bot.get_guild()`` knows it and its language."""
+    payload = {
+        "id": str(guild_id), "name": "Test server", "owner_id": str(OWNER_ID), "icon": None,
+        "preferred_locale": preferred_locale, "features": [], "roles": [], "emojis": [],
+        "stickers": [], "channels": [], "threads": [], "members": [], "voice_states": [],
+        "presences": [], "stage_instances": [], "guild_scheduled_events": [],
+        "soundboard_sounds": [], "member_count": 2, "large": False, "unavailable": False,
+        "joined_at": "2024-01-01T00:00:00+00:00", "mfa_level": 0, "nsfw_level": 0,
+        "premium_tier": 0, "system_channel_flags": 0, "verification_level": 0,
+        "default_message_notifications": 0, "explicit_content_filter": 0,
+    }  # fmt: skip
+    async with settled():
+        bot._connection.parsers["GUILD_CREATE"](payload)
+
+
 # --------------------------------------------------------------------------------------------
 # Payload builders (shapes as the gateway sends them)
 # --------------------------------------------------------------------------------------------

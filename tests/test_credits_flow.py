@@ -254,8 +254,8 @@ async def test_banning_withdraws_waiting_requests_with_a_refund(
         )  # fmt: skip
         await dispatch(bot, ban)
         text = fake_discord.interaction_response(int(ban["id"]))["data"]["content"]
-        assert "2 request(s) still waiting in the queue were cancelled and refunded" in text
-        assert "1 unfinished video(s) will finish" in text
+        assert "2 requests still waiting in the queue were cancelled and refunded" in text
+        assert "1 unfinished video will finish" in text
         clock.advance(61)
         await bot.tracker.run_once()
         await bot.tracker.run_once()

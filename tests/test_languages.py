@@ -5,6 +5,7 @@ member's Discord language (and English for every other language)."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -14,7 +15,7 @@ from bot.client import VideoBot
 from bot.credits import MemberCredits, Prices
 from bot.simulator import Simulator
 from cogs.help import help_embed
-from tests.conftest import BotFactory, FakeClock
+from tests.conftest import BotFactory, FakeClock, SpeakFrom
 from tests.discord_fake import (
     CHANNEL_ID,
     MEMBER_PERMISSIONS,
@@ -441,7 +442,7 @@ async def test_moderators_are_answered_in_their_language(
     data = await private_answer(
         bot, fake_discord, videomod("log", option("since", "soon"), locale=ZH)
     )
-    assert data["content"].startswith("无法识别 `since: soon`。")
+    assert data["content"].startswith("无法识别 `起始时间: soon`。")  # as Discord names `since`
 
     data = await private_answer(bot, fake_discord, videomod("audit", locale=ZH))
     [embed] = data["embeds"]
@@ -481,3 +482,58 @@ async def test_one_video_in_full_for_a_chinese_moderator(
         "提示词扩展：关",
     ]
     assert embed["footer"]["text"] == f"任务 {task_id} · 视频 #1"
+
+
+# --- a third language --------------------------------------------------------------------------
+
+FRENCH = """msgid ""
+msgstr ""
+"Language: fr\\n"
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Plural-Forms: nplurals=2; plural=(n > 1);\\n"
+
+msgctxt "command name"
+msgid "video"
+msgstr "vidéo"
+
+msgctxt "command text"
+msgid "Make a short video from a text prompt"
+msgstr "Crée une courte vidéo à partir d'un texte"
+
+msgid "status.title.working"
+msgstr "🎬 Votre vidéo est en préparation"
+
+msgid "status.cost"
+msgid_plural "status.cost"
+msgstr[0] "{credits} crédit"
+msgstr[1] "{credits} crédits"
+"""
+
+
+async def test_a_new_language_is_a_new_file_and_nothing_else(
+    fake_discord: FakeDiscord,
+    make_bot: BotFactory,
+    simulator: Simulator,
+    locales_dir: Path,
+    speak_from: SpeakFrom,
+) -> None:
+    (locales_dir / "fr.po").write_text(FRENCH, encoding="utf-8")
+    speak_from(locales_dir)
+    async with running_bot(make_bot(), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        [sync] = fake_discord.calls_to("PUT", "/applications/{application_id}/commands")
+        command = {c["name"]: c for c in sync.json}["video"]
+        assert command["name_localizations"] == {ZH: "视频", "fr": "vidéo"}
+        assert command["description_localizations"] == {
+            ZH: "根据文字提示词生成一段短视频",
+            "fr": "Crée une courte vidéo à partir d'un texte",
+        }
+        quality = {o["name"]: o for o in command["options"]}["quality"]
+        assert quality["name_localizations"] == {ZH: "画质"}  # not translated: Discord's English
+
+        status = await requested(bot, fake_discord, video("un chat", locale="fr"))
+    [embed] = status["embeds"]
+    assert embed["title"] == "🎬 Votre vidéo est en préparation"
+    shown = fields(embed)
+    assert shown["Cost"] == "5 crédits"  # the French text, under an English field name
+    assert list(shown) == ["Status", "Prompt", "Settings", "Cost"]

@@ -313,9 +313,7 @@ async def test_export_sends_a_csv_attachment_with_the_same_filters(
     for n in range(30):
         await add(bot, clock, user=(ALICE, BOB)[n % 2], prompt=f"scene {n}, 一只猫")
     text, name, content = await export_file(bot, fake_discord, videomod("export"))
-    assert (
-        "30 video(s)" in text and name.startswith(f"videos-{GUILD_ID}-") and name.endswith(".csv")
-    )
+    assert "30 videos" in text and name.startswith(f"videos-{GUILD_ID}-") and name.endswith(".csv")
     assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, for spreadsheet apps
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == 30 and rows[0]["prompt"] == "scene 29, 一只猫"
@@ -440,7 +438,7 @@ async def test_ban_and_unban_are_recorded_and_posted(
     ban = videomod("ban", [user_option("user", ALICE), option("reason", "spamming gore")])
     data = await answer(bot, fake_discord, ban)
     assert f"<@{ALICE}> can no longer make videos" in data["content"]
-    assert "1 unfinished video(s) will finish" in data["content"]
+    assert "1 unfinished video will finish" in data["content"]
     assert "No mod-log channel is set" in data["content"]
     assert await bot.moderation.is_banned(GUILD_ID, ALICE)
 
@@ -653,7 +651,7 @@ async def test_another_cog_can_add_subcommands_that_inherit_the_check(
 async def test_embeds_stay_within_discord_limits_with_the_longest_values(
     bot: VideoBot, clock: FakeClock
 ) -> None:
-    from bot import mod_render
+    from bot import mod_render, modlog_render
 
     worst = "*_`|~>@everyone " * 400  # escaping makes member text longer
     items = []
@@ -671,9 +669,9 @@ async def test_embeds_stay_within_discord_limits_with_the_longest_values(
         mod_render.log_embed(items, title="Video log", description="All", page=1),
         mod_render.log_embed(items, title="Yours", description="x", page=1, with_member=False),
         mod_render.generation_embed(items[0])[0],
-        mod_render.request_post(items[0]),
-        mod_render.outcome_post(items[0], withheld=True),
-        mod_render.blocked_post(ALICE, worst, worst[:210], worst[:500], clock.now),
+        modlog_render.request_post(items[0]),
+        modlog_render.outcome_post(items[0], withheld=True),
+        modlog_render.blocked_post(ALICE, worst, worst[:210], worst[:500], clock.now),
     ]
     mod = bot.moderation
     for n in range(8):
