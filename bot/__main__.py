@@ -117,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     env_file = Path.cwd() / ".env"  # the .env of the folder the bot is started from
     first_start = first_run.wanted(env_file, os.environ)
     if first_start and not args.check and sys.stdin.isatty():
-        if not first_run.setup(env_file, os.environ):
+        written = first_run.setup(env_file, os.environ)
+        if written is None:
             return 2
+        os.environ.update(written)  # even where the environment had them empty
     load_dotenv(env_file)
     try:
         settings = load_settings()

@@ -176,6 +176,7 @@ class VideoBot(commands.Bot):
         self.metrics = Metrics(clock) if settings.metrics_port is not None else None
         self.instruments: Instruments = self.metrics or NO_INSTRUMENTS
         self.monitoring: MonitoringServer | None = None
+        self.health: Health | None = None
         self._monitoring_tasks: list[asyncio.Task[None]] = []
         self._stop_counting_rate_limits: Callable[[], None] = lambda: None
 
@@ -253,7 +254,9 @@ class VideoBot(commands.Bot):
 
     async def start_monitoring(self, metrics: Metrics, host: str, port: int) -> None:
         """/healthz and /metrics (bot/health.py), and what keeps their figures current."""
-        health = Health(self.store, metrics, lambda: self.gateway_connected, clock=self.clock)
+        health = self.health = Health(
+            self.store, metrics, lambda: self.gateway_connected, clock=self.clock
+        )
 
         async def healthz() -> Answer:
             return (await health.report()).answer()

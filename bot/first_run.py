@@ -44,13 +44,14 @@ def setup(
     *,
     ask: Ask = getpass.getpass,
     say: Say = print,
-) -> bool:
-    """Ask, check and write .env; False when the owner stopped (nothing is written then)."""
+) -> dict[str, str] | None:
+    """Ask, check and write .env; returns the values written, or None when the owner stopped
+    (nothing is written then)."""
     say(
         "No .env here yet: let's make one. You need two things:\n"
         "  - the bot token: https://discord.com/developers/applications -> your application -> "
         "Bot -> Reset Token\n"
-        "  - your EvoLink API key: EvoLink dashboard -> API keys\n"
+        "  - your EvoLink API key, from the EvoLink dashboard (API keys)\n"
         "What you type is hidden. Ctrl+C stops without writing anything."
     )
     discord_base = (environ.get("DISCORD_API_BASE_URL") or "").strip() or None
@@ -69,10 +70,11 @@ def setup(
         key = _ask_until_accepted("EvoLink API key: ", evolink_ok, ask, say)
     except (KeyboardInterrupt, EOFError):
         say("\nStopped: nothing was written.")
-        return False
-    write_env(env_file, {"DISCORD_TOKEN": token, "EVOLINK_API_KEY": key})
+        return None
+    values = {"DISCORD_TOKEN": token, "EVOLINK_API_KEY": key}
+    write_env(env_file, values)
     say(f"Wrote {env_file} (readable by you only). Starting the bot...")
-    return True
+    return values
 
 
 def _ask_until_accepted(

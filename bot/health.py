@@ -71,9 +71,11 @@ class Health:
         metrics: Metrics,
         gateway_connected: Callable[[], bool],
         clock: Clock = time.time,
+        cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self._store = store
         self._metrics = metrics
+        self.cache_seconds = cache_seconds
         self._gateway_connected = gateway_connected
         self._clock = clock
         self._cached: tuple[float, HealthReport] | None = None
@@ -82,7 +84,7 @@ class Health:
     async def report(self) -> HealthReport:
         async with self._checking:  # one check at a time; callers meanwhile share its result
             now = time.monotonic()
-            if self._cached is not None and now - self._cached[0] < CACHE_SECONDS:
+            if self._cached is not None and now - self._cached[0] < self.cache_seconds:
                 return self._cached[1]
             report = HealthReport(
                 {

@@ -30,8 +30,9 @@ RATE_LIMITED = "We are being rate limited."  # how discord.py's HTTP client logs
 class Metrics:
     """bot.instruments.Instruments, counted in a registry of its own."""
 
-    def __init__(self, clock: Clock = time.time) -> None:
+    def __init__(self, clock: Clock = time.time, cache_seconds: float = CACHE_SECONDS) -> None:
         self._clock = clock
+        self.cache_seconds = cache_seconds
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._requests = Counter(
@@ -121,7 +122,7 @@ class Metrics:
         """The Prometheus text; computed at most once a second (concurrent scrapes share it)."""
         async with self._rendering:
             now = time.monotonic()
-            if self._cached is not None and now - self._cached[0] < CACHE_SECONDS:
+            if self._cached is not None and now - self._cached[0] < self.cache_seconds:
                 return self._cached[1]
             counts = await store.task_counts()
             for state, count in counts.items():
