@@ -750,11 +750,14 @@ class Store:
     async def task_counts(self) -> dict[str, int]:
         """Videos in each unfinished state, and finished ones not yet delivered. Each count walks
         a partial index of unfinished rows only, so it stays cheap however long the history."""
+        # INDEXED BY: without statistics the planner would walk a whole-history index instead
         rows = await self.fetchall(
-            """SELECT status, COUNT(*) FROM generations
+            """SELECT status, COUNT(*) FROM generations INDEXED BY generations_polling
                WHERE status IN ('requested', 'submitted', 'running') GROUP BY status
-               UNION ALL SELECT 'queued', COUNT(*) FROM generations WHERE status = 'queued'
+               UNION ALL SELECT 'queued', COUNT(*) FROM generations INDEXED BY generations_queued
+               WHERE status = 'queued'
                UNION ALL SELECT 'undelivered', COUNT(*) FROM generations
+               INDEXED BY generations_delivery
                WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')"""
         )
         counts = dict.fromkeys(("queued", "requested", "submitted", "running", "undelivered"), 0)
