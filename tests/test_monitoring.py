@@ -8,7 +8,9 @@ import asyncio
 import json
 import logging
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.client import VideoBot
 from bot.invite import invite_url, required_permissions
 from bot.metrics import Metrics, count_rate_limit_waits
+from bot.settings import SettingsError, load_settings
 from bot.simulator import Simulator
 from tests.conftest import BotFactory, FakeClock
 from tests.discord_fake import (
@@ -31,6 +34,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.test_process import base_env
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -234,3 +238,38 @@ async def test_discord_rate_limit_waits_are_counted() -> None:
     assert calls == 2
     assert samples["evolink_bot_discord_rate_limit_waits_total"] == 1
     assert samples["evolink_bot_discord_rate_limit_wait_seconds_total"] == pytest.approx(0.05)
+
+
+async def test_the_container_probe_asks_healthz(monitored: VideoBot, tmp_path: Path) -> None:
+    """python -m bot.healthcheck, as Docker's HEALTHCHECK runs it: 1 until healthy, then 0."""
+    assert monitored.monitoring is not None
+
+    async def probe(port: str) -> tuple[int, str]:
+        env = {**base_env(), "METRICS_PORT": port, "METRICS_HOST": "0.0.0.0"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.healthcheck", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+        return await process.wait(), output.decode()
+
+    port = str(monitored.monitoring.port)
+    code, output = await probe(port)
+    assert code == 1 and '"gateway": "not connected to Discord"' in output
+    monitored.dispatch("ready")
+    await dispatch(monitored, slash_command("video", [option("prompt", "a fox in the snow")]))
+    code, output = await probe(port)
+    assert code == 0 and '"status": "ok"' in output
+    code, output = await probe("")
+    assert code == 1 and "METRICS_PORT is not set" in output
+
+
+def test_monitoring_settings_are_checked() -> None:
+    env = {"DISCORD_TOKEN": "t" * 20, "EVOLINK_API_KEY": "k" * 20}
+    assert load_settings(env).metrics_port is None
+    assert load_settings({**env, "METRICS_PORT": "9100"}).metrics_port == 9100
+    assert load_settings({**env, "LOG_FORMAT": "JSON"}).log_format == "json"
+    with pytest.raises(SettingsError) as refused:
+        load_settings({**env, "METRICS_PORT": "ninety", "LOG_FORMAT": "xml"})
+    assert "METRICS_PORT must be a port number" in str(refused.value)
+    assert "LOG_FORMAT must be text or json (got 'xml')" in str(refused.value)
