@@ -62,6 +62,7 @@ class Config:
     video_kb: int = 256
     api_latency_ms: float = 0.0
     poll_concurrency: int | None = None  # None: the bot's default (POLL_CONCURRENCY)
+    metrics: bool = False  # METRICS_PORT on (the bot counts for /metrics) while tracking
     discord_latency_ms: float = 0.0
     variants: tuple[str, ...] = ("batch", "single", "callbacks", "naive")
     restart_tasks: int = 10_000
@@ -170,6 +171,7 @@ def tracking(cfg: Config, run_dir: Path) -> list[Table]:
         "seed": cfg.seed,
         "discord_latency_ms": cfg.discord_latency_ms,
         "poll_concurrency": cfg.poll_concurrency,
+        "metrics": cfg.metrics,
     }
     sim_options: dict[str, Any] = {
         "video_bytes": cfg.video_kb * 1024,
@@ -416,6 +418,7 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--api-latency-ms", type=float, help="added to each EvoLink answer (0)")
     parser.add_argument("--discord-latency-ms", type=float, help="added to each Discord call (0)")
     parser.add_argument("--poll-concurrency", type=int, help="POLL_CONCURRENCY (bot default)")
+    parser.add_argument("--metrics", action="store_true", help="track with METRICS_PORT on")
     parser.add_argument("--restart-tasks", type=int, help="tasks to resume (default 10,000)")
     parser.add_argument("--history-rows", type=int, help="generations (default 1,000,000)")
     parser.add_argument("--queries", type=int, help="queries per history figure (200)")
@@ -440,6 +443,7 @@ def parse_args(argv: list[str]) -> Config:
         if value is not None:
             setattr(cfg, name, value)
     cfg.keep = args.keep
+    cfg.metrics = args.metrics
     return cfg
 
 

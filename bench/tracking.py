@@ -127,6 +127,8 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     overrides: dict[str, Any] = {"poll_interval": poll}
     if params.get("poll_concurrency"):
         overrides["poll_concurrency"] = int(params["poll_concurrency"])
+    if params.get("metrics"):
+        overrides["metrics_port"] = _free_port()  # counted as in production; nobody scrapes
     callback_base = None
     if callbacks:
         port = _free_port()

@@ -1,12 +1,14 @@
-"""python -m bot: read .env, check every setting, log safely, run until stopped."""
+"""python -m bot: read .env (asking for it on a first start), check every setting, log
+safely, run until stopped; python -m bot --check: check the settings and both services."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -16,36 +18,14 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from dotenv import load_dotenv
 
+from bot import first_run
 from bot.client import VideoBot
 from bot.fdlimit import raise_open_file_limit
+from bot.logs import setup_logging
+from bot.preflight import database_problem, run_checks
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import check_usable
 
 log = logging.getLogger("bot")
-
-
-class RedactingFormatter(logging.Formatter):
-    """Last line of defence: whatever a handler's formatter writes (messages, tracebacks,
-    colours or not), no token or key reaches the log verbatim."""
-
-    def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
-        super().__init__()
-        self._inner = inner
-        self._secrets = [s for s in secrets if len(s) >= 8]
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = self._inner.format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
-
-
-def setup_logging(settings: Settings) -> None:
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level), root=True)
-    secrets = [settings.discord_token.get(), settings.evolink_api_key.get()]
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(RedactingFormatter(handler.formatter or logging.Formatter(), secrets))
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 async def use_gateway_of(bot: VideoBot, settings: Settings) -> None:
@@ -118,26 +98,43 @@ async def run(settings: Settings) -> None:
         await running  # returns once closed; re-raises a refusal from Discord
 
 
-def database_problem(path: Path) -> str | None:
-    """Check the database path before anything else, so that a path the bot cannot use is named
-    at once instead of failing deep inside the start-up."""
-    try:
-        check_usable(path)
-    except (OSError, sqlite3.Error) as exc:
-        return (
-            f"DATABASE_PATH ({path}) cannot be used as the bot's database: {exc}. "
-            "Point it at a file in a folder the bot may write to."
-        )
-    return None
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Run the EvoLink video bot for Discord (settings: .env, see .env.example).",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the settings, the database, EvoLink and Discord, print the invite link, "
+        "and exit (0 when everything is ready)",
+    )
+    return parser.parse_args(argv)
 
 
-def main() -> int:
-    load_dotenv(Path.cwd() / ".env")  # the .env of the folder the bot is started from
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    env_file = Path.cwd() / ".env"  # the .env of the folder the bot is started from
+    first_start = first_run.wanted(env_file, os.environ)
+    if first_start and not args.check and sys.stdin.isatty():
+        written = first_run.setup(env_file, os.environ)
+        if written is None:
+            return 2
+        os.environ.update(written)  # even where the environment had them empty
+    load_dotenv(env_file)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
+        if not env_file.exists():
+            print(
+                f"There is no .env in {env_file.parent}: start python -m bot in a terminal to be "
+                "asked for the two values, or copy .env.example to .env and fill it in.",
+                file=sys.stderr,
+            )
         return 2
+    if args.check:
+        return run_checks(settings)
     problem = database_problem(settings.database_path)
     if problem is not None:
         print(f"The bot cannot start. Fix this setting in .env:\n  - {problem}", file=sys.stderr)

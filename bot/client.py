@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,8 +23,12 @@ from bot.delivery import DiscordNotifier
 from bot.discord_limits import CONTENT, clip_text
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
+from bot.health import Answer, Health, MonitoringServer
 from bot.i18n import AnyLocale, Translator, command_text, listing, option_label, t
+from bot.instruments import NO_INSTRUMENTS, Instruments
+from bot.invite import invite_url
 from bot.media import VideoDownloader
+from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.modlog_render import charge_warning
@@ -181,6 +186,15 @@ class VideoBot(commands.Bot):
         self._background: set[asyncio.Task[None]] = set()
         self._key_refused_reported = False
         self._warned: dict[tuple[int, str], float] = {}
+        self.gateway_connected = False
+        self._announced = False
+        # metrics are counted only when someone can read them (METRICS_PORT)
+        self.metrics = Metrics(clock) if settings.metrics_port is not None else None
+        self.instruments: Instruments = self.metrics or NO_INSTRUMENTS
+        self.monitoring: MonitoringServer | None = None
+        self.health: Health | None = None
+        self._monitoring_tasks: list[asyncio.Task[None]] = []
+        self._stop_counting_rate_limits: Callable[[], None] = lambda: None
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -192,6 +206,7 @@ class VideoBot(commands.Bot):
             connections=s.poll_concurrency + 50,  # every poll its own, and room for creates
             transport=self._evolink_transport,
             sleep=self._evolink_sleep,
+            observe=self.instruments.evolink_call,
         )
         # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
         videos = VideoDownloader(evolink_base_url=s.evolink_base_url)
@@ -213,14 +228,14 @@ class VideoBot(commands.Bot):
         self.service = VideoService(
             self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
-            on_charge_anomaly=self.report_charge_anomaly,
+            on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
         )  # fmt: skip
         self.service.is_banned = self.moderation.is_banned  # their queued requests never start
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
-            on_charge_anomaly=self.report_charge_anomaly,
+            on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
         )  # fmt: skip
         self.tracker.on_key_refused = self.report_key_refused
         await self.tracker.resume_lost_creates()  # before any command can start a create
@@ -229,6 +244,8 @@ class VideoBot(commands.Bot):
             limits = ReceiverLimits.within(open_file_limit())
             self.callbacks = CallbackServer(self.store, self.tracker.wake, prefix, limits)
             await self.callbacks.start(s.callback_host, s.callback_port)
+        if self.metrics is not None and s.metrics_port is not None:
+            await self.start_monitoring(self.metrics, s.metrics_host, s.metrics_port)
 
         from cogs.credits import CreditsCog, CreditsModeration
         from cogs.help import HelpCog
@@ -251,6 +268,46 @@ class VideoBot(commands.Bot):
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
         self._key_check = asyncio.create_task(self.check_evolink_key(), name="evolink-key-check")
+
+    async def start_monitoring(self, metrics: Metrics, host: str, port: int) -> None:
+        """/healthz and /metrics (bot/health.py), and what keeps their figures current."""
+        health = self.health = Health(
+            self.store, metrics, lambda: self.gateway_connected, clock=self.clock
+        )
+
+        async def healthz() -> Answer:
+            return (await health.report()).answer()
+
+        async def scrape() -> Answer:
+            text = await metrics.render(self.store, lambda: self.gateway_connected)
+            return Answer(HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8", text)
+
+        self._stop_counting_rate_limits = count_rate_limit_waits(metrics)
+        self.monitoring = MonitoringServer({"/healthz": healthz, "/metrics": scrape})
+        await self.monitoring.start(host, port)
+        self._monitoring_tasks.append(
+            asyncio.create_task(
+                health.keep_evolink_fresh(self.api.get_balance), name="evolink-probe"
+            )
+        )
+
+    async def on_ready(self) -> None:
+        self.gateway_connected = True
+        if self._announced:
+            return  # a new session after a lost one: said once per process is enough
+        self._announced = True
+        user = self.user
+        client_id = self.application_id or (user.id if user else 0)
+        log.info(
+            "logged in as %s (id %s), in %d server(s); invite it with %s",
+            user, user.id if user else "?", len(self.guilds), invite_url(client_id),
+        )  # fmt: skip
+
+    async def on_resumed(self) -> None:
+        self.gateway_connected = True
+
+    async def on_disconnect(self) -> None:
+        self.gateway_connected = False
 
     async def admit(self, interaction: discord.Interaction[VideoBot]) -> bool:
         """Refuse new work while closing; otherwise let close() wait for this interaction."""
@@ -353,6 +410,12 @@ class VideoBot(commands.Bot):
             await self.tracker.close()
         if self.callbacks is not None:
             await self.callbacks.stop()
+        for task in self._monitoring_tasks:
+            task.cancel()
+        await asyncio.gather(*self._monitoring_tasks, return_exceptions=True)
+        if self.monitoring is not None:
+            await self.monitoring.stop()
+        self._stop_counting_rate_limits()
         await super().close()
         if hasattr(self, "api"):
             await self.api.aclose()

@@ -23,6 +23,7 @@ import discord
 
 from bot import media, render
 from bot.i18n import t
+from bot.logcontext import about_generation
 from bot.store import Clock, Generation
 from bot.throttle import EditThrottle
 from bot.tracker import Delivery, DeliveryFailed
@@ -97,6 +98,7 @@ class DiscordNotifier:
             return None
         return entry[1]
 
+    @about_generation
     async def progress(self, generation: Generation) -> None:
         """A progress edit, skipped when the channel is busy (the next poll brings a newer one).
         A waiting request's place in the queue has no next poll: that edit goes out anyway."""
@@ -108,6 +110,7 @@ class DiscordNotifier:
         ):
             await self._edit_status(generation)
 
+    @about_generation
     async def deliver(self, generation: Generation) -> Delivery:
         if self.withhold is not None and await self.withhold(generation):
             await self._report(generation, withheld=True)

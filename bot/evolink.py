@@ -170,6 +170,18 @@ _STATUS_ERRORS: dict[int, type[EvoLinkError]] = {
 
 
 Sleep = Callable[[float], Awaitable[None]]
+Observe = Callable[[str, str | None], None]  # route, error kind (None: answered as hoped)
+
+
+def route_of(method: str, path: str) -> str:
+    """A call's route for the metrics: a fixed name, never a task id."""
+    if path.startswith("/v1/tasks/"):
+        return "batch" if path == "/v1/tasks/batch" else "task"
+    return {"/v1/videos/generations": "create", "/v1/credits": "credits"}.get(path, "other")
+
+
+def _unobserved(route: str, error: str | None) -> None:
+    pass
 
 
 def fast_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
@@ -188,7 +200,9 @@ class EvoLinkClient:
         connections: int = 50,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        observe: Observe = _unobserved,
     ) -> None:
+        """`observe` is told of every HTTP exchange (bot.instruments counts them)."""
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -199,6 +213,7 @@ class EvoLinkClient:
         )
         self._max_retries = max_retries
         self._sleep = sleep
+        self._observe = observe
 
     @property
     def base_url(self) -> str:
@@ -287,6 +302,22 @@ class EvoLinkClient:
                 await self._sleep(delay)
 
     async def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        try:
+            answer = await self._exchange(method, path, json=json, headers=headers)
+        except EvoLinkError as exc:
+            self._observe(route_of(method, path), type(exc).__name__)
+            raise
+        self._observe(route_of(method, path), None)
+        return answer
+
+    async def _exchange(
         self,
         method: str,
         path: str,

@@ -18,6 +18,8 @@ from dataclasses import replace
 from bot import evolink
 from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
+from bot.instruments import NO_INSTRUMENTS, Instruments
+from bot.logcontext import about_generation
 from bot.store import Clock, Generation, Store
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class VideoService:
         on_submitted: Callable[[], None] = lambda: None,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
         self._api = api
@@ -93,6 +96,7 @@ class VideoService:
         self._on_charge_anomaly = on_charge_anomaly
         self.is_banned: Callable[[int, int], Awaitable[bool]] = _nobody_banned
         self._callback_base = callback_base
+        self._instruments = instruments
         self.in_flight: set[int] = set()
 
     async def request(self, who: Requester, request: evolink.VideoRequest) -> Admission:
@@ -106,12 +110,14 @@ class VideoService:
             next_poll_at=self._clock() + RECONCILE_DELAY,
             callback_token=secrets.token_urlsafe(24) if self._callback_base else None,
         )
+        self._instruments.credits_reserved(admission.cost)
         if admission.queue_position is not None:
             self._on_submitted()  # a slot may be free already: the tracker starts the oldest
             return admission
         generation = await self.submit(admission.generation, member_waiting=True)
         return replace(admission, generation=generation)
 
+    @about_generation
     async def submit(
         self, generation: Generation, *, member_waiting: bool, repeat: bool = False
     ) -> Generation:
@@ -214,6 +220,7 @@ class VideoService:
             if failed is not None:
                 await self._credits.refund(tx, failed, reason="EvoLink refused the request")
 
+    @about_generation
     async def reconcile(self, generation: Generation) -> None:
         """Settle a `requested` row left by a crash or a lost answer: same call, same key."""
         if generation.poll_count >= RECONCILE_ATTEMPTS:

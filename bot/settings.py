@@ -76,10 +76,14 @@ class Settings:
     callback_host: str = "127.0.0.1"
     callback_port: int = 8788
     callback_safety_poll: float = 300.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    log_format: str = "text"
 
 
 DEFAULTS = Settings(discord_token=Secret(""), evolink_api_key=Secret(""))
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 CREDIT_PERIODS = ("daily", "weekly", "monthly", "once")
 
 
@@ -148,6 +152,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     levels = " or ".join(LOG_LEVELS)
     log_level = parsed("LOG_LEVEL", DEFAULTS.log_level, _choice(LOG_LEVELS), levels)
+    log_format = parsed("LOG_FORMAT", DEFAULTS.log_format, _lower_choice(LOG_FORMATS),
+                        " or ".join(LOG_FORMATS))  # fmt: skip
+    metrics_host = parsed("METRICS_HOST", DEFAULTS.metrics_host, str, "a host name")
+    metrics_port = parsed("METRICS_PORT", None, _int_between(1, 65535),
+                          "a port number (leave it empty to turn the endpoint off)")  # fmt: skip
 
     price_720p = parsed(
         "PRICE_720P_PER_SECOND",
@@ -229,7 +238,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_host=callback_host,
         callback_port=callback_port,
         callback_safety_poll=safety_poll,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        log_format=log_format,
     )
+
+
+def database_path(env: Mapping[str, str] | None = None) -> Path:
+    """DATABASE_PATH alone, read as load_settings reads it, for tools that need no token (such
+    as python -m bot.backup)."""
+    source = os.environ if env is None else env
+    value = (source.get("DATABASE_PATH") or "").strip()
+    return Path(value) if value else DEFAULTS.database_path
 
 
 def _http_url(value: str) -> str:

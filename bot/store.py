@@ -196,6 +196,19 @@ ACTIVE = ("submitted", "running")
 FINISHED = ("completed", "failed", "expired")
 
 
+class DatabaseTooNew(Exception):
+    """The database was moved forward by a newer version of the bot: migrations only go forward,
+    so this version must not touch it."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.known = len(MIGRATIONS)
+        super().__init__(
+            f"its schema is version {version}, made by a newer version of the bot; this version "
+            f"knows versions up to {self.known}"
+        )
+
+
 @dataclass(frozen=True)
 class Generation:
     id: int
@@ -354,6 +367,8 @@ class Store:
 
     async def migrate(self) -> None:
         version = await self.schema_version()
+        if version > len(MIGRATIONS):
+            raise DatabaseTooNew(version)
         async with self._lock:
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 await self._db.executescript(
@@ -725,6 +740,30 @@ class Store:
             retry_at, via, via, now, now, generation_id,
         )  # fmt: skip
 
+    # --- operations: health and metrics ---------------------------------------------------------
+
+    async def check_writable(self) -> None:
+        """Take and release the write lock: raises if the database cannot be written now."""
+        async with self.transaction():
+            pass
+
+    async def task_counts(self) -> dict[str, int]:
+        """Videos in each unfinished state, and finished ones not yet delivered. Each count walks
+        a partial index of unfinished rows only, so it stays cheap however long the history."""
+        # INDEXED BY: without statistics the planner would walk a whole-history index instead
+        rows = await self.fetchall(
+            """SELECT status, COUNT(*) FROM generations INDEXED BY generations_polling
+               WHERE status IN ('requested', 'submitted', 'running') GROUP BY status
+               UNION ALL SELECT 'queued', COUNT(*) FROM generations INDEXED BY generations_queued
+               WHERE status = 'queued'
+               UNION ALL SELECT 'undelivered', COUNT(*) FROM generations
+               INDEXED BY generations_delivery
+               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')"""
+        )
+        counts = dict.fromkeys(("queued", "requested", "submitted", "running", "undelivered"), 0)
+        counts.update({str(row[0]): int(row[1]) for row in rows})
+        return counts
+
     # --- helpers -------------------------------------------------------------------------------
 
     async def _one(self, sql: str, *params: Any) -> Generation | None:
@@ -753,12 +792,93 @@ def check_usable(path: Path | str) -> None:
         connection.execute("PRAGMA journal_mode = WAL").fetchone()
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("ROLLBACK")
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        connection.close()
+    if version > len(MIGRATIONS):
+        raise DatabaseTooNew(version)
+
+
+# --- backups ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseReport:
+    """What python -m bot.backup --verify found in a database file."""
+
+    integrity: list[str]  # ["ok"] when SQLite found nothing wrong
+    version: int
+    missing_tables: list[str]
+    row_counts: dict[str, int]
+
+    @property
+    def problems(self) -> list[str]:
+        found = [] if self.integrity == ["ok"] else [f"integrity: {p}" for p in self.integrity]
+        if not 0 < self.version <= len(MIGRATIONS):
+            found.append(f"schema version {self.version} (this bot knows 1 to {len(MIGRATIONS)})")
+        found.extend(f"table {name} is missing" for name in self.missing_tables)
+        return found
+
+
+def backup_database(source: Path, target: Path) -> None:
+    """Copy the live database to `target` (a new file, owner-only) with SQLite's online backup:
+    one consistent snapshot even while the bot writes, saved as a single self-contained file."""
+    partial = target.with_name(target.name + ".partial")
+    _create_private_file(partial, exclusive=True)
+    try:
+        live = sqlite3.connect(source, timeout=30)
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                live.backup(copy)  # all pages in one step, under one read transaction
+                copy.execute("PRAGMA journal_mode = DELETE").fetchone()  # no -wal file beside it
+            finally:
+                copy.close()
+        finally:
+            live.close()
+        if target.exists():
+            raise FileExistsError(f"{target} already exists")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def expected_tables() -> list[str]:
+    """The tables a database of this version of the bot has (read from the migrations)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        for script in MIGRATIONS:
+            connection.executescript(script)
+        rows = connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        return sorted(str(row[0]) for row in rows)
     finally:
         connection.close()
 
 
-def _create_private_file(path: Path) -> None:
-    """Create the database file, and any folder missing on its way, for the owner only.
+def inspect_database(path: Path) -> DatabaseReport:
+    """Read a database file without changing it: integrity, schema version, tables, rows."""
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        integrity = [str(row[0]) for row in connection.execute("PRAGMA integrity_check")]
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        present = {
+            str(row[0])
+            for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        }
+        counts = {
+            name: int(connection.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
+            for name in expected_tables()
+            if name in present
+        }
+    finally:
+        connection.close()
+    missing = [name for name in expected_tables() if name not in present]
+    return DatabaseReport(integrity, version, missing, counts)
+
+
+def _create_private_file(path: Path, *, exclusive: bool = False) -> None:
+    """Create the database file, and any folder missing on its way, for the owner only
+    (`exclusive`: a new file, never one that is already there).
 
     Folders that already exist (/tmp, a mounted volume) are left as they are."""
     missing: list[Path] = []
@@ -769,5 +889,7 @@ def _create_private_file(path: Path) -> None:
     for folder in reversed(missing):
         with suppress(FileExistsError):  # made meanwhile by someone else
             folder.mkdir(mode=0o700)
-    if not path.exists():
+    if exclusive:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    elif not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -21,6 +21,8 @@ from bot import evolink, result_link
 from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Credits
 from bot.generations import VideoService
+from bot.instruments import NO_INSTRUMENTS, Instruments
+from bot.logcontext import about_generation
 from bot.store import Clock, Generation, ProgressUpdate, Store
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class Tracker:
         task_timeout: float,
         clock: Clock = time.time,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
         self._api = api
@@ -83,6 +86,7 @@ class Tracker:
         self._task_timeout = task_timeout
         self._clock = clock
         self._on_charge_anomaly = on_charge_anomaly
+        self._instruments = instruments
         self._limit = asyncio.Semaphore(concurrency)
         self._delivery_slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
         self._wake = asyncio.Event()
@@ -238,6 +242,7 @@ class Tracker:
                 answers.append((generation, state))
         return missing
 
+    @about_generation
     async def _query_one(
         self, generation: Generation
     ) -> tuple[Generation, evolink.TaskState] | None:
@@ -337,6 +342,7 @@ class Tracker:
         )
         await self._store.reschedule_polls(ids, self._clock() + wait)
 
+    @about_generation
     async def _finish(
         self,
         generation: Generation,
@@ -370,6 +376,8 @@ class Tracker:
                     await self._credits.settle(tx, finished, credits, reason="final charge")
         if finished is not None:
             log.info("generation %s %s (task %s)", finished.id, status, finished.task_id)
+            if status == "completed":
+                self._instruments.credits_spent(self._charged(finished, credits))
             if anomaly is not None:
                 self._on_charge_anomaly(anomaly)
             self._start_delivery(finished)
@@ -388,6 +396,7 @@ class Tracker:
         if not task.cancelled() and task.exception() is not None:
             self._delivery_crashes.append(task.exception())  # type: ignore[arg-type]
 
+    @about_generation
     async def _deliver(self, generation: Generation) -> None:
         try:
             async with self._delivery_slots:
@@ -402,6 +411,17 @@ class Tracker:
         await self._store.mark_delivered(
             generation.id, via=delivery.via, message_id=delivery.message_id
         )
+        if generation.finished_at is not None:
+            self._instruments.delivered(self._clock() - generation.finished_at)
+
+    def _charged(self, finished: Generation, settled_to: float | None) -> float:
+        """What a completed video cost its member: EvoLink's figure if it was believed, else
+        what stayed held (EvoLink's believed reservation, or the bot's estimate)."""
+        if settled_to is not None:
+            return settled_to
+        if finished.credits_reserved is not None:
+            return finished.credits_reserved
+        return self._credits.prices.estimate(finished.quality, finished.duration)
 
     async def _attempt_failed(self, generation: Generation, reason: str) -> None:
         attempt = generation.delivery_attempts

@@ -160,6 +160,7 @@ class VideoCog(commands.Cog):
 async def refuse_invalid(interaction: discord.Interaction[VideoBot], error: InvalidRequest) -> None:
     """Every problem with the request, privately, in the member's language."""
     locale = interaction.locale
+    interaction.client.instruments.request("refused_invalid")
     text = render.invalid_request_text(error.texts(locale), locale)
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
@@ -177,10 +178,12 @@ async def start_video(
     await interaction.response.defer(thinking=True)  # within Discord's 3 s, whatever follows
     guild_id, user_id = interaction.guild_id, interaction.user.id
     if await bot.moderation.is_banned(guild_id, user_id):
+        bot.instruments.request("refused_banned")
         await _refuse(interaction, t("moderation.banned", locale))
         return
     pattern = await bot.moderation.match(guild_id, request.prompt, request.negative_prompt)
     if pattern is not None:
+        bot.instruments.request("refused_blocked")
         bot.spawn(bot.modlog.post_blocked(
             guild_id, user_id, request.prompt, pattern, request.negative_prompt
         ))  # fmt: skip
@@ -198,9 +201,11 @@ async def start_video(
     try:
         admission = await bot.service.request(requester, request)
     except CreditRefused as exc:
+        bot.instruments.request("refused_limits")
         await _refuse(interaction, str(exc))
         return
     except SubmitRefused as exc:
+        bot.instruments.request("refused_evolink")
         if isinstance(exc.error, evolink.InsufficientBalance):
             # for the moderators, in the mod-log channel: the server's language
             warning = t("video.low_balance", bot.modlog.locale(guild_id))
@@ -210,6 +215,7 @@ async def start_video(
         await _refuse(interaction, render.submit_error_text(exc.error, locale))
         return
     except SubmitUnconfirmed as exc:
+        bot.instruments.request("unconfirmed")
         # Both mean: a task may exist and will be settled. Never "not charged, try again".
         key = "video.unrecorded" if isinstance(exc, SubmitUnrecorded) else "video.unconfirmed"
         bot.notifier.remember_interaction(exc.generation_id, interaction)
@@ -221,6 +227,7 @@ async def start_video(
         return
 
     generation = admission.generation
+    bot.instruments.request("started" if admission.queue_position is None else "queued")
     bot.notifier.remember_interaction(generation.id, interaction)
     bot.spawn(bot.modlog.post_request(generation))
     embed = render.status_embed(

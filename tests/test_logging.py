@@ -7,7 +7,7 @@ import logging
 
 import discord
 
-from bot.__main__ import RedactingFormatter
+from bot.logs import RedactingFormatter
 
 KEY = "sk-evolink-very-secret-0123456789"
 
