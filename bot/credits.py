@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.evolink import VideoRequest
 from bot.i18n import t, tn
+from bot.request import VideoRequest
 from bot.settings import Settings
 from bot.store import Clock, Generation, NewGeneration, Store, Transaction
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 from bot import evolink
 from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
+from bot.request import VideoRequest
 from bot.store import Clock, Generation, Store
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ def callback_url(base: str | None, g: Generation) -> str | None:
     return f"{base}/{g.id}/{g.callback_token}"
 
 
-def request_of(g: Generation, callback_base: str | None = None) -> evolink.VideoRequest:
+def request_of(g: Generation, callback_base: str | None = None) -> VideoRequest:
     """The exact create body of a stored request (a repeat must match the first call)."""
-    return evolink.VideoRequest(
+    return VideoRequest(
         prompt=g.prompt,
         negative_prompt=g.negative_prompt,
         quality=g.quality,
@@ -95,7 +96,7 @@ class VideoService:
         self._callback_base = callback_base
         self.in_flight: set[int] = set()
 
-    async def request(self, who: Requester, request: evolink.VideoRequest) -> Admission:
+    async def request(self, who: Requester, request: VideoRequest) -> Admission:
         """Admit (limits and reservation, atomically), then start it unless it has to wait.
 
         Raises CreditRefused when a limit says no, SubmitRefused or SubmitUnconfirmed as submit.

@@ -16,8 +16,8 @@ from typing import Any
 import discord
 
 from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
-from bot.evolink import VideoRequest
 from bot.i18n import option_label, t
+from bot.request import VideoRequest
 
 PROMPT_MAX = 5000
 NEGATIVE_PROMPT_MAX = 500

@@ -13,9 +13,9 @@ from discord.ext import commands
 from bot import evolink, render
 from bot.client import UserFacingError
 from bot.credits import CreditRefused, Requester, fmt
-from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
 from bot.i18n import AnyLocale, t
+from bot.request import VideoRequest
 from bot.validation import (
     ASPECT_RATIOS,
     OUTPUT_SIZES,
