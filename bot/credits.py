@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.i18n import t, tn
-from bot.request import VideoRequest
+from bot.request import DURATION, QUALITY, VideoRequest
 from bot.settings import Settings
 from bot.store import Clock, Generation, NewGeneration, Store, Transaction
 
@@ -36,7 +36,9 @@ class Prices:
 
     def estimate(self, quality: str | None, duration: int | None) -> float:
         """Never below EvoLink's charge for the same request: billing follows the duration."""
-        return round(self.per_second[quality or "720p"] * (duration or 5), 4)
+        return round(
+            self.per_second[quality or QUALITY.default] * (duration or DURATION.default), 4
+        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypedDict
+from typing import Any, Final, Generic, Protocol, TypedDict, TypeVar
 
 MODEL: Final = "wan2.7-text-to-video"
 
@@ -40,15 +40,18 @@ class Choice:
     default: str
 
 
+Default = TypeVar("Default", int, None)
+
+
 @dataclass(frozen=True)
-class Whole:
+class Whole(Generic[Default]):
     """An integer field within bounds; ``default`` None means EvoLink picks one at random."""
 
     api: str
     column: str
     minimum: int
     maximum: int
-    default: int | None
+    default: Default
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ AUDIO: Final = Audio(
     ),
 )
 
-FIELDS: Final[tuple[Text | Choice | Whole | Flag | Audio, ...]] = (
+FIELDS: Final[tuple[Text | Choice | Whole[int] | Whole[None] | Flag | Audio, ...]] = (
     PROMPT,
     NEGATIVE_PROMPT,
     QUALITY,
