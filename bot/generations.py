@@ -18,7 +18,7 @@ from dataclasses import replace
 from bot import evolink
 from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
-from bot.request import VideoRequest
+from bot.request import VideoRequest, request_of_stored
 from bot.store import Clock, Generation, Store
 
 log = logging.getLogger(__name__)
@@ -59,17 +59,7 @@ def callback_url(base: str | None, g: Generation) -> str | None:
 
 def request_of(g: Generation, callback_base: str | None = None) -> VideoRequest:
     """The exact create body of a stored request (a repeat must match the first call)."""
-    return VideoRequest(
-        prompt=g.prompt,
-        negative_prompt=g.negative_prompt,
-        quality=g.quality,
-        aspect_ratio=g.aspect_ratio,
-        duration=g.duration,
-        seed=g.seed,
-        prompt_extend=g.prompt_extend,
-        audio_url=g.audio_url,
-        callback_url=callback_url(callback_base, g),
-    )
+    return request_of_stored(g, callback_url(callback_base, g))
 
 
 class VideoService:
