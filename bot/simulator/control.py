@@ -7,6 +7,8 @@ balance, and the callbacks sent so far. They are the simulator's own, not EvoLin
 ``GET /_sim/tasks``                every task as a query would answer it
 ``POST /_sim/tasks/{id}/complete`` finish a task now (``{"results": [...]}``: answer these links)
 ``POST /_sim/tasks/{id}/fail``     fail a task now (``{"code": ..., "message": ...}``)
+``GET/POST /_sim/switches``        the lasting switches (bot/simulator/switches.py); POST
+                                   changes the ones it names
 ``POST /_sim/balance``             ``{"balance": N}``: the account's remaining credits
 ``GET /_sim/callbacks``            every callback attempt
 """
@@ -34,6 +36,8 @@ class ControlRoutes:
         router.add_get("/_sim/faults", self.faults_get)
         router.add_post("/_sim/faults", self.faults_post)
         router.add_delete("/_sim/faults", self.faults_delete)
+        router.add_get("/_sim/switches", self.switches_get)
+        router.add_post("/_sim/switches", self.switches_post)
         router.add_get("/_sim/tasks", self.tasks)
         router.add_post("/_sim/tasks/{task_id}/complete", self.complete)
         router.add_post("/_sim/tasks/{task_id}/fail", self.fail)
@@ -62,6 +66,20 @@ class ControlRoutes:
     async def faults_delete(self, request: web.Request) -> web.Response:
         self._sim.faults.clear()
         return json_response(self._sim.faults.to_json())
+
+    async def switches_get(self, request: web.Request) -> web.Response:
+        return json_response(self._sim.switches.to_json())
+
+    async def switches_post(self, request: web.Request) -> web.Response:
+        try:
+            data = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return _not_json()
+        try:
+            self._sim.switches.update(data)
+        except ValueError as exc:
+            return error_response(400, "invalid_request", str(exc))
+        return json_response(self._sim.switches.to_json())
 
     async def tasks(self, request: web.Request) -> web.Response:
         sim = self._sim

@@ -172,7 +172,7 @@ _SWITCH_TYPES: Final = {
 }
 #: What each switch does (``--help`` and ``GET /_sim/switches`` use the same names).
 SWITCH_HELP: Final = {
-    "fail_rate": f"fraction of new tasks that end failed ({RANDOM_FAILURE}), 0..1",
+    "fail_rate": f"fraction of new tasks that end failed ({RANDOM_FAILURE}), 0 to 1",
     "credits_reserved": "how create answers report usage.credits_reserved: a billing mode",
     "credits_used": "how completed tasks report usage.credits_used: a billing mode",
     "honour_idempotency": "false: ignore Idempotency-Key, a repeated create makes a second task",
