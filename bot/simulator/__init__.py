@@ -35,12 +35,13 @@ from bot.simulator.faults import FaultRule, Faults
 from bot.simulator.rules import MODEL
 from bot.simulator.server import RecordedRequest, Simulator
 from bot.simulator.switches import BILLING_MODES, Switches
-from bot.simulator.tasks import DEFAULT_PRICES, SimTask
+from bot.simulator.tasks import DEFAULT_PRICES, TASK_ERROR_MESSAGES, SimTask
 
 __all__ = [
     "BILLING_MODES",
     "DEFAULT_PRICES",
     "MODEL",
+    "TASK_ERROR_MESSAGES",
     "CallbackAttempt",
     "FaultRule",
     "Faults",
