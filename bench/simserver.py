@@ -1,4 +1,4 @@
-"""The EvoLink simulator (bot/simulator.py) as the benchmark runs it, in its own process:
+"""The EvoLink simulator (bot/simulator/) as the benchmark runs it, in its own process:
 `python -m bench.simserver [--task-seconds S] [--no-batch]` prints `READY <url>`.
 
 Three additions, all on the benchmark's side of the fence:
@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.simulator import MODEL, RecordedRequest, SimTask, Simulator
+from bot.simulator.responses import json_response
 
 _DROPPED = RecordedRequest("", "", {}, {}, None, b"", 0.0)
 QUERY_PREFIX = "/v1/tasks/"
@@ -41,12 +42,9 @@ class BenchSimulator(Simulator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.requests = _Discard()
-        self.default_seconds = self.task_seconds
-        self.lengths: dict[str, float] = {}
         self.counts: Counter[str] = Counter()
         self.lookups: Counter[str] = Counter()
         self.batch_ids = 0
-        self.planned = False
         self._timers: list[asyncio.TimerHandle] = []
 
     # counting instead of recording ------------------------------------------------------------
@@ -71,39 +69,6 @@ class BenchSimulator(Simulator):
         elif not path.startswith("/_bench/"):
             self.counts["other"] += 1
         return _DROPPED
-
-    # per-task lengths ------------------------------------------------------------------------
-
-    def _refresh(self, task: SimTask) -> None:
-        outer = self.task_seconds
-        self.task_seconds = self.lengths.get(task.id, self.default_seconds)
-        try:
-            super()._refresh(task)
-        finally:
-            self.task_seconds = outer  # _answer calls _refresh and still needs the task's length
-
-    def _answer(self, task: SimTask) -> dict[str, Any]:
-        outer = self.task_seconds
-        self.task_seconds = self.lengths.get(task.id, self.default_seconds)
-        try:
-            return super()._answer(task)
-        finally:
-            self.task_seconds = outer
-
-    # callbacks on time, without scanning ------------------------------------------------------
-
-    def _dispatch_callbacks(self) -> None:
-        if not self.planned:
-            super()._dispatch_callbacks()
-
-    def _fire_callback(self, task: SimTask) -> None:
-        self._refresh(task)
-        if not task.is_terminal or task.callback_state not in ("none", "waiting"):
-            return
-        task.callback_state = "sending"
-        delivery = asyncio.create_task(self._deliver(task), name=f"callback-{task.id}")
-        self._deliveries.add(delivery)
-        delivery.add_done_callback(self._deliveries.discard)
 
     # control ---------------------------------------------------------------------------------
 
@@ -130,13 +95,13 @@ class BenchSimulator(Simulator):
                 credits_reserved=5.0,
                 request_body={},
                 fail_code=fail_code,
+                seconds=float(length),
             )
-            self.lengths[task_id] = float(length)
             if callback_url:
                 delay = max(0.0, created_at + length - now)
-                timer = loop.call_later(delay, self._fire_callback, self.tasks[task_id])
+                timer = loop.call_later(delay, self.callbacks.send, self.tasks[task_id])
                 self._timers.append(timer)
-        self.planned = True
+        self.callbacks.scan = False  # each planned task's timer sends its callback
         return len(tasks)
 
     def stats(self) -> dict[str, Any]:
@@ -160,10 +125,10 @@ class BenchSimulator(Simulator):
     async def _h_plan(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read())
         plan = json.loads(await asyncio.to_thread(Path(body["path"]).read_text))
-        return self._json({"loaded": self.load_plan(plan["tasks"])})
+        return json_response({"loaded": self.load_plan(plan["tasks"])})
 
     async def _h_stats(self, request: web.Request) -> web.Response:
-        return self._json(self.stats())
+        return json_response(self.stats())
 
     async def stop(self) -> None:
         for timer in self._timers:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.evolink import VideoRequest
 from bot.i18n import t, tn
+from bot.request import DURATION, QUALITY, VideoRequest, stored_columns
 from bot.settings import Settings
 from bot.store import Clock, Generation, NewGeneration, Store, Transaction
 
@@ -36,7 +36,9 @@ class Prices:
 
     def estimate(self, quality: str | None, duration: int | None) -> float:
         """Never below EvoLink's charge for the same request: billing follows the duration."""
-        return round(self.per_second[quality or "720p"] * (duration or 5), 4)
+        return round(
+            self.per_second[quality or QUALITY.default] * (duration or DURATION.default), 4
+        )
 
 
 @dataclass(frozen=True)
@@ -452,14 +454,7 @@ def _new_generation(
         channel_id=who.channel_id,
         user_id=who.user_id,
         locale=who.locale,
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        quality=request.quality,
-        aspect_ratio=request.aspect_ratio,
-        duration=request.duration,
-        seed=request.seed,
-        prompt_extend=request.prompt_extend,
-        audio_url=request.audio_url,
+        **stored_columns(request),
         idempotency_key=str(uuid.uuid4()),
         next_poll_at=next_poll_at,
         status=status,

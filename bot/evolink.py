@@ -25,42 +25,13 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from bot.request import VideoRequest
+
 log = logging.getLogger(__name__)
 
-MODEL = "wan2.7-text-to-video"
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 MAX_RETRY_AFTER = 30.0
 BATCH_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class VideoRequest:
-    """The body of a create call; fields left as None are left out of the JSON."""
-
-    prompt: str
-    negative_prompt: str | None = None
-    quality: str | None = None
-    aspect_ratio: str | None = None
-    duration: int | None = None
-    seed: int | None = None
-    prompt_extend: bool | None = None
-    audio_url: str | None = None
-    callback_url: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": MODEL, "prompt": self.prompt}
-        optional: dict[str, Any] = {
-            "negative_prompt": self.negative_prompt,
-            "quality": self.quality,
-            "aspect_ratio": self.aspect_ratio,
-            "duration": self.duration,
-            "seed": self.seed,
-            "prompt_extend": self.prompt_extend,
-            "audio_urls": [self.audio_url] if self.audio_url else None,
-            "callback_url": self.callback_url,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
-        return body
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
+from bot.request import VideoRequest, request_of_stored
 from bot.store import Clock, Generation, Store
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,9 @@ def callback_url(base: str | None, g: Generation) -> str | None:
     return f"{base}/{g.id}/{g.callback_token}"
 
 
-def request_of(g: Generation, callback_base: str | None = None) -> evolink.VideoRequest:
+def request_of(g: Generation, callback_base: str | None = None) -> VideoRequest:
     """The exact create body of a stored request (a repeat must match the first call)."""
-    return evolink.VideoRequest(
-        prompt=g.prompt,
-        negative_prompt=g.negative_prompt,
-        quality=g.quality,
-        aspect_ratio=g.aspect_ratio,
-        duration=g.duration,
-        seed=g.seed,
-        prompt_extend=g.prompt_extend,
-        audio_url=g.audio_url,
-        callback_url=callback_url(callback_base, g),
-    )
+    return request_of_stored(g, callback_url(callback_base, g))
 
 
 class VideoService:
@@ -99,7 +90,7 @@ class VideoService:
         self._instruments = instruments
         self.in_flight: set[int] = set()
 
-    async def request(self, who: Requester, request: evolink.VideoRequest) -> Admission:
+    async def request(self, who: Requester, request: VideoRequest) -> Admission:
         """Admit (limits and reservation, atomically), then start it unless it has to wait.
 
         Raises CreditRefused when a limit says no, SubmitRefused or SubmitUnconfirmed as submit.

@@ -15,6 +15,7 @@ from bot.discord_limits import clip_text, fit_embed
 from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
 from bot.render import clip, parameters_line, task_failure_text
+from bot.request import ASPECT_RATIO, DURATION, QUALITY
 from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 
@@ -166,10 +167,13 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
             value=clip(g.negative_prompt, 1000),
             inline=False,
         )
-    duration = say("param.duration", seconds=g.duration or 5)
+    duration = say("param.duration", seconds=g.duration or DURATION.default)
     params = [
-        say("param.quality", value=g.quality or say("default", value="720p")),
-        say("param.aspect_ratio", value=g.aspect_ratio or say("default", value="16:9")),
+        say("param.quality", value=g.quality or say("default", value=QUALITY.default)),
+        say(
+            "param.aspect_ratio",
+            value=g.aspect_ratio or say("default", value=ASPECT_RATIO.default),
+        ),
         duration if g.duration else say("default", value=duration),
         say("param.seed", value=g.seed if g.seed is not None else say("random")),
         say("param.prompt_extend_on" if g.prompt_extend else "param.prompt_extend_off"),

@@ -19,6 +19,7 @@ import aiosqlite
 
 from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
 from bot.i18n import t
+from bot.request import PROMPT_EXTEND
 from bot.store import Generation, Store, Transaction
 
 T = TypeVar("T")
@@ -528,7 +529,7 @@ def _csv_row(row: aiosqlite.Row) -> list[Any]:
             out.append("")
         elif name.endswith("_at"):
             out.append(dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds"))
-        elif name == "prompt_extend":
+        elif name == PROMPT_EXTEND.column:
             out.append("true" if value else "false")
         elif isinstance(value, str) and value.startswith(_FORMULA_START):
             out.append("'" + value)  # spreadsheets would run member text as a formula

@@ -17,8 +17,8 @@ from bot.credits import fmt
 from bot.discord_limits import CONTENT, clip_text, fit_embed, join_lines
 from bot.i18n import AnyLocale as Locale
 from bot.i18n import t, tn
+from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, QUALITY, output_size
 from bot.store import Generation
-from bot.validation import output_size
 
 COLOR_WORKING = discord.Colour.blurple()
 COLOR_DONE = discord.Colour.green()
@@ -78,11 +78,11 @@ def invalid_request_text(problems: list[str], locale: Locale = None) -> str:
 
 
 def parameters_line(g: Generation, locale: Locale = None) -> str:
-    quality = g.quality or "720p"
-    aspect = g.aspect_ratio or "16:9"
+    quality = g.quality or QUALITY.default
+    aspect = g.aspect_ratio or ASPECT_RATIO.default
     parts = [
         f"{quality} · {aspect} ({output_size(quality, aspect)})",
-        t("settings.duration", locale, seconds=g.duration or 5),
+        t("settings.duration", locale, seconds=g.duration or DURATION.default),
     ]
     if g.seed is not None:
         parts.append(t("settings.seed", locale, seed=g.seed))
@@ -223,7 +223,7 @@ def _add_request_fields(embed: discord.Embed, g: Generation, locale: Locale) -> 
     if g.negative_prompt:
         embed.add_field(
             name=t("field.negative_prompt", locale),
-            value=_clip(g.negative_prompt, 500),
+            value=_clip(g.negative_prompt, NEGATIVE_PROMPT.max_length),
             inline=False,
         )
     embed.add_field(

@@ -16,27 +16,17 @@ from typing import Any
 import discord
 
 from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
-from bot.evolink import VideoRequest
 from bot.i18n import option_label, t
-
-PROMPT_MAX = 5000
-NEGATIVE_PROMPT_MAX = 500
-QUALITIES = ("720p", "1080p")
-ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
-DURATION_MIN, DURATION_MAX = 2, 15
-SEED_MIN, SEED_MAX = 1, 2_147_483_647
-AUDIO_MAX_BYTES = 15 * 1024 * 1024
-AUDIO_EXTENSIONS = (".wav", ".mp3")
-AUDIO_TYPES = frozenset(
-    {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3"}
+from bot.request import (
+    ASPECT_RATIO,
+    AUDIO,
+    DURATION,
+    NEGATIVE_PROMPT,
+    PROMPT,
+    QUALITY,
+    SEED,
+    VideoRequest,
 )
-
-OUTPUT_SIZES: dict[str, dict[str, str]] = {
-    "720p": {"16:9": "1280×720", "9:16": "720×1280", "1:1": "960×960", "4:3": "1104×832",
-             "3:4": "832×1104"},
-    "1080p": {"16:9": "1920×1080", "9:16": "1080×1920", "1:1": "1440×1440", "4:3": "1648×1248",
-              "3:4": "1248×1648"},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,20 +89,22 @@ def validate_video_request(
 ) -> VideoRequest:
     problems: list[Problem] = []
 
-    clean_prompt = _text(prompt, "prompt", PROMPT_MAX, problems, required=True)
-    clean_negative = _text(negative_prompt, "negative_prompt", NEGATIVE_PROMPT_MAX, problems)
-    if quality is not None and quality not in QUALITIES:
-        problems.append(_problem("validation.one_of", "quality", choices=", ".join(QUALITIES)))
-    if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
+    clean_prompt = _text(prompt, "prompt", PROMPT.max_length, problems, required=True)
+    clean_negative = _text(negative_prompt, "negative_prompt", NEGATIVE_PROMPT.max_length, problems)
+    for option, value, choices in (
+        ("quality", quality, QUALITY.choices),
+        ("aspect_ratio", aspect_ratio, ASPECT_RATIO.choices),
+    ):
+        if value is not None and value not in choices:
+            problems.append(_problem("validation.one_of", option, choices=", ".join(choices)))
+    if duration is not None and not _int_in(duration, DURATION.minimum, DURATION.maximum):
         problems.append(
-            _problem("validation.one_of", "aspect_ratio", choices=", ".join(ASPECT_RATIOS))
+            _problem("validation.duration", "duration", min=DURATION.minimum, max=DURATION.maximum)
         )
-    if duration is not None and not _int_in(duration, DURATION_MIN, DURATION_MAX):
+    if seed is not None and not _int_in(seed, SEED.minimum, SEED.maximum):
         problems.append(
-            _problem("validation.duration", "duration", min=DURATION_MIN, max=DURATION_MAX)
+            _problem("validation.whole_number", "seed", min=SEED.minimum, max=SEED.maximum)
         )
-    if seed is not None and not _int_in(seed, SEED_MIN, SEED_MAX):
-        problems.append(_problem("validation.whole_number", "seed", min=SEED_MIN, max=SEED_MAX))
     if prompt_extend is not None and not isinstance(prompt_extend, bool):
         problems.append(_problem("validation.boolean", "prompt_extend"))
 
@@ -139,10 +131,6 @@ def validate_video_request(
         prompt_extend=prompt_extend,
         audio_url=chosen_audio,
     )
-
-
-def output_size(quality: str | None, aspect_ratio: str | None) -> str:
-    return OUTPUT_SIZES[quality or "720p"][aspect_ratio or "16:9"]
 
 
 def _text(
@@ -176,16 +164,16 @@ def _int_in(value: Any, low: int, high: int) -> bool:
 def _audio_file(audio: AudioFile, problems: list[Problem]) -> str | None:
     name = audio.filename.lower()
     content_type = (audio.content_type or "").split(";")[0].strip().lower()
-    if not name.endswith(AUDIO_EXTENSIONS) and content_type not in AUDIO_TYPES:
+    if not name.endswith(AUDIO.extensions) and content_type not in AUDIO.content_types:
         problems.append(_problem("validation.audio_type", "audio"))
         return None
-    if audio.size > AUDIO_MAX_BYTES:
+    if audio.size > AUDIO.max_bytes:
         problems.append(
             _problem(
                 "validation.audio_size",
                 "audio",
                 size_mb=audio.size / 1024 / 1024,
-                limit_mb=AUDIO_MAX_BYTES // 1024 // 1024,
+                limit_mb=AUDIO.max_bytes // 1024 // 1024,
             )
         )
         return None

@@ -12,21 +12,11 @@ from discord.ext import commands
 from bot.credits import MemberCredits, Prices, fmt
 from bot.discord_limits import fit_embed
 from bot.i18n import AnyLocale, listing, option_label, t, tn
-from bot.validation import (
-    ASPECT_RATIOS,
-    DURATION_MAX,
-    DURATION_MIN,
-    NEGATIVE_PROMPT_MAX,
-    PROMPT_MAX,
-    SEED_MAX,
-    SEED_MIN,
-)
+from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, PROMPT, SEED
 from cogs.credits import member_role_ids, remaining_text
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
-
-EXAMPLE_SECONDS = 5  # the API's default duration: the price example members compare
 
 
 def help_embed(
@@ -38,31 +28,31 @@ def help_embed(
         return option_label(option, locale)
 
     options = [
-        t("help.option.prompt", locale, option=label("prompt"), count=PROMPT_MAX),
+        t("help.option.prompt", locale, option=label("prompt"), count=PROMPT.max_length),
         t(
             "help.option.negative_prompt",
             locale,
             option=label("negative_prompt"),
-            count=NEGATIVE_PROMPT_MAX,
+            count=NEGATIVE_PROMPT.max_length,
         ),
         t("help.option.quality", locale, option=label("quality")),
         t(
             "help.option.aspect_ratio",
             locale,
             option=label("aspect_ratio"),
-            choices=listing(locale, ASPECT_RATIOS),
-            default=ASPECT_RATIOS[0],
+            choices=listing(locale, ASPECT_RATIO.choices),
+            default=ASPECT_RATIO.default,
         ),
         t(
             "help.option.duration",
             locale,
             option=label("duration"),
-            min=DURATION_MIN,
-            max=DURATION_MAX,
-            count=DURATION_MAX,
-            default=EXAMPLE_SECONDS,
+            min=DURATION.minimum,
+            max=DURATION.maximum,
+            count=DURATION.maximum,
+            default=DURATION.default,
         ),
-        t("help.option.seed", locale, option=label("seed"), min=SEED_MIN, max=SEED_MAX),
+        t("help.option.seed", locale, option=label("seed"), min=SEED.minimum, max=SEED.maximum),
         t("help.option.prompt_extend", locale, option=label("prompt_extend")),
         t("help.option.audio", locale, audio=label("audio"), audio_url=label("audio_url")),
     ]
@@ -102,7 +92,7 @@ def prices_text(prices: Prices, locale: AnyLocale = None) -> str:
     """'720p: 1 credit per second; a 5 s video costs 5', one line per quality, and the rule."""
     lines = []
     for quality, per_second in prices.per_second.items():
-        example = fmt(prices.estimate(quality, EXAMPLE_SECONDS))
+        example = fmt(prices.estimate(quality, DURATION.default))
         lines.append(
             tn(
                 "help.price",

@@ -16,14 +16,9 @@ from discord.ext import commands
 
 from bot.generations import request_of
 from bot.i18n import AnyLocale, t
+from bot.request import NEGATIVE_PROMPT, SEED
 from bot.store import Generation
-from bot.validation import (
-    NEGATIVE_PROMPT_MAX,
-    SEED_MAX,
-    SEED_MIN,
-    InvalidRequest,
-    validate_video_request,
-)
+from bot.validation import InvalidRequest, validate_video_request
 from cogs.errors import friendly_errors, report_failure
 from cogs.video import refuse_invalid, start_video
 
@@ -91,7 +86,9 @@ class ResultButton(
                 t("results.random_seed", locale), ephemeral=True
             )
             return
-        seed = generation.seed if self.action == "seed" else random.randint(SEED_MIN, SEED_MAX)
+        seed = (
+            generation.seed if self.action == "seed" else random.randint(SEED.minimum, SEED.maximum)
+        )
         await start_video(bot, interaction, replace(request_of(generation), seed=seed))
 
 
@@ -118,8 +115,8 @@ class EditModal(discord.ui.Modal):
                 label=t("results.modal.negative_prompt", locale),
                 custom_id="negative_prompt",
                 style=discord.TextStyle.paragraph,
-                default=(generation.negative_prompt or "")[:NEGATIVE_PROMPT_MAX],
-                max_length=NEGATIVE_PROMPT_MAX,
+                default=(generation.negative_prompt or "")[: NEGATIVE_PROMPT.max_length],
+                max_length=NEGATIVE_PROMPT.max_length,
                 required=False,
             )
         )

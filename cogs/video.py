@@ -13,16 +13,18 @@ from discord.ext import commands
 from bot import evolink, render
 from bot.client import UserFacingError
 from bot.credits import CreditRefused, Requester, fmt
-from bot.evolink import VideoRequest
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
 from bot.i18n import AnyLocale, t, tn
-from bot.validation import (
-    ASPECT_RATIOS,
-    OUTPUT_SIZES,
-    AudioFile,
-    InvalidRequest,
-    validate_video_request,
+from bot.request import (
+    ASPECT_RATIO,
+    DURATION,
+    NEGATIVE_PROMPT,
+    PROMPT,
+    SEED,
+    VideoRequest,
+    output_size,
 )
+from bot.validation import AudioFile, InvalidRequest, validate_video_request
 from cogs.credits import member_role_ids
 from cogs.errors import friendly_errors
 
@@ -35,11 +37,11 @@ ASPECT_NAMES = {"16:9": "landscape", "9:16": "portrait", "1:1": "square", "4:3":
                 "3:4": "classic portrait"}  # fmt: skip
 ASPECT_CHOICES = [
     app_commands.Choice(
-        name=f"{ratio} {ASPECT_NAMES[ratio]} · {OUTPUT_SIZES['720p'][ratio]} (720p), "
-        f"{OUTPUT_SIZES['1080p'][ratio]} (1080p)",
+        name=f"{ratio} {ASPECT_NAMES[ratio]} · {output_size('720p', ratio)} (720p), "
+        f"{output_size('1080p', ratio)} (1080p)",
         value=ratio,
     )
-    for ratio in ASPECT_RATIOS
+    for ratio in ASPECT_RATIO.choices
 ]
 QUALITY_CHOICES = [
     app_commands.Choice(name="720p (default)", value="720p"),
@@ -129,12 +131,12 @@ class VideoCog(commands.Cog):
     async def video(
         self,
         interaction: discord.Interaction[VideoBot],
-        prompt: app_commands.Range[str, 1, 5000],
-        negative_prompt: app_commands.Range[str, 1, 500] | None = None,
+        prompt: app_commands.Range[str, 1, PROMPT.max_length],
+        negative_prompt: app_commands.Range[str, 1, NEGATIVE_PROMPT.max_length] | None = None,
         quality: str | None = None,
         aspect_ratio: str | None = None,
-        duration: app_commands.Range[int, 2, 15] | None = None,
-        seed: app_commands.Range[int, 1, 2147483647] | None = None,
+        duration: app_commands.Range[int, DURATION.minimum, DURATION.maximum] | None = None,
+        seed: app_commands.Range[int, SEED.minimum, SEED.maximum] | None = None,
         prompt_extend: bool | None = None,
         audio: discord.Attachment | None = None,
         audio_url: app_commands.Range[str, 1, 2048] | None = None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, period_bounds
-from bot.evolink import VideoRequest
+from bot.request import VideoRequest
 from bot.simulator import DEFAULT_PRICES
 from bot.store import Store
 from tests.conftest import FakeClock

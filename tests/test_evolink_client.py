@@ -12,7 +12,8 @@ import pytest
 import respx
 
 from bot import evolink
-from bot.evolink import EvoLinkClient, VideoRequest
+from bot.evolink import EvoLinkClient
+from bot.request import VideoRequest
 
 BASE = "https://api.evolink.test"
 CREATE = f"{BASE}/v1/videos/generations"

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot import evolink
-from bot.evolink import EvoLinkClient, VideoRequest
+from bot.evolink import EvoLinkClient
+from bot.request import VideoRequest
 from bot.simulator import Simulator
 
 KEY = "sk-transport-test"

@@ -186,7 +186,7 @@ class Simulator:
         return list(data["data"])
 
     async def add_fault(self, rule: dict[str, Any]) -> None:
-        """A simulator fault rule (see ``FaultRule`` in bot/simulator.py)."""
+        """A simulator fault rule (see ``FaultRule`` in bot/simulator/faults.py)."""
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{self.base_url}/_sim/faults", json=rule) as response:
                 response.raise_for_status()

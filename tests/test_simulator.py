@@ -1,4 +1,4 @@
-"""Tests of the loopback EvoLink simulator (bot/simulator.py), driven over raw HTTP."""
+"""Tests of the loopback EvoLink simulator (bot/simulator/), driven over raw HTTP."""
 
 from __future__ import annotations
 
