@@ -32,6 +32,7 @@ from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.modlog_render import charge_warning
+from bot.schedule import FixedSchedule, PredictedSchedule, Schedule
 from bot.settings import Settings
 from bot.store import Clock, Store
 from bot.tracker import Tracker
@@ -165,7 +166,10 @@ class VideoBot(commands.Bot):
         evolink_transport: httpx.AsyncBaseTransport | None = None,
         evolink_sleep: evolink.Sleep = asyncio.sleep,
         start_tracker: bool = True,
+        schedule: Schedule | None = None,
     ) -> None:
+        """`schedule`: when to look at running tasks (default: predicted from what EvoLink says,
+        or every CALLBACK_SAFETY_POLL_SECONDS with callbacks on)."""
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),
@@ -178,6 +182,7 @@ class VideoBot(commands.Bot):
         self._evolink_transport = evolink_transport
         self._evolink_sleep = evolink_sleep
         self._start_tracker = start_tracker
+        self._schedule = schedule
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
         self.callbacks: CallbackServer | None = None
@@ -225,15 +230,20 @@ class VideoBot(commands.Bot):
         )
         # With callbacks, EvoLink says when a task is done; polling is only the safety net.
         poll_interval = s.callback_safety_poll if s.callback_public_url else s.poll_interval
+        schedule = self._schedule or (
+            FixedSchedule(poll_interval, clock=self.clock, first_at_estimate=False)
+            if s.callback_public_url
+            else PredictedSchedule(poll_interval, clock=self.clock)
+        )
         self.service = VideoService(
-            self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
+            self.store, self.api, self.credits, schedule=schedule, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
             on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
         )  # fmt: skip
         self.service.is_banned = self.moderation.is_banned  # their queued requests never start
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
-            poll_interval=poll_interval, concurrency=s.poll_concurrency,
+            schedule=schedule, poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
             on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
         )  # fmt: skip

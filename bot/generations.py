@@ -21,6 +21,7 @@ from bot.credits import Admission, Credits, Requester
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
 from bot.request import VideoRequest, request_of_stored
+from bot.schedule import Schedule, Started
 from bot.store import Clock, Generation, Store
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class VideoService:
         api: evolink.EvoLinkClient,
         credits: Credits,
         *,
-        poll_interval: float,
+        schedule: Schedule,
         clock: Clock = time.time,
         on_submitted: Callable[[], None] = lambda: None,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
@@ -81,7 +82,7 @@ class VideoService:
         self._store = store
         self._api = api
         self._credits = credits
-        self._poll_interval = poll_interval
+        self._schedule = schedule
         self._clock = clock
         self._on_submitted = on_submitted
         self._on_charge_anomaly = on_charge_anomaly
@@ -173,10 +174,9 @@ class VideoService:
         self, generation: Generation, task: evolink.TaskState
     ) -> tuple[Generation, ChargeAnomaly | None]:
         """Store the task and settle the reservation to EvoLink's figure, if it is believable."""
-        first_look = (
-            self._poll_interval
-            if self._callback_base  # the callback says when; polling is only a safety net
-            else min(task.estimated_time or self._poll_interval, self._poll_interval)
+        kind = (generation.quality, generation.duration)
+        first_look = self._schedule.first_look(
+            Started(generation.id, self._clock(), task.estimated_time, kind)
         )
         checked = check_reported(
             self._credits.prices, generation, task.credits_reserved,
@@ -190,7 +190,7 @@ class VideoService:
                 progress=task.progress,
                 credits_reserved=checked.charge,
                 estimated_seconds=task.estimated_time,
-                next_poll_at=self._clock() + first_look,
+                next_poll_at=first_look,
                 tx=tx,
             )
             if checked.charge is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from bot.credits import Credits
 from bot.generations import VideoService
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
+from bot.schedule import Schedule, Started
 from bot.store import Clock, Generation, ProgressUpdate, Store
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Tracker:
         credits: Credits,
         notifier: Notifier,
         *,
+        schedule: Schedule,
         poll_interval: float,
         concurrency: int,
         task_timeout: float,
@@ -82,6 +83,7 @@ class Tracker:
         self._service = service
         self._credits = credits
         self._notifier = notifier
+        self._schedule = schedule
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
         self._clock = clock
@@ -259,7 +261,8 @@ class Tracker:
                 # EvoLink answered, not readably for this task: no outage for the others (it is
                 # asked again each interval, and expires with a refund if it never reads well)
                 log.warning("could not read the state of task %s: %s", generation.task_id, exc)
-                await self._store.reschedule_poll(generation.id, self._next_poll())
+                next_look = self._schedule.next_look(started(generation), generation.progress)
+                await self._store.reschedule_poll(generation.id, next_look)
                 return None
             except evolink.EvoLinkError as exc:
                 await self._poll_failed([generation], exc)
@@ -277,9 +280,8 @@ class Tracker:
                 await self._completed(generation, task, task.video_url)
             elif task.status == "completed":
                 log.warning("task %s completed without a result; polling again", task.id)
-                updates.append(
-                    ProgressUpdate(generation.id, "processing", task.progress, self._next_poll())
-                )
+                again = self._schedule.next_look(started(generation), task.progress)
+                updates.append(ProgressUpdate(generation.id, "processing", task.progress, again))
             elif task.is_terminal:
                 await self._finish(
                     generation,
@@ -289,9 +291,8 @@ class Tracker:
                     credits=task.credits_used,
                 )
             else:
-                updates.append(
-                    ProgressUpdate(generation.id, task.status, task.progress, self._next_poll())
-                )
+                next_look = self._schedule.next_look(started(generation), task.progress)
+                updates.append(ProgressUpdate(generation.id, task.status, task.progress, next_look))
                 if task.progress > generation.progress or (
                     task.status == "processing" and generation.status == "submitted"
                 ):
@@ -355,6 +356,7 @@ class Tracker:
     ) -> None:
         """Record a final state with its charge (completed: EvoLink's figure if believable, else
         what is held) or its full refund, in one transaction. The row keeps what was charged."""
+        self._schedule.finished(started(generation), completed=status == "completed")
         anomaly = None
         if status == "completed":
             checked = check_reported(
@@ -445,9 +447,6 @@ class Tracker:
     def _batch_usable(self) -> bool:
         return self._batch_supported_at <= self._clock()
 
-    def _next_poll(self) -> float:
-        return self._clock() + self._poll_interval * random.uniform(0.9, 1.1)
-
     def _in_background(self, work: Awaitable[None]) -> None:
         async def run() -> None:
             try:
@@ -458,3 +457,13 @@ class Tracker:
         task = asyncio.create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def started(generation: Generation) -> Started:
+    """A running task as the schedule knows it."""
+    return Started(
+        generation.id,
+        generation.submitted_at or generation.requested_at,
+        generation.estimated_seconds,
+        (generation.quality, generation.duration),
+    )
