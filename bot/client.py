@@ -220,7 +220,6 @@ class VideoBot(commands.Bot):
         self.modlog = ModLog(self, self.moderation)
         self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
         self.notifier.record_route = self.store.set_delivery_route
-        self.notifier.queue_position = self.store.queue_position
         self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
             g, withheld=withheld
         )
@@ -241,6 +240,7 @@ class VideoBot(commands.Bot):
             on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
         )  # fmt: skip
         self.service.is_banned = self.moderation.is_banned  # their queued requests never start
+        self.notifier.place_of = self.service.place
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             schedule=schedule, poll_interval=poll_interval, concurrency=s.poll_concurrency,

@@ -22,6 +22,7 @@ import aiohttp
 import discord
 
 from bot import media, render
+from bot.busy_line import Place
 from bot.i18n import t
 from bot.logcontext import about_generation
 from bot.store import Clock, Generation
@@ -41,7 +42,7 @@ Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
 GaveUp = Callable[[Generation, str, str | None], Awaitable[object]]
 RecordRoute = Callable[[int, str | None], Awaitable[None]]
-QueuePosition = Callable[[Generation], Awaitable[int | None]]
+PlaceOf = Callable[[Generation], Awaitable[Place | None]]
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -74,7 +75,7 @@ class DiscordNotifier:
         self._videos = videos
         self.result_view: ResultView = lambda generation: None
         self.status_view: ResultView = lambda generation: None
-        self.queue_position: QueuePosition | None = None
+        self.place_of: PlaceOf | None = None  # where a waiting request stands
         self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
         self.on_outcome: Outcome | None = None  # e.g. the mod-log post
         self.on_undeliverable: GaveUp | None = None  # (generation, why, where the note went)
@@ -285,11 +286,15 @@ class DiscordNotifier:
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
-        position = None
-        if generation.status == "queued" and self.queue_position is not None:
-            position = await self.queue_position(generation)
+        place = None
+        if generation.status == "queued" and self.place_of is not None:
+            place = await self.place_of(generation)
         embed = render.status_embed(
-            generation, now=self._clock(), queue_position=position, locale=generation.locale
+            generation,
+            now=self._clock(),
+            queue_position=place.position if place else None,
+            evolink_busy=place is not None and place.evolink_busy,
+            locale=generation.locale,
         )
         view = self.status_view(generation)  # e.g. Cancel while it waits in the queue
         interaction = self._fresh_interaction(generation.id)

@@ -295,6 +295,16 @@ class NewGeneration:
 
 
 @dataclass(frozen=True)
+class WaitingRequest:
+    """A request waiting in the bot's queue (see Store.queued_in_order)."""
+
+    id: int
+    guild_id: int | None
+    user_id: int
+    running: int  # the member's videos started and not yet finished
+
+
+@dataclass(frozen=True)
 class ProgressUpdate:
     """A non-final poll answer to store (see Store.record_progress_many)."""
 
@@ -596,6 +606,50 @@ class Store:
         )  # fmt: skip
         position = int(row[0]) if row else 0
         return position or None
+
+    # --- the line of requests waiting for EvoLink (bot/busy_line.py) ----------------------------
+
+    async def queued_in_order(self) -> list[WaitingRequest]:
+        """Every waiting request, oldest first, with how many videos its member has started."""
+        rows = await self.fetchall(
+            """SELECT q.id, q.guild_id, q.user_id,
+                      (SELECT COUNT(*) FROM generations AS a
+                       WHERE a.guild_id IS q.guild_id AND a.user_id = q.user_id
+                         AND a.status IN ('requested', 'submitted', 'running')) AS running
+               FROM generations AS q WHERE q.status = 'queued' ORDER BY q.id"""
+        )
+        return [WaitingRequest(int(r[0]), r[1], int(r[2]), int(r[3])) for r in rows]
+
+    async def promote_waiting(
+        self, generation_id: int, max_running: int, next_poll_at: float
+    ) -> Generation | None:
+        """Move one waiting request to `requested` (its create is about to be made), if it is
+        still waiting, is its member's oldest, and the member has a free slot; else None."""
+        async with self.transaction() as tx:
+            return await self._one_in(
+                tx,
+                f"""UPDATE generations SET status = 'requested', next_poll_at = ?, updated_at = ?
+                   WHERE id = ? AND status = 'queued'
+                     AND id = (SELECT MIN(id) FROM generations AS o WHERE o.status = 'queued'
+                               AND o.guild_id IS generations.guild_id
+                               AND o.user_id = generations.user_id)
+                     AND (SELECT COUNT(*) FROM generations AS a
+                          WHERE a.guild_id IS generations.guild_id
+                            AND a.user_id = generations.user_id
+                            AND a.status IN ('requested', 'submitted', 'running')) < ?
+                   RETURNING {_COLUMNS}""",
+                next_poll_at, self._clock(), generation_id, max_running,
+            )  # fmt: skip
+
+    async def hold_request(self, generation_id: int) -> Generation | None:
+        """EvoLink made no task for this request (busy, or not reached): back to waiting, its
+        reservation kept. None if it was no longer `requested`."""
+        return await self._one_in(
+            None,
+            f"""UPDATE generations SET status = 'queued', next_poll_at = NULL, updated_at = ?
+               WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
+            self._clock(), generation_id,
+        )  # fmt: skip
 
     # --- tracking ------------------------------------------------------------------------------
 

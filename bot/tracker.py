@@ -182,7 +182,9 @@ class Tracker:
         if next_poll is not None:
             next_poll = max(next_poll, self._paused_until)
         next_delivery = await self._store.next_delivery_at(skip=self._delivering)
-        candidates = (next_poll, next_delivery, now + MAX_IDLE_SLEEP)
+        line = self._service.line
+        next_start = line.retry_at if len(line) else None  # EvoLink's pause for creates ends
+        candidates = (next_poll, next_delivery, next_start, now + MAX_IDLE_SLEEP)
         delay = min(t for t in candidates if t is not None) - now
         if delay <= 0:
             return
