@@ -135,7 +135,9 @@ class PredictedSchedule:
     def next_look(self, task: Started, progress: int) -> float:
         now = self._clock()
         track = self._tracks.setdefault(task.id, _Track())
-        track.missed = track.missed or track.aim is not None  # aimed at the end: a miss
+        if track.aim is not None:  # a look aimed at the predicted end: a miss
+            track.missed = True
+            track.step = MIN_GAP  # near that end: short steps again
         last = track.sightings[-1].progress if track.sightings else 0
         if 0 < progress < 100 and progress > last:
             seen = track.sightings

@@ -116,7 +116,8 @@ def test_a_long_video_is_seen_within_a_second_of_its_end_when_the_estimate_is_ri
 ) -> None:
     seen = follow(predicted(clock), clock, profile=profile, length=95.0, estimate=95.0)
     assert seen.lag <= 1.0
-    assert len(seen.looks) <= 14  # the interval alone needs 10 looks for 95 s
+    # the interval alone needs 10 looks for 95 s; a slow finish (s-curve) costs a few more
+    assert len(seen.looks) <= 16
 
 
 def test_past_its_end_a_silent_task_is_looked_at_after_1_2_4_8_then_10_s(
