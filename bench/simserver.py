@@ -73,10 +73,11 @@ class BenchSimulator(Simulator):
     # control ---------------------------------------------------------------------------------
 
     def load_plan(self, tasks: list[list[Any]]) -> int:
-        """Each task: [task_id, created_at, length, fail_code | None, callback_url | None]."""
+        """Each task: [task_id, created_at, length, fail_code | None, callback_url | None,
+        estimate, progress profile]."""
         loop = asyncio.get_running_loop()
         now = self.clock()
-        for task_id, created_at, length, fail_code, callback_url in tasks:
+        for task_id, created_at, length, fail_code, callback_url, estimate, profile in tasks:
             self.tasks[task_id] = SimTask(
                 id=task_id,
                 api_key="bench",
@@ -96,6 +97,8 @@ class BenchSimulator(Simulator):
                 request_body={},
                 fail_code=fail_code,
                 seconds=float(length),
+                estimated_seconds=float(estimate),
+                progress_profile=str(profile),
             )
             if callback_url:
                 delay = max(0.0, created_at + length - now)

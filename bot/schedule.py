@@ -62,6 +62,10 @@ class Schedule(Protocol):
     def finished(self, task: Started, *, completed: bool) -> None:
         """A look found the task ended (`completed`, or failed): learn from it, forget it."""
 
+    def aimed(self, task_id: int) -> bool:
+        """The look due is aimed at the task's predicted end, or steps past it: taking it sooner
+        (to fill a batch query) would likely find the task still running."""
+
 
 class RunTimes:
     """How long recent tasks of each kind took, in this process: in seconds, and as a factor of
@@ -121,6 +125,10 @@ class PredictedSchedule:
         self._clock = clock
         self.run_times = run_times or RunTimes()
         self._tracks: dict[int, _Track] = {}
+
+    def aimed(self, task_id: int) -> bool:
+        track = self._tracks.get(task_id)
+        return track is not None and (track.aim is not None or track.missed)
 
     @property
     def tracked(self) -> int:
@@ -235,3 +243,6 @@ class FixedSchedule:
 
     def finished(self, task: Started, *, completed: bool) -> None:
         return None
+
+    def aimed(self, task_id: int) -> bool:
+        return False

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 BATCH = 50
 POLL_PAGE = 1000  # due tasks taken per pass
 BATCH_AHEAD = 1.0  # a pass also takes rows due this much later, so batches go out full
+BATCH_GATHER = 0.25  # and waits this long past the first due look (aimed looks are not early)
 BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for this long
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
@@ -159,9 +160,11 @@ class Tracker:
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
-            # rows due within the next moment join this pass: fuller batches, no extra lag
+            # rows due within the next moment join this pass: fuller batches, no extra lag (but
+            # not a look aimed at a predicted end: sooner, it would likely miss it)
             ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
-            await self._poll_all(await self._store.due_for_poll(now + ahead, POLL_PAGE))
+            due = await self._store.due_for_poll(now + ahead, POLL_PAGE)
+            await self._poll_all([g for g in due if self._due_now(g, now)])
         due = await self._store.due_for_delivery(self._clock(), BATCH, skip=self._delivering)
         for generation in due:
             self._start_delivery(generation)
@@ -180,6 +183,8 @@ class Tracker:
         now = self._clock()
         next_poll = await self._store.next_poll_at()
         if next_poll is not None:
+            if self._batch_usable():  # looks due within a moment go out in one batch query
+                next_poll += BATCH_GATHER
             next_poll = max(next_poll, self._paused_until)
         next_delivery = await self._store.next_delivery_at(skip=self._delivering)
         line = self._service.line
@@ -445,6 +450,10 @@ class Tracker:
             log.exception("could not record the failed delivery of generation %s", generation.id)
             return
         await self._notifier.give_up(given_up, reason)
+
+    def _due_now(self, generation: Generation, now: float) -> bool:
+        due_at = generation.next_poll_at
+        return due_at is None or due_at <= now or not self._schedule.aimed(generation.id)
 
     def _batch_usable(self) -> bool:
         return self._batch_supported_at <= self._clock()

@@ -271,3 +271,25 @@ async def test_a_video_that_reports_no_progress_is_still_looked_at_every_interva
     assert looks[-1] - (started + 120.0) <= 10.0
     rows = [r for r in simulator.requests if r.path == "/v1/tasks/batch"]
     assert len(rows) == len(looks)  # one query a look, in a batch
+
+
+async def test_a_look_aimed_at_a_videos_end_is_not_taken_early_to_fill_a_batch(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """Two 4 s videos started half a second apart: the pass at the first one's end does not
+    take the second early (it would find it running and cost a second look)."""
+    simulator.book.task_seconds, simulator.book.pending_seconds = 4.0, 1.0
+    await submit(bot, 1)
+    clock.advance(0.5)
+    await submit(bot, 1)
+    first, second = [(await bot.store.get(n)) for n in (1, 2)]
+    assert first is not None and second is not None
+    clock.now = first.next_poll_at or 0.0
+    await bot.tracker.run_once()
+    [batch] = [r for r in simulator.requests if r.path == "/v1/tasks/batch"]
+    assert batch.json["task_ids"] == [first.task_id]
+    clock.now = second.next_poll_at or 0.0
+    await bot.tracker.run_once()
+    asked = [r.json["task_ids"] for r in simulator.requests if r.path == "/v1/tasks/batch"]
+    assert asked == [[first.task_id], [second.task_id]]  # each looked at once, as it ended
+    assert delivered(fake_discord) == 2
