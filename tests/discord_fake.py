@@ -47,7 +47,7 @@ autocomplete) are only logged: assert on ``caplog`` or install a recording ``on_
 For non-interaction flows use ``async with settled(): ...``.
 
 A payload over one of Discord's size limits (content, embeds, components, modals, autocomplete
-choices, command schemas: tests/discord_payload_rules.py) is answered 400 with code 50035, as
+choices, command schemas: discord_double/rules.py) is answered 400 with code 50035, as
 Discord does, and recorded in :attr:`FakeDiscord.refused`, so every test also checks that what
 the bot sends fits.
 
@@ -78,7 +78,7 @@ import pytest
 from discord.http import HTTPClient, Route
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-from tests.discord_payload_rules import payload_problems
+from discord_double.rules import payload_problems
 
 __all__ = [
     "ADMIN_PERMISSIONS",
@@ -364,7 +364,7 @@ class FakeDiscord:
         self.unhandled: list[Call] = []
         self.refused: list[tuple[Call, list[str]]] = []
         """Requests answered 400 (50035 Invalid Form Body) for breaking Discord's size rules
-        (tests/discord_payload_rules.py), with what was wrong."""
+        (discord_double/rules.py), with what was wrong."""
 
         self._failures: list[_Failure] = []
         self._interactions: dict[int, _InteractionState] = {}

@@ -20,7 +20,7 @@ for discord.py's parsers, always with ``Content-Type: application/json`` exactly
 * ``POST /users/@me/channels`` (DM channels), ``GET /users/{id}``
 
 Files above :attr:`DiscordStandIn.upload_limit` are refused with 413 (code 40005), and a payload
-over one of Discord's size limits (tests/discord_payload_rules.py) with 400 (code 50035).
+over one of Discord's size limits (discord_double/rules.py) with 400 (code 50035).
 
 Every request is recorded as a :class:`Request` (method, path, query, JSON body or the
 ``payload_json`` part of a multipart body, file parts, answered status). Messages are kept per
@@ -63,7 +63,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
-from tests.discord_payload_rules import payload_problems
+from discord_double.rules import payload_problems
 
 __all__ = [
     "API_PREFIX",

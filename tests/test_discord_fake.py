@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
+from discord_double.rules import payload_problems
 from tests.discord_fake import (
     ADMIN_PERMISSIONS,
     APPLICATION_ID,
@@ -40,7 +41,6 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
-from tests.discord_payload_rules import payload_problems
 
 STYLES = ["cinematic", "anime", "documentary", "claymation"]
 IMAGE_BYTES = b"\x89PNG fake image bytes"

@@ -56,7 +56,11 @@ _COMMANDS = re.compile(r"/applications/\d+(?:/guilds/\d+)?/commands")
 def payload_problems(method: str, path: str, body: Any) -> list[str]:
     """What Discord would refuse in this request (empty: it fits). `path` is concrete, without
     the /api/v10 prefix."""
-    if not isinstance(body, Mapping) and not (method == "PUT" and isinstance(body, list)):
+    if method == "PUT" and isinstance(body, list):
+        if not _COMMANDS.fullmatch(path):
+            return []
+        return [p for i, command in enumerate(body) for p in _command(command, f"{i}")]
+    if not isinstance(body, Mapping):
         return []
     if method == "POST" and _MESSAGE_SEND.fullmatch(path):
         return list(_message(body))
@@ -64,8 +68,6 @@ def payload_problems(method: str, path: str, body: Any) -> list[str]:
         return list(_message(body))
     if method == "POST" and _CALLBACK.fullmatch(path):
         return list(_callback(body))
-    if method == "PUT" and _COMMANDS.fullmatch(path) and isinstance(body, list):
-        return [p for i, command in enumerate(body) for p in _command(command, f"{i}")]
     return []
 
 
