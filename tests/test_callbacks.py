@@ -16,8 +16,8 @@ import pytest
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.client import VideoBot
 from bot.simulator import Simulator
+from discord_double import CHANNEL_ID, FakeDiscord, dispatch, option, running_bot, slash_command
 from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import CHANNEL_ID, FakeDiscord, dispatch, option, running_bot, slash_command
 from tests.discord_standin import wait_until
 
 

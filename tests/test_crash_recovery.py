@@ -15,8 +15,7 @@ from bot.delivery import DiscordNotifier
 from bot.evolink import EvoLinkClient
 from bot.simulator import Simulator
 from bot.store import Store
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -25,6 +24,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 
 
 class Crash(BaseException):

@@ -7,8 +7,7 @@ from typing import Any
 
 from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
@@ -21,6 +20,7 @@ from tests.discord_fake import (
     slash_command,
     subcommand,
 )
+from tests.conftest import BotFactory, FakeClock
 from tests.discord_standin import wait_until
 
 EPHEMERAL = 64

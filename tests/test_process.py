@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.discord_fake import option, slash_command
+from discord_double import option, slash_command
 from tests.discord_standin import APPLICATION_ID, DiscordStandIn, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
