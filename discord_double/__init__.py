@@ -7,6 +7,8 @@
   upload limit and the payload limits of ``rules.py`` included.
 * ``inprocess.py``: :class:`FakeDiscord`, the model behind discord.py's own network choke points,
   with ``driving.py`` to log a bot in and feed it gateway payloads in the test's process.
+* ``server.py``: :class:`DiscordStandIn`, the model as a REST API, CDN and gateway
+  (``gateway.py``) on loopback, for the real bot process.
 * ``payloads.py`` and ``interactions.py``: Discord's objects and INTERACTION_CREATE payloads.
 
 Typical test::
@@ -32,6 +34,7 @@ from discord_double.driving import (
     settled,
     start_bot,
 )
+from discord_double.gateway import GatewayConnection
 from discord_double.ids import (
     ADMIN_PERMISSIONS,
     APP_PERMISSIONS,
@@ -68,11 +71,14 @@ from discord_double.payloads import (
     message_payload,
     user_payload,
 )
+from discord_double.polling import wait_until
 from discord_double.records import Call, DiscordError, Hold, MessageRecord
 from discord_double.rules import payload_problems
+from discord_double.server import API_PREFIX, DiscordStandIn
 
 __all__ = [
     "ADMIN_PERMISSIONS",
+    "API_PREFIX",
     "APPLICATION_ID",
     "APP_PERMISSIONS",
     "CHANNEL_ID",
@@ -84,7 +90,9 @@ __all__ = [
     "Call",
     "DiscordError",
     "DiscordModel",
+    "DiscordStandIn",
     "FakeDiscord",
+    "GatewayConnection",
     "Hold",
     "MessageRecord",
     "TaskTracker",
@@ -115,4 +123,5 @@ __all__ = [
     "subcommand",
     "subcommand_group",
     "user_payload",
+    "wait_until",
 ]

@@ -1,9 +1,9 @@
 """Discord's size rules for what a bot sends, checked the way Discord checks them.
 
 Discord answers a payload over a limit with HTTP 400, code 50035 "Invalid Form Body", and the
-message is not sent. Both test Discords (tests/discord_fake.py in-process, tests/discord_standin.py
-over HTTP) run every request through :func:`payload_problems` and answer like that, so every test
-that makes the bot send something also checks that it fits.
+message is not sent. The double's model (discord_double/model.py) runs every request of both
+transports (in-process and over HTTP) through :func:`payload_problems` and answers like that, so
+every test that makes the bot send something also checks that it fits.
 
 Written from Discord's documentation, independently of the bot's own clipping
 (bot/discord_limits.py), so a mistake in one is caught by the other. Lengths are counted in code

@@ -19,9 +19,9 @@ from discord_double import (
     settled,
     slash_command,
     subcommand,
+    wait_until,
 )
 from tests.conftest import BotFactory, FakeClock
-from tests.discord_standin import wait_until
 
 EPHEMERAL = 64
 MOD_PERMISSIONS = 0x20 | 0x400 | 0x800  # Manage Server, view and send
