@@ -248,7 +248,7 @@ class FakeDiscord(DiscordModel):
             reason=reason,
         )
         try:
-            return await self.answer(call, auth=auth)
+            answer = await self.answer(call, auth=auth)
         except DiscordError as exc:
             raise make_http_exception(
                 exc.status, exc.code, exc.message, method=call.method, url=call.path
@@ -259,6 +259,8 @@ class FakeDiscord(DiscordModel):
                     f"FakeDiscord has no answer for {call.method} {call.path}"
                 ) from None
             return {}
+        # discord.py reads a 204's empty body as text: "", not None
+        return "" if answer is None else answer
 
     async def _cdn_get(self, url: str) -> bytes:
         try:
