@@ -125,8 +125,8 @@ class InteractionState:
 
 
 class MessageRecord(TypedDict):
-    """A live message as the model keeps it. :meth:`~discord_double.messages.MessageStore.
-    api_message` gives the shape Discord sends."""
+    """A live message as the model keeps it (``api_message(id)`` gives the shape Discord
+    sends)."""
 
     id: int
     channel_id: int

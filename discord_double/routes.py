@@ -82,7 +82,7 @@ class RestModel(MessageStore):
         self._nonces: dict[tuple[int, str], int] = {}
         self._dm_channels: dict[int, int] = {}
         # literal routes first: "/users/@me" before "/users/{user_id}", "@original" before ids
-        table: list[tuple[str, str, _Handler]] = [
+        self._routes: list[tuple[str, str, _Handler]] = [
             ("GET", "/users/@me", lambda call: self.bot_user()),
             ("GET", "/oauth2/applications/@me", self._get_application),
             ("GET", "/users/{user_id}", self._get_user),
@@ -112,7 +112,6 @@ class RestModel(MessageStore):
             ("PATCH", WEBHOOK_MESSAGE, self._webhook_edit_message),
             ("DELETE", WEBHOOK_MESSAGE, self._webhook_delete_message),
         ]
-        self._routes = table
 
     def route(self, method: str, path: str) -> tuple[str, dict[str, str], _Handler] | None:
         """The template, its values and the handler that answer ``method path``."""
