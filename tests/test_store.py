@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,3 +171,64 @@ async def test_many_progress_answers_are_stored_together(store: tuple[Store, Fak
     assert second.next_poll_at == clock.now + 10
     finished = await s.get(ids[2])
     assert finished is not None and finished.status == "failed"  # left alone
+
+
+APPEND_ONLY = {
+    "credit_ledger": (
+        "INSERT INTO credit_ledger (guild_id, user_id, kind, amount, charged_at, created_at) "
+        "VALUES (1, 7, 'grant', 5, 0, 0)",
+        "(id, guild_id, user_id, kind, amount, charged_at, created_at) "
+        "VALUES (1, 1, 7, 'grant', 5000, 0, 0)",
+        "amount = 5000",
+    ),
+    "audit_log": (
+        "INSERT INTO audit_log (guild_id, moderator_id, action, reason, created_at) "
+        "VALUES (1, 9, 'ban', 'spam', 0)",
+        "(id, guild_id, moderator_id, action, reason, created_at) "
+        "VALUES (1, 1, 9, 'ban', 'edited', 0)",
+        "reason = 'edited'",
+    ),
+}
+EDITS = {
+    "update": "UPDATE {table} SET {change}",
+    "update or replace": "UPDATE OR REPLACE {table} SET {change}",
+    "delete": "DELETE FROM {table}",
+    "insert or replace": "INSERT OR REPLACE INTO {table} {row}",
+    "replace into": "REPLACE INTO {table} {row}",
+    "upsert": "INSERT INTO {table} {row} ON CONFLICT (id) DO UPDATE SET {change}",
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+@pytest.mark.parametrize("table", list(APPEND_ONLY))
+async def test_the_ledger_and_the_audit_log_refuse_every_kind_of_edit(
+    store: tuple[Store, FakeClock], table: str, edit: str
+) -> None:
+    s, _ = store
+    first, row, change = APPEND_ONLY[table]
+    await s.execute(first)
+    before = [tuple(r) for r in await s.fetchall(f"SELECT * FROM {table}")]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await s.execute(EDITS[edit].format(table=table, row=row, change=change))
+    assert [tuple(r) for r in await s.fetchall(f"SELECT * FROM {table}")] == before
+    await s.execute(first)  # appending still works
+    assert len(await s.fetchall(f"SELECT * FROM {table}")) == 2
+
+
+async def test_a_database_of_the_previous_version_gains_the_replace_guard(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as old:
+        for number, script in enumerate(MIGRATIONS[:7], start=1):
+            old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        old.execute(APPEND_ONLY["credit_ledger"][0])
+    s = await Store.open(path)
+    try:
+        assert await s.schema_version() == len(MIGRATIONS)
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            await s.execute("REPLACE INTO credit_ledger " + APPEND_ONLY["credit_ledger"][1])
+        row = await s.fetchone("SELECT amount FROM credit_ledger WHERE id = 1")
+        assert row is not None and row[0] == 5
+    finally:
+        await s.close()
