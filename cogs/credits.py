@@ -12,7 +12,8 @@ from bot import evolink
 from bot.client import UserFacingError
 from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
 from bot.i18n import AnyLocale, t
-from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
+from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
+from bot.render import clip
 from bot.settings import CREDIT_PERIODS
 from cogs.moderation import ModGroup
 
@@ -23,6 +24,7 @@ PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
 
 LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in bot/i18n.py
+LEDGER_REASON_SHOWN = 100  # five lines of /credits' recent changes must fit one embed field
 
 
 def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
@@ -30,7 +32,7 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
     sign = "+" if entry.amount > 0 else "−"
     video = t("ledger.video", locale, generation_id=entry.generation_id)
     subject = f" · {video}" if entry.generation_id else ""
-    reason = f" · {discord.utils.escape_markdown(entry.reason)}" if entry.reason else ""
+    reason = f" · {clip(entry.reason, LEDGER_REASON_SHOWN)}" if entry.reason else ""
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
     )
@@ -173,7 +175,7 @@ class CreditsAdmin(ModGroup):
         amount: app_commands.Range[float, 0.01, 1_000_000.0],
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        await self._adjust(interaction, member, _amount(amount), reason)
+        await self._adjust(interaction, member, _amount(amount), _reason(reason))
 
     @app_commands.command(name="take", description="Take credits from a member for this period")
     @app_commands.describe(member="The member", amount="How many credits", reason="Why")
@@ -184,7 +186,7 @@ class CreditsAdmin(ModGroup):
         amount: app_commands.Range[float, 0.01, 1_000_000.0],
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        await self._adjust(interaction, member, -_amount(amount), reason)
+        await self._adjust(interaction, member, -_amount(amount), _reason(reason))
 
     async def _adjust(
         self,
@@ -255,6 +257,7 @@ class CreditsAdmin(ModGroup):
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
         guild_id, moderator = _guild(interaction), interaction.user.id
+        reason = _reason(reason)
         generation = await self.bot.moderation.get_by_task_id(guild_id, task_id.strip())
         if generation is None:
             raise UserFacingError.translated("modcredits.refund_not_found")
@@ -383,6 +386,14 @@ def _amount(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.01 <= value <= 1e6:
         raise UserFacingError.translated("modcredits.amount_range")
     return float(value)
+
+
+def _reason(text: str) -> str:
+    """discord.py does not re-check an option's length on an incoming interaction either."""
+    reason = text.strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise UserFacingError.translated("input.reason_too_long", limit=MAX_REASON_LENGTH)
+    return reason
 
 
 def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
