@@ -238,3 +238,37 @@ async def test_server_limits_override_the_env_defaults_and_survive_reopening(
     assert (again.period, again.guild_cap, again.max_queued) == ("weekly", 500.0, 0)
     assert await make(store, clock).limits(GUILD + 1) == LIMITS
     await store.close()
+
+
+async def test_the_cooldown_counts_only_requests_that_cost_something(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, cooldown=30.0, max_running=1, max_queued=1)
+    refused = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    async with store.transaction() as tx:  # EvoLink said no: failed, refunded
+        failed = await store.fail_unsubmitted(refused.id, "x", "no", member_told=True, tx=tx)
+        assert failed is not None
+        await credits.refund(tx, failed, "EvoLink refused the request")
+    made = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    await store.mark_submitted(
+        made.id, task_id="t", status="pending", progress=0, credits_reserved=5.0,
+        estimated_seconds=None, next_poll_at=0,
+    )  # fmt: skip
+    await store.record_finished(made.id, status="completed", result_url="https://v/x.mp4")
+    clock.advance(10)
+    with pytest.raises(CreditRefused, match="wait 21 more seconds"):  # a video made counts
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(20)
+    started = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert started.generation.status == "requested"
+    clock.advance(30)
+    cancelled = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert cancelled.queue_position == 1
+    async with store.transaction() as tx:
+        assert await store.cancel_queued(cancelled.generation.id, 1, tx) is not None
+    clock.advance(1)
+    queued = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert queued.queue_position == 1  # the cancelled one did not count
+    clock.advance(1)
+    with pytest.raises(CreditRefused, match="wait 30 more seconds"):  # a waiting one counts
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
