@@ -283,6 +283,7 @@ EN: dict[str, str] = {
     ),
     "failure.invalid_parameters": "EvoLink could not use these settings. Try other options.",
     "failure.request_cancelled": "The task was cancelled at EvoLink.",
+    "failure.cancelled": "It was cancelled before the video was made.",
     "failure.generation_failed_no_content": (
         "EvoLink could not generate this video. Please try again."
     ),
@@ -821,6 +822,7 @@ ZH_CN: dict[str, str] = {
     ),
     "failure.invalid_parameters": "EvoLink 无法使用这些设置。请换用其他选项。",
     "failure.request_cancelled": "该任务已在 EvoLink 端被取消。",
+    "failure.cancelled": "它在视频生成之前已被取消。",
     "failure.generation_failed_no_content": "EvoLink 未能生成这个视频。请重试。",
     "failure.generation_timeout": "EvoLink 生成这个视频耗时过长。请重试。",
     "failure.service_error": "EvoLink 生成这个视频时出现问题。请重试。",

@@ -93,9 +93,20 @@ OUTSIDE = [
 ]
 
 
-def test_the_documented_ranges() -> None:
-    assert (DURATION_MIN, DURATION_MAX, SEED_MIN, SEED_MAX) == (2, 15, 1, 2_147_483_647)
-    assert (PROMPT_MAX, NEGATIVE_PROMPT_MAX) == (5000, 500)
+async def test_discord_shows_the_same_ranges_as_the_api_documents(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    [sync] = fake_discord.calls_to("PUT", "/applications/{application_id}/commands")
+    [command] = [c for c in sync.json if c["name"] == "video"]
+    shown = {o["name"]: o for o in command["options"]}
+    ranges = {
+        name: (shown[name]["min_value"], shown[name]["max_value"]) for name in ("duration", "seed")
+    }
+    assert ranges == {"duration": (2, 15), "seed": (1, 2_147_483_647)}
+    assert ranges == {"duration": (DURATION_MIN, DURATION_MAX), "seed": (SEED_MIN, SEED_MAX)}
+    lengths = {name: shown[name]["max_length"] for name in ("prompt", "negative_prompt")}
+    assert lengths == {"prompt": 5000, "negative_prompt": 500}
+    assert lengths == {"prompt": PROMPT_MAX, "negative_prompt": NEGATIVE_PROMPT_MAX}
 
 
 @pytest.mark.parametrize(("name", "value"), INSIDE, ids=lambda v: str(v)[:12])
