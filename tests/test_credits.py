@@ -272,3 +272,26 @@ async def test_the_cooldown_counts_only_requests_that_cost_something(
     clock.advance(1)
     with pytest.raises(CreditRefused, match="wait 30 more seconds"):  # a waiting one counts
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+async def test_a_new_request_waits_behind_one_already_waiting_even_with_a_free_slot(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, max_running=1, max_queued=3)
+    first = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    waiting = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert waiting.queue_position == 1
+    await store.fail_unsubmitted(first.id, "x", "no", member_told=True)  # the slot is free
+    behind = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert (behind.queue_position, behind.generation.status) == (2, "queued")  # oldest first
+
+
+async def test_clearing_an_allowance_that_was_never_set_changes_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    async with store.transaction() as tx:
+        assert not await credits.clear_allowance(tx, GUILD, "member", 1)
+        await credits.set_allowance(tx, GUILD, "member", 1, 0.0, moderator_id=9)
+        assert await credits.clear_allowance(tx, GUILD, "member", 1)
+        assert not await credits.clear_allowance(tx, GUILD, "member", 1)

@@ -56,10 +56,27 @@ def schema_values(table: str, column: str) -> tuple[str, ...]:
     return tuple(re.findall(r"'([a-z_]+)'", match.group(1)))
 
 
+def parsed(path: Path) -> ast.Module:
+    """The module's code as written: mutmut's copy (see README, Development) also holds every
+    mutated variant of a function, named `x<function>__mutmut_<number>`: those are left out."""
+    module = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(module):
+        if isinstance(node, ast.Module | ast.ClassDef):
+            node.body = [
+                child
+                for child in node.body
+                if not (
+                    isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and re.search(r"__mutmut_\d+$", child.name)
+                )
+            ]
+    return module
+
+
 def calls(name: str) -> Iterator[ast.Call]:
     """Every call of a function called `name` in bot/ and cogs/."""
     for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 if node.func.id == name:
                     yield node
@@ -146,7 +163,7 @@ def test_every_failure_code_has_its_own_words(code: str, locale: str) -> None:
 def keys_built_from_variables() -> Iterator[tuple[str, int, str]]:
     """`t(f"failure.{code}")`-style keys as templates ("failure.{}"), with where they are."""
     for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
                 continue
             if node.func.id in ("t", "tn") and node.args:
@@ -175,7 +192,7 @@ def test_every_key_written_out_exists() -> None:
     families = {key.split(".")[0] for key in EN}
     written: set[str] = set()
     for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 if KEY.fullmatch(node.value) and node.value.split(".")[0] in families:
                     written.add(node.value)
