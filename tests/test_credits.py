@@ -295,3 +295,36 @@ async def test_clearing_an_allowance_that_was_never_set_changes_nothing(
         await credits.set_allowance(tx, GUILD, "member", 1, 0.0, moderator_id=9)
         assert await credits.clear_allowance(tx, GUILD, "member", 1)
         assert not await credits.clear_allowance(tx, GUILD, "member", 1)
+
+
+@pytest.mark.parametrize(("allowance", "admitted"), [(5.0, True), (4.5, False), (4.99, False)])
+async def test_an_allowance_is_spent_to_the_last_credit_and_not_one_beyond(
+    store: Store, clock: FakeClock, allowance: float, admitted: bool
+) -> None:
+    credits = make(store, clock, default_credits=allowance)
+    if admitted:
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+        assert (await credits.member(GUILD, 1, ())).remaining == 0.0
+    else:
+        with pytest.raises(CreditRefused, match="cost 5 credits"):
+            await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+@pytest.mark.parametrize("cap", ["guild_cap", "global_cap"])
+@pytest.mark.parametrize(("limit", "videos"), [(10.0, 2), (9.5, 1), (10.5, 2), (14.99, 2)])
+async def test_a_cap_is_spent_to_the_last_credit_and_not_one_beyond(
+    store: Store, clock: FakeClock, cap: str, limit: float, videos: int
+) -> None:
+    credits = make(store, clock, default_credits=None, **{cap: limit})
+    async with store.transaction() as tx:  # a member's grants and takes are not the cap's
+        await credits.adjust(tx, GUILD, 1, 3.0, moderator_id=9, reason="prize")
+        await credits.adjust(tx, GUILD, 2, -10.0, moderator_id=9, reason="spam")
+    made = 0
+    for n in range(3):
+        try:
+            await credits.admit(member(user_id=n), FIVE_SECONDS, next_poll_at=0)
+        except CreditRefused as refused:
+            assert "has used all the video credits" in str(refused)
+        else:
+            made += 1
+    assert made == videos
