@@ -13,7 +13,7 @@ import pytest
 from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, period_bounds
 from bot.evolink import VideoRequest
 from bot.simulator import DEFAULT_PRICES
-from bot.store import Store
+from bot.store import NewGeneration, Store
 from tests.conftest import FakeClock
 
 GUILD = 10
@@ -328,3 +328,59 @@ async def test_a_cap_is_spent_to_the_last_credit_and_not_one_beyond(
         else:
             made += 1
     assert made == videos
+
+
+def test_periods_start_at_midnight_utc_and_renew_after_a_day_a_week_a_month() -> None:
+    sunday = dt.datetime(2026, 11, 29, 23, 59, 58, 750_000, tzinfo=dt.UTC).timestamp()
+    midnight = dt.datetime(2026, 11, 29, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("daily", sunday) == (midnight, midnight + 86400)
+    monday = dt.datetime(2026, 11, 23, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("weekly", sunday) == (monday, monday + 7 * 86400)
+    december = dt.datetime(2026, 12, 1, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("monthly", sunday)[1] == december
+    with pytest.raises(ValueError, match="fortnightly"):
+        period_bounds("fortnightly", sunday)
+
+
+def test_estimates_keep_fractions_of_a_credit() -> None:
+    prices = Prices({"720p": 0.25, "1080p": 0.3333})
+    assert prices.estimate("720p", 3) == 0.75
+    assert prices.estimate("1080p", 7) == 2.3331
+
+
+async def test_a_cooldown_of_one_second_still_applies(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock, cooldown=1.0)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(0.5)
+    with pytest.raises(CreditRefused, match="wait 1 more second "):
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(0.5)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+async def test_a_server_override_of_one_limit_keeps_the_defaults_of_the_others(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=10.0, guild_cap=100.0, cooldown=5.0)
+    async with store.transaction() as tx:
+        limits = await credits.set_limits(tx, GUILD, 9, max_running=3)
+    assert (limits.max_running, limits.default_credits, limits.guild_cap) == (3, 10.0, 100.0)
+    assert (limits.max_queued, limits.cooldown, limits.period) == (0, 5.0, "daily")
+
+
+async def test_nothing_is_settled_or_refunded_for_a_request_that_reserved_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    older = await store.add_generation(
+        NewGeneration(
+            guild_id=GUILD, channel_id=99, user_id=1, locale=None, prompt="a cat",
+            negative_prompt=None, quality=None, aspect_ratio=None, duration=None, seed=None,
+            prompt_extend=None, audio_url=None, idempotency_key="from-before-credits",
+            next_poll_at=0,
+        )
+    )  # fmt: skip
+    async with store.transaction() as tx:
+        assert await credits.settle(tx, older, 5.0, reason="final charge") == 0.0
+        assert await credits.refund(tx, older, "moderator refund", moderator_id=9) == 0.0
+    assert await ledger_kinds(store, older.id) == []
