@@ -38,6 +38,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "unknown_message_keys: the test asks bot/i18n.py for keys it lacks on purpose"
     )
+    config.addinivalue_line(
+        "markers",
+        "process: the test runs the real bot in a process of its own (`-m 'not process'`)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(autouse=True)
