@@ -22,8 +22,7 @@ import httpx
 
 from bench.botside import BENCH_CHANNEL, BENCH_GUILD, BENCH_USER, BenchFakeDiscord, bench_settings
 from bench.runtime import Profiler, production_logging
-
-FOLLOWUP = "/webhooks/{webhook_id}/{webhook_token}"
+from discord_double.routes import WEBHOOK as FOLLOWUP
 
 
 def out_of_order(values: list[float]) -> int:
@@ -33,7 +32,7 @@ def out_of_order(values: list[float]) -> int:
 
 async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     from bot.client import VideoBot
-    from tests.discord_fake import TaskTracker, option, slash_command, start_bot
+    from discord_double import TaskTracker, option, slash_command, start_bot
 
     n = int(params["n"])
     run_dir = Path(params["_run_dir"]) / f"crowd-{n}"

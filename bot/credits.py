@@ -23,6 +23,7 @@ from bot.store import Clock, Generation, NewGeneration, Store, Transaction
 
 SPENDING = ("reserve", "settle", "refund")
 ACTIVE_STATUSES = ("requested", "submitted", "running")
+COSTING_STATUSES = ("queued", *ACTIVE_STATUSES, "completed")  # the rest were refunded in full
 DAY = 86400.0
 
 
@@ -285,12 +286,14 @@ class Credits:
     async def _check_cooldown(
         self, tx: Transaction, who: Requester, limits: Limits, now: float
     ) -> None:
+        """The pause runs from the member's last request that costs something: one waiting, in
+        progress or made. A refused, cancelled or failed one was refunded and does not count."""
         if limits.cooldown <= 0:
             return
         row = await tx.fetchone(
-            """SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
-               AND status != 'cancelled'""",
-            who.guild_id, who.user_id,
+            f"""SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status IN ({", ".join("?" for _ in COSTING_STATUSES)})""",
+            who.guild_id, who.user_id, *COSTING_STATUSES,
         )  # fmt: skip
         last = row[0] if row else None
         if last is not None and now - last < limits.cooldown:
