@@ -307,6 +307,8 @@ async def load_plan(
             f"{callback_base}/{p.gen_id}/{p.callback_token}" if callback_base else None,
             p.estimated,
             p.profile,
+            p.quality,
+            p.duration,
         ]
         for p in plan
     ]
