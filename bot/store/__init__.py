@@ -19,188 +19,20 @@ from typing import Any
 
 import aiosqlite
 
-# Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE generations (
-        id                  INTEGER PRIMARY KEY,
-        guild_id            INTEGER,
-        channel_id          INTEGER NOT NULL,
-        user_id             INTEGER NOT NULL,
-        locale              TEXT,
-        prompt              TEXT NOT NULL,
-        negative_prompt     TEXT,
-        quality             TEXT,
-        aspect_ratio        TEXT,
-        duration            INTEGER,
-        seed                INTEGER,
-        prompt_extend       INTEGER,
-        audio_url           TEXT,
-        idempotency_key     TEXT NOT NULL UNIQUE,
-        task_id             TEXT UNIQUE,
-        status              TEXT NOT NULL DEFAULT 'requested' CHECK (status IN ('queued',
-                            'requested', 'submitted', 'running', 'completed', 'failed', 'expired',
-                            'cancelled')),
-        progress            INTEGER NOT NULL DEFAULT 0,
-        estimated_seconds   REAL,
-        credits_reserved    REAL,
-        credits_used        REAL,
-        result_url          TEXT,
-        error_code          TEXT,
-        error_message       TEXT,
-        status_message_id   INTEGER,
-        next_poll_at        REAL,
-        poll_count          INTEGER NOT NULL DEFAULT 0,
-        requested_at        REAL NOT NULL,
-        submitted_at        REAL,
-        finished_at         REAL,
-        delivered_at        REAL,
-        delivered_via       TEXT,
-        delivery_message_id INTEGER,
-        delivery_attempts   INTEGER NOT NULL DEFAULT 0,
-        next_delivery_at    REAL,
-        updated_at          REAL NOT NULL
-    );
-    CREATE INDEX generations_polling ON generations (next_poll_at)
-        WHERE status IN ('requested', 'submitted', 'running');
-    CREATE INDEX generations_delivery ON generations (next_delivery_at)
-        WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired');
-    CREATE INDEX generations_guild_time ON generations (guild_id, requested_at);
-    CREATE INDEX generations_user_time ON generations (user_id, requested_at);
-    """,
-    # 2: credits. The ledger is append-only; every balance is a sum over it.
-    """
-    CREATE TABLE credit_ledger (
-        id              INTEGER PRIMARY KEY,
-        guild_id        INTEGER NOT NULL,
-        user_id         INTEGER NOT NULL,
-        generation_id   INTEGER REFERENCES generations (id),
-        kind            TEXT NOT NULL
-                        CHECK (kind IN ('reserve', 'settle', 'refund', 'grant', 'take')),
-        amount          REAL NOT NULL,
-        charged_at      REAL NOT NULL,   -- when the spending it belongs to happened
-        moderator_id    INTEGER,
-        reason          TEXT,
-        created_at      REAL NOT NULL
-    );
-    CREATE INDEX credit_ledger_member ON credit_ledger (guild_id, user_id, charged_at);
-    CREATE INDEX credit_ledger_guild ON credit_ledger (guild_id, charged_at);
-    CREATE INDEX credit_ledger_time ON credit_ledger (charged_at);
-    CREATE INDEX credit_ledger_generation ON credit_ledger (generation_id);
-    CREATE TRIGGER credit_ledger_no_update BEFORE UPDATE ON credit_ledger
-        BEGIN SELECT RAISE(ABORT, 'the credit ledger is append-only'); END;
-    CREATE TRIGGER credit_ledger_no_delete BEFORE DELETE ON credit_ledger
-        BEGIN SELECT RAISE(ABORT, 'the credit ledger is append-only'); END;
+MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
 
-    CREATE TABLE credit_allowances (
-        guild_id    INTEGER NOT NULL,
-        kind        TEXT NOT NULL CHECK (kind IN ('member', 'role')),
-        target_id   INTEGER NOT NULL,
-        credits     REAL,            -- NULL: unlimited
-        set_by      INTEGER,
-        set_at      REAL NOT NULL,
-        PRIMARY KEY (guild_id, kind, target_id)
-    );
 
-    CREATE TABLE guild_limits (
-        guild_id        INTEGER PRIMARY KEY,
-        default_credits REAL,        -- NULL: inherit the .env default; negative: unlimited
-        period          TEXT,
-        max_running     INTEGER,
-        max_queued      INTEGER,
-        cooldown        REAL,
-        guild_cap       REAL,        -- NULL: inherit; negative: no cap
-        updated_by      INTEGER,
-        updated_at      REAL NOT NULL
-    );
-    CREATE INDEX generations_member_status ON generations (guild_id, user_id, status);
-    CREATE INDEX generations_queued ON generations (guild_id, user_id, id) WHERE status = 'queued';
-    """,
-    # 3: moderation (bot/moderation.py). The audit log is append-only.
-    """
-    CREATE TABLE guild_config (
-        guild_id        INTEGER PRIMARY KEY,
-        log_channel_id  INTEGER,
-        updated_by      INTEGER,
-        updated_at      REAL NOT NULL
-    );
-    CREATE TABLE bans (
-        guild_id    INTEGER NOT NULL,
-        user_id     INTEGER NOT NULL,
-        banned_by   INTEGER NOT NULL,
-        reason      TEXT,
-        banned_at   REAL NOT NULL,
-        PRIMARY KEY (guild_id, user_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE blocklist (
-        id          INTEGER PRIMARY KEY,
-        guild_id    INTEGER NOT NULL,
-        pattern     TEXT NOT NULL,
-        is_regex    INTEGER NOT NULL CHECK (is_regex IN (0, 1)),
-        added_by    INTEGER NOT NULL,
-        added_at    REAL NOT NULL,
-        UNIQUE (guild_id, pattern, is_regex)
-    );
-    CREATE TABLE audit_log (
-        id              INTEGER PRIMARY KEY,
-        guild_id        INTEGER NOT NULL,
-        moderator_id    INTEGER NOT NULL,
-        action          TEXT NOT NULL,
-        target_user_id  INTEGER,
-        details         TEXT NOT NULL DEFAULT '{}',   -- JSON object
-        reason          TEXT,
-        created_at      REAL NOT NULL
-    );
-    CREATE INDEX audit_log_guild ON audit_log (guild_id, id);
-    CREATE INDEX audit_log_moderator ON audit_log (guild_id, moderator_id, id);
-    CREATE INDEX audit_log_target ON audit_log (guild_id, target_user_id, id);
-    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    -- the /videomod log filters, newest first: by member, by status
-    CREATE INDEX generations_guild_user_time ON generations (guild_id, user_id, requested_at);
-    CREATE INDEX generations_guild_status_time ON generations (guild_id, status, requested_at);
-    """,
-    # 4: a per-task secret in the callback URL (a forged call is told apart), and the upload
-    # limit of the server the request came from (the finished file is attached if it fits).
-    """
-    ALTER TABLE generations ADD COLUMN callback_token TEXT;
-    ALTER TABLE generations ADD COLUMN upload_limit INTEGER;
-    """,
-    # 5: found by the benchmark on a million rows: the log filtered to videos in progress, and a
-    # member's latest ledger rows, each took a scan of a whole server's (or member's) history.
-    """
-    CREATE INDEX generations_guild_active ON generations (guild_id, requested_at)
-        WHERE status IN ('queued', 'requested', 'submitted', 'running');
-    CREATE INDEX generations_member_active ON generations (guild_id, user_id, requested_at)
-        WHERE status IN ('queued', 'requested', 'submitted', 'running');
-    CREATE INDEX credit_ledger_member_recent ON credit_ledger (guild_id, user_id, id);
-    """,
-    # 6: the log filtered by member and status walked every row of that status in the server
-    # (10 ms on a server of 150,000 videos, growing with it); the same index, one column longer,
-    # gives the page in order.
-    """
-    DROP INDEX generations_member_status;
-    CREATE INDEX generations_member_status_time
-        ON generations (guild_id, user_id, status, requested_at);
-    """,
-    # 7: the fallback a delivery is being sent by (follow-up, DM) while it is on its way, so a
-    # restart does not post it a second time elsewhere.
-    """
-    ALTER TABLE generations ADD COLUMN delivery_route TEXT;
-    """,
-    # 8: the append-only tables also refuse `INSERT OR REPLACE` / `REPLACE INTO` of an existing
-    # row: SQLite's REPLACE deletes the old row without firing the delete trigger.
-    """
-    CREATE TRIGGER credit_ledger_no_replace BEFORE INSERT ON credit_ledger
-        WHEN EXISTS (SELECT 1 FROM credit_ledger WHERE id = NEW.id)
-        BEGIN SELECT RAISE(ABORT, 'the credit ledger is append-only'); END;
-    CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
-        WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id)
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    """,
-)
+def read_migrations(folder: Path = MIGRATIONS_DIR) -> tuple[str, ...]:
+    """The SQL of each schema version, in order: `0001_*.sql` moves a new database to version 1,
+    and so on. A file is never edited once it has shipped; a change is a new file."""
+    files = sorted(folder.glob("*.sql"))
+    numbers = [int(path.name.split("_", 1)[0]) for path in files]
+    if numbers != list(range(1, len(files) + 1)):
+        raise RuntimeError(f"the migrations in {folder} are not numbered 1 to {len(files)}")
+    return tuple(path.read_text(encoding="utf-8") for path in files)
+
+
+MIGRATIONS = read_migrations()
 
 ACTIVE = ("submitted", "running")
 FINISHED = ("completed", "failed", "expired")
