@@ -33,7 +33,7 @@ from bot.moderation import Moderation
 from bot.modlog import ModLog
 from bot.modlog_render import charge_warning
 from bot.settings import Settings
-from bot.store import Clock, Store
+from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class VideoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         s = self.settings
-        self.store = await Store.open(s.database_path, clock=self.clock)
+        self.store = await open_store(s.database_path, clock=self.clock)
         self.api = evolink.EvoLinkClient(
             s.evolink_base_url,
             s.evolink_api_key.get(),

@@ -11,16 +11,13 @@ import csv
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import IO, Any, Generic, TypeVar
-
-import aiosqlite
 
 from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
 from bot.i18n import t
 from bot.request import PROMPT_EXTEND
-from bot.store import Generation, Store, Transaction
+from bot.store import Generation, Row, Store, Transaction
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -521,7 +518,7 @@ def _log_query(f: LogFilter, after: LogCursor | None, limit: int) -> tuple[Any, 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_row(row: aiosqlite.Row) -> list[Any]:
+def _csv_row(row: Row) -> list[Any]:
     out: list[Any] = []
     for name in EXPORT_COLUMNS:
         value = row[name]
@@ -551,10 +548,10 @@ def _how_checked(checker: Checker, index: int) -> str:
     return WIDENED if index in checker.widened else AS_WRITTEN
 
 
-def _rule(row: Sequence[Any]) -> BlockRule:
+def _rule(row: Row) -> BlockRule:
     return BlockRule(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
 
 
-def _audit(row: Sequence[Any]) -> AuditEntry:
+def _audit(row: Row) -> AuditEntry:
     details = json.loads(row[5]) if row[5] else {}
     return AuditEntry(row[0], row[1], row[2], row[3], row[4], details, row[6], row[7])

@@ -13,7 +13,7 @@ import pytest
 from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, period_bounds
 from bot.request import VideoRequest
 from bot.simulator import DEFAULT_PRICES
-from bot.store import Store
+from bot.store import Store, open_store
 from tests.conftest import FakeClock
 
 GUILD = 10
@@ -29,7 +29,7 @@ def member(user_id: int = 1, roles: tuple[int, ...] = (), guild_id: int = GUILD)
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "bot.db", clock=clock)
     yield s
     await s.close()
 
@@ -238,14 +238,14 @@ async def test_cooldown_between_requests(store: Store, clock: FakeClock) -> None
 async def test_server_limits_override_the_env_defaults_and_survive_reopening(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    store = await Store.open(tmp_path / "x.db", clock=clock)
+    store = await open_store(tmp_path / "x.db", clock=clock)
     credits = make(store, clock)
     async with store.transaction() as tx:
         limits = await credits.set_limits(tx, GUILD, 9, default_credits=-1.0, max_running=3,
                                           period="weekly", guild_cap=500.0)  # fmt: skip
     assert limits.default_credits is None and limits.max_running == 3
     await store.close()
-    store = await Store.open(tmp_path / "x.db", clock=clock)
+    store = await open_store(tmp_path / "x.db", clock=clock)
     again = await make(store, clock).limits(GUILD)
     assert (again.period, again.guild_cap, again.max_queued) == ("weekly", 500.0, 0)
     assert await make(store, clock).limits(GUILD + 1) == LIMITS

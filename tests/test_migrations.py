@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.store import MIGRATIONS, MIGRATIONS_DIR, Store
+from bot.store import MIGRATIONS, MIGRATIONS_DIR, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT = len(MIGRATIONS)
@@ -189,7 +189,7 @@ async def test_a_populated_database_of_every_earlier_version_migrates_to_the_cur
 ) -> None:
     old, new = tmp_path / "old.db", tmp_path / "new.db"
     build(old, version)
-    store = await Store.open(old)  # what the bot does at start
+    store = await open_store(old)  # what the bot does at start
     try:
         assert await store.schema_version() == CURRENT
         for row in GENERATIONS if version else []:
@@ -198,7 +198,7 @@ async def test_a_populated_database_of_every_earlier_version_migrates_to_the_cur
             assert kept.prompt_extend == (None if row["prompt_extend"] is None else True)
     finally:
         await store.close()
-    fresh = await Store.open(new)
+    fresh = await open_store(new)
     await fresh.close()
 
     with contextlib.closing(sqlite3.connect(old)) as migrated:
@@ -230,7 +230,7 @@ async def test_a_migrated_ledger_and_audit_log_refuse_every_edit(
 ) -> None:
     path = tmp_path / "old.db"
     build(path, version)
-    await (await Store.open(path)).close()
+    await (await open_store(path)).close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
         if version < 3:  # the audit log came with version 3: give it a row to edit
             db.execute(

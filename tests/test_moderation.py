@@ -26,7 +26,7 @@ from bot.moderation import (
     Moderation,
     parse_since,
 )
-from bot.store import Generation, NewGeneration, Store
+from bot.store import Generation, NewGeneration, Store, open_store
 from tests.conftest import START, FakeClock, deadline
 
 GUILD, OTHER_GUILD = 1, 2
@@ -35,7 +35,7 @@ ALICE, BOB, MOD = 11, 12, 99
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "bot.db", clock=clock)
     yield s
     await s.close()
 

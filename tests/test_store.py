@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store
+from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store, open_store
 
 
 class FakeClock:
@@ -33,20 +33,20 @@ def new(user_id: int = 7, key: str = "key-1") -> NewGeneration:
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
     clock = FakeClock()
-    s = await Store.open(tmp_path / "sub" / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "sub" / "bot.db", clock=clock)
     yield s, clock
     await s.close()
 
 
 async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     path = tmp_path / "data" / "bot.db"
-    s = await Store.open(path)
+    s = await open_store(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert await s.schema_version() == len(MIGRATIONS)
     row = await s.fetchone("PRAGMA journal_mode")
     assert row is not None and row[0] == "wal"
     await s.close()
-    again = await Store.open(path)  # re-opening applies nothing twice
+    again = await open_store(path)  # re-opening applies nothing twice
     assert await again.schema_version() == len(MIGRATIONS)
     await again.close()
 
@@ -56,7 +56,7 @@ async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouche
 ) -> None:
     os.chmod(tmp_path, 0o755)  # an existing folder, like /tmp or a mounted volume
     path = tmp_path / "data" / "nested" / "bot.db"
-    s = await Store.open(path)
+    s = await open_store(path)
     await s.close()
     assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "data" / "nested").st_mode) == 0o700
@@ -236,7 +236,7 @@ async def test_a_database_of_the_previous_version_gains_the_replace_guard(
         for number, script in enumerate(MIGRATIONS[:7], start=1):
             old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
         old.execute(APPEND_ONLY["credit_ledger"][0])
-    s = await Store.open(path)
+    s = await open_store(path)
     try:
         assert await s.schema_version() == len(MIGRATIONS)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):

@@ -10,7 +10,7 @@ import pytest
 
 from bot.client import VideoBot
 from bot.simulator import Simulator
-from bot.store import Store
+from bot.store import open_store
 from tests.conftest import BotFactory, FakeClock
 from tests.discord_fake import (
     CHANNEL_ID,
@@ -422,7 +422,7 @@ async def test_shutdown_lets_the_tracker_finish_its_pass(
                 break
             await asyncio.sleep(0.01)
     # closed while the query was in flight: the pass finished its writes and the delivery
-    reopened = await Store.open(bot.settings.database_path, clock=clock)
+    reopened = await open_store(bot.settings.database_path, clock=clock)
     row = await reopened.get(1)
     await reopened.close()
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"

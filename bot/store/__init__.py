@@ -1,54 +1,45 @@
-"""SQLite storage: one connection, versioned migrations, queries named by what they are for.
+"""Storage by purpose, over one backend: every SQL statement of the bot lives in this package.
 
 The database is the single source of truth: the tracker and the delivery code act only on what
 it says, so a restart resumes exactly where the last process stopped.
+
+    database.py       the backend seam: what a database must provide (a second one implements it)
+    sqlite.py         the SQLite backend: one connection, WAL, migrations by PRAGMA user_version
+    sqlite_backup.py  online backup and read-only inspection of the SQLite file (bot/backup.py)
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
+from bot.store.database import Clock, Database, DatabaseTooNew, Executor, Row
+from bot.store.sqlite import MIGRATIONS, MIGRATIONS_DIR, SQLiteDatabase, check_usable
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
+__all__ = [
+    "MIGRATIONS",
+    "MIGRATIONS_DIR",
+    "Clock",
+    "DatabaseTooNew",
+    "Generation",
+    "NewGeneration",
+    "ProgressUpdate",
+    "Row",
+    "Store",
+    "Transaction",
+    "check_usable",
+    "open_store",
+]
 
-
-def read_migrations(folder: Path = MIGRATIONS_DIR) -> tuple[str, ...]:
-    """The SQL of each schema version, in order: `0001_*.sql` moves a new database to version 1,
-    and so on. A file is never edited once it has shipped; a change is a new file."""
-    files = sorted(folder.glob("*.sql"))
-    numbers = [int(path.name.split("_", 1)[0]) for path in files]
-    if numbers != list(range(1, len(files) + 1)):
-        raise RuntimeError(f"the migrations in {folder} are not numbered 1 to {len(files)}")
-    return tuple(path.read_text(encoding="utf-8") for path in files)
-
-
-MIGRATIONS = read_migrations()
+Transaction = Executor
 
 ACTIVE = ("submitted", "running")
 FINISHED = ("completed", "failed", "expired")
-
-
-class DatabaseTooNew(Exception):
-    """The database was moved forward by a newer version of the bot: migrations only go forward,
-    so this version must not touch it."""
-
-    def __init__(self, version: int) -> None:
-        self.version = version
-        self.known = len(MIGRATIONS)
-        super().__init__(
-            f"its schema is version {version}, made by a newer version of the bot; this version "
-            f"knows versions up to {self.known}"
-        )
 
 
 @dataclass(frozen=True)
@@ -93,7 +84,7 @@ class Generation:
     delivery_route: str | None = None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Generation:
+    def from_row(cls, row: Row) -> Generation:
         values = dict(zip(row.keys(), row, strict=True))
         if values["prompt_extend"] is not None:
             values["prompt_extend"] = bool(values["prompt_extend"])
@@ -136,114 +127,47 @@ class ProgressUpdate:
     next_poll_at: float
 
 
-Clock = Callable[[], float]
 MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer
 
 
-class Transaction:
-    """Statements run inside one `BEGIN IMMEDIATE ... COMMIT` (see Store.transaction)."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def fetchone(self, sql: str, *params: Any) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
-
-    async def fetchall(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-
-    async def execute(self, sql: str, *params: Any) -> int:
-        async with self._db.execute(sql, params) as cursor:
-            return cursor.rowcount
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """One statement for many rows in a single call to the database thread."""
-        await self._db.executemany(sql, rows)
-
-
 class Store:
-    """One connection shared by the whole process.
+    """The bot's storage, by purpose, over one backend (bot/store/database.py).
 
-    Every statement goes through `fetchone`, `fetchall`, `execute` or `transaction()`, which take
-    one lock: a transaction is then never interleaved with another coroutine's statements (on a
-    shared connection those would silently join it, and vanish with its rollback).
+    `fetchone`, `fetchall` and `execute` run any statement: they are for tests and tools
+    (bench/); the bot's own modules call the methods named for what they do.
     """
 
-    def __init__(self, db: aiosqlite.Connection, clock: Clock = time.time) -> None:
+    def __init__(self, db: Database, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._lock = asyncio.Lock()
-        self._tx = Transaction(db)
 
     @property
     def clock(self) -> Clock:
         return self._clock
 
-    @classmethod
-    async def open(cls, path: Path | str, clock: Clock = time.time) -> Store:
-        path = str(path)
-        if path != ":memory:":
-            _create_private_file(Path(path))
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            db.row_factory = aiosqlite.Row
-            for pragma in (
-                "PRAGMA journal_mode = WAL",
-                "PRAGMA synchronous = NORMAL",
-                "PRAGMA foreign_keys = ON",
-                "PRAGMA busy_timeout = 5000",
-            ):
-                await db.execute(pragma)
-            store = cls(db, clock)
-            await store.migrate()
-        except BaseException:
-            await db.close()  # else its thread keeps the process alive
-            raise
-        return store
-
     async def close(self) -> None:
-        async with self._lock:
-            await self._db.close()
-
-    async def migrate(self) -> None:
-        version = await self.schema_version()
-        if version > len(MIGRATIONS):
-            raise DatabaseTooNew(version)
-        async with self._lock:
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                await self._db.executescript(
-                    f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-                )
+        await self._db.close()
 
     async def schema_version(self) -> int:
-        row = await self.fetchone("PRAGMA user_version")
-        return int(row[0]) if row else 0
+        return await self._db.schema_version()
 
-    async def fetchone(self, sql: str, *params: Any) -> aiosqlite.Row | None:
-        async with self._lock:
-            return await self._tx.fetchone(sql, *params)
+    async def check_writable(self) -> None:
+        """Take and release the write lock: raises if the database cannot be written now."""
+        await self._db.check_writable()
 
-    async def fetchall(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
-        async with self._lock:
-            return await self._tx.fetchall(sql, *params)
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Statements that commit together or not at all (see Database.transaction)."""
+        return self._db.transaction()
+
+    async def fetchone(self, sql: str, *params: Any) -> Row | None:
+        return await self._db.fetchone(sql, *params)
+
+    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
+        return await self._db.fetchall(sql, *params)
 
     async def execute(self, sql: str, *params: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
-        async with self._lock:
-            return await self._tx.execute(sql, *params)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._tx
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+        return await self._db.execute(sql, *params)
 
     # --- generations: creation and submission ------------------------------------------------
 
@@ -584,11 +508,6 @@ class Store:
 
     # --- operations: health and metrics ---------------------------------------------------------
 
-    async def check_writable(self) -> None:
-        """Take and release the write lock: raises if the database cannot be written now."""
-        async with self.transaction():
-            pass
-
     async def task_counts(self) -> dict[str, int]:
         """Videos in each unfinished state, and finished ones not yet delivered. Each count walks
         a partial index of unfinished rows only, so it stays cheap however long the history."""
@@ -624,114 +543,7 @@ class Store:
         return float(row[0]) if row is not None and row[0] is not None else None
 
 
-def check_usable(path: Path | str) -> None:
-    """Raise OSError or sqlite3.Error if the bot could not keep its database at `path`: create
-    it, switch it to WAL and take the write lock, synchronously (no worker thread to leave)."""
-    if str(path) != ":memory:":
-        _create_private_file(Path(path))
-    connection = sqlite3.connect(path, timeout=5)
-    try:
-        connection.execute("PRAGMA journal_mode = WAL").fetchone()
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute("ROLLBACK")
-        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-    finally:
-        connection.close()
-    if version > len(MIGRATIONS):
-        raise DatabaseTooNew(version)
-
-
-# --- backups ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatabaseReport:
-    """What python -m bot.backup --verify found in a database file."""
-
-    integrity: list[str]  # ["ok"] when SQLite found nothing wrong
-    version: int
-    missing_tables: list[str]
-    row_counts: dict[str, int]
-
-    @property
-    def problems(self) -> list[str]:
-        found = [] if self.integrity == ["ok"] else [f"integrity: {p}" for p in self.integrity]
-        if not 0 < self.version <= len(MIGRATIONS):
-            found.append(f"schema version {self.version} (this bot knows 1 to {len(MIGRATIONS)})")
-        found.extend(f"table {name} is missing" for name in self.missing_tables)
-        return found
-
-
-def backup_database(source: Path, target: Path) -> None:
-    """Copy the live database to `target` (a new file, owner-only) with SQLite's online backup:
-    one consistent snapshot even while the bot writes, saved as a single self-contained file."""
-    partial = target.with_name(target.name + ".partial")
-    _create_private_file(partial, exclusive=True)
-    try:
-        live = sqlite3.connect(source, timeout=30)
-        try:
-            copy = sqlite3.connect(partial)
-            try:
-                live.backup(copy)  # all pages in one step, under one read transaction
-                copy.execute("PRAGMA journal_mode = DELETE").fetchone()  # no -wal file beside it
-            finally:
-                copy.close()
-        finally:
-            live.close()
-        if target.exists():
-            raise FileExistsError(f"{target} already exists")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def expected_tables() -> list[str]:
-    """The tables a database of this version of the bot has (read from the migrations)."""
-    connection = sqlite3.connect(":memory:")
-    try:
-        for script in MIGRATIONS:
-            connection.executescript(script)
-        rows = connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
-        return sorted(str(row[0]) for row in rows)
-    finally:
-        connection.close()
-
-
-def inspect_database(path: Path) -> DatabaseReport:
-    """Read a database file without changing it: integrity, schema version, tables, rows."""
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-    try:
-        integrity = [str(row[0]) for row in connection.execute("PRAGMA integrity_check")]
-        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-        present = {
-            str(row[0])
-            for row in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
-        }
-        counts = {
-            name: int(connection.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
-            for name in expected_tables()
-            if name in present
-        }
-    finally:
-        connection.close()
-    missing = [name for name in expected_tables() if name not in present]
-    return DatabaseReport(integrity, version, missing, counts)
-
-
-def _create_private_file(path: Path, *, exclusive: bool = False) -> None:
-    """Create the database file, and any folder missing on its way, for the owner only
-    (`exclusive`: a new file, never one that is already there).
-
-    Folders that already exist (/tmp, a mounted volume) are left as they are."""
-    missing: list[Path] = []
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for folder in reversed(missing):
-        with suppress(FileExistsError):  # made meanwhile by someone else
-            folder.mkdir(mode=0o700)
-    if exclusive:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    elif not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+async def open_store(path: Path | str, clock: Clock = time.time) -> Store:
+    """Open the bot's database at `path` (created owner-only if new), its schema brought up to
+    date."""
+    return Store(await SQLiteDatabase.open(path), clock)
