@@ -214,8 +214,8 @@ class VideoBot(commands.Bot):
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
         self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
-        self.notifier.record_route = self.store.set_delivery_route
-        self.notifier.queue_position = self.store.queue_position
+        self.notifier.record_route = self.store.generations.set_delivery_route
+        self.notifier.queue_position = self.store.generations.queue_position
         self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
             g, withheld=withheld
         )

@@ -272,8 +272,8 @@ class Credits:
                     raise CreditRefused(_cap_text("bot", global_renews, who.locale))
 
             status = "queued" if must_wait else "requested"
-            generation = await self._store.add_generation(
-                _new_generation(who, request, status, next_poll_at, callback_token), tx
+            generation = await tx.generations.add(
+                _new_generation(who, request, status, next_poll_at, callback_token)
             )
             await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
         return Admission(generation, cost, queued + 1 if status == "queued" else None)

@@ -64,7 +64,7 @@ class ResultButton(
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
-        generation = await bot.store.get(self.generation_id)
+        generation = await bot.store.generations.get(self.generation_id)
         if (
             generation is None
             or generation.user_id != interaction.user.id
@@ -124,7 +124,7 @@ class EditModal(discord.ui.Modal):
 
 async def edit_submitted(interaction: discord.Interaction[VideoBot], generation_id: int) -> None:
     bot = interaction.client
-    g = await bot.store.get(generation_id)
+    g = await bot.store.generations.get(generation_id)
     if g is None or g.user_id != interaction.user.id or g.guild_id != interaction.guild_id:
         await interaction.response.send_message(
             t("results.not_yours", interaction.locale), ephemeral=True

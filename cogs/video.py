@@ -75,7 +75,7 @@ class CancelQueued(
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
-        generation = await bot.store.get(self.generation_id)
+        generation = await bot.store.generations.get(self.generation_id)
         if generation is None or generation.user_id != interaction.user.id:
             await interaction.response.send_message(
                 t("video.cancel.not_yours", locale), ephemeral=True
@@ -84,7 +84,7 @@ class CancelQueued(
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
             # read the row as it is now: a second press racing the first finds it cancelled
-            current = await bot.store.get(generation.id)
+            current = await bot.store.generations.get(generation.id)
             key = (
                 "video.cancel.already"
                 if current is not None and current.status == "cancelled"
@@ -223,7 +223,7 @@ async def start_video(
         bot.notifier.remember_interaction(exc.generation_id, interaction)
         message = await interaction.edit_original_response(content=t(key, locale))
         try:
-            await bot.store.set_status_message(exc.generation_id, message.id)
+            await bot.store.generations.set_status_message(exc.generation_id, message.id)
         except Exception:  # the database may still be failing; the member already knows enough
             log.exception("could not store the status message of generation %s", exc.generation_id)
         return
@@ -244,7 +244,7 @@ async def start_video(
         )
     else:
         message = await interaction.edit_original_response(embed=embed, allowed_mentions=NO_PINGS)
-    await bot.store.set_status_message(generation.id, message.id)
+    await bot.store.generations.set_status_message(generation.id, message.id)
 
 
 async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None:

@@ -220,7 +220,7 @@ async def test_running_limit_queues_then_refuses(store: Store, clock: FakeClock)
     assert second.generation.status == "queued"
     with pytest.raises(CreditRefused, match="1 video in progress and 2 waiting"):
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
-    assert await store.queue_position(third.generation) == 2
+    assert await store.generations.queue_position(third.generation) == 2
     # the queue holds its reservations
     assert (await credits.member(GUILD, 1, ())).held == 15.0
 

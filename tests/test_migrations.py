@@ -193,7 +193,7 @@ async def test_a_populated_database_of_every_earlier_version_migrates_to_the_cur
     try:
         assert await store.schema_version() == CURRENT
         for row in GENERATIONS if version else []:
-            kept = await store.get(row["id"])
+            kept = await store.generations.get(row["id"])
             assert kept is not None and kept.status == row["status"]
             assert kept.prompt_extend == (None if row["prompt_extend"] is None else True)
     finally:

@@ -57,7 +57,7 @@ async def add(
     advance: float = 60,
 ) -> Generation:
     clock.advance(advance)
-    g = await store.add_generation(
+    g = await store.generations.add(
         NewGeneration(
             guild_id=guild, channel_id=5, user_id=user, locale="en-US", prompt=prompt,
             negative_prompt=None, quality="720p", aspect_ratio="16:9", duration=5, seed=None,
@@ -71,7 +71,7 @@ async def add(
            WHERE id = ?""",
         status, task, status, g.id,
     )  # fmt: skip
-    got = await store.get(g.id)
+    got = await store.generations.get(g.id)
     assert got is not None
     return got
 

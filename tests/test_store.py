@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store, open_store
+from bot.store.generations import Generations
 
 
 class FakeClock:
@@ -36,6 +37,12 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
     s = await open_store(tmp_path / "sub" / "bot.db", clock=clock)
     yield s, clock
     await s.close()
+
+
+@pytest.fixture
+def generations(store: tuple[Store, FakeClock]) -> tuple[Generations, FakeClock]:
+    s, clock = store
+    return s.generations, clock
 
 
 async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
@@ -64,9 +71,11 @@ async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouche
     assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o755
 
 
-async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+async def test_a_row_keeps_every_request_parameter(
+    generations: tuple[Generations, FakeClock],
+) -> None:
+    s, clock = generations
+    g = await s.add(new())
     assert (g.status, g.guild_id, g.channel_id, g.user_id) == ("requested", 1, 2, 7)
     assert (g.quality, g.aspect_ratio, g.duration, g.seed, g.prompt_extend) == (
         "1080p",
@@ -79,10 +88,10 @@ async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock
 
 
 async def test_lifecycle_submitted_running_completed_delivered(
-    store: tuple[Store, FakeClock],
+    generations: tuple[Generations, FakeClock],
 ) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+    s, clock = generations
+    g = await s.add(new())
     clock.now += 1
     g = await s.mark_submitted(
         g.id, task_id="task-1", status="pending", progress=0, credits_reserved=8.0,
@@ -119,26 +128,28 @@ async def test_lifecycle_submitted_running_completed_delivered(
 
 
 async def test_refused_create_told_at_once_is_not_delivered_again(
-    store: tuple[Store, FakeClock],
+    generations: tuple[Generations, FakeClock],
 ) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+    s, clock = generations
+    g = await s.add(new())
     await s.fail_unsubmitted(g.id, "insufficient_quota", "top up", member_told=True)
     row = await s.get(g.id)
     assert row is not None and row.status == "failed" and row.delivered_via == "interaction"
     assert await s.due_for_delivery(clock.now + 100, 10) == []
 
 
-async def test_refused_reconcile_goes_to_delivery(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+async def test_refused_reconcile_goes_to_delivery(
+    generations: tuple[Generations, FakeClock],
+) -> None:
+    s, clock = generations
+    g = await s.add(new())
     await s.fail_unsubmitted(g.id, "invalid_request", "bad", member_told=False)
     assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
 
 
-async def test_lost_creates_wait_their_turn(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+async def test_lost_creates_wait_their_turn(generations: tuple[Generations, FakeClock]) -> None:
+    s, clock = generations
+    g = await s.add(new())
     assert await s.due_unsubmitted(clock.now, 10) == []
     clock.now += 60
     assert [d.id for d in await s.due_unsubmitted(clock.now, 10)] == [g.id]
@@ -148,10 +159,10 @@ async def test_lost_creates_wait_their_turn(store: tuple[Store, FakeClock]) -> N
 
 
 async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
-    store: tuple[Store, FakeClock],
+    generations: tuple[Generations, FakeClock],
 ) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+    s, clock = generations
+    g = await s.add(new())
     await s.mark_submitted(
         g.id, task_id="t", status="processing", progress=5, credits_reserved=None,
         estimated_seconds=None, next_poll_at=clock.now,
@@ -165,11 +176,13 @@ async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
     assert row is not None and row.delivered_via == "undeliverable" and row.delivery_attempts == 2
 
 
-async def test_many_progress_answers_are_stored_together(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
+async def test_many_progress_answers_are_stored_together(
+    generations: tuple[Generations, FakeClock],
+) -> None:
+    s, clock = generations
     ids = []
     for n in range(3):
-        g = await s.add_generation(new(user_id=n, key=f"key-{n}"))
+        g = await s.add(new(user_id=n, key=f"key-{n}"))
         await s.mark_submitted(
             g.id, task_id=f"task-{n}", status="pending", progress=0, credits_reserved=8.0,
             estimated_seconds=120, next_poll_at=clock.now,
