@@ -11,12 +11,13 @@ from discord.ext import commands
 
 from bot import evolink
 from bot.client import UserFacingError
-from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
+from bot.credits import Limits, MemberCredits, fmt
 from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
 from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
+from bot.store import LedgerEntry
 from cogs.moderation import ModGroup
 
 if TYPE_CHECKING:

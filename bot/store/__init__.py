@@ -7,6 +7,7 @@ it says, so a restart resumes exactly where the last process stopped.
     sqlite.py         the SQLite backend: one connection, WAL, migrations by PRAGMA user_version
     sqlite_backup.py  online backup and read-only inspection of the SQLite file (bot/backup.py)
     generations.py    generations and their lifecycle: submit, queue, poll, finish, deliver
+    ledger.py         the credit ledger, allowances, per-server limits
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from bot.store.database import Clock, Database, DatabaseTooNew, Executor, Row
 from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
+from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
 from bot.store.sqlite import MIGRATIONS, MIGRATIONS_DIR, SQLiteDatabase, check_usable
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "Clock",
     "DatabaseTooNew",
     "Generation",
+    "LedgerEntry",
+    "LimitOverrides",
     "NewGeneration",
     "ProgressUpdate",
     "Row",
@@ -43,8 +47,9 @@ class Transaction:
     def __init__(self, executor: Executor, clock: Clock) -> None:
         self._executor = executor
         self.generations = Generations(executor, clock)
+        self.ledger = Ledger(executor, clock)
 
-    # Until the credit and moderation rules call purpose methods too:
+    # Until the moderation rules call purpose methods too:
     async def fetchone(self, sql: str, *params: Any) -> Row | None:
         return await self._executor.fetchone(sql, *params)
 
@@ -66,6 +71,7 @@ class Store:
         self._db = db
         self._clock = clock
         self.generations = Generations(db, clock)
+        self.ledger = Ledger(db, clock)
 
     @property
     def clock(self) -> Clock:

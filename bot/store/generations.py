@@ -286,6 +286,32 @@ class Generations:
         position = int(row[0]) if row else 0
         return position or None
 
+    async def members_with_queued(self) -> list[tuple[int, int]]:
+        """(guild_id, user_id) of every member with a request waiting."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
+        )
+        return [(int(row[0]), int(row[1])) for row in rows]
+
+    # --- admission -------------------------------------------------------------------------------
+
+    async def last_requested_at(self, guild_id: int, user_id: int) -> float | None:
+        """When the member last asked for a video, a cancelled request aside."""
+        return await self._scalar(
+            """SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status != 'cancelled'""",
+            guild_id, user_id,
+        )  # fmt: skip
+
+    async def unfinished_counts(self, guild_id: int, user_id: int) -> dict[str, int]:
+        """How many of the member's requests are in each unfinished status (absent: none)."""
+        rows = await self._db.fetchall(
+            """SELECT status, COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status IN ('queued', 'requested', 'submitted', 'running') GROUP BY status""",
+            guild_id, user_id,
+        )  # fmt: skip
+        return {str(row[0]): int(row[1]) for row in rows}
+
     # --- tracking --------------------------------------------------------------------------------
 
     async def due_for_poll(self, now: float, limit: int) -> list[Generation]:
