@@ -149,7 +149,7 @@ async def test_log_pages_newest_first_with_filters_and_ties(
 
 
 async def test_log_queries_use_an_index_not_a_scan_or_sort(store: Store) -> None:
-    from bot.moderation import _log_query
+    from bot.store.history import _log_query
 
     for f in (
         LogFilter(GUILD),

@@ -7,7 +7,9 @@ it says, so a restart resumes exactly where the last process stopped.
     sqlite.py         the SQLite backend: one connection, WAL, migrations by PRAGMA user_version
     sqlite_backup.py  online backup and read-only inspection of the SQLite file (bot/backup.py)
     generations.py    generations and their lifecycle: submit, queue, poll, finish, deliver
+    history.py        the generations as moderators read them: log pages, export, autocomplete
     ledger.py         the credit ledger, allowances, per-server limits
+    moderation.py     bans, blocklist entries, the audit log, server settings (guild_config)
 """
 
 from __future__ import annotations
@@ -20,17 +22,24 @@ from typing import Any
 
 from bot.store.database import Clock, Database, DatabaseTooNew, Executor, Row
 from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
+from bot.store.history import History, LogCursor, LogFilter
 from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
+from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
 from bot.store.sqlite import MIGRATIONS, MIGRATIONS_DIR, SQLiteDatabase, check_usable
 
 __all__ = [
     "MIGRATIONS",
     "MIGRATIONS_DIR",
+    "AuditEntry",
+    "Ban",
+    "BlocklistRow",
     "Clock",
     "DatabaseTooNew",
     "Generation",
     "LedgerEntry",
     "LimitOverrides",
+    "LogCursor",
+    "LogFilter",
     "NewGeneration",
     "ProgressUpdate",
     "Row",
@@ -45,19 +54,10 @@ class Transaction:
     """Statements that commit together (see Store.transaction), by purpose."""
 
     def __init__(self, executor: Executor, clock: Clock) -> None:
-        self._executor = executor
         self.generations = Generations(executor, clock)
+        self.history = History(executor)
         self.ledger = Ledger(executor, clock)
-
-    # Until the moderation rules call purpose methods too:
-    async def fetchone(self, sql: str, *params: Any) -> Row | None:
-        return await self._executor.fetchone(sql, *params)
-
-    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
-        return await self._executor.fetchall(sql, *params)
-
-    async def execute(self, sql: str, *params: Any) -> int:
-        return await self._executor.execute(sql, *params)
+        self.moderation = ModerationRecords(executor, clock)
 
 
 class Store:
@@ -71,7 +71,9 @@ class Store:
         self._db = db
         self._clock = clock
         self.generations = Generations(db, clock)
+        self.history = History(db)
         self.ledger = Ledger(db, clock)
+        self.moderation = ModerationRecords(db, clock)
 
     @property
     def clock(self) -> Clock:
