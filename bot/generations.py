@@ -227,11 +227,8 @@ class VideoService:
     async def start_queued(self) -> list[Generation]:
         """Start waiting requests whose member has a free slot, oldest first (a banned member's
         are withdrawn instead). Returns what changed, for the status messages."""
-        members = await self._store.fetchall(
-            "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
-        )
         started: list[Generation] = []
-        for guild_id, user_id in members:
+        for guild_id, user_id in await self._store.generations.members_with_queued():
             if await self.is_banned(guild_id, user_id):
                 started.extend(await self.withdraw_queued(guild_id, user_id))
                 continue

@@ -291,7 +291,7 @@ class Generations:
         rows = await self._db.fetchall(
             "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
         )
-        return [(int(row[0]), int(row[1])) for row in rows]
+        return [(row[0], row[1]) for row in rows]
 
     # --- admission -------------------------------------------------------------------------------
 
