@@ -20,7 +20,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.store.database import Clock, Database, DatabaseTooNew, Executor, Row
+from bot.store.database import (
+    Clock,
+    Database,
+    DatabaseTooNew,
+    DatabaseUnwritable,
+    Executor,
+    Row,
+)
 from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
 from bot.store.history import History, LogCursor, LogFilter
 from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
@@ -35,6 +42,7 @@ __all__ = [
     "BlocklistRow",
     "Clock",
     "DatabaseTooNew",
+    "DatabaseUnwritable",
     "Generation",
     "LedgerEntry",
     "LimitOverrides",
@@ -86,7 +94,8 @@ class Store:
         return await self._db.schema_version()
 
     async def check_writable(self) -> None:
-        """Take and release the write lock: raises if the database cannot be written now."""
+        """Take and release the write lock: raises DatabaseUnwritable if the database cannot be
+        written now."""
         await self._db.check_writable()
 
     @asynccontextmanager

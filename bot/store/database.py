@@ -38,6 +38,10 @@ class DatabaseTooNew(Exception):
         )
 
 
+class DatabaseUnwritable(Exception):
+    """The database cannot be written now (the backend's own error, in its words)."""
+
+
 class Row(Protocol):
     """One result row: by position (`row[0]`) or by column name (`row["status"]`)."""
 
@@ -118,7 +122,8 @@ class Database(Executor, Protocol):
     async def schema_version(self) -> int: ...
 
     async def check_writable(self) -> None:
-        """Raise if the database cannot be written now (take and release the write lock)."""
+        """Raise DatabaseUnwritable if the database cannot be written now (take and release
+        the write lock); a wait for the lock is the caller's to bound."""
         ...
 
     async def close(self) -> None: ...

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.database import DatabaseTooNew, Executor, Row
+from bot.store.database import DatabaseTooNew, DatabaseUnwritable, Executor, Row
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
 PRAGMAS = (
@@ -153,8 +153,11 @@ class SQLiteDatabase:
         return int(row[0]) if row else 0
 
     async def check_writable(self) -> None:
-        async with self.transaction():
-            pass
+        try:
+            async with self.transaction():
+                pass
+        except (OSError, sqlite3.Error, ValueError) as exc:  # ValueError: the connection closed
+            raise DatabaseUnwritable(str(exc)) from exc
 
     async def fetchone(self, sql: str, *params: Any) -> Row | None:
         async with self._lock:
