@@ -23,6 +23,7 @@ from bot.store import Clock, Generation, LedgerEntry, NewGeneration, Store, Tran
 
 SPENDING = ("reserve", "settle", "refund")
 ACTIVE_STATUSES = ("requested", "submitted", "running")
+COSTING_STATUSES = ("queued", *ACTIVE_STATUSES, "completed")  # the rest were refunded in full
 DAY = 86400.0
 
 
@@ -239,9 +240,11 @@ class Credits:
     async def _check_cooldown(
         self, tx: Transaction, who: Requester, limits: Limits, now: float
     ) -> None:
+        """The pause runs from the member's last request that costs something: one waiting, in
+        progress or made. A refused, cancelled or failed one was refunded and does not count."""
         if limits.cooldown <= 0:
             return
-        last = await tx.generations.last_requested_at(who.guild_id, who.user_id)
+        last = await tx.generations.last_requested_at(who.guild_id, who.user_id, COSTING_STATUSES)
         if last is not None and now - last < limits.cooldown:
             wait = int(limits.cooldown - (now - last)) + 1
             raise CreditRefused(tn("refusal.cooldown", wait, who.locale))

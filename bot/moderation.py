@@ -17,6 +17,7 @@ from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, pl
 from bot.i18n import t
 from bot.request import PROMPT_EXTEND
 from bot.store import Generation, Row, Store, Transaction
+from bot.store.generations import STATUSES
 
 # The records moderators keep are the store's; the cogs and renderers read them from here.
 from bot.store.history import IN_PROGRESS as IN_PROGRESS
@@ -35,6 +36,7 @@ EXPORT_BATCH = 500
 MAX_REASON_LENGTH = 500
 AUTOCOMPLETE_SCAN = 500  # autocomplete looks at this many recent generations, no more
 
+KNOWN_STATUSES = STATUSES  # every status a generation can have
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "completed": ("completed",),
     "failed": ("failed",),
@@ -172,8 +174,9 @@ class Moderation:
 
     async def export_csv(self, f: LogFilter, out: IO[str], *, batch: int = EXPORT_BATCH) -> int:
         """Write every matching generation (newest first, every column) as CSV; returns the
-        number of rows. Rows are read `batch` at a time, so memory does not grow with history."""
-        writer = csv.writer(out)
+        number of rows. Rows are read `batch` at a time, so memory does not grow with history.
+        Every text cell is quoted and defused (see `_defuse`); numbers are left bare."""
+        writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(EXPORT_COLUMNS)
         count, after = 0, None
         while True:
@@ -378,7 +381,15 @@ class Moderation:
         return Page(items, items[-1].id if len(rows) > limit else None)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that starts with one of these as a formula. Depending on its locale
+# and import settings it may also split a cell at `;`, `,`, a tab or `|` (quotes or not), so a
+# formula start right after one of those (or a line break), spaces aside, is defused too.
+_FORMULA_AFTER_SPLIT = re.compile(r"(^|[;,\t|\n\r])(\s*)(?=[=+\-@\t\r＝＋－＠])")
+
+
+def _defuse(text: str) -> str:
+    """Member text as inert spreadsheet text: `'` before each formula start (`a;=1` → `a;'=1`)."""
+    return _FORMULA_AFTER_SPLIT.sub(r"\1\2'", text)
 
 
 def _csv_row(row: Row) -> list[Any]:
@@ -391,8 +402,8 @@ def _csv_row(row: Row) -> list[Any]:
             out.append(dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds"))
         elif name == PROMPT_EXTEND.column:
             out.append("true" if value else "false")
-        elif isinstance(value, str) and value.startswith(_FORMULA_START):
-            out.append("'" + value)  # spreadsheets would run member text as a formula
+        elif isinstance(value, str):
+            out.append(_defuse(value))
         else:
             out.append(value)
     return out

@@ -25,7 +25,8 @@ COLOR_DONE = discord.Colour.green()
 COLOR_FAILED = discord.Colour.red()
 LINK_LIFETIME = 24 * 3600  # EvoLink's result links expire after a day
 
-#: EvoLink task error codes (and our own `expired`, `submit_unconfirmed`) with their own text.
+#: EvoLink task error codes (and our own `expired`, `submit_unconfirmed`, `cancelled`: a
+#: request withdrawn while it waited, or a task EvoLink ended as cancelled) with their own text.
 TASK_FAILURES = frozenset(
     {
         "content_policy_violation",
@@ -42,6 +43,7 @@ TASK_FAILURES = frozenset(
         "expired",
         "submit_unconfirmed",
         "unusable_result",
+        "cancelled",
     }
 )
 

@@ -14,7 +14,7 @@ from bot.client import UserFacingError
 from bot.credits import Limits, MemberCredits, fmt
 from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
 from bot.i18n import AnyLocale, t, tn
-from bot.moderation import GRANT, LIMIT, REFUND, AuditEntry
+from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
 from bot.store import LedgerEntry
@@ -27,7 +27,7 @@ PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
 
 LEDGER_KINDS = ("reserve", "settle", "refund", "grant", "take")  # "ledger.<kind>" in the catalogues
-LEDGER_REASON = 150  # characters of a reason shown on one ledger line
+LEDGER_REASON = 100  # five lines of /credits' recent changes must fit one embed field
 #: The reasons the bot itself writes in the ledger (bot/credits.py, generations.py, tracker.py),
 #: as stored, and their message keys; a moderator's reason is shown as it was typed.
 BOT_REASONS = {
@@ -202,7 +202,7 @@ class CreditsAdmin(ModGroup):
         amount: app_commands.Range[float, 0.01, 1_000_000.0],
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        await self._adjust(interaction, member, _amount(amount), reason)
+        await self._adjust(interaction, member, _amount(amount), _reason(reason))
 
     @app_commands.command(name="take", description="Take credits from a member for this period")
     @app_commands.describe(member="The member", amount="How many credits", reason="Why")
@@ -213,7 +213,7 @@ class CreditsAdmin(ModGroup):
         amount: app_commands.Range[float, 0.01, 1_000_000.0],
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        await self._adjust(interaction, member, -_amount(amount), reason)
+        await self._adjust(interaction, member, -_amount(amount), _reason(reason))
 
     async def _adjust(
         self,
@@ -291,6 +291,7 @@ class CreditsAdmin(ModGroup):
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
         guild_id, moderator = _guild(interaction), interaction.user.id
+        reason = _reason(reason)
         generation = await self.bot.moderation.get_by_task_id(guild_id, task_id.strip())
         if generation is None:
             raise UserFacingError.translated("modcredits.refund_not_found")
@@ -422,6 +423,14 @@ def _amount(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.01 <= value <= 1e6:
         raise UserFacingError.translated("modcredits.amount_range")
     return float(value)
+
+
+def _reason(text: str) -> str:
+    """discord.py does not re-check an option's length on an incoming interaction either."""
+    reason = text.strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise UserFacingError.translated("input.reason_too_long", count=MAX_REASON_LENGTH)
+    return reason
 
 
 def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:

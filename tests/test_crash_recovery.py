@@ -4,8 +4,11 @@ after it runs, as if the process had been killed there."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from bot.client import VideoBot
 from bot.delivery import DiscordNotifier
 from bot.evolink import EvoLinkClient
+from bot.generations import VideoService
 from bot.simulator import Simulator
 from bot.store.generations import Generations
 from tests.conftest import BotFactory, FakeClock
@@ -57,10 +61,48 @@ def crash_after(cls: type, name: str) -> Callable[[pytest.MonkeyPatch], None]:
 STEPS = {
     "stored the request, before calling EvoLink": crash_before(EvoLinkClient, "create_task"),
     "EvoLink made the task, before its id was stored": crash_after(EvoLinkClient, "create_task"),
-    "task id stored, before the status message": crash_after(Generations, "mark_submitted"),
+    # after submit() returns, so the transaction that stored the id has committed
+    "task id stored, before the status message": crash_after(VideoService, "submit"),
     "task finished and recorded, before delivery": crash_before(DiscordNotifier, "deliver"),
     "video posted, before that was recorded": crash_before(Generations, "mark_delivered"),
 }
+
+
+@dataclass(frozen=True)
+class Left:
+    """What the dead process left behind."""
+
+    status: str
+    task_id_stored: bool
+    status_message_stored: bool
+    delivered: bool
+    tasks_at_evolink: int
+    videos_posted: int
+
+
+# Each step's crash must leave exactly the state it names (not roll it back to an earlier one).
+LEFT_AT = {
+    "stored the request, before calling EvoLink": Left("requested", False, False, False, 0, 0),
+    "EvoLink made the task, before its id was stored": Left("requested", False, False, False, 1, 0),
+    "task id stored, before the status message": Left("submitted", True, False, False, 1, 0),
+    "task finished and recorded, before delivery": Left("completed", True, True, False, 1, 0),
+    "video posted, before that was recorded": Left("completed", True, True, False, 1, 1),
+}
+
+
+def left_behind(db: Path, simulator: Simulator, fake: FakeDiscord) -> Left:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        status, task_id, message_id, delivered_at = conn.execute(
+            "SELECT status, task_id, status_message_id, delivered_at FROM generations"
+        ).fetchone()
+    return Left(
+        status,
+        task_id is not None,
+        message_id is not None,
+        delivered_at is not None,
+        len(simulator.tasks),
+        len(ready_messages(fake, CHANNEL_ID)),
+    )
 
 
 @pytest.mark.parametrize("step", list(STEPS))
@@ -70,6 +112,7 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
     make_bot: BotFactory,
     simulator: Simulator,
     clock: FakeClock,
+    tmp_path: Path,
 ) -> None:
     with pytest.MonkeyPatch.context() as mp:
         STEPS[step](mp)
@@ -83,7 +126,9 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
             except Crash:
                 crashed = True
             assert crashed, "the crash point was reached"
-    # the process is gone; a new one starts on the same database
+    # the process is gone; what it left is the state the step names
+    assert left_behind(tmp_path / "bot.db", simulator, fake_discord) == LEFT_AT[step]
+    # a new one starts on the same database
     async with running_bot(make_bot(), fake_discord) as second:
         assert isinstance(second, VideoBot)
         for _ in range(4):

@@ -13,7 +13,7 @@ import pytest
 from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, period_bounds
 from bot.request import VideoRequest
 from bot.simulator import DEFAULT_PRICES
-from bot.store import Store, open_store
+from bot.store import NewGeneration, Store, open_store
 from tests.conftest import FakeClock
 
 GUILD = 10
@@ -250,3 +250,153 @@ async def test_server_limits_override_the_env_defaults_and_survive_reopening(
     assert (again.period, again.guild_cap, again.max_queued) == ("weekly", 500.0, 0)
     assert await make(store, clock).limits(GUILD + 1) == LIMITS
     await store.close()
+
+
+async def test_the_cooldown_counts_only_requests_that_cost_something(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, cooldown=30.0, max_running=1, max_queued=1)
+    refused = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    async with store.transaction() as tx:  # EvoLink said no: failed, refunded
+        failed = await tx.generations.fail_unsubmitted(refused.id, "x", "no", member_told=True)
+        assert failed is not None
+        await credits.refund(tx, failed, "EvoLink refused the request")
+    made = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    await store.generations.mark_submitted(
+        made.id, task_id="t", status="pending", progress=0, credits_reserved=5.0,
+        estimated_seconds=None, next_poll_at=0,
+    )  # fmt: skip
+    await store.generations.record_finished(
+        made.id, status="completed", result_url="https://v/x.mp4"
+    )
+    clock.advance(10)
+    with pytest.raises(CreditRefused, match="wait 21 more seconds"):  # a video made counts
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(20)
+    started = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert started.generation.status == "requested"
+    clock.advance(30)
+    cancelled = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert cancelled.queue_position == 1
+    async with store.transaction() as tx:
+        assert await tx.generations.cancel_queued(cancelled.generation.id, 1) is not None
+    clock.advance(1)
+    queued = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert queued.queue_position == 1  # the cancelled one did not count
+    clock.advance(1)
+    with pytest.raises(CreditRefused, match="wait 30 more seconds"):  # a waiting one counts
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+async def test_a_new_request_waits_behind_one_already_waiting_even_with_a_free_slot(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, max_running=1, max_queued=3)
+    first = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+    waiting = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert waiting.queue_position == 1
+    await store.generations.fail_unsubmitted(
+        first.id, "x", "no", member_told=True
+    )  # the slot is free
+    behind = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    assert (behind.queue_position, behind.generation.status) == (2, "queued")  # oldest first
+
+
+async def test_clearing_an_allowance_that_was_never_set_changes_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    async with store.transaction() as tx:
+        assert not await credits.clear_allowance(tx, GUILD, "member", 1)
+        await credits.set_allowance(tx, GUILD, "member", 1, 0.0, moderator_id=9)
+        assert await credits.clear_allowance(tx, GUILD, "member", 1)
+        assert not await credits.clear_allowance(tx, GUILD, "member", 1)
+
+
+@pytest.mark.parametrize(("allowance", "admitted"), [(5.0, True), (4.5, False), (4.99, False)])
+async def test_an_allowance_is_spent_to_the_last_credit_and_not_one_beyond(
+    store: Store, clock: FakeClock, allowance: float, admitted: bool
+) -> None:
+    credits = make(store, clock, default_credits=allowance)
+    if admitted:
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+        assert (await credits.member(GUILD, 1, ())).remaining == 0.0
+    else:
+        with pytest.raises(CreditRefused, match="cost 5 credits"):
+            await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+@pytest.mark.parametrize("cap", ["guild_cap", "global_cap"])
+@pytest.mark.parametrize(("limit", "videos"), [(10.0, 2), (9.5, 1), (10.5, 2), (14.99, 2)])
+async def test_a_cap_is_spent_to_the_last_credit_and_not_one_beyond(
+    store: Store, clock: FakeClock, cap: str, limit: float, videos: int
+) -> None:
+    credits = make(store, clock, default_credits=None, **{cap: limit})
+    async with store.transaction() as tx:  # a member's grants and takes are not the cap's
+        await credits.adjust(tx, GUILD, 1, 3.0, moderator_id=9, reason="prize")
+        await credits.adjust(tx, GUILD, 2, -10.0, moderator_id=9, reason="spam")
+    made = 0
+    for n in range(3):
+        try:
+            await credits.admit(member(user_id=n), FIVE_SECONDS, next_poll_at=0)
+        except CreditRefused as refused:
+            assert "has used all the video credits" in str(refused)
+        else:
+            made += 1
+    assert made == videos
+
+
+def test_periods_start_at_midnight_utc_and_renew_after_a_day_a_week_a_month() -> None:
+    sunday = dt.datetime(2026, 11, 29, 23, 59, 58, 750_000, tzinfo=dt.UTC).timestamp()
+    midnight = dt.datetime(2026, 11, 29, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("daily", sunday) == (midnight, midnight + 86400)
+    monday = dt.datetime(2026, 11, 23, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("weekly", sunday) == (monday, monday + 7 * 86400)
+    december = dt.datetime(2026, 12, 1, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("monthly", sunday)[1] == december
+    with pytest.raises(ValueError, match="fortnightly"):
+        period_bounds("fortnightly", sunday)
+
+
+def test_estimates_keep_fractions_of_a_credit() -> None:
+    prices = Prices({"720p": 0.25, "1080p": 0.3333})
+    assert prices.estimate("720p", 3) == 0.75
+    assert prices.estimate("1080p", 7) == 2.3331
+
+
+async def test_a_cooldown_of_one_second_still_applies(store: Store, clock: FakeClock) -> None:
+    credits = make(store, clock, cooldown=1.0)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(0.5)
+    with pytest.raises(CreditRefused, match="wait 1 more second "):
+        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+    clock.advance(0.5)
+    await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
+
+
+async def test_a_server_override_of_one_limit_keeps_the_defaults_of_the_others(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=10.0, guild_cap=100.0, cooldown=5.0)
+    async with store.transaction() as tx:
+        limits = await credits.set_limits(tx, GUILD, 9, max_running=3)
+    assert (limits.max_running, limits.default_credits, limits.guild_cap) == (3, 10.0, 100.0)
+    assert (limits.max_queued, limits.cooldown, limits.period) == (0, 5.0, "daily")
+
+
+async def test_nothing_is_settled_or_refunded_for_a_request_that_reserved_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    older = await store.generations.add(
+        NewGeneration(
+            guild_id=GUILD, channel_id=99, user_id=1, locale=None, prompt="a cat",
+            negative_prompt=None, quality=None, aspect_ratio=None, duration=None, seed=None,
+            prompt_extend=None, audio_url=None, idempotency_key="from-before-credits",
+            next_poll_at=0,
+        )
+    )  # fmt: skip
+    async with store.transaction() as tx:
+        assert await credits.settle(tx, older, 5.0, reason="final charge") == 0.0
+        assert await credits.refund(tx, older, "moderator refund", moderator_id=9) == 0.0
+    assert await ledger_kinds(store, older.id) == []

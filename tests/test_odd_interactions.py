@@ -88,4 +88,6 @@ async def test_evolink_refusal_reads_as_one_sentence(
     text = status["content"] or status["embeds"][0]["description"]
     assert "EvoLink refused this request: Invalid request. You were not charged" in text
     assert ".." not in text
-    assert CHANNEL_ID  # the refusal stays with the member, nothing posted in the channel
+    # the refusal stays with the member: nothing public is left in the channel
+    public = [m for m in fake_discord.channel_messages(CHANNEL_ID) if not m["flags"] & EPHEMERAL]
+    assert public == []

@@ -40,6 +40,7 @@ GUILD_ID = 1200000000000000003
 CHANNEL_ID = 1200000000000000004
 USER_IDS = (1200000000000000011, 1200000000000000012, 1200000000000000013)
 
+PRICIER_THAN_EVOLINK = {"PRICE_720P_PER_SECOND": "1.5"}  # the simulator charges 1 per second
 STARTUP = 40.0  # generous: a loaded 2-core machine imports discord.py slowly
 STEP = 30.0
 EXIT = 15.0
@@ -399,6 +400,27 @@ def delivered_rows(db: Path) -> int:
         return int(row.fetchone()[0])
 
 
+def assert_one_charge_per_video(db: Path, tasks: list[dict[str, Any]]) -> None:
+    """The ledger explains each video once: exactly one reservation, and its reserve, settle and
+    refund rows add up to what EvoLink charged (held, while the video is still being made)."""
+    charged = {
+        task["id"]: 0.0 if task["status"] == "failed" else float(
+            task["usage"].get("credits_used", task["usage"]["credits_reserved"])
+        )
+        for task in tasks
+    }  # fmt: skip
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        rows = conn.execute(
+            """SELECT g.task_id, COALESCE(SUM(l.kind = 'reserve'), 0),
+                      ROUND(-COALESCE(SUM(l.amount), 0), 6)
+               FROM generations g LEFT JOIN credit_ledger l ON l.generation_id = g.id
+                    AND l.kind IN ('reserve', 'settle', 'refund')
+               GROUP BY g.id"""
+        ).fetchall()
+    ledger = {task_id: (reserves, charge) for task_id, reserves, charge in rows}
+    assert ledger == {task_id: (1, charge) for task_id, charge in charged.items()}
+
+
 def assert_clean_log(bot: Bot) -> None:
     err = bot.proc.stderr()
     assert "Traceback" not in err, bot.proc.tail(80)
@@ -498,6 +520,7 @@ async def test_video_end_to_end(cluster: Cluster, discord_api: DiscordStandIn, u
     final = status_edits(discord_api, iid)[-1]["embeds"][0]
     assert "ready" in final["title"].lower(), final
     assert len(deliveries(discord_api, user)) == 1
+    assert_one_charge_per_video(bot.db, tasks)
 
     assert_clean_log(bot)
     await stop_bot(bot)  # how it stops is test_sigterm_*'s business
@@ -507,7 +530,9 @@ async def test_sigkill_mid_task_delivers_each_video_once(
     cluster: Cluster, discord_api: DiscordStandIn
 ) -> None:
     sim = await start_simulator(cluster, task_seconds=5, pending_seconds=0.5)
-    first = await start_bot(cluster, discord_api, sim, name="bot-first")
+    # The bot's estimate (7.5) is above EvoLink's reservation (5): each video is reserved, then
+    # settled, before the kill, and must not be charged again after the restart.
+    first = await start_bot(cluster, discord_api, sim, name="bot-first", **PRICIER_THAN_EVOLINK)
     await wait_ready(discord_api, first)
 
     interactions: dict[int, int] = {}
@@ -536,6 +561,7 @@ async def test_sigkill_mid_task_delivers_each_video_once(
         token=first.token,
         api_key=first.api_key,
         name="bot-second",
+        **PRICIER_THAN_EVOLINK,
     )
     await wait_ready(discord_api, second, count=2)
     await wait_for(
@@ -559,6 +585,7 @@ async def test_sigkill_mid_task_delivers_each_video_once(
     tasks = await sim.tasks()
     assert len(tasks) == 3, f"EvoLink got {len(tasks)} creates, expected 3"
     assert {t["status"] for t in tasks} == {"completed"}
+    assert_one_charge_per_video(second.db, tasks)
     # After the restart the interaction tokens are unknown to the bot: the status messages are
     # updated with the bot token through the channel.
     originals = {int((discord_api.original(iid) or {})["id"]) for iid in interactions.values()}
@@ -579,7 +606,7 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
     again with the same nonce, and Discord (enforce_nonce) returns the message it already has."""
     sim = await start_simulator(cluster, task_seconds=1.5)
     hold = discord_api.hold_answers(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages")
-    first = await start_bot(cluster, discord_api, sim, name="bot-first")
+    first = await start_bot(cluster, discord_api, sim, name="bot-first", **PRICIER_THAN_EVOLINK)
     await wait_ready(discord_api, first)
     user = USER_IDS[0]
     await discord_api.send_interaction(video_command(user, "a kite over a beach at noon"))
@@ -600,6 +627,7 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
         token=first.token,
         api_key=first.api_key,
         name="bot-second",
+        **PRICIER_THAN_EVOLINK,
     )
     await wait_for(
         lambda: delivered_rows(second.db) == 1,
@@ -612,7 +640,9 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
     assert len(sends) >= 2 and len(set(nonces)) == 1 and nonces[0], nonces
     assert all(r.json.get("enforce_nonce") is True for r in sends)
     assert len(deliveries(discord_api, user)) == 1, "the video was posted twice"
-    assert len(await sim.tasks()) == 1
+    tasks = await sim.tasks()
+    assert len(tasks) == 1
+    assert_one_charge_per_video(second.db, tasks)
     assert_clean_log(second)
     await stop_bot(second)
 
@@ -716,6 +746,7 @@ async def sigterm_while_rendering(
     assert loop.time() - started < 10
     assert_clean_log(bot)
     assert STOPPED_LINE in bot.proc.stderr()
+    assert_one_charge_per_video(bot.db, await sim.tasks())  # each still holds its reservation
     # The bot closed the gateway itself. (The code on the wire is 4000, not the 1000 discord.py
     # passes to close(): its reader task sends the close frame; a discord.py/aiohttp detail.)
     await wait_for(lambda: connection.closed, "the websocket to close", discord_api=discord_api)

@@ -59,13 +59,27 @@ __all__ = [
 
 
 class Transaction:
-    """Statements that commit together (see Store.transaction), by purpose."""
+    """Statements that commit together (see Store.transaction), by purpose.
+
+    `fetchone`, `fetchall` and `execute` run any statement in the transaction: like the Store's,
+    they are for tests and tools; the bot's own modules call the purpose methods."""
 
     def __init__(self, executor: Executor, clock: Clock) -> None:
+        self._executor = executor
         self.generations = Generations(executor, clock)
         self.history = History(executor)
         self.ledger = Ledger(executor, clock)
         self.moderation = ModerationRecords(executor, clock)
+
+    async def fetchone(self, sql: str, *params: Any) -> Row | None:
+        return await self._executor.fetchone(sql, *params)
+
+    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
+        return await self._executor.fetchall(sql, *params)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        return await self._executor.execute(sql, *params)
 
 
 class Store:

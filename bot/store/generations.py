@@ -295,12 +295,14 @@ class Generations:
 
     # --- admission -------------------------------------------------------------------------------
 
-    async def last_requested_at(self, guild_id: int, user_id: int) -> float | None:
-        """When the member last asked for a video, a cancelled request aside."""
+    async def last_requested_at(
+        self, guild_id: int, user_id: int, statuses: Sequence[str]
+    ) -> float | None:
+        """When the member last asked for a video that is now in one of `statuses`."""
         return await self._scalar(
-            """SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
-               AND status != 'cancelled'""",
-            guild_id, user_id,
+            f"""SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
+               AND status IN ({", ".join("?" for _ in statuses)})""",
+            guild_id, user_id, *statuses,
         )  # fmt: skip
 
     async def unfinished_counts(self, guild_id: int, user_id: int) -> dict[str, int]:

@@ -10,6 +10,7 @@ transaction, the version kept in `PRAGMA user_version`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -177,14 +178,35 @@ class SQLiteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error. The connection is left out of a
+        transaction whatever happens, a cancellation (e.g. a timeout) included: the database
+        thread finishes a statement it has started even when its caller stops waiting, so a
+        BEGIN abandoned half-way would otherwise open a transaction nobody ends."""
         async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                await self._to_the_end("BEGIN IMMEDIATE")
+            except BaseException:
+                if self._connection.in_transaction:
+                    await self._to_the_end("ROLLBACK")
+                raise
             try:
                 yield self._tx
+                await self._to_the_end("COMMIT")
             except BaseException:
-                await self._connection.execute("ROLLBACK")
+                if self._connection.in_transaction:
+                    await self._to_the_end("ROLLBACK")
                 raise
-            await self._connection.execute("COMMIT")
+
+    async def _to_the_end(self, sql: str) -> None:
+        """Run a statement, waiting for it even if the caller is cancelled meanwhile (the
+        cancellation is passed on once it has finished)."""
+        step = asyncio.ensure_future(self._connection.execute(sql))
+        try:
+            await asyncio.shield(step)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await step
+            raise
 
     def atomic(self) -> AbstractAsyncContextManager[Executor]:
         return self.transaction()
