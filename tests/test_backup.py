@@ -19,7 +19,7 @@ import pytest
 
 from bot.store import MIGRATIONS, DatabaseTooNew, check_usable, open_store
 from bot.store.sqlite_backup import backup_database, expected_tables, inspect_database
-from tests.discord_standin import DiscordStandIn
+from discord_double import DiscordStandIn
 from tests.test_process import (
     USER_IDS,
     Cluster,

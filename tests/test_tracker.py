@@ -12,9 +12,16 @@ from bot.client import VideoBot
 from bot.simulator import SimTask, Simulator
 from bot.store import Generation
 from bot.tracker import Delivery
+from discord_double import (
+    CHANNEL_ID,
+    USER_ID,
+    FakeDiscord,
+    dispatch,
+    option,
+    slash_command,
+    wait_until,
+)
 from tests.conftest import FakeClock
-from tests.discord_fake import CHANNEL_ID, USER_ID, FakeDiscord, dispatch, option, slash_command
-from tests.discord_standin import wait_until
 
 
 async def submit(bot: VideoBot, count: int) -> None:
