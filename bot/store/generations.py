@@ -1,6 +1,6 @@
 """Generations and their lifecycle: a request is stored, submitted (or queued first), polled,
-finished and delivered; plus the reads of that history for moderators and the counts that
-admission and the task gauges need.
+finished and delivered; plus the counts that admission and the task gauges need. (The history
+as moderators read it is bot/store/history.py.)
 
 Work is taken in four places only: `due_unsubmitted`, `due_for_poll`, `due_for_delivery` and
 `promote_queued`. One SQLite process needs no more than a read there; a backend shared by several
