@@ -13,8 +13,8 @@ from bot.client import UserFacingError
 from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
 from bot.store import Generation
-from cogs.paging import Pager
 from cogs.results import ResultButton
+from cogs.shared import Pager
 
 if TYPE_CHECKING:
     from bot.client import VideoBot

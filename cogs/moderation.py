@@ -30,7 +30,7 @@ from bot.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
 from bot.i18n import AnyLocale, command_text, listing, sentences, t
 from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
-from cogs.paging import Pager
+from cogs.shared import Pager
 
 if TYPE_CHECKING:
     from bot.client import VideoBot

@@ -19,7 +19,7 @@ from bot.i18n import AnyLocale, t
 from bot.request import NEGATIVE_PROMPT, SEED
 from bot.store import Generation
 from bot.validation import InvalidRequest, validate_video_request
-from cogs.errors import friendly_errors, report_failure
+from cogs.shared import friendly_errors, report_failure
 from cogs.video import refuse_invalid, start_video
 
 if TYPE_CHECKING:

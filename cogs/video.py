@@ -26,7 +26,7 @@ from bot.request import (
 )
 from bot.validation import AudioFile, InvalidRequest, validate_video_request
 from cogs.credits import member_role_ids
-from cogs.errors import friendly_errors
+from cogs.shared import friendly_errors
 
 if TYPE_CHECKING:
     from bot.client import VideoBot

@@ -1,23 +1,32 @@
-"""Previous/next buttons under an ephemeral embed. Only the member who asked can turn the pages.
+"""What several cogs share (a cog imports this module and no other cog).
 
-Pages are fetched on demand with keyset cursors: the view keeps the cursor each page started
-from, so "previous" re-reads that page and "next" continues from the last row shown. Views live
-in memory for ten minutes (an interaction token lives fifteen); they do not survive a restart.
+Buttons and forms that fail: slash commands have the tree's error handler
+(bot.client.VideoTree.on_error), buttons and forms do not (discord.py only logs their errors, and
+the member sees "This interaction failed"); `report_failure` and `friendly_errors` log the error
+and tell the member, in their language, that nothing was charged.
+
+Pages: `Pager` puts previous/next buttons under an ephemeral embed, and only the member who asked
+can turn them. Pages are fetched on demand with keyset cursors: the view keeps the cursor each
+page started from, so "previous" re-reads that page and "next" continues from the last row shown.
+Views live in memory for ten minutes (an interaction token lives fifteen); they do not survive a
+restart.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import discord
 
+from bot.client import already_answered, reply_privately
 from bot.i18n import AnyLocale, t
-from cogs.errors import report_failure
 
 log = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
 K = TypeVar("K")
 PAGER_TIMEOUT = 600.0
 
@@ -27,6 +36,32 @@ PageRenderer = Callable[[K | None, int], Awaitable[tuple[discord.Embed, K | None
 Refusal = str | Callable[[discord.Locale], str]
 # buttons that belong to the page on show (e.g. Regenerate under each of a member's videos)
 PageItems = Callable[[], list[discord.ui.Item[Any]]]
+
+
+async def report_failure(
+    interaction: discord.Interaction[Any], error: Exception, what: str
+) -> None:
+    if already_answered(error):
+        log.warning("%s: already answered (a replayed interaction?)", what)
+        return
+    log.error("%s failed", what, exc_info=error)
+    await reply_privately(interaction, t("error.unexpected", interaction.locale))
+
+
+def friendly_errors(
+    callback: Callable[[Item, discord.Interaction[Any]], Awaitable[None]],
+) -> Callable[[Item, discord.Interaction[Any]], Awaitable[None]]:
+    """For the callback of a button that outlives its view (a DynamicItem)."""
+
+    @functools.wraps(callback)
+    async def guarded(item: Item, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await callback(item, interaction)
+        except Exception as exc:
+            custom_id = interaction.data.get("custom_id", "?") if interaction.data else "?"
+            await report_failure(interaction, exc, f"button {custom_id}")
+
+    return guarded
 
 
 class Pager(discord.ui.View, Generic[K]):
