@@ -18,6 +18,7 @@ from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
 from cogs.moderation import ModGroup
+from cogs.shared import member_role_ids, remaining_text
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
@@ -53,20 +54,6 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
         reason = f" · {clip(entry.reason, LEDGER_REASON)}"
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
-    )
-
-
-def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
-    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`."""
-    if summary.allowance is None:
-        return t("credits.unlimited", locale)
-    remaining = max(summary.remaining or 0.0, 0.0)
-    period = summary.period if summary.period in CREDIT_PERIODS else "other"
-    return t(
-        f"credits.remaining.{period}",
-        locale,
-        remaining=fmt(remaining),
-        allowance=fmt(summary.allowance),
     )
 
 
@@ -430,14 +417,6 @@ def _reason(text: str) -> str:
     if len(reason) > MAX_REASON_LENGTH:
         raise UserFacingError.translated("input.reason_too_long", count=MAX_REASON_LENGTH)
     return reason
-
-
-def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
-    """The member's role ids as the interaction lists them (needs no cached guild)."""
-    raw = getattr(member, "_roles", None)
-    if raw is not None:
-        return tuple(int(r) for r in raw)
-    return tuple(role.id for role in getattr(member, "roles", ()))
 
 
 def _guild(interaction: discord.Interaction[VideoBot]) -> int:

@@ -13,7 +13,7 @@ from bot.credits import MemberCredits, Prices, fmt
 from bot.discord_limits import fit_embed
 from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, PROMPT, SEED
-from cogs.credits import member_role_ids, remaining_text
+from cogs.shared import member_role_ids, remaining_text
 
 if TYPE_CHECKING:
     from bot.client import VideoBot

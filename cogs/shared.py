@@ -22,7 +22,9 @@ from typing import Any, Generic, TypeVar
 import discord
 
 from bot.client import already_answered, reply_privately
+from bot.credits import MemberCredits, fmt
 from bot.i18n import AnyLocale, t
+from bot.settings import CREDIT_PERIODS
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,28 @@ def friendly_errors(
             await report_failure(interaction, exc, f"button {custom_id}")
 
     return guarded
+
+
+def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
+    """The member's role ids as the interaction lists them (needs no cached guild)."""
+    raw = getattr(member, "_roles", None)
+    if raw is not None:
+        return tuple(int(r) for r in raw)
+    return tuple(role.id for role in getattr(member, "roles", ()))
+
+
+def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
+    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`."""
+    if summary.allowance is None:
+        return t("credits.unlimited", locale)
+    remaining = max(summary.remaining or 0.0, 0.0)
+    period = summary.period if summary.period in CREDIT_PERIODS else "other"
+    return t(
+        f"credits.remaining.{period}",
+        locale,
+        remaining=fmt(remaining),
+        allowance=fmt(summary.allowance),
+    )
 
 
 class Pager(discord.ui.View, Generic[K]):

@@ -25,8 +25,7 @@ from bot.request import (
     output_size,
 )
 from bot.validation import AudioFile, InvalidRequest, validate_video_request
-from cogs.credits import member_role_ids
-from cogs.shared import friendly_errors
+from cogs.shared import friendly_errors, member_role_ids
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
