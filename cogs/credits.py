@@ -17,8 +17,7 @@ from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
-from cogs.moderation import ModGroup
-from cogs.shared import member_role_ids, remaining_text
+from cogs.shared import ModGroup, member_role_ids, remaining_text
 
 if TYPE_CHECKING:
     from bot.client import VideoBot

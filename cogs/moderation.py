@@ -30,7 +30,7 @@ from bot.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
 from bot.i18n import AnyLocale, command_text, listing, sentences, t
 from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
-from cogs.shared import Pager
+from cogs.shared import ModGroup, Pager, is_moderator
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NOT_A_MODERATOR = t("mod.not_a_moderator")  # English; shown in the member's language
 STATUS_CHOICES = [
     app_commands.Choice(name="completed", value="completed"),
     app_commands.Choice(name="failed", value="failed"),
@@ -57,20 +56,6 @@ BANS_PAGE = 15
 UPLOAD_MARGIN = 8 * 1024  # the multipart envelope around the file
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
-    if interaction.guild_id is None:
-        return False
-    permissions = interaction.permissions
-    return permissions.manage_guild or permissions.administrator
-
-
-class NotModerator(app_commands.CheckFailure):
-    message_key = "mod.not_a_moderator"  # the tree's on_error shows it in the member's language
-
-    def __init__(self) -> None:
-        super().__init__(NOT_A_MODERATOR)
-
-
 def not_your_pages(locale: discord.Locale) -> str:
     return t("mod.not_your_pages", locale)
 
@@ -78,17 +63,6 @@ def not_your_pages(locale: discord.Locale) -> str:
 def status_name(status: str, locale: AnyLocale) -> str:
     """A status filter as the moderator's Discord shows its choice: `expired (took too long)`."""
     return command_text(STATUS_NAMES.get(status, status), locale)
-
-
-class ModGroup(app_commands.Group):
-    """A /videomod group or subgroup. discord.py runs only the direct parent's check, so every
-    subgroup must be a ModGroup too: `ModGroup(name=..., description=..., parent=bot.videomod)`.
-    """
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if not is_moderator(interaction):
-            raise NotModerator()
-        return True
 
 
 class PostableChannel(app_commands.Transformer):

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import discord
+from discord import app_commands
 
 from bot.client import already_answered, reply_privately
 from bot.credits import MemberCredits, fmt
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 K = TypeVar("K")
 PAGER_TIMEOUT = 600.0
+NOT_A_MODERATOR = t("mod.not_a_moderator")  # English; shown in the member's language
 
 # (cursor of the page's start or None for the first page, 1-based page number) -> (embed, next)
 PageRenderer = Callable[[K | None, int], Awaitable[tuple[discord.Embed, K | None]]]
@@ -86,6 +88,31 @@ def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
         remaining=fmt(remaining),
         allowance=fmt(summary.allowance),
     )
+
+
+def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+    if interaction.guild_id is None:
+        return False
+    permissions = interaction.permissions
+    return permissions.manage_guild or permissions.administrator
+
+
+class NotModerator(app_commands.CheckFailure):
+    message_key = "mod.not_a_moderator"  # the tree's on_error shows it in the member's language
+
+    def __init__(self) -> None:
+        super().__init__(NOT_A_MODERATOR)
+
+
+class ModGroup(app_commands.Group):
+    """A /videomod group or subgroup. discord.py runs only the direct parent's check, so every
+    subgroup must be a ModGroup too: `ModGroup(name=..., description=..., parent=bot.videomod)`.
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if not is_moderator(interaction):
+            raise NotModerator()
+        return True
 
 
 class Pager(discord.ui.View, Generic[K]):
