@@ -19,7 +19,7 @@ from bot import evolink
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
-from bot.delivery import DiscordNotifier
+from bot.delivery import DiscordNotifier, MessageButtons
 from bot.discord_limits import CONTENT, clip_text
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
@@ -195,6 +195,8 @@ class VideoBot(commands.Bot):
         self.health: Health | None = None
         self._monitoring_tasks: list[asyncio.Task[None]] = []
         self._stop_counting_rate_limits: Callable[[], None] = lambda: None
+        # the cogs that answer the buttons under status and result messages supply them
+        self.buttons = MessageButtons()
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -210,7 +212,7 @@ class VideoBot(commands.Bot):
         )
         # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
         videos = VideoDownloader(evolink_base_url=s.evolink_base_url)
-        self.notifier = DiscordNotifier(self, clock=self.clock, videos=videos)
+        self.notifier = DiscordNotifier(self, clock=self.clock, videos=videos, buttons=self.buttons)
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
         self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)

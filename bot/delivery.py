@@ -36,12 +36,37 @@ DOWNLOAD_TIMEOUT = 60.0
 FOLLOWUP_SEARCH = 50  # latest channel messages searched for an unrecorded follow-up
 DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
-ResultView = Callable[[Generation], discord.ui.View | None]
+ButtonsFor = Callable[[Generation], discord.ui.View | None]
 Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
 GaveUp = Callable[[Generation, str, str | None], Awaitable[object]]
 RecordRoute = Callable[[int, str | None], Awaitable[None]]
 QueuePosition = Callable[[Generation], Awaitable[int | None]]
+
+
+def no_buttons(generation: Generation) -> None:
+    return None
+
+
+class MessageButtons:
+    """The buttons under the bot's status and result messages. The cogs that answer them supply
+    them when they load (bot/ imports no cog); until one does, those messages carry none."""
+
+    def __init__(self) -> None:
+        self._status: ButtonsFor = no_buttons
+        self._result: ButtonsFor = no_buttons
+
+    def supply(self, *, status: ButtonsFor | None = None, result: ButtonsFor | None = None) -> None:
+        self._status = status or self._status
+        self._result = result or self._result
+
+    def status(self, generation: Generation) -> discord.ui.View | None:
+        """Under a request's status message, e.g. Cancel while it waits in the queue."""
+        return self._status(generation)
+
+    def result(self, generation: Generation) -> discord.ui.View | None:
+        """Under a delivered video or a failure, e.g. Regenerate."""
+        return self._result(generation)
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -66,14 +91,14 @@ class DiscordNotifier:
         clock: Clock = time.time,
         *,
         videos: media.VideoDownloader | None = None,
+        buttons: MessageButtons | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
         self._interactions: OrderedDict[int, tuple[float, discord.Interaction[Any]]] = OrderedDict()
         self._throttle = EditThrottle(clock)
         self._videos = videos
-        self.result_view: ResultView = lambda generation: None
-        self.status_view: ResultView = lambda generation: None
+        self._buttons = buttons or MessageButtons()
         self.queue_position: QueuePosition | None = None
         self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
         self.on_outcome: Outcome | None = None  # e.g. the mod-log post
@@ -267,7 +292,7 @@ class DiscordNotifier:
             "embed": embed,
             "allowed_mentions": only_mention(g.user_id),
         }
-        view = self.result_view(g)
+        view = self._buttons.result(g)
         if view is not None:
             kwargs["view"] = view
         if video is not None and not link_only:
@@ -291,7 +316,7 @@ class DiscordNotifier:
         embed = render.status_embed(
             generation, now=self._clock(), queue_position=position, locale=generation.locale
         )
-        view = self.status_view(generation)  # e.g. Cancel while it waits in the queue
+        view = self._buttons.status(generation)
         interaction = self._fresh_interaction(generation.id)
         if interaction is not None:
             try:

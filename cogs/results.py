@@ -186,7 +186,7 @@ class ResultsCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ResultButton)
-        self.bot.notifier.result_view = result_view
+        self.bot.buttons.supply(result=result_view)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[VideoBot]) -> None:

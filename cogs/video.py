@@ -24,6 +24,7 @@ from bot.request import (
     VideoRequest,
     output_size,
 )
+from bot.store import Generation
 from bot.validation import AudioFile, InvalidRequest, validate_video_request
 from cogs.shared import friendly_errors, member_role_ids
 
@@ -97,9 +98,13 @@ class CancelQueued(
         await bot.tracker.renumber_queue(cancelled.guild_id, cancelled.user_id)
 
 
-def cancel_view(generation_id: int, locale: AnyLocale = None) -> discord.ui.View:
+def status_buttons(generation: Generation) -> discord.ui.View | None:
+    """Cancel, while the request waits in the bot's queue (labelled in the requester's
+    language: only they may press it)."""
+    if generation.status != "queued":
+        return None
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelQueued(generation_id, locale))
+    view.add_item(CancelQueued(generation.id, generation.locale))
     return view
 
 
@@ -109,9 +114,7 @@ class VideoCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(CancelQueued)
-        self.bot.notifier.status_view = lambda g: (
-            cancel_view(g.id, g.locale) if g.status == "queued" else None
-        )
+        self.bot.buttons.supply(status=status_buttons)
 
     @app_commands.command(name="video", description="Make a short video from a text prompt")
     @app_commands.guild_only()
@@ -238,7 +241,7 @@ async def start_video(
         message = await interaction.edit_original_response(
             content=tn("video.reserved", admission.cost, locale, credits=fmt(admission.cost)),
             embed=embed,
-            view=cancel_view(generation.id, locale),
+            view=bot.buttons.status(generation),
             allowed_mentions=NO_PINGS,
         )
     else:
