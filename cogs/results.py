@@ -19,8 +19,7 @@ from bot.i18n import AnyLocale, t
 from bot.request import NEGATIVE_PROMPT, SEED
 from bot.store import Generation
 from bot.validation import InvalidRequest, validate_video_request
-from cogs.shared import friendly_errors, report_failure
-from cogs.video import refuse_invalid, start_video
+from cogs.shared import friendly_errors, refuse_invalid, report_failure, start_video
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
