@@ -13,8 +13,7 @@ from bot.client import UserFacingError
 from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
 from bot.store import Generation
-from cogs.results import ResultButton
-from cogs.shared import Pager
+from cogs.shared import Pager, ResultButton
 
 if TYPE_CHECKING:
     from bot.client import VideoBot

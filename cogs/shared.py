@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import discord
@@ -25,10 +28,11 @@ from discord import app_commands
 from bot import evolink, render
 from bot.client import already_answered, reply_privately
 from bot.credits import CreditRefused, MemberCredits, Requester, fmt
-from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
+from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded, request_of
 from bot.i18n import AnyLocale, t, tn
-from bot.request import VideoRequest
+from bot.request import NEGATIVE_PROMPT, SEED, VideoRequest
 from bot.settings import CREDIT_PERIODS
+from bot.store import Generation
 from bot.validation import InvalidRequest
 
 if TYPE_CHECKING:
@@ -40,6 +44,8 @@ Item = TypeVar("Item")
 K = TypeVar("K")
 PAGER_TIMEOUT = 600.0
 NO_PINGS = discord.AllowedMentions.none()
+MODAL_TEXT_MAX = 4000  # Discord's limit for a text input
+LABELS = {"again": "results.again", "seed": "results.seed", "edit": "results.edit"}  # i18n keys
 NOT_A_MODERATOR = t("mod.not_a_moderator")  # English; shown in the member's language
 
 # (cursor of the page's start or None for the first page, 1-based page number) -> (embed, next)
@@ -193,6 +199,98 @@ async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None
         await interaction.delete_original_response()
     except discord.HTTPException as exc:
         log.info("could not remove the 'thinking' message: %s", exc)
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"video:(?P<action>again|seed|edit):(?P<id>\d+)",
+):
+    def __init__(
+        self,
+        action: str,
+        generation_id: int,
+        locale: AnyLocale = None,
+        *,
+        label: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or t(LABELS[action], locale),
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"video:{action}:{generation_id}",
+                row=row,
+            )
+        )
+        self.action = action
+        self.generation_id = generation_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> ResultButton:
+        return cls(match["action"], int(match["id"]))
+
+    @friendly_errors
+    async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
+        bot = interaction.client
+        locale = interaction.locale
+        generation = await bot.store.get(self.generation_id)
+        if (
+            generation is None
+            or generation.user_id != interaction.user.id
+            or generation.guild_id != interaction.guild_id
+        ):
+            await interaction.response.send_message(t("results.not_yours", locale), ephemeral=True)
+            return
+        if self.action == "edit":
+            if len(generation.prompt) > MODAL_TEXT_MAX:
+                text = t("results.too_long_to_edit", locale, count=MODAL_TEXT_MAX)
+                await interaction.response.send_message(text, ephemeral=True)
+                return
+            form = EditModal(generation, locale)
+            await interaction.response.send_modal(form)
+            form.stop()  # not kept in memory: ResultsCog.on_interaction reads the submission
+            return
+        if self.action == "seed" and generation.seed is None:
+            await interaction.response.send_message(
+                t("results.random_seed", locale), ephemeral=True
+            )
+            return
+        seed = (
+            generation.seed if self.action == "seed" else random.randint(SEED.minimum, SEED.maximum)
+        )
+        await start_video(bot, interaction, replace(request_of(generation), seed=seed))
+
+
+class EditModal(discord.ui.Modal):
+    """The form only; what is typed into it is handled by `edit_submitted`."""
+
+    def __init__(self, generation: Generation, locale: AnyLocale = None) -> None:
+        super().__init__(
+            title=t("results.modal.title", locale),
+            timeout=None,
+            custom_id=f"video:editform:{generation.id}",
+        )
+        self.add_item(
+            discord.ui.TextInput(
+                label=t("results.modal.prompt", locale),
+                custom_id="prompt",
+                style=discord.TextStyle.paragraph,
+                default=generation.prompt,
+                max_length=MODAL_TEXT_MAX,
+            )
+        )
+        self.add_item(
+            discord.ui.TextInput(
+                label=t("results.modal.negative_prompt", locale),
+                custom_id="negative_prompt",
+                style=discord.TextStyle.paragraph,
+                default=(generation.negative_prompt or "")[: NEGATIVE_PROMPT.max_length],
+                max_length=NEGATIVE_PROMPT.max_length,
+                required=False,
+            )
+        )
 
 
 def is_moderator(interaction: discord.Interaction[Any]) -> bool:
