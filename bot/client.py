@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +38,16 @@ from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
+#: The commands, buttons and forms: one extension per area, each module's `setup(bot)` adds its
+#: cogs. Discord lists the top-level commands in this order.
+EXTENSIONS = (
+    "cogs.video",
+    "cogs.results",
+    "cogs.moderation",
+    "cogs.history",
+    "cogs.credits",
+    "cogs.help",
+)
 WARN_EVERY = 3600.0  # seconds between two mod-log warnings of one kind in one server
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
 
@@ -155,7 +165,6 @@ class VideoBot(commands.Bot):
     notifier: DiscordNotifier
     moderation: Moderation
     modlog: ModLog
-    videomod: app_commands.Group  # set by cogs.moderation.ModerationCog
 
     def __init__(
         self,
@@ -165,6 +174,7 @@ class VideoBot(commands.Bot):
         evolink_transport: httpx.AsyncBaseTransport | None = None,
         evolink_sleep: evolink.Sleep = asyncio.sleep,
         start_tracker: bool = True,
+        extensions: Sequence[str] = EXTENSIONS,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -178,6 +188,7 @@ class VideoBot(commands.Bot):
         self._evolink_transport = evolink_transport
         self._evolink_sleep = evolink_sleep
         self._start_tracker = start_tracker
+        self._extension_names = tuple(extensions)
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
         self.callbacks: CallbackServer | None = None
@@ -249,20 +260,8 @@ class VideoBot(commands.Bot):
         if self.metrics is not None and s.metrics_port is not None:
             await self.start_monitoring(self.metrics, s.metrics_host, s.metrics_port)
 
-        from cogs.credits import CreditsCog, CreditsModeration
-        from cogs.help import HelpCog
-        from cogs.history import HistoryCog
-        from cogs.moderation import ModerationCog
-        from cogs.results import ResultsCog
-        from cogs.video import VideoCog
-
-        await self.add_cog(VideoCog(self))
-        await self.add_cog(ResultsCog(self))
-        await self.add_cog(ModerationCog(self))
-        await self.add_cog(HistoryCog(self))
-        await self.add_cog(CreditsCog(self))
-        await self.add_cog(CreditsModeration(self), override=True)  # joins /videomod
-        await self.add_cog(HelpCog(self))
+        for name in self._extension_names:
+            await self.load_extension(name)
         # English and Simplified Chinese names, descriptions and choices, from the member's
         # Discord language; Discord still sends the English names back, so dispatch is unchanged.
         await self.tree.set_translator(Translator())

@@ -17,7 +17,13 @@ from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.render import clip
 from bot.settings import CREDIT_PERIODS
-from cogs.shared import ModGroup, member_role_ids, remaining_text
+from cogs.shared import (
+    ModeratorCog,
+    ModGroup,
+    member_role_ids,
+    moderator_group,
+    remaining_text,
+)
 
 if TYPE_CHECKING:
     from bot.client import VideoBot
@@ -154,7 +160,6 @@ class CreditsAdmin(ModGroup):
         super().__init__(
             name="credits",
             description="Members' video credits: show, grant, take, allowances, refunds",
-            parent=bot.videomod,
         )
         self.bot = bot
 
@@ -303,16 +308,11 @@ class CreditsAdmin(ModGroup):
         )
 
 
-class CreditsModeration(commands.Cog):
-    """/videomod limits and /videomod balance (added to the moderators' group)."""
+class CreditsModeration(ModeratorCog):
+    """/videomod credits, /videomod limits and /videomod balance."""
 
-    def __init__(self, bot: VideoBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        CreditsAdmin(self.bot)  # registers itself under /videomod
-        self.bot.videomod.add_command(self.limits)
-        self.bot.videomod.add_command(self.balance)
+    def moderator_commands(self) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+        return [CreditsAdmin(self.bot), *super().moderator_commands()]
 
     @app_commands.command(name="limits", description="Show or change this server's video limits")
     @app_commands.describe(
@@ -422,3 +422,8 @@ def _guild(interaction: discord.Interaction[VideoBot]) -> int:
     if interaction.guild_id is None:
         raise UserFacingError.translated("error.guild_only")
     return interaction.guild_id
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(CreditsCog(bot))
+    await bot.add_cog(CreditsModeration(bot, moderator_group(bot)), override=True)

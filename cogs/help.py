@@ -141,3 +141,7 @@ class HelpCog(commands.Cog):
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(HelpCog(bot))

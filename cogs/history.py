@@ -66,3 +66,7 @@ class HistoryCog(commands.Cog):
 
 def not_your_history(locale: discord.Locale) -> str:
     return t("history.not_yours", locale)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(HistoryCog(bot))

@@ -102,3 +102,7 @@ class ResultsCog(commands.Cog):
             await edit_submitted(interaction, int(match["id"]))
         except Exception as exc:
             await report_failure(interaction, exc, "Edit & retry form")
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(ResultsCog(bot))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot import evolink, render
 from bot.client import already_answered, reply_privately
@@ -309,13 +310,57 @@ class NotModerator(app_commands.CheckFailure):
 
 class ModGroup(app_commands.Group):
     """A /videomod group or subgroup. discord.py runs only the direct parent's check, so every
-    subgroup must be a ModGroup too: `ModGroup(name=..., description=..., parent=bot.videomod)`.
-    """
+    subgroup must be a ModGroup too: `ModGroup(name=..., description=...)`, joined to /videomod
+    by a `ModeratorCog`."""
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         if not is_moderator(interaction):
             raise NotModerator()
         return True
+
+
+def moderator_group(bot: VideoBot) -> ModGroup:
+    """/videomod, the moderators' group, shown by default only to members with Manage Server.
+    The first cog to ask makes it and registers it with the command tree; the others are given
+    the same one, so the order the cogs load in does not matter."""
+    group = bot.tree.get_command("videomod")
+    if isinstance(group, ModGroup):
+        return group
+    group = ModGroup(
+        name="videomod",
+        description="Moderate the video bot: log, export, bans, blocklist, audit",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+    bot.tree.add_command(group)
+    return group
+
+
+class ModeratorCog(commands.Cog):
+    """A cog whose commands and groups are /videomod subcommands, and so inherit its permission
+    check: they join the group the cog is given when it loads, and leave it when it unloads.
+    Add it with `bot.add_cog(cog, override=True)`: discord.py registers a cog's commands by their
+    root, /videomod, which the tree already holds."""
+
+    def __init__(self, bot: VideoBot, videomod: ModGroup) -> None:
+        self.bot = bot
+        self.videomod = videomod
+        self._joined: list[str] = []
+
+    def moderator_commands(self) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+        """What joins /videomod, in the order Discord lists it: the cog's own commands."""
+        return list(self.get_app_commands())
+
+    async def cog_load(self) -> None:
+        for command in self.moderator_commands():
+            self.videomod.add_command(command)
+            self._joined.append(command.name)
+
+    async def cog_unload(self) -> None:
+        for name in self._joined:
+            self.videomod.remove_command(name)
+        if not self.videomod.commands:
+            self.bot.tree.remove_command(self.videomod.name)
 
 
 class Pager(discord.ui.View, Generic[K]):

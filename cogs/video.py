@@ -165,3 +165,7 @@ def _audio_file(attachment: discord.Attachment | None) -> AudioFile | None:
         content_type=attachment.content_type,
         url=attachment.url,
     )
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(VideoCog(bot))

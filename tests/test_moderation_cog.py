@@ -11,11 +11,11 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.client import VideoBot
 from bot.store import Generation, NewGeneration
 from cogs.moderation import UPLOAD_MARGIN
+from cogs.shared import ModeratorCog, moderator_group
 from tests.conftest import FakeClock
 from tests.discord_fake import (
     ADMIN_PERMISSIONS,
@@ -610,14 +610,8 @@ async def test_videos_shows_a_member_only_their_own(
 # --- other cogs' subcommands ------------------------------------------------------------------
 
 
-class ExtraModCommands(commands.Cog):
-    """How another cog puts its moderator commands under /videomod (see the report)."""
-
-    def __init__(self, bot: VideoBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.videomod.add_command(self.grant)
+class ExtraModCommands(ModeratorCog):
+    """How another cog puts its moderator commands under /videomod."""
 
     @app_commands.command(name="grant", description="Give a member credits")
     async def grant(
@@ -629,7 +623,7 @@ class ExtraModCommands(commands.Cog):
 async def test_another_cog_can_add_subcommands_that_inherit_the_check(
     fake_discord: FakeDiscord, bot: VideoBot
 ) -> None:
-    await bot.add_cog(ExtraModCommands(bot), override=True)
+    await bot.add_cog(ExtraModCommands(bot, moderator_group(bot)), override=True)
     await bot.tree.sync()
     sync = fake_discord.calls_to("PUT", "/applications/{application_id}/commands")[-1]
     names = [c["name"] for c in sync.json]
