@@ -221,18 +221,19 @@ class VideoBot(commands.Bot):
             sleep=self._evolink_sleep,
             observe=self.instruments.evolink_call,
         )
-        # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
-        videos = VideoDownloader(evolink_base_url=s.evolink_base_url)
-        self.notifier = DiscordNotifier(self, clock=self.clock, videos=videos, buttons=self.buttons)
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
-        self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
-        self.notifier.record_route = self.store.set_delivery_route
-        self.notifier.queue_position = self.store.queue_position
-        self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
-            g, withheld=withheld
-        )
-        self.notifier.on_undeliverable = self.modlog.post_undelivered
+        self.notifier = DiscordNotifier(
+            self, clock=self.clock,
+            # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
+            videos=VideoDownloader(evolink_base_url=s.evolink_base_url),
+            buttons=self.buttons,
+            queue_position=self.store.queue_position,
+            withhold=lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id),
+            on_outcome=lambda g, withheld: self.modlog.post_outcome(g, withheld=withheld),
+            on_undeliverable=self.modlog.post_undelivered,
+            record_route=self.store.set_delivery_route,
+        )  # fmt: skip
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
         )
@@ -242,15 +243,15 @@ class VideoBot(commands.Bot):
             self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
             on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
+            is_banned=self.moderation.is_banned,  # their queued requests never start
         )  # fmt: skip
-        self.service.is_banned = self.moderation.is_banned  # their queued requests never start
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, clock=self.clock,
-            on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
+            on_charge_anomaly=self.report_charge_anomaly, on_key_refused=self.report_key_refused,
+            instruments=self.instruments,
         )  # fmt: skip
-        self.tracker.on_key_refused = self.report_key_refused
         await self.tracker.resume_lost_creates()  # before any command can start a create
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root

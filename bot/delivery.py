@@ -92,6 +92,11 @@ class DiscordNotifier:
         *,
         videos: media.VideoDownloader | None = None,
         buttons: MessageButtons | None = None,
+        queue_position: QueuePosition | None = None,
+        withhold: Withhold | None = None,
+        on_outcome: Outcome | None = None,
+        on_undeliverable: GaveUp | None = None,
+        record_route: RecordRoute | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -99,11 +104,11 @@ class DiscordNotifier:
         self._throttle = EditThrottle(clock)
         self._videos = videos
         self._buttons = buttons or MessageButtons()
-        self.queue_position: QueuePosition | None = None
-        self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
-        self.on_outcome: Outcome | None = None  # e.g. the mod-log post
-        self.on_undeliverable: GaveUp | None = None  # (generation, why, where the note went)
-        self.record_route: RecordRoute | None = None  # remembers a fallback while it is tried
+        self._queue_position = queue_position
+        self._withhold = withhold  # e.g. the requester was banned meanwhile
+        self._on_outcome = on_outcome  # e.g. the mod-log post
+        self._on_undeliverable = on_undeliverable  # (generation, why, where the note went)
+        self._record_route = record_route  # remembers a fallback while it is tried
 
     def remember_interaction(
         self, generation_id: int, interaction: discord.Interaction[Any]
@@ -137,7 +142,7 @@ class DiscordNotifier:
 
     @about_generation
     async def deliver(self, generation: Generation) -> Delivery:
-        if self.withhold is not None and await self.withhold(generation):
+        if self._withhold is not None and await self._withhold(generation):
             await self._report(generation, withheld=True)
             return Delivery("withheld", None)
         await self._edit_status(generation)
@@ -159,17 +164,17 @@ class DiscordNotifier:
         except Exception:
             log.exception("could not send generation %s's note", generation.id)
             reached = None
-        if self.on_undeliverable is None:
+        if self._on_undeliverable is None:
             return
         try:
-            await self.on_undeliverable(generation, reason, reached)
+            await self._on_undeliverable(generation, reason, reached)
         except Exception:
             log.exception("could not report the undelivered generation %s", generation.id)
 
     async def _note(self, g: Generation) -> str | None:
         """Where the note went: "channel", "dm", "withheld" (a banned member gets nothing) or
         None. It carries its own nonce, so a restart does not post it twice."""
-        if self.withhold is not None and await self.withhold(g):
+        if self._withhold is not None and await self._withhold(g):
             return "withheld"
         text, link = render.result_message(g, details=False, locale=g.locale)
         embeds = [link] if link is not None else []
@@ -189,10 +194,10 @@ class DiscordNotifier:
         return None
 
     async def _report(self, generation: Generation, *, withheld: bool) -> None:
-        if self.on_outcome is None:
+        if self._on_outcome is None:
             return
         try:
-            await self.on_outcome(generation, withheld)
+            await self._on_outcome(generation, withheld)
         except Exception:
             log.exception("could not report the outcome of generation %s", generation.id)
 
@@ -238,8 +243,8 @@ class DiscordNotifier:
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
 
     async def _route(self, g: Generation, route: str | None) -> None:
-        if self.record_route is not None:
-            await self.record_route(g.id, route)
+        if self._record_route is not None:
+            await self._record_route(g.id, route)
 
     async def _find_followup(self, g: Generation) -> int | None:
         """A follow-up the bot may have posted before it stopped: follow-ups carry no nonce, so
@@ -311,8 +316,8 @@ class DiscordNotifier:
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
         position = None
-        if generation.status == "queued" and self.queue_position is not None:
-            position = await self.queue_position(generation)
+        if generation.status == "queued" and self._queue_position is not None:
+            position = await self._queue_position(generation)
         embed = render.status_embed(
             generation, now=self._clock(), queue_position=position, locale=generation.locale
         )
