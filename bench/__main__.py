@@ -10,8 +10,8 @@
 Results are in BENCHMARKS.md.
 
 It prints one table per section (figure, value, target, pass/MISS). Everything runs on this
-machine over loopback: the real bot in-process on the recorded Discord layer
-(tests/discord_fake.py), the EvoLink simulator (bot/simulator/) in a process of its own. Each
+machine over loopback: the real bot in-process on the recorded Discord layer (discord_double/'s
+in-process transport), the EvoLink simulator (bot/simulator/) in a process of its own. Each
 measurement runs in a fresh process (bench/worker.py), so that no figure inherits another's
 memory or warm caches. Needs only the project's own dependencies (`pip install -e ".[test]"`).
 """

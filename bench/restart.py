@@ -66,8 +66,9 @@ async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
 
     imported = time.time()
 
-    from bench.botside import CHANNEL_MESSAGE, BenchFakeDiscord, bench_settings, sim_stats
-    from tests.discord_fake import start_bot
+    from bench.botside import BenchFakeDiscord, bench_settings, sim_stats
+    from discord_double import start_bot
+    from discord_double.routes import CHANNEL_MESSAGE
 
     database = _db(params)
     logs = production_logging(database.parent / "bot.log")

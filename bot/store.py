@@ -7,6 +7,7 @@ it says, so a restart resumes exactly where the last process stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -404,14 +405,35 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error. The connection is left out of a
+        transaction whatever happens, a cancellation (e.g. a timeout) included: the database
+        thread finishes a statement it has started even when its caller stops waiting, so a
+        BEGIN abandoned half-way would otherwise open a transaction nobody ends."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._to_the_end("BEGIN IMMEDIATE")
+            except BaseException:
+                if self._db.in_transaction:
+                    await self._to_the_end("ROLLBACK")
+                raise
             try:
                 yield self._tx
+                await self._to_the_end("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    await self._to_the_end("ROLLBACK")
                 raise
-            await self._db.execute("COMMIT")
+
+    async def _to_the_end(self, sql: str) -> None:
+        """Run a statement, waiting for it even if the caller is cancelled meanwhile (the
+        cancellation is passed on once it has finished)."""
+        step = asyncio.ensure_future(self._db.execute(sql))
+        try:
+            await asyncio.shield(step)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await step
+            raise
 
     # --- generations: creation and submission ------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, and the real bot on a fake
-Discord REST layer (tests/discord_fake.py)."""
+"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, and the real bot on the
+in-process Discord double (discord_double/)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from bot import i18n
 from bot.client import VideoBot
 from bot.settings import Secret, Settings
 from bot.simulator import Simulator
-from tests.discord_fake import FakeDiscord, fake_discord, running_bot
-
-__all__ = ["fake_discord"]  # the fixture, made visible to every test module
+from discord_double import FakeDiscord, running_bot
 
 START = 1_800_000_000.0
 
@@ -54,6 +52,19 @@ def every_message_key_exists(
         return
     records = caplog.get_records("setup") + caplog.get_records("call")
     assert [r.getMessage() for r in records if r.name == "bot.i18n"] == []
+
+
+@pytest.fixture
+def fake_discord() -> Iterator[FakeDiscord]:
+    """An installed FakeDiscord, uninstalled after the test. The test fails if the bot sent
+    anything over Discord's size limits, even where the bot caught the 400 and went on (a test
+    that sends one on purpose clears `fake_discord.refused`)."""
+    with FakeDiscord() as fake:
+        yield fake
+    if fake.refused:
+        pytest.fail(
+            f"Discord would have refused {len(fake.refused)} request(s):\n{fake.refusals()}"
+        )
 
 
 @pytest.fixture

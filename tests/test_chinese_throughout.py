@@ -26,8 +26,7 @@ from bot import i18n
 from bot.client import VideoBot
 from bot.render import TASK_FAILURES
 from bot.simulator import TASK_ERROR_MESSAGES, Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     MEMBER_PERMISSIONS,
@@ -49,6 +48,7 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
+from tests.conftest import BotFactory, FakeClock
 
 ZH = "zh-CN"
 EPHEMERAL = 64

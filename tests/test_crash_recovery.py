@@ -19,8 +19,7 @@ from bot.evolink import EvoLinkClient
 from bot.generations import VideoService
 from bot.simulator import Simulator
 from bot.store import Store
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -29,6 +28,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 
 
 class Crash(BaseException):

@@ -6,7 +6,7 @@ import discord
 import pytest
 
 from bot.discord_limits import EMBED_TOTAL, clip_text, fit_embed, join_lines
-from tests.discord_payload_rules import payload_problems
+from discord_double.rules import payload_problems
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,7 @@ from typing import Any
 
 from bot.client import EXTENSIONS, VideoBot
 from bot.simulator import Simulator
-from tests.conftest import FakeClock, make_settings, no_sleep
-from tests.discord_fake import (
+from discord_double import (
     MEMBER_PERMISSIONS,
     FakeDiscord,
     dispatch,
@@ -19,6 +18,7 @@ from tests.discord_fake import (
     slash_command,
     subcommand,
 )
+from tests.conftest import FakeClock, make_settings, no_sleep
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBCOMMAND, SUBCOMMAND_GROUP = 1, 2

@@ -22,7 +22,7 @@ import pytest
 
 from bot.invite import required_permissions
 from bot.store import MIGRATIONS
-from tests.discord_standin import APPLICATION_ID, DiscordStandIn
+from discord_double import APPLICATION_ID, DiscordStandIn
 from tests.test_process import (
     STARTUP,
     Cluster,

@@ -24,8 +24,8 @@ from bot.render import TASK_FAILURES, task_failure_text
 from bot.settings import CREDIT_PERIODS
 from bot.store import MIGRATIONS
 from cogs.credits import LEDGER_KINDS
+from discord_double import FakeDiscord, option
 from tests.conftest import FakeClock
-from tests.discord_fake import FakeDiscord, option
 from tests.test_moderation_cog import add, answer, videomod
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,7 @@ from bot.client import VideoBot
 from bot.store import Generation, NewGeneration
 from cogs.moderation import UPLOAD_MARGIN
 from cogs.shared import ModeratorCog, moderator_group
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from discord_double import (
     ADMIN_PERMISSIONS,
     CHANNEL_ID,
     GUILD_ID,
@@ -33,6 +32,7 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
+from tests.conftest import FakeClock
 
 EPHEMERAL = 64
 MOD_PERMISSIONS = MEMBER_PERMISSIONS | discord.Permissions(manage_guild=True).value

@@ -25,8 +25,7 @@ from bot.invite import invite_url, required_permissions
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.settings import SettingsError, load_settings
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     APPLICATION_ID,
     FakeDiscord,
     dispatch,
@@ -34,6 +33,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 from tests.test_process import base_env
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

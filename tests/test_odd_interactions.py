@@ -11,7 +11,7 @@ import pytest
 
 from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     FakeDiscord,
     dispatch,

@@ -7,8 +7,7 @@ from typing import Any
 
 from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -19,6 +18,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 
 EPHEMERAL = 64
 

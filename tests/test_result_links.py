@@ -15,8 +15,7 @@ from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation
 from bot.tracker import DELIVERY_RETRY_DELAYS
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
@@ -25,6 +24,7 @@ from tests.discord_fake import (
     option,
     slash_command,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import LOG_CHANNEL
 from tests.test_moderation_flow import set_log_channel
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -245,3 +246,29 @@ async def test_a_database_of_the_previous_version_gains_the_replace_guard(
         assert row is not None and row[0] == 5
     finally:
         await s.close()
+
+
+async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_open(
+    tmp_path: Path,
+) -> None:
+    """A health probe's timeout, say, while another program holds the write lock: the BEGIN the
+    database thread finishes after the caller has gone must not leave a transaction open."""
+    path = tmp_path / "bot.db"
+    db = await Store.open(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2), db.transaction():
+                pass
+        holder.execute("ROLLBACK")
+        await db.add_generation(new())  # one transaction after another, as before the lock
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE generations SET progress = 5")
+        row = await db.get(1)
+        assert row is not None and row.progress == 5
+        holder.execute("BEGIN IMMEDIATE")  # the bot holds no write lock once it is done
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+        await db.close()

@@ -12,8 +12,7 @@ from bot.client import VideoBot
 from bot.simulator import SimTask, Simulator
 from bot.store import Generation
 from bot.tracker import Delivery
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -21,8 +20,9 @@ from tests.discord_fake import (
     option,
     running_bot,
     slash_command,
+    wait_until,
 )
-from tests.discord_standin import wait_until
+from tests.conftest import BotFactory, FakeClock
 
 
 async def submit(bot: VideoBot, count: int) -> None:
