@@ -38,7 +38,7 @@ UNUSABLE_RESULT = "unusable_result"  # error code: EvoLink finished, but its lin
 
 
 class Notifier(Protocol):
-    """The Discord side, as the tracker needs it (see bot.delivery)."""
+    """The Discord side, as the tracker needs it (see bot.ui.delivery)."""
 
     async def progress(self, generation: Generation) -> None:
         """Show a changed status; best effort, never raises."""

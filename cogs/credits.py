@@ -10,13 +10,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.client import UserFacingError
 from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
-from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
-from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
-from bot.render import clip
 from bot.settings import CREDIT_PERIODS
+from bot.ui.client import UserFacingError
+from bot.ui.discord_limits import FIELD_VALUE, fit_embed, join_lines
+from bot.ui.i18n import AnyLocale, t, tn
+from bot.ui.render import clip
 from cogs.shared import (
     ModeratorCog,
     ModGroup,
@@ -26,7 +26,7 @@ from cogs.shared import (
 )
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"

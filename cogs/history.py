@@ -8,15 +8,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import mod_render
-from bot.client import UserFacingError
-from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
 from bot.store import Generation
+from bot.ui import mod_render
+from bot.ui.client import UserFacingError
+from bot.ui.i18n import t
 from cogs.shared import Pager, ResultButton
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 
 class HistoryCog(commands.Cog):

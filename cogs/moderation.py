@@ -23,16 +23,16 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot import mod_render
-from bot.client import UserFacingError
-from bot.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
-from bot.i18n import AnyLocale, command_text, listing, sentences, t
-from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
+from bot.ui import mod_render
+from bot.ui.client import UserFacingError
+from bot.ui.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
+from bot.ui.i18n import AnyLocale, command_text, listing, sentences, t
+from bot.ui.mod_render import code
 from cogs.shared import ModeratorCog, ModGroup, Pager, is_moderator, moderator_group
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

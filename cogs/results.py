@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.i18n import t
 from bot.store import Generation
+from bot.ui.i18n import t
 from bot.validation import InvalidRequest, validate_video_request
 from cogs.shared import ResultButton, refuse_invalid, report_failure, start_video
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 EDIT_FORM = re.compile(r"video:editform:(?P<id>\d+)")
 

@@ -1,7 +1,7 @@
 """What several cogs share (a cog imports this module and no other cog).
 
 Buttons and forms that fail: slash commands have the tree's error handler
-(bot.client.VideoTree.on_error), buttons and forms do not (discord.py only logs their errors, and
+(bot.ui.client.VideoTree.on_error), buttons and forms do not (discord.py only logs their errors, and
 the member sees "This interaction failed"); `report_failure` and `friendly_errors` log the error
 and tell the member, in their language, that nothing was charged.
 
@@ -26,18 +26,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import evolink, render
-from bot.client import already_answered, reply_privately
+from bot import evolink
 from bot.credits import CreditRefused, MemberCredits, Requester, fmt
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded, request_of
-from bot.i18n import AnyLocale, t, tn
 from bot.request import NEGATIVE_PROMPT, SEED, VideoRequest
 from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
+from bot.ui import render
+from bot.ui.client import already_answered, reply_privately
+from bot.ui.i18n import AnyLocale, t, tn
 from bot.validation import InvalidRequest
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 log = logging.getLogger(__name__)
 

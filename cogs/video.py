@@ -9,9 +9,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.client import UserFacingError
-from bot.i18n import AnyLocale, t
 from bot.request import (
     ASPECT_RATIO,
     DURATION,
@@ -21,11 +18,14 @@ from bot.request import (
     output_size,
 )
 from bot.store import Generation
+from bot.ui import render
+from bot.ui.client import UserFacingError
+from bot.ui.i18n import AnyLocale, t
 from bot.validation import AudioFile, InvalidRequest, validate_video_request
 from cogs.shared import friendly_errors, refuse_invalid, start_video
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 ASPECT_NAMES = {"16:9": "landscape", "9:16": "portrait", "1:1": "square", "4:3": "classic",
                 "3:4": "classic portrait"}  # fmt: skip

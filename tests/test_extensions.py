@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.client import EXTENSIONS, VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import EXTENSIONS, VideoBot
 from discord_double import (
     MEMBER_PERMISSIONS,
     FakeDiscord,

@@ -1,5 +1,5 @@
 """/videomod and /videos through discord.py's real code paths: raw interaction payloads in,
-recorded Discord calls out. Also the mod-log poster (bot/modlog.py) as moderators see it."""
+recorded Discord calls out. Also the mod-log poster (bot/ui/modlog.py) as moderators see it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.client import VideoBot
 from bot.store import Generation, NewGeneration
+from bot.ui.client import VideoBot
 from cogs.moderation import UPLOAD_MARGIN
 from cogs.shared import ModeratorCog, moderator_group
 from discord_double import (
@@ -645,7 +645,7 @@ async def test_another_cog_can_add_subcommands_that_inherit_the_check(
 async def test_embeds_stay_within_discord_limits_with_the_longest_values(
     bot: VideoBot, clock: FakeClock
 ) -> None:
-    from bot import mod_render, modlog_render
+    from bot.ui import mod_render, modlog_render
 
     worst = "*_`|~>@everyone " * 400  # escaping makes member text longer
     items = []

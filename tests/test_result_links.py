@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from bot import result_link
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation
 from bot.tracker import DELIVERY_RETRY_DELAYS
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,

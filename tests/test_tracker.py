@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import SimTask, Simulator
 from bot.store import Generation
 from bot.tracker import Delivery
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,

@@ -21,12 +21,13 @@ from typing import IO, Any, cast
 import aiohttp
 import discord
 
-from bot import media, render
-from bot.i18n import t
+from bot import media
 from bot.logcontext import about_generation
 from bot.store import Clock, Generation
-from bot.throttle import EditThrottle
 from bot.tracker import Delivery, DeliveryFailed
+from bot.ui import render
+from bot.ui.i18n import t
+from bot.ui.throttle import EditThrottle
 
 log = logging.getLogger(__name__)
 

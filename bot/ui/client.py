@@ -19,22 +19,22 @@ from bot import evolink
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
-from bot.delivery import DiscordNotifier, MessageButtons
-from bot.discord_limits import CONTENT, clip_text
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
 from bot.health import Answer, Health, MonitoringServer
-from bot.i18n import AnyLocale, Translator, command_text, listing, option_label, t
 from bot.instruments import NO_INSTRUMENTS, Instruments
-from bot.invite import invite_url
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
-from bot.modlog import ModLog
-from bot.modlog_render import charge_warning
 from bot.settings import Settings
 from bot.store import Clock, Store
 from bot.tracker import Tracker
+from bot.ui.delivery import DiscordNotifier, MessageButtons
+from bot.ui.discord_limits import CONTENT, clip_text
+from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_label, t
+from bot.ui.invite import invite_url
+from bot.ui.modlog import ModLog
+from bot.ui.modlog_render import charge_warning
 
 log = logging.getLogger(__name__)
 
