@@ -1,15 +1,19 @@
-"""What several cogs share (a cog imports this module and no other cog).
+"""What several cogs share; a cog imports this module and no other cog. In order:
 
-Buttons and forms that fail: slash commands have the tree's error handler
-(bot.ui.client.VideoTree.on_error), buttons and forms do not (discord.py only logs their errors, and
-the member sees "This interaction failed"); `report_failure` and `friendly_errors` log the error
-and tell the member, in their language, that nothing was charged.
-
-Pages: `Pager` puts previous/next buttons under an ephemeral embed, and only the member who asked
-can turn them. Pages are fetched on demand with keyset cursors: the view keeps the cursor each
-page started from, so "previous" re-reads that page and "next" continues from the last row shown.
-Views live in memory for ten minutes (an interaction token lives fifteen); they do not survive a
-restart.
+- Buttons and forms that fail: slash commands have the tree's error handler
+  (bot.ui.client.VideoTree.on_error), buttons and forms do not (discord.py only logs their
+  errors, and the member sees "This interaction failed"); `report_failure` and `friendly_errors`
+  log the error and tell the member, in their language, that nothing was charged.
+- A member's role ids and what they have left to spend (/video, /credits, /videohelp).
+- `start_video`: the one way a video is asked for (/video and the buttons under a result).
+- `ResultButton`: Regenerate, Use seed, Edit & retry (under a result, and Regenerate in /videos).
+- The moderators' group /videomod (`moderator_group`), its permission check (`ModGroup`), and
+  `ModeratorCog`, the cogs whose commands join it.
+- `Pager`: previous/next buttons under an ephemeral embed, which only the member who asked can
+  turn. Pages are fetched on demand with keyset cursors: the view keeps the cursor each page
+  started from, so "previous" re-reads that page and "next" continues from the last row shown.
+  Views live in memory for ten minutes (an interaction token lives fifteen); they do not survive
+  a restart.
 """
 
 from __future__ import annotations
