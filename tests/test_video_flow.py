@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Store
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
