@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from bot.callbacks import CallbackServer, ReceiverLimits
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     FakeDiscord,

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
-from bot.delivery import DiscordNotifier
 from bot.evolink import EvoLinkClient
 from bot.generations import VideoService
 from bot.simulator import Simulator
 from bot.store.generations import Generations
+from bot.ui.client import VideoBot
+from bot.ui.delivery import DiscordNotifier
 from discord_double import (
     CHANNEL_ID,
     USER_ID,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.invite import required_permissions
 from bot.store import MIGRATIONS
+from bot.ui.invite import required_permissions
 from discord_double import APPLICATION_ID, DiscordStandIn
 from tests.test_process import (
     STARTUP,

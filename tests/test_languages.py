@@ -11,9 +11,9 @@ from typing import Any
 import discord
 import pytest
 
-from bot.client import VideoBot
 from bot.credits import MemberCredits, Prices
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from cogs.help import help_embed
 from discord_double import (
     CHANNEL_ID,

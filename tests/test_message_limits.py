@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation, NewGeneration
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,

@@ -20,11 +20,11 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.client import VideoBot
-from bot.invite import invite_url, required_permissions
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.settings import SettingsError, load_settings
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
+from bot.ui.invite import invite_url, required_permissions
 from discord_double import (
     APPLICATION_ID,
     FakeDiscord,
@@ -126,7 +126,7 @@ async def test_healthz_names_what_is_wrong(
         "evolink": "ok",
     }
 
-    with caplog.at_level(logging.INFO, logger="bot.client"):
+    with caplog.at_level(logging.INFO, logger="bot.ui.client"):
         monitored.dispatch("ready")
         monitored.dispatch("ready")  # a second session: not announced again
         await asyncio.sleep(0)

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from bot import result_link
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation
 from bot.tracker import DELIVERY_RETRY_DELAYS
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
@@ -129,7 +129,7 @@ async def test_an_unexpected_error_in_delivery_ends_after_the_bounded_retries(
     def broken_buttons(generation: Generation) -> discord.ui.View | None:
         raise RuntimeError("the result buttons could not be built")
 
-    bot.notifier.result_view = broken_buttons
+    bot.buttons.supply(result=broken_buttons)
     await start_video(bot, simulator)
     await run_through_the_retries(bot, clock)
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import open_store
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
