@@ -55,9 +55,14 @@ class RuleError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """NFKC, without invisible format characters (zero-width spaces and joiners)."""
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+    """NFKC, without invisible format characters (zero-width spaces and joiners); a lone
+    surrogate, which no text can be encoded with, becomes U+FFFD."""
+    kept = []
+    for c in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(c)
+        if category != "Cf":
+            kept.append("\ufffd" if category == "Cs" else c)
+    return "".join(kept)
 
 
 def plain(text: str) -> str:
@@ -67,13 +72,14 @@ def plain(text: str) -> str:
 
 def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
     """A moderator's entry as (pattern, is_regex): `/.../` means a regex. Raises RuleError."""
-    value = text.strip()
+    value = _encodable(text.strip())
     if len(value) > 2 and value.startswith("/") and value.endswith("/"):
         value, regex = value[1:-1], True
+    if not regex:
+        value = plain(value)
     if not value:
         raise RuleError("input.blocklist_empty")
     if not regex:
-        value = plain(value)
         if len(value) > MAX_WORD_LENGTH:
             raise RuleError("input.word_too_long", count=MAX_WORD_LENGTH)
         return value, False
@@ -93,6 +99,12 @@ def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
     if program.search(""):
         raise RuleError("input.regex_matches_empty")
     return value, True
+
+
+def _encodable(text: str) -> str:
+    """The text with each lone surrogate (which Discord's JSON can carry, and no database can
+    store) replaced by U+FFFD, as any decoder would."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def compile_rule(pattern: str, is_regex: bool) -> Program:
@@ -188,8 +200,8 @@ class _Entry:
 
 def _word(index: int, pattern: str) -> _Entry:
     core = (space_class() + "+").join(literal(part) for part in pattern.split())
-    lead = not_after_word() if _spaced_word_char(pattern[0]) else ""
-    tail = not_before_word() if _spaced_word_char(pattern[-1]) else ""
+    lead = not_after_word() if pattern and _spaced_word_char(pattern[0]) else ""
+    tail = not_before_word() if pattern and _spaced_word_char(pattern[-1]) else ""
     return _Entry(index, core, lead, tail)
 
 

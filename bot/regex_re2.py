@@ -64,7 +64,7 @@ class Rewritten:
 
 def rewrite(pattern: str, *, widen: bool = False, shrink: bool = False) -> Rewritten:
     """Raises re.error for a pattern Python cannot read, and (unless `widen`) Unsupported."""
-    parsed = _parser.parse(pattern, re.IGNORECASE)
+    parsed = _parse(pattern)
     writer = _Writer(widen or shrink, shrink)
     flags = int(parsed.state.flags)
     items = list(parsed)
@@ -83,7 +83,16 @@ def positions(pattern: str) -> int:
     """How many characters the pattern may be reading at once, each `{n}` counted n times: what
     bounds RE2's work per byte of prompt when its fast DFA gives up. Plain literal text is not
     counted (however long, it keeps the DFA small), except inside alternatives. Raises re.error."""
-    return _positions(list(_parser.parse(pattern, re.IGNORECASE)), in_branch=False)
+    return _positions(list(_parse(pattern)), in_branch=False)
+
+
+def _parse(pattern: str) -> Any:
+    """Python's parse of the pattern. Raises re.error for anything Python refuses, whatever
+    Python raises (OverflowError for a count over 4294967294, ValueError for `(?a)(?u)`...)."""
+    try:
+        return _parser.parse(pattern, re.IGNORECASE)
+    except (ValueError, OverflowError, RecursionError) as exc:
+        raise re.error(str(exc)) from None
 
 
 def literal(text: str, *, ignore_case: bool = True) -> str:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bot.blocklist import Checker, RuleError, compile_rule, normalize, parse_rule
+from bot.blocklist import Checker, RuleError, checked, compile_rule, normalize, parse_rule
 from bot.regex_re2 import SPACES, rewrite
 
 
@@ -78,6 +78,12 @@ def test_safe_regexes_are_accepted() -> None:
         ("/(?:(?:a{10}){10}){11}/", "input.regex_too_complex", None),
         ("/[/", "input.regex_invalid", None),
         ("/a|/", "input.regex_matches_empty", None),
+        # what Python's parser raises besides re.error, and entries empty once normalised
+        ("/(?a)(?u)a/", "input.regex_invalid", None),
+        ("/a{4294967295}/", "input.regex_invalid", None),
+        ("/a{99999999999999999999}/", "input.regex_invalid", None),
+        ("\u200b", "input.blocklist_empty", None),
+        (" \u200b\u2060 ", "input.blocklist_empty", None),
     ],
 )
 def test_what_re2_cannot_run_is_refused_with_a_reason(
@@ -115,6 +121,74 @@ def test_regexes_match_what_pythons_re_matched() -> None:
             pytest.fail(f"{source} was not compiled")
         wrong = [text for text in texts if bool(python.search(text)) != ours.search(text)]
         assert wrong == [], source
+
+
+def random_regex(rng: random.Random, depth: int = 0) -> str:
+    """A random regex of what RE2 can run, in normal form."""
+    atoms = [*"ab xé猫к_-!1٣", ".", r"\w", r"\W", r"\d", r"\D", r"\s", r"\S", "[ab]", "[^a-c]",
+             r"[\w-]", r"[^\W\d]", r"[é!]", r"\b", r"\B", r"\b", r"\B", "^", "$", r"\A",
+             r"\Z"]  # fmt: skip
+    parts = []
+    for _ in range(rng.randint(1, 4)):
+        roll = rng.random()
+        if roll < 0.2 and depth < 2:
+            opening = rng.choice(["(", "(?:", "(?-i:", "(?s:"])
+            part = opening + random_regex(rng, depth + 1) + ")"
+        elif roll < 0.3 and depth < 2:
+            part = "(?:" + random_regex(rng, depth + 1) + "|" + random_regex(rng, depth + 1) + ")"
+        else:
+            part = rng.choice(atoms)
+        if part not in ("^", "$", r"\A", r"\Z", r"\b", r"\B") and rng.random() < 0.25:
+            part += rng.choice(["*", "+", "?", "{1,2}", "*?", "{2}"])
+        parts.append(part)
+    if depth == 0 and rng.random() < 0.2:
+        return rng.choice(["(?m)", "(?s)"]) + "".join(parts)
+    return "".join(parts)
+
+
+# Pieces of what a careless or hostile moderator may type, and what older versions stored
+HOSTILE = [
+    "(", ")", "[", "]", "{", "}", "|", "*", "+", "?", "^", "$", ".", "\\", "/", "-", ",", "#",
+    "(?", "(?:", "(?P<g>", "(?P=g)", "(?#", "(?=", "(?<=", "(?<!", "(?>", "(?(1)", "\\1",
+    "\\g<1>", "(?a)", "(?u)", "(?L)", "(?x)", "(?i)", "(?-i:", "(?s", "(?a:", "(?au)", "{0}",
+    "{4294967295}", "{99999999999999999999}", "{1001}", "{2,1}", "{,}", "\\N{BULLET}",
+    "\\N{NOPE}", "\\u12", "\\U0010ffff", "\\x4", "\\777", "\\p{L}", "\\b", "\\B",
+    "\\A", "\\Z", "\\z", "\\w", "\\W", "\\d", "\\s", "\\S", "[^", "[[:alpha:]]",
+    "a", "é", "ｇ", "＊", "（", "？", "ﬁ", "\u0301", "\u200b", "\u2060", "\ud800", "\udfff",
+    "\x00", "\n", " ", "\u3000", "猫", "🔫", "\U0010ffff",
+]  # fmt: skip
+RULE_KEYS = {
+    "input.blocklist_empty", "input.word_too_long", "input.regex_too_long", "input.regex_invalid",
+    "input.regex_unsupported", "input.regex_too_complex", "input.regex_matches_empty",
+    "input.blocklist_too_complex",
+}  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
+def test_no_entry_makes_the_blocklist_fail_other_than_with_a_reason() -> None:
+    """Whatever a moderator adds is accepted or refused with a message key, never an exception
+    (the moderator would read "Something went wrong"); and whatever a row holds, however it was
+    stored, the server's blocklist still loads and checks prompts."""
+    rng = random.Random(8)
+    entries = ["".join(rng.choice(HOSTILE) for _ in range(rng.randint(1, 12))) for _ in range(1200)]
+    entries += ["".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(1, 5)))
+                for _ in range(300)]  # fmt: skip
+    entries += [random_regex(rng) + rng.choice(HOSTILE) + random_regex(rng) for _ in range(500)]
+    prompts = ["a gun", "ｇ\ud800é\n\u200b", "".join(rng.choice(HOSTILE) for _ in range(40))]
+    for entry in entries:
+        for text in (entry, f"/{entry}/"):
+            try:
+                rule = parse_rule(text)
+                checker = checked([rule])
+            except RuleError as refusal:
+                assert refusal.message_key in RULE_KEYS, text
+                continue
+            assert checker.unchecked == frozenset(), text
+            assert checker.first_match("\u200b") is None, text  # nothing blocks every prompt
+            for prompt in prompts:
+                checker.first_match(prompt)
+        for stored in ((entry, True), (entry, False)):
+            Checker([stored]).first_match(*prompts)
 
 
 def test_a_widened_regex_blocks_at_least_what_python_blocked() -> None:
