@@ -10,9 +10,13 @@ What moderators are told in /videomod blocklist:
   linear in the prompt whatever the pattern, so no entry can stall the bot. RE2 has no
   look-around, back-references, conditionals, atomic groups or possessive quantifiers: such
   regexes are refused when added. One stored before that cannot be run as written is run widened
-  (it blocks everything it blocked, and may block more) and is marked in the list.
-* Before matching, prompt and pattern are NFKC-normalised (full-width letters become ASCII) and
-  invisible format characters (zero-width spaces) are removed, so they cannot split a word.
+  (it blocks everything it blocked, and may block more) and is marked in the list; one that
+  would match an empty prompt, so block every prompt, is not checked, and marked.
+* Before matching, prompts, words and the characters of a regex are NFKC-normalised (full-width
+  letters, digits and punctuation become ASCII, ``ﬁ`` becomes ``fi``) and invisible format
+  characters (zero-width spaces) are removed, so they cannot split a word (bot/normal_form.py).
+  A regex is normalised character by character in its parsed form, so a full-width ``＊``,
+  ``？`` or ``（`` stays the character it is in Python, never regex syntax.
 * Regexes are capped in length, a server in entries, and all of a server's entries together in
   the size of the one RE2 program that checks a prompt and in how many characters its regexes
   may be reading at once: this bounds the work per prompt (bench/blocklist.py).
@@ -33,6 +37,7 @@ import re2
 from re2 import _re2  # the binding itself: the module's wrapper keeps 128 programs cached
 
 from bot import regex_re2
+from bot.normal_form import normal_form
 from bot.regex_re2 import Unsupported, literal, not_after_word, not_before_word, space_class
 
 log = logging.getLogger(__name__)
@@ -55,14 +60,8 @@ class RuleError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """NFKC, without invisible format characters (zero-width spaces and joiners); a lone
-    surrogate, which no text can be encoded with, becomes U+FFFD."""
-    kept = []
-    for c in unicodedata.normalize("NFKC", text):
-        category = unicodedata.category(c)
-        if category != "Cf":
-            kept.append("\ufffd" if category == "Cs" else c)
-    return "".join(kept)
+    """A prompt as checked: in normal form."""
+    return normal_form(text)
 
 
 def plain(text: str) -> str:
@@ -112,6 +111,8 @@ def compile_rule(pattern: str, is_regex: bool) -> Program:
     runnable = _runnable(_word(0, pattern) if not is_regex else _regex(0, pattern))
     if runnable is None:
         raise RuleError("input.regex_too_complex")
+    if runnable[1].search(""):
+        raise RuleError("input.regex_matches_empty")
     return runnable[1]
 
 
@@ -156,10 +157,14 @@ class Checker:
     def __init__(self, entries: Sequence[tuple[str, bool]]) -> None:
         parsed = [(_regex if is_regex else _word)(i, p) for i, (p, is_regex) in enumerate(entries)]
         whole = _program(parsed) if parsed and all(e.core is not None for e in parsed) else None
-        if whole is not None and whole.size <= MAX_PROGRAM:
-            runnable, self.programs = parsed, [whole]
+        if whole is not None and whole.first(b"") is None and whole.size <= MAX_PROGRAM:
+            runnable, self.programs, everything = parsed, [whole], set()
         else:  # each entry alone, widened as needed; then as few programs as the cap allows
             alone = [r for r in map(_runnable, parsed) if r is not None]
+            # one that matches an empty prompt, stored before that was refused or emptied by
+            # normal_form since (a regex of a zero-width space), would block every prompt
+            everything = {e.index for e, program in alone if program.search("")}
+            alone = [(e, program) for e, program in alone if e.index not in everything]
             runnable, self.programs = [e for e, _ in alone], _pack(alone)
         kept = {e.index for e in runnable}
         self.unchecked = frozenset(e.index for e in parsed if e.index not in kept)
@@ -168,8 +173,10 @@ class Checker:
         self.positions = sum(_positions(p) for p, is_regex in entries if is_regex)
         for index in sorted(self.widened | self.unchecked):
             state = "NOT CHECKED" if index in self.unchecked else "checked widened"
-            log.warning("blocklist regex /%s/ is %s: RE2 cannot run it as written",
-                        entries[index][0], state)  # fmt: skip
+            why = "it would match every prompt" if index in everything else "RE2 cannot run it"
+            pattern, is_regex = entries[index]
+            shown = f"/{pattern}/" if is_regex else repr(pattern)
+            log.warning("blocklist entry %s is %s: %s as written", shown, state, why)
 
     def first_match(self, *texts: str | None) -> int | None:
         """The index of an entry the texts hit (the first text is read first), or None."""
@@ -199,6 +206,7 @@ class _Entry:
 
 
 def _word(index: int, pattern: str) -> _Entry:
+    pattern = plain(pattern)  # as stored, unless by a version that normalised less
     core = (space_class() + "+").join(literal(part) for part in pattern.split())
     lead = not_after_word() if pattern and _spaced_word_char(pattern[0]) else ""
     tail = not_before_word() if pattern and _spaced_word_char(pattern[-1]) else ""

@@ -10,6 +10,9 @@ something that matches at least as much (a look-around by nothing, a back-refere
 its group...), so that an entry stored before keeps blocking everything it blocked. A shrunk
 rewrite also turns each `{n,m}` over 10 into `{min(n, 10),}`, for an entry too large for RE2.
 
+The text it is matched against is in normal form (bot/normal_form.py), and so are the
+pattern's literal characters: `ｇｕｎ` is written as `gun`, a full-width `＊` as a literal `*`.
+
 What RE2 would read differently is written out explicitly: `\\w`, `\\d` and `\\s` keep Python's
 Unicode meaning; `$` also matches before a final newline; in any case `i` also matches `İ` and
 `ı`. `\\b` and `\\B` at either end of the pattern see word characters of every script; elsewhere
@@ -22,6 +25,9 @@ import re
 from dataclasses import dataclass, field
 from re import _parser  # type: ignore[attr-defined]  # Python's own regex parser
 from typing import Any
+
+from bot.normal_form import Item
+from bot.regex_parse import parse
 
 WORD = r"\p{L}\p{N}_"  # Python's \w (str.isalnum or "_"), as a class body
 DIGIT = r"\p{Nd}"
@@ -64,10 +70,8 @@ class Rewritten:
 
 def rewrite(pattern: str, *, widen: bool = False, shrink: bool = False) -> Rewritten:
     """Raises re.error for a pattern Python cannot read, and (unless `widen`) Unsupported."""
-    parsed = _parse(pattern)
+    items, flags = parse(pattern)
     writer = _Writer(widen or shrink, shrink)
-    flags = int(parsed.state.flags)
-    items = list(parsed)
     if len(items) == 1 and str(items[0][0]) == "BRANCH":  # each alternative has its own ends
         branch = items[0][1]
         alternatives = [_edges_inside(list(alt), flags) for alt in branch[1]]
@@ -83,16 +87,7 @@ def positions(pattern: str) -> int:
     """How many characters the pattern may be reading at once, each `{n}` counted n times: what
     bounds RE2's work per byte of prompt when its fast DFA gives up. Plain literal text is not
     counted (however long, it keeps the DFA small), except inside alternatives. Raises re.error."""
-    return _positions(list(_parse(pattern)), in_branch=False)
-
-
-def _parse(pattern: str) -> Any:
-    """Python's parse of the pattern. Raises re.error for anything Python refuses, whatever
-    Python raises (OverflowError for a count over 4294967294, ValueError for `(?a)(?u)`...)."""
-    try:
-        return _parser.parse(pattern, re.IGNORECASE)
-    except (ValueError, OverflowError, RecursionError) as exc:
-        raise re.error(str(exc)) from None
+    return _positions(parse(pattern)[0], in_branch=False)
 
 
 def literal(text: str, *, ignore_case: bool = True) -> str:
@@ -124,7 +119,6 @@ def is_word_char(c: str) -> bool:
 
 # --- writing the parsed pattern out -----------------------------------------------------------
 
-Item = tuple[Any, Any]  # (opcode, argument) as Python's parser gives them
 _EDGE = "edge"  # marks a \b or \B at either end of the pattern, rewritten exactly
 
 

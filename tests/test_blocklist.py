@@ -46,6 +46,27 @@ from bot.regex_re2 import SPACES, rewrite
         ("/(?-i:Gun)/", "gun", False),  # a moderator may ask for exact case
         ("/(?s)a.b/", "a\nb", True),
         ("/(a+)+$/", "aaaa", True),  # refused before, harmless now
+        # a regex's characters are normalised as prompts are: typed by an input method...
+        ("/１８禁/", "a １８禁 scene", True),
+        ("/１８禁/", "a 18禁 scene", True),
+        ("/裸体，/", "一个裸体，女人", True),
+        ("/ｇｕｎ/", "a GUN", True),
+        ("/[ａ-ｚ]+禁/", "abc禁", True),
+        ("/[^ａ-ｚ]x/", "ax", False),
+        ("/[^ｇ]un/", "gun", False),
+        # ... or pasted: ligatures, decomposed accents, zero-width characters
+        ("/ﬁre/", "fire", True),
+        ("/[ﬁx]y/", "a fiy", True),
+        ("/cafe\u0301/", "café", True),  # an é decomposed, as some keyboards and pastes give
+        ("/cafe\\u0301/", "café", True),  # the same as a regex escape
+        ("/g\u200bun/", "gun", True),
+        # full-width syntax characters stay the characters, as Python reads them
+        ("/18＋/", "18+", True),
+        ("/18＋/", "188", False),
+        ("/（猫｜狗）/", "（猫｜狗）", True),
+        ("/（猫｜狗）/", "猫", False),
+        ("/a＊/", "a*", True),
+        ("/a＊/", "b", False),
     ],
 )
 def test_blocklist_matching_rules(entry: str, prompt: str, hit: bool) -> None:
@@ -84,6 +105,7 @@ def test_safe_regexes_are_accepted() -> None:
         ("/a{99999999999999999999}/", "input.regex_invalid", None),
         ("\u200b", "input.blocklist_empty", None),
         (" \u200b\u2060 ", "input.blocklist_empty", None),
+        ("/\u200b/", "input.regex_matches_empty", None),
     ],
 )
 def test_what_re2_cannot_run_is_refused_with_a_reason(
@@ -103,18 +125,33 @@ REGEXES = [
     r"[^i]x", r"\Aab", r"ab\Z", r"(?x) a b  c", r"a{2,3}b", r"(ab)+?c", r"\u00e9t\u00e9",
     r"[\u0400-\u04ff]+z", r"(?a)\w+", r"(?a)\d", r"\b\d+\b", r"\bé", r"é\b", r"\b-x", r"x-\b",
     r"[\w-]+@", r"\$\d+", r"[.]\.", r"a|b\b", r"\b(?:a|b)", r"[a-c]+[^a-c]", r"[^ab]", r"ß",
-    r"σ", r"ǅ", r"\N{BULLET}", r"(?i:x)y", r"x*+y", r"(?:\w\W){2}", r"[^\W]", r"[^\W\d]",
+    r"σ", r"dž", r"\N{BULLET}", r"(?i:x)y", r"x*+y", r"(?:\w\W){2}", r"[^\W]", r"[^\W\d]",
 ]  # fmt: skip
-ALPHABET = [*list("abcxyABCXY \n\téÉiIİı1٣_-@$.•нЖож猫ßσΣςǅǆkKl"), "\u3000", "\x1c", "ff"]
+# Typed by an input method or pasted, and the same regex as Python would match it in normal text
+TYPED = {
+    "ｇｕｎ": "gun", "１８禁": "18禁", "裸体，": "裸体,", "ﬁ+re": "(?:fi)+re",
+    "[ﬁx]y": "(?:[x]|fi)y", "[ａ-ｃ]+": "[a-c]+", "[^ａ-ｃ]": "[^a-c]", "[^ｇ]x": "[^g]x",
+    "g\u200bun": "gun", "x\u200b*y": "xy", "cafe\u0301": "café", "18＋": r"18\+",
+    "（a｜b）": r"\(a\|b\)", "a＊": r"a\*", "\\bｇｕｎ\\b": r"\bgun\b", "[\u200bx]": "x",
+    "ǅ": "dž",
+}  # fmt: skip
+ALPHABET = [*list("abcxyABCXY \n\téÉiIİı1٣_-@$.•нЖож猫ßσΣςǅǆkKlｇＵ１８禁ﬁ，,+＋*|（(!"),
+            "\u3000", "\x1c", "ff", "\u200b", "\u0301", "\n\u200b"]  # fmt: skip
+
+
+def random_texts(rng: random.Random, alphabet: list[str], count: int) -> list[str]:
+    """Short texts, in normal form: Python's `re` cannot backtrack for long on them."""
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(count)]
+    return [normalize(text) for text in texts]
 
 
 def test_regexes_match_what_pythons_re_matched() -> None:
-    """Every rewritten regex agrees with Python's `re` on thousands of short random texts."""
-    rng = random.Random(5)
-    texts = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
-    texts = [normalize(text) for text in texts]
-    for source in REGEXES:
-        python = re.compile(source, re.IGNORECASE)
+    """Every rewritten regex agrees with Python's `re` on thousands of short random texts; a
+    regex typed with full-width or invisible characters, with Python's reading of the regex
+    written in normal form."""
+    texts = random_texts(random.Random(5), ALPHABET, 3000)
+    for source, reference in [*((r, r) for r in REGEXES), *TYPED.items()]:
+        python = re.compile(reference, re.IGNORECASE)
         try:
             ours = compile_rule(source, True)
         except RuleError:
