@@ -16,7 +16,8 @@ What moderators are told in /videomod blocklist:
   letters, digits and punctuation become ASCII, ``ﬁ`` becomes ``fi``) and invisible format
   characters (zero-width spaces) are removed, so they cannot split a word (bot/normal_form.py).
   A regex is normalised character by character in its parsed form, so a full-width ``＊``,
-  ``？`` or ``（`` stays the character it is in Python, never regex syntax.
+  ``？`` or ``（`` stays the character it is in Python, never regex syntax. Prompts are also
+  trimmed.
 * Regexes are capped in length, a server in entries, and all of a server's entries together in
   the size of the one RE2 program that checks a prompt and in how many characters its regexes
   may be reading at once: this bounds the work per prompt (bench/blocklist.py).
@@ -60,8 +61,9 @@ class RuleError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """A prompt as checked: in normal form."""
-    return normal_form(text)
+    """A prompt as checked: in normal form, trimmed as the bot trims what members type (a
+    zero-width character could have hidden a space or newline at either end)."""
+    return normal_form(text).strip()
 
 
 def plain(text: str) -> str:

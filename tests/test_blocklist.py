@@ -67,6 +67,16 @@ from bot.regex_re2 import SPACES, rewrite
         ("/（猫｜狗）/", "猫", False),
         ("/a＊/", "a*", True),
         ("/a＊/", "b", False),
+        # \b in a group at either end, or between known parts, sees every script
+        ("/(\\b)x/", "Éx", False),
+        ("/(\\b)x/", "a x", True),
+        ("/x(\\b)/", "xé", False),
+        ("/x(?:a\\b|é\\b)/", "xéa", False),
+        ("/x(?:a\\b|é\\b)/", "xé!", True),
+        ("/^\\bé/", "été", True),
+        ("/\\w+\\b!/", "кот!", True),
+        ("/é\\Bx/", "éx", True),
+        ("/(?-i:é\\b)x/", "éx", False),
     ],
 )
 def test_blocklist_matching_rules(entry: str, prompt: str, hit: bool) -> None:
@@ -126,6 +136,10 @@ REGEXES = [
     r"[\u0400-\u04ff]+z", r"(?a)\w+", r"(?a)\d", r"\b\d+\b", r"\bé", r"é\b", r"\b-x", r"x-\b",
     r"[\w-]+@", r"\$\d+", r"[.]\.", r"a|b\b", r"\b(?:a|b)", r"[a-c]+[^a-c]", r"[^ab]", r"ß",
     r"σ", r"dž", r"\N{BULLET}", r"(?i:x)y", r"x*+y", r"(?:\w\W){2}", r"[^\W]", r"[^\W\d]",
+    # a `$` that a later part would need to read past, and \b inside a group at either end
+    r"gun$\n", r"$\n", r"a$\n?", r"a$$", r"(\b)x", r"x(\b)", r"((\b))é", r"x(?:a\b|é\b)",
+    r"(\bé|a)x", r"^\bé", r"é\b$", r"\w+\b!", r"é\Bx", r"a\b-", r"(é)\b\1", r"(?-i:é\b)x",
+    r"(?-i:x\b)!",
 ]  # fmt: skip
 # Typed by an input method or pasted, and the same regex as Python would match it in normal text
 TYPED = {
@@ -150,6 +164,7 @@ def test_regexes_match_what_pythons_re_matched() -> None:
     regex typed with full-width or invisible characters, with Python's reading of the regex
     written in normal form."""
     texts = random_texts(random.Random(5), ALPHABET, 3000)
+    texts += [normalize(t) for t in ("gun\n\u200b", "a\n\u200b", "x", "Éx", "xé!", "кот!")]
     for source, reference in [*((r, r) for r in REGEXES), *TYPED.items()]:
         python = re.compile(reference, re.IGNORECASE)
         try:
@@ -181,6 +196,31 @@ def random_regex(rng: random.Random, depth: int = 0) -> str:
     if depth == 0 and rng.random() < 0.2:
         return rng.choice(["(?m)", "(?s)"]) + "".join(parts)
     return "".join(parts)
+
+
+def test_random_regexes_match_what_pythons_re_matched() -> None:
+    """As above, for hundreds of random regexes. Where a `\\b` or `\\B` stays RE2's own (next to
+    a part that may or may not be a word character, in the middle of the regex: the README says
+    so), on texts of ASCII characters only."""
+    rng = random.Random(7)
+    texts = random_texts(rng, [*"abxé猫к_-!1٣ \n", "\u00a0", "\u200b"], 600)
+    ascii_texts = [text for text in texts if text.isascii()]
+    compared = 0
+    for _ in range(700):
+        source = random_regex(rng)
+        try:
+            ours = compile_rule(source, True)
+        except RuleError as refusal:  # matches the empty text
+            assert refusal.message_key == "input.regex_matches_empty", source
+            continue
+        python = re.compile(source, re.IGNORECASE)
+        pattern = rewrite(source).pattern
+        ascii_only = re.search(r"\\[bB]", pattern) is not None
+        wrong = [text for text in (ascii_texts if ascii_only else texts)
+                 if bool(python.search(text)) != ours.search(text)]  # fmt: skip
+        assert wrong == [], (source, pattern)
+        compared += 1
+    assert compared > 300
 
 
 # Pieces of what a careless or hostile moderator may type, and what older versions stored
