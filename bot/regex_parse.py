@@ -24,7 +24,9 @@ def parse(pattern: str) -> tuple[list[Item], int]:
     except (ValueError, OverflowError, RecursionError) as exc:
         raise re.error(str(exc)) from None
     items = list(parsed)
-    return normal_items(_ungrouped(items, _referenced(items))), int(parsed.state.flags)
+    if parsed.state.groups > 1:  # group 0 is the whole match
+        items = _ungrouped(items, _referenced(items))
+    return normal_items(items), int(parsed.state.flags)
 
 
 def _referenced(items: list[Item]) -> set[int]:
@@ -36,7 +38,8 @@ def _referenced(items: list[Item]) -> set[int]:
             found.add(av)
         elif name == "GROUPREF_EXISTS":
             found.add(av[0])
-        found.update(*(_referenced(inner) for inner in _nested(name, av)))
+        for inner in _nested(name, av):
+            found |= _referenced(inner)
     return found
 
 

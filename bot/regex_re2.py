@@ -301,6 +301,12 @@ def _exact_boundaries(
     last = len(items) - 1
     for i, (op, av) in enumerate(items):
         name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):  # next to itself, too
+            out.append((op, (av[0], av[1], _exact_boundaries(list(av[2]), flags, None, None))))
+            continue
+        if name not in ("AT", "BRANCH", "SUBPATTERN"):  # characters, look-around...
+            out.append((op, av))
+            continue
         left = _side_kind(items[i - 1], first=False) if i > 0 else before
         right = _side_kind(items[i + 1], first=True) if i < last else after
         if _is_boundary((op, av)):
@@ -320,9 +326,7 @@ def _exact_boundaries(
             number, add, remove, inner = av
             inner = _exact_boundaries(list(inner), (flags | add) & ~remove, left, right)
             out.append((op, (number, add, remove, inner)))
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):  # next to itself, too
-            out.append((op, (av[0], av[1], _exact_boundaries(list(av[2]), flags, None, None))))
-        else:
+        else:  # another anchor
             out.append((op, av))
     return out
 
