@@ -18,6 +18,7 @@ import pytest
 
 from bot.blocklist import MAX_RULES
 from bot.moderation import (
+    AS_WRITTEN,
     IN_PROGRESS,
     NOT_CHECKED,
     WIDENED,
@@ -428,6 +429,27 @@ async def test_a_stored_regex_re2_cannot_run_still_blocks_all_it_did_and_is_flag
     assert await mod.match(GUILD, "a big cat") == "/(?<=big )cat/"
     assert await mod.match(GUILD, "a calm dog") is None
     assert await mod.blocklist_remove(GUILD, "/gun(?!smith)/", MOD) is not None
+
+
+async def test_stored_regexes_are_normalised_and_none_blocks_every_prompt(
+    store: Store, mod: Moderation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows added before a regex's characters were normalised: a full-width one starts blocking
+    what it was meant to; one that is now empty (a zero-width space), or one that matched the
+    empty text before that was refused, would refuse every prompt, so it is left out and shown
+    as not checked."""
+    for pattern in ("ｇｕｎ", "\u200b", "a|", "裸体，"):
+        await insert_rule(store, pattern)
+    await insert_rule(store, "", is_regex=False)
+    with caplog.at_level(logging.WARNING, logger="bot.blocklist"):
+        rules = await mod.blocklist(GUILD)
+    checked = [AS_WRITTEN, NOT_CHECKED, NOT_CHECKED, AS_WRITTEN, NOT_CHECKED]
+    assert [r.checked for r in rules] == checked
+    assert "/a|/ is NOT CHECKED: it would match every prompt" in caplog.text
+    assert await mod.match(GUILD, "a gun") == "/ｇｕｎ/"
+    assert await mod.match(GUILD, "ｇ\u200bｕｎ") == "/ｇｕｎ/"
+    assert await mod.match(GUILD, "一个裸体，女人") == "/裸体，/"
+    assert await mod.match(GUILD, "a calm lake") is None
 
 
 # --- settings and audit -----------------------------------------------------------------------

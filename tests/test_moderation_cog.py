@@ -519,6 +519,28 @@ async def test_blocklist_commands_add_list_remove_and_refuse_unsupported_pattern
     ]
 
 
+async def test_blocklist_add_explains_every_entry_it_refuses(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    """Entries Python's own regex parser fails on with something other than a regex error, and
+    a word that is empty once its invisible characters are gone: each gets its reason, in the
+    moderator's language, never "Something went wrong"."""
+
+    async def add_entry(pattern: str, locale: str = "en-US") -> str:
+        payload = videomod("add", [option("pattern", pattern)], group="blocklist", locale=locale)
+        return str((await answer(bot, fake_discord, payload))["content"])
+
+    incompatible = await add_entry("/(?a)(?u)a/")
+    assert "`(?a)(?u)a` is not a valid regular expression" in incompatible
+    assert "ASCII and UNICODE flags are incompatible" in incompatible
+    huge = await add_entry("/a{4294967295}/")
+    assert "`a{4294967295}` is not a valid regular expression" in huge
+    assert await add_entry("\u200b") == "The blocklist entry is empty."
+    assert "不是有效的正则表达式" in await add_entry("/a{4294967295}/", "zh-CN")
+    assert await add_entry("\u200b\u2060", "zh-CN") == "屏蔽条目为空。"
+    assert await bot.moderation.blocklist(GUILD_ID) == []
+
+
 async def test_blocklist_list_tells_moderators_which_stored_regexes_are_checked_differently(
     fake_discord: FakeDiscord, bot: VideoBot
 ) -> None:

@@ -89,6 +89,25 @@ async def test_a_blocked_prompt_costs_nothing_calls_nothing_and_is_logged(
     assert logged, "the attempt is shown to moderators"
 
 
+async def test_a_regex_typed_in_full_width_blocks_the_prompt_typed_the_same_way(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    """Chinese input methods type full-width digits, letters and punctuation. Prompts are
+    compared in normal form (`１８` is `18`), and so are a regex's characters: the entry blocks
+    the prompt however either was typed, and a full-width `＋` stays a plus sign, not syntax."""
+    for pattern in ("/１８禁/", "/裸体，/", "/ｇｕｎ＋/"):
+        add = videomod("add", [option("pattern", pattern)], group="blocklist", locale="zh-CN")
+        assert (await answer(bot, fake_discord, add))["content"].startswith(f"已添加 `{pattern}`")
+    for prompt in ("一个 １８禁 场景", "a 18禁 scene", "一个裸体，女人", "a GUN+ show"):
+        payload = slash_command("video", [option("prompt", prompt)], locale="zh-CN")
+        await dispatch(bot, payload)
+        [refusal] = fake_discord.followups(int(payload["id"]))
+        assert refusal["flags"] & EPHEMERAL and "不允许" in refusal["content"], prompt
+    assert creates(simulator) == [] and await ledger_rows(bot) == 0
+    await dispatch(bot, slash_command("video", [option("prompt", "a gunn show")]))
+    assert len(creates(simulator)) == 1
+
+
 async def test_no_blocklist_pattern_can_stall_video_requests(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
 ) -> None:
