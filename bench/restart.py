@@ -32,11 +32,11 @@ def _db(params: dict[str, Any]) -> Path:
 
 async def prepare(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     from bench.botside import insert_active, load_plan, make_plan
-    from bot.store import Store
+    from bot.store import open_store
 
     database = _db(params)
     database.parent.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(database)  # the bot's own schema and migrations
+    store = await open_store(database)  # the bot's own schema and migrations
     await store.close()
     now = time.time()
     plan = make_plan(int(params["tasks"]), now, seed=11, lengths=(1800, 3600), min_remaining=900)

@@ -16,7 +16,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from bot.settings import database_path
-from bot.store import DatabaseReport, backup_database, inspect_database
+from bot.store.sqlite_backup import DatabaseReport, backup_database, inspect_database
 
 
 def backup_target(path: Path, now: datetime) -> Path:

@@ -127,7 +127,7 @@ class VideoService:
             )
         except evolink.OutcomeUnknown as exc:
             log.warning("create for generation %s unconfirmed: %s", generation.id, exc)
-            await self._store.retry_unsubmitted_later(
+            await self._store.generations.retry_unsubmitted_later(
                 generation.id, self._clock() + RECONCILE_DELAY
             )
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
@@ -135,7 +135,7 @@ class VideoService:
             if member_waiting:  # certain that no task was made: the member may simply retry
                 await self._fail(generation, exc, member_told=True)
                 raise SubmitRefused(exc) from exc
-            await self._store.retry_unsubmitted_later(
+            await self._store.generations.retry_unsubmitted_later(
                 generation.id, self._clock() + RECONCILE_DELAY
             )
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
@@ -161,7 +161,7 @@ class VideoService:
                 task.id, generation.id,
             )  # fmt: skip
             with contextlib.suppress(Exception):  # the database may still be failing
-                await self._store.retry_unsubmitted_later(
+                await self._store.generations.retry_unsubmitted_later(
                     generation.id, self._clock() + RECONCILE_DELAY, counted=False
                 )
             raise SubmitUnrecorded(generation.id, str(exc)) from exc
@@ -184,7 +184,7 @@ class VideoService:
             stage="reserved", task_id=task.id,
         )  # fmt: skip
         async with self._store.transaction() as tx:
-            submitted = await self._store.mark_submitted(
+            submitted = await tx.generations.mark_submitted(
                 generation.id,
                 task_id=task.id,
                 status=task.status,
@@ -192,7 +192,6 @@ class VideoService:
                 credits_reserved=checked.charge,
                 estimated_seconds=task.estimated_time,
                 next_poll_at=self._clock() + first_look,
-                tx=tx,
             )
             if checked.charge is not None:
                 await self._credits.settle(
@@ -205,9 +204,9 @@ class VideoService:
     ) -> None:
         """No task was made: record why and give every credit back, in one transaction."""
         async with self._store.transaction() as tx:
-            failed = await self._store.fail_unsubmitted(
+            failed = await tx.generations.fail_unsubmitted(
                 generation.id, exc.code or type(exc).__name__, exc.message,
-                member_told=member_told, tx=tx,
+                member_told=member_told,
             )  # fmt: skip
             if failed is not None:
                 await self._credits.refund(tx, failed, reason="EvoLink refused the request")
@@ -229,16 +228,13 @@ class VideoService:
     async def start_queued(self) -> list[Generation]:
         """Start waiting requests whose member has a free slot, oldest first (a banned member's
         are withdrawn instead). Returns what changed, for the status messages."""
-        members = await self._store.fetchall(
-            "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
-        )
         started: list[Generation] = []
-        for guild_id, user_id in members:
+        for guild_id, user_id in await self._store.generations.members_with_queued():
             if await self._is_banned(guild_id, user_id):
                 started.extend(await self.withdraw_queued(guild_id, user_id))
                 continue
             limits = await self._credits.limits(guild_id)
-            promoted = await self._store.promote_queued(
+            promoted = await self._store.generations.promote_queued(
                 guild_id, user_id, limits.max_running, self._clock() + RECONCILE_DELAY
             )
             for generation in promoted:
@@ -252,7 +248,7 @@ class VideoService:
         """Cancel every request the member still has waiting in our queue, each refunded in
         full (e.g. they were banned: nothing more is started or paid for them)."""
         async with self._store.transaction() as tx:
-            withdrawn = await self._store.cancel_all_queued(guild_id, user_id, tx)
+            withdrawn = await tx.generations.cancel_all_queued(guild_id, user_id)
             for generation in withdrawn:
                 await self._credits.refund(tx, generation, reason="withdrawn: member banned")
         return withdrawn
@@ -260,7 +256,7 @@ class VideoService:
     async def cancel_queued(self, generation_id: int, user_id: int) -> Generation | None:
         """The requester withdraws a request still waiting in our queue: full refund."""
         async with self._store.transaction() as tx:
-            cancelled = await self._store.cancel_queued(generation_id, user_id, tx)
+            cancelled = await tx.generations.cancel_queued(generation_id, user_id)
             if cancelled is not None:
                 await self._credits.refund(tx, cancelled, reason="cancelled while waiting")
         return cancelled

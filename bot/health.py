@@ -17,14 +17,13 @@ import contextlib
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
 from bot.metrics import Metrics
-from bot.store import Clock, Store
+from bot.store import Clock, DatabaseUnwritable, Store
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class Health:
                 await self._store.check_writable()
         except TimeoutError:
             return f"the database was busy for more than {DATABASE_TIMEOUT:.0f} s"
-        except (OSError, sqlite3.Error, ValueError) as exc:
+        except DatabaseUnwritable as exc:
             return f"the database cannot be written: {exc}"
         return "ok"
 

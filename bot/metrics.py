@@ -124,7 +124,7 @@ class Metrics:
             now = time.monotonic()
             if self._cached is not None and now - self._cached[0] < self.cache_seconds:
                 return self._cached[1]
-            counts = await store.task_counts()
+            counts = await store.generations.task_counts()
             for state, count in counts.items():
                 self._tasks.labels(state).set(count)
             self._queue.set(counts.get("queued", 0))

@@ -110,7 +110,7 @@ class Tracker:
         every `requested` row's create was cut off with the last process. They are reconciled in
         the first pass instead of after RECONCILE_DELAY; creates lost later in this process
         still wait theirs (EvoLink may still be handling the first call)."""
-        count = await self._store.unsubmitted_due_at(self._clock())
+        count = await self._store.generations.unsubmitted_due_at(self._clock())
         if count:
             log.info("%d request(s) cut off by the last stop are checked with EvoLink now", count)
 
@@ -154,20 +154,22 @@ class Tracker:
         for guild_id, user_id in {(g.guild_id, g.user_id) for g in changed}:
             await self.renumber_queue(guild_id, user_id)
         now = self._clock()
-        for generation in await self._store.due_unsubmitted(now, BATCH):
+        for generation in await self._store.generations.due_unsubmitted(now, BATCH):
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
             # rows due within the next moment join this pass: fuller batches, no extra lag
             ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
-            await self._poll_all(await self._store.due_for_poll(now + ahead, POLL_PAGE))
-        due = await self._store.due_for_delivery(self._clock(), BATCH, skip=self._delivering)
+            await self._poll_all(await self._store.generations.due_for_poll(now + ahead, POLL_PAGE))
+        due = await self._store.generations.due_for_delivery(
+            self._clock(), BATCH, skip=self._delivering
+        )
         for generation in due:
             self._start_delivery(generation)
 
     async def renumber_queue(self, guild_id: int | None, user_id: int) -> None:
         """Show the member's waiting requests their new places (one left the queue)."""
-        for waiting in await self._store.queued_of(guild_id, user_id):
+        for waiting in await self._store.generations.queued_of(guild_id, user_id):
             self._in_background(self._notifier.progress(waiting))
 
     async def close(self) -> None:
@@ -177,10 +179,10 @@ class Tracker:
 
     async def _sleep_until_due(self) -> None:
         now = self._clock()
-        next_poll = await self._store.next_poll_at()
+        next_poll = await self._store.generations.next_poll_at()
         if next_poll is not None:
             next_poll = max(next_poll, self._paused_until)
-        next_delivery = await self._store.next_delivery_at(skip=self._delivering)
+        next_delivery = await self._store.generations.next_delivery_at(skip=self._delivering)
         candidates = (next_poll, next_delivery, now + MAX_IDLE_SLEEP)
         delay = min(t for t in candidates if t is not None) - now
         if delay <= 0:
@@ -260,7 +262,7 @@ class Tracker:
                 # EvoLink answered, not readably for this task: no outage for the others (it is
                 # asked again each interval, and expires with a refund if it never reads well)
                 log.warning("could not read the state of task %s: %s", generation.task_id, exc)
-                await self._store.reschedule_poll(generation.id, self._next_poll())
+                await self._store.generations.reschedule_poll(generation.id, self._next_poll())
                 return None
             except evolink.EvoLinkError as exc:
                 await self._poll_failed([generation], exc)
@@ -298,7 +300,7 @@ class Tracker:
                 ):
                     show.append(generation.id)
         if updates:
-            for updated in await self._store.record_progress_many(updates, show=show):
+            for updated in await self._store.generations.record_progress_many(updates, show=show):
                 self._in_background(self._notifier.progress(updated))
 
     async def _completed(self, generation: Generation, task: evolink.TaskState, url: str) -> None:
@@ -330,7 +332,7 @@ class Tracker:
                 log.error("EvoLink refused the API key while polling: %s", exc)
                 if self._on_key_refused is not None:
                     self._in_background(self._on_key_refused(exc))
-            await self._store.reschedule_polls(ids, self._clock() + 60.0)
+            await self._store.generations.reschedule_polls(ids, self._clock() + 60.0)
             return
         self._outage_streak += 1
         wait = min(self._poll_interval * 2 ** min(self._outage_streak, 6), 300.0)
@@ -341,7 +343,7 @@ class Tracker:
         log.warning(
             "polling %d task(s) failed (%s); next look in %.0fs", len(generations), exc, wait
         )
-        await self._store.reschedule_polls(ids, self._clock() + wait)
+        await self._store.generations.reschedule_polls(ids, self._clock() + wait)
 
     @about_generation
     async def _finish(
@@ -366,9 +368,9 @@ class Tracker:
         else:
             credits = None  # refunded in full, whatever EvoLink says the task used
         async with self._store.transaction() as tx:
-            finished = await self._store.record_finished(
+            finished = await tx.generations.record_finished(
                 generation.id, status=status, result_url=url, error_code=error_code,
-                error_message=message, credits_used=credits, tx=tx,
+                error_message=message, credits_used=credits,
             )  # fmt: skip
             if finished is not None:
                 if status != "completed":
@@ -382,7 +384,7 @@ class Tracker:
             if anomaly is not None:
                 self._on_charge_anomaly(anomaly)
             self._start_delivery(finished)
-            if await self._store.has_queued(finished.guild_id, finished.user_id):
+            if await self._store.generations.has_queued(finished.guild_id, finished.user_id):
                 self.wake()  # a slot is free: start their next request now, not at the next poll
 
     def _start_delivery(self, generation: Generation) -> None:
@@ -409,7 +411,7 @@ class Tracker:
                 log.exception("delivering generation %s failed unexpectedly", generation.id)
             await self._attempt_failed(generation, str(exc) or type(exc).__name__)
             return
-        await self._store.mark_delivered(
+        await self._store.generations.mark_delivered(
             generation.id, via=delivery.via, message_id=delivery.message_id
         )
         if generation.finished_at is not None:
@@ -431,13 +433,13 @@ class Tracker:
                 retry_at = self._clock() + DELIVERY_RETRY_DELAYS[attempt]
                 log.warning("delivery of generation %s failed (%s); retrying", generation.id,
                             reason)  # fmt: skip
-                await self._store.delivery_failed(generation.id, retry_at=retry_at)
+                await self._store.generations.delivery_failed(generation.id, retry_at=retry_at)
                 self._wake.set()  # the loop may be asleep past the retry time
                 return
             log.error("giving up delivering generation %s after %d attempts: %s",
                       generation.id, attempt + 1, reason)  # fmt: skip
-            await self._store.delivery_failed(generation.id, retry_at=None)
-            given_up = await self._store.get(generation.id) or generation
+            await self._store.generations.delivery_failed(generation.id, retry_at=None)
+            given_up = await self._store.generations.get(generation.id) or generation
         except Exception:
             log.exception("could not record the failed delivery of generation %s", generation.id)
             return

@@ -10,9 +10,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
+from bot.credits import Limits, MemberCredits, fmt
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.settings import CREDIT_PERIODS
+from bot.store import LedgerEntry
 from bot.ui.client import UserFacingError
 from bot.ui.discord_limits import FIELD_VALUE, fit_embed, join_lines
 from bot.ui.i18n import AnyLocale, t, tn

@@ -26,7 +26,7 @@ EDIT_FORM = re.compile(r"video:editform:(?P<id>\d+)")
 
 async def edit_submitted(interaction: discord.Interaction[VideoBot], generation_id: int) -> None:
     bot = interaction.client
-    g = await bot.store.get(generation_id)
+    g = await bot.store.generations.get(generation_id)
     if g is None or g.user_id != interaction.user.id or g.guild_id != interaction.guild_id:
         await interaction.response.send_message(
             t("results.not_yours", interaction.locale), ephemeral=True

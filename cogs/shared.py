@@ -174,7 +174,7 @@ async def start_video(
         bot.notifier.remember_interaction(exc.generation_id, interaction)
         message = await interaction.edit_original_response(content=t(key, locale))
         try:
-            await bot.store.set_status_message(exc.generation_id, message.id)
+            await bot.store.generations.set_status_message(exc.generation_id, message.id)
         except Exception:  # the database may still be failing; the member already knows enough
             log.exception("could not store the status message of generation %s", exc.generation_id)
         return
@@ -195,7 +195,7 @@ async def start_video(
         )
     else:
         message = await interaction.edit_original_response(embed=embed, allowed_mentions=NO_PINGS)
-    await bot.store.set_status_message(generation.id, message.id)
+    await bot.store.generations.set_status_message(generation.id, message.id)
 
 
 async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None:
@@ -241,7 +241,7 @@ class ResultButton(
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
-        generation = await bot.store.get(self.generation_id)
+        generation = await bot.store.generations.get(self.generation_id)
         if (
             generation is None
             or generation.user_id != interaction.user.id

@@ -68,7 +68,7 @@ class CancelQueued(
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
-        generation = await bot.store.get(self.generation_id)
+        generation = await bot.store.generations.get(self.generation_id)
         if generation is None or generation.user_id != interaction.user.id:
             await interaction.response.send_message(
                 t("video.cancel.not_yours", locale), ephemeral=True
@@ -77,7 +77,7 @@ class CancelQueued(
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
             # read the row as it is now: a second press racing the first finds it cancelled
-            current = await bot.store.get(generation.id)
+            current = await bot.store.generations.get(generation.id)
             key = (
                 "video.cancel.already"
                 if current is not None and current.status == "cancelled"

@@ -17,15 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import (
-    MIGRATIONS,
-    DatabaseTooNew,
-    Store,
-    backup_database,
-    check_usable,
-    expected_tables,
-    inspect_database,
-)
+from bot.store import MIGRATIONS, DatabaseTooNew, check_usable, open_store
+from bot.store.sqlite_backup import backup_database, expected_tables, inspect_database
 from discord_double import DiscordStandIn
 from tests.test_process import (
     USER_IDS,
@@ -131,7 +124,7 @@ async def test_backup_while_videos_run_then_restore_elsewhere_delivers_each_once
 async def test_backup_of_a_database_written_meanwhile_is_consistent(tmp_path: Path) -> None:
     """Another connection commits rows as fast as it can while the backup reads."""
     live = tmp_path / "bot.db"
-    store = await Store.open(live)
+    store = await open_store(live)
     await store.close()
     stop = False
 
@@ -198,7 +191,7 @@ def test_backup_never_overwrites_and_names_a_missing_database(tmp_path: Path) ->
 
 
 async def _make(path: Path) -> None:
-    store = await Store.open(path)
+    store = await open_store(path)
     await store.close()
 
 
@@ -211,4 +204,4 @@ async def test_store_refuses_a_schema_newer_than_it_knows(tmp_path: Path) -> Non
         check_usable(path)
     assert refused.value.version == len(MIGRATIONS) + 3
     with pytest.raises(DatabaseTooNew):
-        await Store.open(path)
+        await open_store(path)

@@ -16,7 +16,7 @@ import pytest
 from bot.evolink import EvoLinkClient
 from bot.generations import VideoService
 from bot.simulator import Simulator
-from bot.store import Store
+from bot.store.generations import Generations
 from bot.ui.client import VideoBot
 from bot.ui.delivery import DiscordNotifier
 from discord_double import (
@@ -64,7 +64,7 @@ STEPS = {
     # after submit() returns, so the transaction that stored the id has committed
     "task id stored, before the status message": crash_after(VideoService, "submit"),
     "task finished and recorded, before delivery": crash_before(DiscordNotifier, "deliver"),
-    "video posted, before that was recorded": crash_before(Store, "mark_delivered"),
+    "video posted, before that was recorded": crash_before(Generations, "mark_delivered"),
 }
 
 
@@ -162,7 +162,7 @@ async def test_a_crash_while_sending_by_a_fallback_does_not_post_twice_after_res
     clock: FakeClock,
 ) -> None:
     with pytest.MonkeyPatch.context() as mp:
-        crash_before(Store, "mark_delivered")(mp)
+        crash_before(Generations, "mark_delivered")(mp)
         async with running_bot(make_bot(), fake_discord) as first:
             assert isinstance(first, VideoBot)
             payload = slash_command("video", [option("prompt", "a red fox")])
@@ -179,7 +179,7 @@ async def test_a_crash_while_sending_by_a_fallback_does_not_post_twice_after_res
         assert isinstance(second, VideoBot)
         clock.advance(61)
         await second.tracker.run_once()
-        row = await second.store.get(1)
+        row = await second.store.generations.get(1)
     in_channel = ready_messages(fake_discord, CHANNEL_ID)
     in_dm = ready_messages(fake_discord, fake_discord.dm_channel_id(USER_ID))
     assert len(in_channel) + len(in_dm) == 1, "the member has the video once"
@@ -193,10 +193,10 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     """The task exists at EvoLink but its id could not be stored: the member must hear that it
     started (not "you were not charged, try again"), and it is recovered, charged and delivered
     once. The store is not what is tested here: its method simply raises once."""
-    original = Store.mark_submitted
+    original = Generations.mark_submitted
     failures: list[str] = []
 
-    async def locked_once(self: Store, *args: Any, **kwargs: Any) -> Any:
+    async def locked_once(self: Generations, *args: Any, **kwargs: Any) -> Any:
         if not failures:
             failures.append("database is locked")
             raise sqlite3.OperationalError("database is locked")
@@ -204,7 +204,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
 
     payload = slash_command("video", [option("prompt", "a red fox")])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Store, "mark_submitted", locked_once)
+        mp.setattr(Generations, "mark_submitted", locked_once)
         await dispatch(bot, payload)
     assert failures and len(simulator.tasks) == 1
     status = fake_discord.original(int(payload["id"]))
@@ -212,7 +212,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert "a second video, paid separately" in status["content"]
     said = [status["content"], *(m["content"] for m in fake_discord.followups(int(payload["id"])))]
     assert not any("not charged" in text or "were not charged" in text for text in said)
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "requested" and row.task_id is None
     assert row.status_message_id == status["id"], "kept, so the delivery can edit it"
 
@@ -223,7 +223,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert len(simulator.tasks) == 1, "the same call, the same key: the same task"
     assert sum(amount for _, amount in ledger) == -5.0, "charged once"
     assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1, "delivered once"
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.task_id in simulator.tasks
     final = fake_discord.original(int(payload["id"]))
     assert final is not None and "ready" in str(final["embeds"]).lower()
@@ -245,14 +245,14 @@ async def test_a_create_cut_off_by_a_crash_is_checked_at_once_after_restart(
     async with running_bot(make_bot(), fake_discord) as second:
         assert isinstance(second, VideoBot)
         await second.tracker.run_once()  # no time has passed: nothing can be in flight
-        recovered = await second.store.get(1)
+        recovered = await second.store.generations.get(1)
         assert recovered is not None and recovered.status in ("submitted", "running")
         assert recovered.task_id in simulator.tasks and creates(simulator) == 2
         # a create lost in this process still waits its turn: the first call may be in progress
         simulator.faults.create_after_fault(status=500)
         await dispatch(second, slash_command("video", [option("prompt", "a grey wolf")]))
         await second.tracker.run_once()
-        lost_here = await second.store.get(2)
+        lost_here = await second.store.generations.get(2)
         assert lost_here is not None and lost_here.status == "requested" and creates(simulator) == 3
         for _ in range(3):
             clock.advance(61)
@@ -269,8 +269,8 @@ async def test_a_database_still_failing_for_the_status_message_adds_no_not_charg
 
     payload = slash_command("video", [option("prompt", "a red fox")])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Store, "mark_submitted", locked)
-        mp.setattr(Store, "set_status_message", locked)
+        mp.setattr(Generations, "mark_submitted", locked)
+        mp.setattr(Generations, "set_status_message", locked)
         await dispatch(bot, payload)
     status = fake_discord.original(int(payload["id"]))
     assert status is not None and "EvoLink has started your video" in status["content"]

@@ -153,7 +153,7 @@ async def test_a_redirect_away_from_the_simulator_is_refused_and_the_link_posted
     assert simulator.result_url(task.id) in message["content"]  # the link, as for any failure
     assert elsewhere.hits == []
     assert only_the_simulator_was_reached(network, simulator), network.connections
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"
 
 
@@ -270,7 +270,7 @@ async def test_an_audio_link_to_a_private_address_is_refused_before_anything_is_
     assert answer["type"] == 4 and answer["data"]["flags"] == 64  # only the member sees it
     assert "`audio_url` must point at a public web address." in answer["data"]["content"]
     assert "not charged" in answer["data"]["content"]
-    assert creates(simulator) == [] and await bot.store.get(1) is None
+    assert creates(simulator) == [] and await bot.store.generations.get(1) is None
 
 
 async def test_an_audio_link_with_a_user_name_is_refused_with_the_reason(

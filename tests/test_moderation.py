@@ -27,7 +27,7 @@ from bot.moderation import (
     Moderation,
     parse_since,
 )
-from bot.store import Generation, NewGeneration, Store
+from bot.store import Generation, NewGeneration, Store, open_store
 from tests.conftest import START, FakeClock, deadline
 
 GUILD, OTHER_GUILD = 1, 2
@@ -36,7 +36,7 @@ ALICE, BOB, MOD = 11, 12, 99
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "bot.db", clock=clock)
     yield s
     await s.close()
 
@@ -58,7 +58,7 @@ async def add(
     advance: float = 60,
 ) -> Generation:
     clock.advance(advance)
-    g = await store.add_generation(
+    g = await store.generations.add(
         NewGeneration(
             guild_id=guild, channel_id=5, user_id=user, locale="en-US", prompt=prompt,
             negative_prompt=None, quality="720p", aspect_ratio="16:9", duration=5, seed=None,
@@ -72,7 +72,7 @@ async def add(
            WHERE id = ?""",
         status, task, status, g.id,
     )  # fmt: skip
-    got = await store.get(g.id)
+    got = await store.generations.get(g.id)
     assert got is not None
     return got
 
@@ -150,7 +150,7 @@ async def test_log_pages_newest_first_with_filters_and_ties(
 
 
 async def test_log_queries_use_an_index_not_a_scan_or_sort(store: Store) -> None:
-    from bot.moderation import _log_query
+    from bot.store.history import _log_query
 
     for f in (
         LogFilter(GUILD),

@@ -87,7 +87,7 @@ async def add(
     error: tuple[str, str] | None = None,
 ) -> Generation:
     clock.advance(60)
-    g = await bot.store.add_generation(
+    g = await bot.store.generations.add(
         NewGeneration(
             guild_id=guild, channel_id=CHANNEL_ID, user_id=user, locale="en-US", prompt=prompt,
             negative_prompt=negative_prompt, quality="1080p", aspect_ratio="9:16", duration=6,
@@ -102,7 +102,7 @@ async def add(
            submitted_at = requested_at, finished_at = requested_at + 50 WHERE id = ?""",
         status, f"task-{g.id:04d}", status, *(error or (None, None)), status, g.id,
     )  # fmt: skip
-    got = await bot.store.get(g.id)
+    got = await bot.store.generations.get(g.id)
     assert got is not None
     return got
 
@@ -678,7 +678,7 @@ async def test_embeds_stay_within_discord_limits_with_the_longest_values(
             "https://cdn.example/" + "a" * 2000, worst[:1000], "https://x.example/" + "b" * 2000,
             g.id,
         )  # fmt: skip
-        got = await bot.store.get(g.id)
+        got = await bot.store.generations.get(g.id)
         assert got is not None
         items.append(got)
     embeds = [

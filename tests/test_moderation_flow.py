@@ -67,7 +67,7 @@ async def test_a_newly_banned_members_running_video_goes_only_to_the_mod_log(
     withheld = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
                 if "/files/" in str(m["embeds"])]  # fmt: skip
     assert len(withheld) == 1
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.delivered_via == "withheld"
 
 
@@ -83,7 +83,7 @@ async def test_a_blocked_prompt_costs_nothing_calls_nothing_and_is_logged(
     [refusal] = fake_discord.followups(int(payload["id"]))
     assert refusal["flags"] & EPHEMERAL and "doesn't allow" in refusal["content"]
     assert creates(simulator) == [] and await ledger_rows(bot) == 0
-    assert await bot.store.get(1) is None
+    assert await bot.store.generations.get(1) is None
     logged = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
               if "forbidden" in str(m["embeds"]).lower()]  # fmt: skip
     assert logged, "the attempt is shown to moderators"

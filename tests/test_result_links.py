@@ -70,7 +70,7 @@ async def balance_change(bot: VideoBot) -> float:
 
 
 async def row(bot: VideoBot) -> Generation:
-    generation = await bot.store.get(1)
+    generation = await bot.store.generations.get(1)
     assert generation is not None
     return generation
 

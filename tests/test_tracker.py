@@ -107,7 +107,7 @@ async def test_rate_limit_retry_after_is_honoured(
     simulator.faults.add(route="batch", status=429, retry_after="120", always=True)
     clock.advance(30)
     await bot.tracker.run_once()
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.next_poll_at is not None
     assert row.next_poll_at >= clock.now + 120
     simulator.faults.clear()
@@ -137,7 +137,7 @@ async def test_a_refused_key_while_polling_is_reported_once(
                 await bot.tracker.run_once()
         assert len(reports) == 1
         assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
-        rows = [await bot.store.get(n) for n in (1, 2)]
+        rows = [await bot.store.generations.get(n) for n in (1, 2)]
         assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
 
 
@@ -165,16 +165,16 @@ async def test_a_slow_delivery_does_not_hold_up_polling_or_other_deliveries(
         clock.advance(30)  # now the second one too
         bot.tracker.wake()
         await wait_until(lambda: delivered(fake_discord) == 1, within=5, what="one delivery")
-        second = await bot.store.get(2)
+        second = await bot.store.generations.get(2)
         assert second is not None and second.delivered_at is not None
-        first = await bot.store.get(1)
+        first = await bot.store.generations.get(1)
         assert first is not None and first.delivered_at is None  # still uploading
         release.set()
         await wait_until(lambda: delivered(fake_discord) == 2, within=5, what="both deliveries")
     finally:
         bot.tracker.stop()
         await asyncio.wait_for(loop, 5)
-    first = await bot.store.get(1)
+    first = await bot.store.generations.get(1)
     assert first is not None and first.delivered_via == "channel"
 
 
@@ -208,7 +208,7 @@ async def test_one_unreadable_task_does_not_pause_polling_for_the_others(
 ) -> None:  # fmt: skip
     simulator.batch_enabled = False
     await submit(bot, 3)
-    broken = (await bot.store.get(2)).task_id  # type: ignore[union-attr]
+    broken = (await bot.store.generations.get(2)).task_id  # type: ignore[union-attr]
     real_answer = simulator._answer
 
     def answer(task: SimTask) -> dict[str, Any]:  # one task's answer lacks its status
@@ -222,7 +222,7 @@ async def test_one_unreadable_task_does_not_pause_polling_for_the_others(
     assert delivered(fake_discord) == 2
     asked_at = {r.time for r in simulator.requests if r.path == f"/v1/tasks/{broken}"}
     assert len(asked_at) >= 5  # asked every interval, not backed off as if EvoLink were down
-    row = await bot.store.get(2)
+    row = await bot.store.generations.get(2)
     assert row is not None and row.status == "submitted"  # kept: it may read well later
 
 

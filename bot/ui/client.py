@@ -27,7 +27,7 @@ from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
 from bot.settings import Settings
-from bot.store import Clock, Store
+from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
 from bot.ui.delivery import DiscordNotifier, MessageButtons
 from bot.ui.discord_limits import CONTENT, clip_text
@@ -211,7 +211,7 @@ class VideoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         s = self.settings
-        self.store = await Store.open(s.database_path, clock=self.clock)
+        self.store = await open_store(s.database_path, clock=self.clock)
         self.api = evolink.EvoLinkClient(
             s.evolink_base_url,
             s.evolink_api_key.get(),
@@ -228,11 +228,11 @@ class VideoBot(commands.Bot):
             # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
             videos=VideoDownloader(evolink_base_url=s.evolink_base_url),
             buttons=self.buttons,
-            queue_position=self.store.queue_position,
+            queue_position=self.store.generations.queue_position,
             withhold=lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id),
             on_outcome=lambda g, withheld: self.modlog.post_outcome(g, withheld=withheld),
             on_undeliverable=self.modlog.post_undelivered,
-            record_route=self.store.set_delivery_route,
+            record_route=self.store.generations.set_delivery_route,
         )  # fmt: skip
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
