@@ -234,7 +234,7 @@ class VideoBot(commands.Bot):
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
-            task_timeout=s.task_timeout, clock=self.clock,
+            task_timeout=s.task_timeout, http_timeout=s.http_timeout, clock=self.clock,
             on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
         )  # fmt: skip
         self.tracker.on_key_refused = self.report_key_refused

@@ -3,7 +3,7 @@
 One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
 deliver what has finished, then sleep until the next row is due or a new submission wakes it.
 After a restart, unfinished rows are simply due; the one step at start makes creates the last
-process left in flight due at once (see resume_lost_creates).
+process left in flight due as soon as their call can no longer be waiting (resume_lost_creates).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for th
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
+CUT_OFF_CREATE_MARGIN = 5.0  # beyond the HTTP timeout, before a dead process's create is repeated
 UNUSABLE_RESULT = "unusable_result"  # error code: EvoLink finished, but its link is unusable
 
 
@@ -73,6 +74,7 @@ class Tracker:
         poll_interval: float,
         concurrency: int,
         task_timeout: float,
+        http_timeout: float,
         clock: Clock = time.time,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         instruments: Instruments = NO_INSTRUMENTS,
@@ -84,6 +86,7 @@ class Tracker:
         self._notifier = notifier
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
+        self._http_timeout = http_timeout
         self._clock = clock
         self._on_charge_anomaly = on_charge_anomaly
         self._instruments = instruments
@@ -105,13 +108,18 @@ class Tracker:
         self._wake.set()
 
     async def resume_lost_creates(self) -> None:
-        """Call once at start, before this process makes any create: nothing is in flight yet, so
-        every `requested` row's create was cut off with the last process. They are reconciled in
-        the first pass instead of after RECONCILE_DELAY; creates lost later in this process
-        still wait theirs (EvoLink may still be handling the first call)."""
-        count = await self._store.unsubmitted_due_at(self._clock())
+        """Call once at start, before this process makes any create: every `requested` row's
+        create was cut off with the last process, whose call may still be in EvoLink's hands.
+        Each is repeated once that call can no longer be waiting for its answer (the HTTP timeout
+        and a margin after it began; at once if that has passed) instead of after
+        RECONCILE_DELAY; creates lost later in this process still wait theirs."""
+        settle = self._http_timeout + CUT_OFF_CREATE_MARGIN
+        count = await self._store.unsubmitted_due_at(self._clock(), settle)
         if count:
-            log.info("%d request(s) cut off by the last stop are checked with EvoLink now", count)
+            log.info(
+                "%d request(s) cut off by the last stop are checked with EvoLink once their "
+                "call can no longer be in flight (at most %.0fs)", count, settle,
+            )  # fmt: skip
 
     async def run(self) -> None:
         log.info("tracker started")
