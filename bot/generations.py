@@ -188,9 +188,7 @@ class VideoService:
         self._on_submitted()
         return submitted
 
-    async def _ask_again_shortly(
-        self, generation: Generation, exc: evolink.CreateInFlight
-    ) -> None:
+    async def _ask_again_shortly(self, generation: Generation, exc: evolink.CreateInFlight) -> None:
         """EvoLink still handles an earlier call with this key (a restart's repeat may meet the
         dead process's call): this one made nothing, so it is not one of the row's attempts, and
         the row stays `requested`, never refunded, until a repeat gets the task back."""

@@ -31,6 +31,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.discord_standin import wait_until
 
 
 class Crash(BaseException):
@@ -352,8 +353,7 @@ async def held_create(simulator: Simulator, key: str, body: dict[str, Any]) -> s
 
 async def simulator_holds_a_key(simulator: Simulator) -> None:
     before = len(simulator.requests)
-    while len(simulator.requests) == before:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(simulator.requests) > before, within=5, what="the held create")
 
 
 async def test_a_database_still_failing_for_the_status_message_adds_no_not_charged_note(

@@ -13,6 +13,7 @@ from bot import evolink
 from bot.evolink import EvoLinkClient
 from bot.request import VideoRequest
 from bot.simulator import Simulator
+from tests.discord_standin import wait_until
 
 KEY = "sk-transport-test"
 
@@ -61,8 +62,7 @@ async def test_a_create_whose_key_is_still_being_handled_makes_nothing_and_says_
     try:
         sim.faults.add(route="create", delay=0.5)
         first = asyncio.create_task(patient.create_task(VideoRequest(prompt="a red fox"), "k-1"))
-        while creates(sim) == 0:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: creates(sim), within=5, what="the first create to arrive")
         with pytest.raises(evolink.CreateInFlight) as caught:
             await patient.create_task(VideoRequest(prompt="a red fox"), "k-1")
         assert caught.value.status == 409 and caught.value.code == "paid_outcome_unknown"

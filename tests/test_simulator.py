@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from bot.simulator import FaultRule, Simulator
+from tests.discord_standin import wait_until
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -569,12 +570,12 @@ async def test_a_key_still_being_handled_answers_409_and_makes_nothing(
     sim.faults.add(route="create", delay=0.3)
     key = {"Idempotency-Key": "k-busy"}
     first = asyncio.create_task(client.post("/v1/videos/generations", json=BASIC, headers=key))
-    while not sim.requests:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: sim.requests, within=5, what="the first create to arrive")
     busy = await client.post("/v1/videos/generations", json=BASIC, headers=key)
     assert_error(busy, 409, "paid_outcome_unknown")
     assert busy.json()["error"]["param"] == "Idempotency-Key"
-    other = await client.post("/v1/videos/generations", json=BASIC, headers={"Idempotency-Key": "x"})
+    other_key = {"Idempotency-Key": "x"}
+    other = await client.post("/v1/videos/generations", json=BASIC, headers=other_key)
     assert other.status_code == 200, "another key is not held up"
     made = await first
     assert made.status_code == 200 and len(sim.tasks) == 2
@@ -601,8 +602,7 @@ async def test_keys_are_not_held_when_idempotency_is_ignored(make_sim: SimFactor
     key = {**AUTH, "Idempotency-Key": "k-1"}
     async with httpx.AsyncClient(base_url=sim.base_url, headers=key) as c:
         first = asyncio.create_task(c.post("/v1/videos/generations", json=BASIC))
-        while not sim.requests:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: sim.requests, within=5, what="the first create to arrive")
         second = await c.post("/v1/videos/generations", json=BASIC)
         assert second.status_code == 200 and (await first).status_code == 200
     assert len(sim.tasks) == 2
