@@ -43,6 +43,7 @@ TASK_FAILURES = frozenset(
         "expired",
         "submit_unconfirmed",
         "unusable_result",
+        "no_result",
         "cancelled",
     }
 )

@@ -36,6 +36,8 @@ MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
 CUT_OFF_CREATE_MARGIN = 5.0  # beyond the HTTP timeout, before a dead process's create is repeated
 UNUSABLE_RESULT = "unusable_result"  # error code: EvoLink finished, but its link is unusable
+NO_RESULT = "no_result"  # error code: EvoLink said "completed" but never sent the video's link
+NO_RESULT_REPOLLS = 3  # further looks at a "completed" without a link; the last gives it up
 
 
 class Notifier(Protocol):
@@ -102,6 +104,7 @@ class Tracker:
         self._background: set[asyncio.Task[None]] = set()
         self._delivering: dict[int, asyncio.Task[None]] = {}
         self._delivery_crashes: list[BaseException] = []
+        self._completed_without_result: dict[int, int] = {}  # answers so far, this process
         self.on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None
 
     def wake(self) -> None:
@@ -284,6 +287,11 @@ class Tracker:
             if task.status == "completed" and task.video_url is not None:
                 await self._completed(generation, task, task.video_url)
             elif task.status == "completed":
+                seen = self._completed_without_result.get(generation.id, 0) + 1
+                if seen > NO_RESULT_REPOLLS:
+                    await self._no_result(generation, task, seen)
+                    continue
+                self._completed_without_result[generation.id] = seen
                 log.warning("task %s completed without a result; polling again", task.id)
                 updates.append(
                     ProgressUpdate(generation.id, "processing", task.progress, self._next_poll())
@@ -329,6 +337,22 @@ class Tracker:
             credits=task.credits_used,
         )
 
+    async def _no_result(self, generation: Generation, task: evolink.TaskState, seen: int) -> None:
+        """EvoLink keeps saying the video is done without a link to it: it will not come (a
+        missing link is not a late one), so the member is refunded and told now rather than
+        after TASK_TIMEOUT_MINUTES, and the moderators see why (EvoLink may have charged)."""
+        log.warning("task %s completed without a result %d times; giving it up", task.id, seen)
+        used = (
+            "" if task.credits_used is None else f" (EvoLink reported {task.credits_used:g} used)"
+        )
+        await self._finish(
+            generation,
+            status="failed",
+            error_code=NO_RESULT,
+            message=f"EvoLink said {seen} times the task was done but sent no video link{used}",
+            credits=task.credits_used,
+        )
+
     async def _poll_failed(self, generations: list[Generation], exc: evolink.EvoLinkError) -> None:
         ids = [generation.id for generation in generations]
         if isinstance(exc, evolink.Unauthorized | evolink.ModelAccessDenied):
@@ -363,6 +387,7 @@ class Tracker:
     ) -> None:
         """Record a final state with its charge (completed: EvoLink's figure if believable, else
         what is held) or its full refund, in one transaction. The row keeps what was charged."""
+        self._completed_without_result.pop(generation.id, None)
         anomaly = None
         if status == "completed":
             checked = check_reported(

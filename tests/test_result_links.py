@@ -14,7 +14,7 @@ from bot import result_link
 from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation
-from bot.tracker import DELIVERY_RETRY_DELAYS
+from bot.tracker import DELIVERY_RETRY_DELAYS, NO_RESULT_REPOLLS
 from tests.conftest import FakeClock
 from tests.discord_fake import (
     CHANNEL_ID,
@@ -101,6 +101,43 @@ async def test_an_unusable_result_link_is_a_refunded_failure_told_to_member_and_
     error = {f["name"]: f["value"] for f in outcome["embeds"][0]["fields"]}["Error"]
     assert "unusable_result" in error and task_id in outcome["embeds"][0]["footer"]["text"]
     assert "(EvoLink reported 5 used)" in error  # what EvoLink may still bill the owner for
+
+
+async def test_a_video_completed_without_a_link_is_given_up_after_a_few_looks(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """EvoLink says "completed" with no link in `results`: a few more looks (it may come late),
+    then a refunded failure the member is told of plainly, not two hours of "Making your
+    video"."""
+    await set_log_channel(bot)
+    task_id = await start_video(bot, simulator)
+    async with httpx.AsyncClient(base_url=simulator.base_url) as control:
+        answer = await control.post(f"/_sim/tasks/{task_id}/complete", json={"results": []})
+    assert answer.status_code == 200
+    for _ in range(NO_RESULT_REPOLLS):  # the first look, and more but the last
+        clock.advance(11)
+        await bot.tracker.run_once()
+        assert (await row(bot)).status == "running"
+        assert not [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    clock.advance(11)
+    await bot.tracker.run_once()
+
+    generation = await row(bot)
+    assert generation.status == "failed" and generation.error_code == "no_result"
+    assert await balance_change(bot) == 0  # refunded in full
+    [told] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert told["content"].startswith(f"<@{USER_ID}> your video could not be made.")
+    assert "finished but never sent it" in told["content"]
+    assert "You were not charged for it." in told["content"]
+    [outcome] = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+                 if "video not made" in m["embeds"][0]["title"]]  # fmt: skip
+    error = {f["name"]: f["value"] for f in outcome["embeds"][0]["fields"]}["Error"]
+    assert "no_result" in error and "sent no video link" in error
+    for _ in range(3):  # nothing more: no second note, no more queries
+        clock.advance(3600)
+        await bot.tracker.run_once()
+    notes = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert len(notes) == 1
 
 
 async def run_through_the_retries(bot: VideoBot, clock: FakeClock) -> None:
