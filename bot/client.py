@@ -35,6 +35,7 @@ from bot.modlog_render import charge_warning
 from bot.settings import Settings
 from bot.store import Clock, Store
 from bot.tracker import Tracker
+from bot.validation import unsendable_option
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,16 @@ def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
     async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        data: Any = interaction.data or {}
+        problem = unsendable_option(data.get("options"))
+        if problem is not None:  # a crafted interaction: refused before any command runs
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+            else:
+                locale = interaction.locale
+                text = t("validation.refused_unsendable", locale, problem=problem.text(locale))
+                await reply_privately(interaction, text)
+            return False
         return await interaction.client.admit(interaction)
 
     async def on_error(

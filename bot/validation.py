@@ -144,7 +144,7 @@ def _text(
         problems.append(_problem("validation.not_text", name))
         return None
     text = value.strip()
-    if "\x00" in text:
+    if not sendable(text):
         problems.append(_problem("validation.bad_character", name))
         return None
     if not _visible(text):
@@ -201,10 +201,42 @@ def _public_https_url(value: Any, name: str, problems: list[Problem]) -> str | N
     except BadUrl as exc:
         problems.append(_problem(_URL_PROBLEMS[exc.problem], name, count=URL_MAX))
         return None
+    if not sendable(url):  # e.g. a lone surrogate in the path, which the parser lets through
+        problems.append(_problem("validation.bad_character", name))
+        return None
     if not may_be_public(parsed):
         problems.append(_problem("validation.url_public", name))
         return None
     return url
+
+
+def sendable(text: str) -> bool:
+    """Whether a text can be stored and sent on: no NUL, and no lone surrogate (half of a
+    UTF-16 pair, which JSON can carry as `\\ud800` but UTF-8, so SQLite and Discord, cannot)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unsendable_option(options: Any) -> Problem | None:
+    """The first text among an interaction's options (subcommands' included, as Discord sends
+    them: `[{"name", "value" | "options"}, ...]`) that `sendable` refuses, as a problem naming
+    that option; None when every text can go on. Checked before any command or autocomplete
+    runs, so that no input, a moderator's reason or pattern included, reaches the store."""
+    for option in options if isinstance(options, list) else []:
+        if not isinstance(option, dict):
+            continue
+        value = option.get("value")
+        if isinstance(value, str) and not sendable(value):
+            return _problem("validation.bad_character", str(option.get("name", "?")))
+        nested = unsendable_option(option.get("options"))
+        if nested is not None:
+            return nested
+    return None
 
 
 def _visible(text: str) -> bool:
