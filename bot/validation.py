@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import discord
 
@@ -116,7 +117,7 @@ def validate_video_request(
     elif audio is not None:
         chosen_audio = _audio_file(audio, problems)
     elif audio_url is not None:
-        chosen_audio = _public_https_url(audio_url, "audio_url", problems)
+        chosen_audio = _audio_link(audio_url, problems)
 
     if problems:
         raise InvalidRequest(problems)
@@ -178,6 +179,19 @@ def _audio_file(audio: AudioFile, problems: list[Problem]) -> str | None:
         )
         return None
     return _public_https_url(audio.url, "audio", problems)
+
+
+def _audio_link(value: Any, problems: list[Problem]) -> str | None:
+    """A link to a .wav or .mp3 file: its path's extension, in any case (query and fragment
+    aside), as the attachment's name is checked. EvoLink fetches it, so this is a check against
+    a mistaken link (a page, a video) being paid for, not against a file that lies."""
+    url = _public_https_url(value, "audio_url", problems)
+    if url is None:
+        return None
+    if not urlsplit(url).path.lower().endswith(AUDIO.extensions):
+        problems.append(_problem("validation.audio_type", "audio_url"))
+        return None
+    return url
 
 
 _URL_PROBLEMS = {

@@ -283,6 +283,17 @@ async def test_an_audio_link_with_a_user_name_is_refused_with_the_reason(
     assert creates(simulator) == []
 
 
+async def test_an_audio_link_to_something_else_than_a_wav_or_mp3_is_refused_unpaid(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    payload = video(audio_url="https://evil.com/a.exe?name=beat.mp3")
+    await dispatch(bot, payload)
+    answer = fake_discord.interaction_response(int(payload["id"]))
+    assert "`audio_url` must be a .wav or .mp3 file." in answer["data"]["content"]
+    assert "not charged" in answer["data"]["content"]
+    assert creates(simulator) == [] and await bot.store.get(1) is None
+
+
 async def test_a_crafted_attachment_link_is_refused(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
 ) -> None:
