@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot import evolink
 from bot.client import UserFacingError
-from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
+from bot.credits import LedgerEntry, Limits, MemberCredits, fmt, odd_balance
 from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
 from bot.i18n import AnyLocale, t, tn
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
@@ -407,12 +407,14 @@ class CreditsModeration(commands.Cog):
         except evolink.EvoLinkError:
             text = t("modcredits.balance_unavailable", locale)
         else:
+            count = balance.remaining_credits or 0
             if balance.unlimited:  # unlimited reads as many
-                count, remaining = math.inf, t("modcredits.unlimited", locale)
+                remaining = t("modcredits.unlimited", locale)
+                text = tn("modcredits.balance", math.inf, locale, credits=remaining)
+            elif odd_balance(count):
+                text = t("modcredits.balance_odd", locale, credits=fmt(count))
             else:
-                count = balance.remaining_credits or 0
-                remaining = fmt(count)
-            text = tn("modcredits.balance", count, locale, credits=remaining)
+                text = tn("modcredits.balance", count, locale, credits=fmt(count))
         await interaction.followup.send(text, ephemeral=True)
 
 
