@@ -264,6 +264,9 @@ async def test_check_passes_against_the_simulator_and_discord(
     )  # fmt: skip
     code, output = await run_check(cluster, "check-good", env)
     assert code == 0, output
+    database = cluster.tmp / "state" / "bot.db"
+    assert f"Database: OK ({database} does not exist yet: the first start creates it)" in output
+    assert not database.parent.exists(), "--check creates nothing, not even the folder"
     assert "EvoLink: OK (key accepted" in output and "10000 credits left" in output
     assert f"Discord: OK (logged in as StandInBot, id {APPLICATION_ID})" in output
     assert INVITE.search(output)
@@ -317,6 +320,13 @@ async def test_a_database_from_a_newer_bot_is_refused_before_login(
     assert f"schema is version {len(MIGRATIONS) + 1}, made by a newer version" in err
     assert f"knows versions up to {len(MIGRATIONS)}" in err and "restore a backup" in err
     assert not discord_api.requests, "refused before any call to Discord"
+    assert sorted(p.name for p in db.parent.iterdir()) == ["bot.db"], "no -wal or -shm beside it"
     with contextlib.closing(sqlite3.connect(db)) as connection:
         tables = connection.execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()[0]
+        journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
     assert tables == 0, "nothing was migrated"
+    assert journal == "delete", "not switched to WAL"
+    env["EVOLINK_BASE_URL"] = "http://127.0.0.1:9"  # refused at once: only the database counts
+    code, output = await run_check(cluster, "check-newer-database", env)
+    assert code == 1 and "cannot be used by this version of the bot" in output
+    assert sorted(p.name for p in db.parent.iterdir()) == ["bot.db"]
