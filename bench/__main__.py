@@ -10,8 +10,8 @@
 Results are in BENCHMARKS.md.
 
 It prints one table per section (figure, value, target, pass/MISS). Everything runs on this
-machine over loopback: the real bot in-process on the recorded Discord layer
-(tests/discord_fake.py), the EvoLink simulator (bot/simulator/) in a process of its own. Each
+machine over loopback: the real bot in-process on the recorded Discord layer (discord_double/'s
+in-process transport), the EvoLink simulator (bot/simulator/) in a process of its own. Each
 measurement runs in a fresh process (bench/worker.py), so that no figure inherits another's
 memory or warm caches. Needs only the project's own dependencies (`pip install -e ".[test]"`).
 """
@@ -304,7 +304,7 @@ def restart(cfg: Config, run_dir: Path) -> list[Table]:
         run_job("restart-prepare", params, run_dir)
         r = run_job("restart", params, run_dir, cfg.profile)
     t = Table(f"3. Restart with {cfg.restart_tasks:,} active tasks to resume")
-    t.add("interpreter start + `import bot.client`", sec(r["interpreter"] + r["imports"]))
+    t.add("interpreter start + `import bot.ui.client`", sec(r["interpreter"] + r["imports"]))
     t.add("login + setup_hook + command sync", sec(r["login"]))
     t.add("process start -> ready", sec(r["to_ready"]), "< 5 s", r["to_ready"] < 5.0)
     t.add(f"ready -> all {r['due_at_start']:,} due tasks queried once", sec(r["first_pass"]))

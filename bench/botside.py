@@ -20,13 +20,10 @@ import httpx
 from discord.http import Route
 
 from bot.settings import Secret, Settings
-from tests.discord_fake import Call, FakeDiscord, message_payload
+from discord_double import Call, FakeDiscord, message_payload
+from discord_double.routes import CALLBACK, CHANNEL_MESSAGES, ORIGINAL
 
-CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
-ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
-CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
-CHANNEL_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
-NONCE_PREFIX = "evl-video-"  # bot.delivery.delivery_nonce
+NONCE_PREFIX = "evl-video-"  # bot.ui.delivery.delivery_nonce
 BENCH_GUILD = 1_300_000_000_000_000_000
 BENCH_CHANNEL = 1_310_000_000_000_000_000
 BENCH_USER = 1_320_000_000_000_000_000
@@ -61,7 +58,7 @@ class _CountOnly(list[Call]):
 
 
 class BenchFakeDiscord(FakeDiscord):
-    """tests.discord_fake.FakeDiscord that timestamps what a member would see, as each request
+    """discord_double.FakeDiscord that timestamps what a member would see, as each request
     reaches it (before any simulated latency): the acknowledgement of an interaction, the first
     edit of its original response (the status message) and the delivery post of each generation.
 
@@ -94,6 +91,7 @@ class BenchFakeDiscord(FakeDiscord):
         files: list[tuple[str, bytes]],
         params: dict[str, Any] | None,
         reason: str | None,
+        auth: str | None = None,
     ) -> Any:
         now = self.clock()
         method, template = route.method, route.path
@@ -115,7 +113,7 @@ class BenchFakeDiscord(FakeDiscord):
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         return await super()._handle(
-            via, route, body=body, files=files, params=params, reason=reason
+            via, route, body=body, files=files, params=params, reason=reason, auth=auth
         )
 
     def _strip(self, rec: dict[str, Any]) -> dict[str, Any]:

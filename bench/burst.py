@@ -30,13 +30,12 @@ from bench.botside import (
 )
 from bench.common import summary
 from bench.runtime import Profiler, production_logging
-
-FOLLOWUP = "/webhooks/{webhook_id}/{webhook_token}"
+from discord_double.routes import WEBHOOK as FOLLOWUP
 
 
 async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
-    from bot.client import VideoBot
-    from tests.discord_fake import TaskTracker, option, slash_command, start_bot
+    from bot.ui.client import VideoBot
+    from discord_double import TaskTracker, option, slash_command, start_bot
 
     n = int(params["n"])
     gateway_yields = bool(params.get("yields", True))

@@ -4,7 +4,7 @@
 tasks, every one due for a query (the bot was down longer than a poll interval), their status
 messages posted; and gives the simulator the same tasks (none ends during the measurement).
 `restart` (a fresh process) then starts the bot as `python -m bot` would and times:
-* process start -> imports done (interpreter start-up and `import bot.client`);
+* process start -> imports done (interpreter start-up and `import bot.ui.client`);
 * login -> ready: `bot.login()`, i.e. the REST login, `setup_hook` (database open and
   migrations check, EvoLink client, cogs) and the command sync; "ready" is when login returns:
   the bot can connect to the gateway and answer commands (the gateway itself is not simulated);
@@ -62,12 +62,13 @@ async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     spawned = float(params["_spawned_at"])
     interpreter = float(params["_worker_started"])
     before_imports = time.time()
-    from bot.client import VideoBot  # what `python -m bot` imports
+    from bot.ui.client import VideoBot  # what `python -m bot` imports
 
     imported = time.time()
 
-    from bench.botside import CHANNEL_MESSAGE, BenchFakeDiscord, bench_settings, sim_stats
-    from tests.discord_fake import start_bot
+    from bench.botside import BenchFakeDiscord, bench_settings, sim_stats
+    from discord_double import start_bot
+    from discord_double.routes import CHANNEL_MESSAGE
 
     database = _db(params)
     logs = production_logging(database.parent / "bot.log")

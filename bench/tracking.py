@@ -30,8 +30,6 @@ import aiohttp
 
 from bench.botside import (
     CALLBACK_SAFETY_POLL,
-    CHANNEL_MESSAGE,
-    CHANNEL_MESSAGES,
     BenchFakeDiscord,
     Planned,
     bench_settings,
@@ -43,6 +41,7 @@ from bench.botside import (
 )
 from bench.common import peak_rss_kib, rss_kib, summary, thread_cpu
 from bench.runtime import Profiler, production_logging, sample_rss
+from discord_double.routes import CHANNEL_MESSAGE, CHANNEL_MESSAGES
 
 LEAD = 1.5  # seconds between loading the fixtures and t0
 FEED_EVERY = 0.1  # new submissions are written in small groups, this often
@@ -114,8 +113,8 @@ async def _feed(
 
 
 async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
-    from bot.client import VideoBot
-    from tests.discord_fake import start_bot
+    from bot.ui.client import VideoBot
+    from discord_double import start_bot
 
     variant = str(params["variant"])
     run_dir = Path(params["_run_dir"]) / f"tracking-{variant}"

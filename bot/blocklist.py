@@ -47,7 +47,7 @@ MAX_POSITIONS = 1_000  # characters all regexes read at once (regex_re2.position
 
 
 class RuleError(ValueError):
-    """An entry a moderator can fix: `message_key` (bot/i18n.py) and its values say why."""
+    """An entry a moderator can fix: `message_key` (bot/ui/i18n.py) and its values say why."""
 
     def __init__(self, message_key: str, /, **values: object) -> None:
         super().__init__(message_key)

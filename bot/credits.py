@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.i18n import t, tn
 from bot.request import DURATION, QUALITY, VideoRequest, stored_columns
 from bot.settings import Settings
 from bot.store import Clock, Generation, NewGeneration, Store, Transaction
+from bot.ui.i18n import t, tn
 
 SPENDING = ("reserve", "settle", "refund")
 ACTIVE_STATUSES = ("requested", "submitted", "running")

@@ -82,6 +82,7 @@ class VideoService:
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
         instruments: Instruments = NO_INSTRUMENTS,
+        is_banned: Callable[[int, int], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
         self._api = api
@@ -90,7 +91,7 @@ class VideoService:
         self._clock = clock
         self._on_submitted = on_submitted
         self._on_charge_anomaly = on_charge_anomaly
-        self.is_banned: Callable[[int, int], Awaitable[bool]] = _nobody_banned
+        self._is_banned = is_banned or _nobody_banned  # their queued requests never start
         self._callback_base = callback_base
         self._instruments = instruments
         self.in_flight: set[int] = set()
@@ -273,7 +274,7 @@ class VideoService:
         )
         started: list[Generation] = []
         for guild_id, user_id in members:
-            if await self.is_banned(guild_id, user_id):
+            if await self._is_banned(guild_id, user_id):
                 started.extend(await self.withdraw_queued(guild_id, user_id))
                 continue
             limits = await self._credits.limits(guild_id)

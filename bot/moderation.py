@@ -18,9 +18,9 @@ from typing import IO, Any, Generic, TypeVar
 import aiosqlite
 
 from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
-from bot.i18n import t
 from bot.request import PROMPT_EXTEND
 from bot.store import Generation, Store, Transaction
+from bot.ui.i18n import t
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -41,7 +41,7 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "in_progress": IN_PROGRESS,
 }
 
-# What a banned member and a blocked prompt are told: bot/i18n.py's "moderation.banned" and
+# What a banned member and a blocked prompt are told: bot/ui/i18n.py's "moderation.banned" and
 # "moderation.blocked", in the member's language (cogs/video.py).
 
 # Audit actions. Others (e.g. the credits cog's) may record their own names too.
@@ -57,7 +57,7 @@ EXPORT_COLUMNS = [f.name for f in fields(Generation) if not re.search("token|sec
 
 class InvalidInput(ValueError):
     """Input a moderator can fix; its English text is the exception's str, and its message key
-    (bot/i18n.py) lets the cog show it in the moderator's language."""
+    (bot/ui/i18n.py) lets the cog show it in the moderator's language."""
 
     message_key: str | None = None
     message_values: dict[str, object]

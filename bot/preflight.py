@@ -16,9 +16,9 @@ import discord
 import httpx
 
 from bot import evolink
-from bot.invite import invite_url
 from bot.settings import Settings
 from bot.store import DatabaseTooNew, check_usable
+from bot.ui.invite import invite_url
 
 TIMEOUT = 15.0
 

@@ -41,7 +41,7 @@ NO_RESULT_REPOLLS = 3  # further looks at a "completed" without a link; the last
 
 
 class Notifier(Protocol):
-    """The Discord side, as the tracker needs it (see bot.delivery)."""
+    """The Discord side, as the tracker needs it (see bot.ui.delivery)."""
 
     async def progress(self, generation: Generation) -> None:
         """Show a changed status; best effort, never raises."""
@@ -79,6 +79,7 @@ class Tracker:
         http_timeout: float,
         clock: Clock = time.time,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
+        on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None,
         instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
@@ -91,6 +92,7 @@ class Tracker:
         self._http_timeout = http_timeout
         self._clock = clock
         self._on_charge_anomaly = on_charge_anomaly
+        self._on_key_refused = on_key_refused
         self._instruments = instruments
         self._limit = asyncio.Semaphore(concurrency)
         self._delivery_slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
@@ -105,7 +107,6 @@ class Tracker:
         self._delivering: dict[int, asyncio.Task[None]] = {}
         self._delivery_crashes: list[BaseException] = []
         self._completed_without_result: dict[int, int] = {}  # answers so far, this process
-        self.on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -359,8 +360,8 @@ class Tracker:
             if not self._key_refused_logged:
                 self._key_refused_logged = True
                 log.error("EvoLink refused the API key while polling: %s", exc)
-                if self.on_key_refused is not None:
-                    self._in_background(self.on_key_refused(exc))
+                if self._on_key_refused is not None:
+                    self._in_background(self._on_key_refused(exc))
             await self._store.reschedule_polls(ids, self._clock() + 60.0)
             return
         self._outage_streak += 1

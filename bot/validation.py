@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import discord
 
 from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
-from bot.i18n import option_label, t
 from bot.request import (
     ASPECT_RATIO,
     AUDIO,
@@ -28,6 +27,7 @@ from bot.request import (
     SEED,
     VideoRequest,
 )
+from bot.ui.i18n import option_label, t
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class AudioFile:
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a request cannot start: a message key of bot/i18n.py and its values.
+    """One reason a request cannot start: a message key of bot/ui/i18n.py and its values.
 
     `options` names the placeholders that hold an option's name (`{option}`), shown as the member
     sees that option in Discord: `quality` in English, `画质` in Chinese.

@@ -1,5 +1,5 @@
-"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, and the real bot on a fake
-Discord REST layer (tests/discord_fake.py)."""
+"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, and the real bot on the
+in-process Discord double (discord_double/)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 
-from bot import i18n
-from bot.client import VideoBot
 from bot.settings import Secret, Settings
 from bot.simulator import Simulator
-from tests.discord_fake import FakeDiscord, fake_discord, running_bot
-
-__all__ = ["fake_discord"]  # the fixture, made visible to every test module
+from bot.ui import i18n
+from bot.ui.client import VideoBot
+from discord_double import FakeDiscord, running_bot
 
 START = 1_800_000_000.0
 
@@ -38,8 +36,18 @@ class FakeClock:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "unknown_message_keys: the test asks bot/i18n.py for keys it lacks on purpose"
+        "markers", "unknown_message_keys: the test asks bot/ui/i18n.py for keys it lacks on purpose"
     )
+    config.addinivalue_line(
+        "markers",
+        "process: the test runs the real bot in a process of its own (`-m 'not process'`)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(autouse=True)
@@ -47,13 +55,26 @@ def every_message_key_exists(
     request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> Iterator[None]:
     """A key missing from a catalogue shows the member the raw key or the English text: no test
-    may reach one (bot/i18n.py logs each)."""
-    caplog.set_level(logging.WARNING, logger="bot.i18n")
+    may reach one (bot/ui/i18n.py logs each)."""
+    caplog.set_level(logging.WARNING, logger="bot.ui.i18n")
     yield
     if request.node.get_closest_marker("unknown_message_keys"):
         return
     records = caplog.get_records("setup") + caplog.get_records("call")
-    assert [r.getMessage() for r in records if r.name == "bot.i18n"] == []
+    assert [r.getMessage() for r in records if r.name == "bot.ui.i18n"] == []
+
+
+@pytest.fixture
+def fake_discord() -> Iterator[FakeDiscord]:
+    """An installed FakeDiscord, uninstalled after the test. The test fails if the bot sent
+    anything over Discord's size limits, even where the bot caught the 400 and went on (a test
+    that sends one on purpose clears `fake_discord.refused`)."""
+    with FakeDiscord() as fake:
+        yield fake
+    if fake.refused:
+        pytest.fail(
+            f"Discord would have refused {len(fake.refused)} request(s):\n{fake.refusals()}"
+        )
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.client import VideoBot
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     ADMIN_PERMISSIONS,
     GUILD_ID,
     MEMBER_PERMISSIONS,
@@ -23,6 +22,7 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import MOD_PERMISSIONS, MODERATOR, add
 
 TYPED = "fox"

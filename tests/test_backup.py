@@ -26,7 +26,7 @@ from bot.store import (
     expected_tables,
     inspect_database,
 )
-from tests.discord_standin import DiscordStandIn
+from discord_double import DiscordStandIn
 from tests.test_process import (
     USER_IDS,
     Cluster,

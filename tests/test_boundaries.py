@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.moderation import MAX_REASON_LENGTH, MAX_RULES
 from bot.request import DURATION, NEGATIVE_PROMPT, PROMPT, SEED
 from bot.settings import load_settings
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from bot.validation import validate_video_request
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from discord_double import (
     GUILD_ID,
     USER_ID,
     FakeDiscord,
@@ -24,6 +23,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 from tests.test_moderation_cog import ALICE, MODERATOR, answer, user_option, videomod
 
 DURATION_MIN, DURATION_MAX = DURATION.minimum, DURATION.maximum

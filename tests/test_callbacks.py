@@ -14,11 +14,18 @@ import httpx
 import pytest
 
 from bot.callbacks import CallbackServer, ReceiverLimits
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
+from discord_double import (
+    CHANNEL_ID,
+    FakeDiscord,
+    dispatch,
+    option,
+    running_bot,
+    slash_command,
+    wait_until,
+)
 from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import CHANNEL_ID, FakeDiscord, dispatch, option, running_bot, slash_command
-from tests.discord_standin import wait_until
 
 
 def free_port() -> int:

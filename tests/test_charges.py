@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
+from discord_double import FakeDiscord, dispatch, option, running_bot, settled, slash_command
 from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import FakeDiscord, dispatch, option, running_bot, settled, slash_command
 from tests.test_moderation_cog import LOG_CHANNEL, videomod
 
 

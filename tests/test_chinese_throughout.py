@@ -22,12 +22,11 @@ import pytest
 from babel.messages.pofile import read_po
 from discord.utils import escape_markdown, escape_mentions
 
-from bot import i18n
-from bot.client import VideoBot
-from bot.render import TASK_FAILURES
 from bot.simulator import TASK_ERROR_MESSAGES, Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui import i18n
+from bot.ui.client import VideoBot
+from bot.ui.render import TASK_FAILURES
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     MEMBER_PERMISSIONS,
@@ -49,6 +48,7 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
+from tests.conftest import BotFactory, FakeClock
 
 ZH = "zh-CN"
 EPHEMERAL = 64

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
+from discord_double import GUILD_ID, USER_ID, FakeDiscord, button_press, dispatch, running_bot
 from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import GUILD_ID, USER_ID, FakeDiscord, button_press, dispatch, running_bot
 from tests.test_boundaries import creates, video
 from tests.test_moderation_cog import MODERATOR
 

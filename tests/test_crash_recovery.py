@@ -15,14 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.client import VideoBot
-from bot.delivery import DiscordNotifier
 from bot.evolink import EvoLinkClient
 from bot.generations import IN_FLIGHT_RETRY, VideoService, request_of
 from bot.simulator import Simulator
 from bot.store import Store
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from bot.ui.delivery import DiscordNotifier
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -30,8 +29,9 @@ from tests.discord_fake import (
     option,
     running_bot,
     slash_command,
+    wait_until,
 )
-from tests.discord_standin import wait_until
+from tests.conftest import BotFactory, FakeClock
 
 
 class Crash(BaseException):

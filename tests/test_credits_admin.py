@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     MEMBER_PERMISSIONS,
     USER_ID,
@@ -19,6 +18,7 @@ from tests.discord_fake import (
     option,
     slash_command,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import ALICE, LOG_CHANNEL, MODERATOR, answer, user_option, videomod
 
 ROLE = 5555

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
@@ -20,8 +19,9 @@ from tests.discord_fake import (
     settled,
     slash_command,
     subcommand,
+    wait_until,
 )
-from tests.discord_standin import wait_until
+from tests.conftest import BotFactory, FakeClock
 
 EPHEMERAL = 64
 MOD_PERMISSIONS = 0x20 | 0x400 | 0x800  # Manage Server, view and send

@@ -1,4 +1,4 @@
-"""Self-test of tests/discord_fake.py with a throwaway bot defined here."""
+"""Self-test of the in-process Discord double (discord_double/), with a throwaway bot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
-from tests.discord_fake import (
+from discord_double import (
     ADMIN_PERMISSIONS,
     APPLICATION_ID,
     CHANNEL_ID,
@@ -27,12 +27,12 @@ from tests.discord_fake import (
     autocomplete,
     button_press,
     dispatch,
-    fake_discord,  # noqa: F401  (the exported fixture, used by test_exported_fixture)
     focused,
     make_http_exception,
     message_payload,
     modal_submit_for,
     option,
+    payload_problems,
     running_bot,
     select_choice,
     settled,
@@ -40,7 +40,6 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
-from tests.discord_payload_rules import payload_problems
 
 STYLES = ["cinematic", "anime", "documentary", "claymation"]
 IMAGE_BYTES = b"\x89PNG fake image bytes"
@@ -580,7 +579,7 @@ def test_error_mapping(status: int, expected: type[discord.HTTPException]) -> No
     assert (exc.status, exc.code, exc.text) == (status, 123, "boom")
 
 
-async def test_exported_fixture(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_exported_fixture(fake_discord: FakeDiscord) -> None:
     assert FakeDiscord.active() is fake_discord
     demo = DemoBot()
     async with running_bot(demo, fake_discord):

@@ -13,7 +13,7 @@ from bot import evolink
 from bot.evolink import EvoLinkClient
 from bot.request import VideoRequest
 from bot.simulator import Simulator
-from tests.discord_standin import wait_until
+from discord_double import wait_until
 
 KEY = "sk-transport-test"
 

@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from bot.client import VideoBot
+from bot.ui.client import VideoBot
+from discord_double import FakeDiscord
 from tests.conftest import FakeClock
-from tests.discord_fake import FakeDiscord
 from tests.test_moderation_cog import add, export_file, videomod
 
 FORMULA_STARTS = ("=", "+", "-", "@", "＝", "＋", "－", "＠")

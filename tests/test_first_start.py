@@ -21,9 +21,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.invite import required_permissions
 from bot.store import MIGRATIONS
-from tests.discord_standin import APPLICATION_ID, DiscordStandIn
+from bot.ui.invite import required_permissions
+from discord_double import APPLICATION_ID, DiscordStandIn
 from tests.test_process import (
     STARTUP,
     Cluster,

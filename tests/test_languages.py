@@ -11,12 +11,11 @@ from typing import Any
 import discord
 import pytest
 
-from bot.client import VideoBot
 from bot.credits import MemberCredits, Prices
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from cogs.help import help_embed
-from tests.conftest import BotFactory, FakeClock, SpeakFrom
-from tests.discord_fake import (
+from discord_double import (
     CHANNEL_ID,
     MEMBER_PERMISSIONS,
     USER_ID,
@@ -28,6 +27,7 @@ from tests.discord_fake import (
     slash_command,
     subcommand,
 )
+from tests.conftest import BotFactory, FakeClock, SpeakFrom
 
 EPHEMERAL = 64
 ZH = "zh-CN"

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     FakeDiscord,
     attachment,
@@ -30,6 +29,7 @@ from tests.discord_fake import (
     option,
     slash_command,
 )
+from tests.conftest import FakeClock
 from tests.test_video_flow import creates, finish_all, ready_messages, video
 
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + bytes(4000)

@@ -19,7 +19,7 @@ import pytest
 from bot import logcontext
 from bot.logs import setup_logging
 from bot.settings import Secret, Settings
-from tests.discord_standin import DiscordStandIn
+from discord_double import DiscordStandIn
 from tests.test_process import (
     USER_IDS,
     Cluster,

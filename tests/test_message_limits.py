@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation, NewGeneration
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
@@ -33,6 +32,7 @@ from tests.discord_fake import (
     subcommand,
     user_payload,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import (
     ALICE,
     LOG_CHANNEL,

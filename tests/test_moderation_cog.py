@@ -1,5 +1,5 @@
 """/videomod and /videos through discord.py's real code paths: raw interaction payloads in,
-recorded Discord calls out. Also the mod-log poster (bot/modlog.py) as moderators see it."""
+recorded Discord calls out. Also the mod-log poster (bot/ui/modlog.py) as moderators see it."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot.client import VideoBot
 from bot.store import Generation, NewGeneration
+from bot.ui.client import VideoBot
 from cogs.moderation import UPLOAD_MARGIN
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from cogs.shared import ModeratorCog, moderator_group
+from discord_double import (
     ADMIN_PERMISSIONS,
     CHANNEL_ID,
     GUILD_ID,
@@ -33,6 +32,7 @@ from tests.discord_fake import (
     subcommand,
     subcommand_group,
 )
+from tests.conftest import FakeClock
 
 EPHEMERAL = 64
 MOD_PERMISSIONS = MEMBER_PERMISSIONS | discord.Permissions(manage_guild=True).value
@@ -610,14 +610,8 @@ async def test_videos_shows_a_member_only_their_own(
 # --- other cogs' subcommands ------------------------------------------------------------------
 
 
-class ExtraModCommands(commands.Cog):
-    """How another cog puts its moderator commands under /videomod (see the report)."""
-
-    def __init__(self, bot: VideoBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.videomod.add_command(self.grant)
+class ExtraModCommands(ModeratorCog):
+    """How another cog puts its moderator commands under /videomod."""
 
     @app_commands.command(name="grant", description="Give a member credits")
     async def grant(
@@ -629,7 +623,7 @@ class ExtraModCommands(commands.Cog):
 async def test_another_cog_can_add_subcommands_that_inherit_the_check(
     fake_discord: FakeDiscord, bot: VideoBot
 ) -> None:
-    await bot.add_cog(ExtraModCommands(bot), override=True)
+    await bot.add_cog(ExtraModCommands(bot, moderator_group(bot)), override=True)
     await bot.tree.sync()
     sync = fake_discord.calls_to("PUT", "/applications/{application_id}/commands")[-1]
     names = [c["name"] for c in sync.json]
@@ -651,7 +645,7 @@ async def test_another_cog_can_add_subcommands_that_inherit_the_check(
 async def test_embeds_stay_within_discord_limits_with_the_longest_values(
     bot: VideoBot, clock: FakeClock
 ) -> None:
-    from bot import mod_render, modlog_render
+    from bot.ui import mod_render, modlog_render
 
     worst = "*_`|~>@everyone " * 400  # escaping makes member text longer
     items = []

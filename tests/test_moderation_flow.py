@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import FakeClock, deadline
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -17,6 +16,7 @@ from tests.discord_fake import (
     option,
     slash_command,
 )
+from tests.conftest import FakeClock, deadline
 from tests.test_moderation_cog import LOG_CHANNEL, answer, user_option, videomod
 
 EPHEMERAL = 64

@@ -20,13 +20,12 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.client import VideoBot
-from bot.invite import invite_url, required_permissions
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.settings import SettingsError, load_settings
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from bot.ui.invite import invite_url, required_permissions
+from discord_double import (
     APPLICATION_ID,
     FakeDiscord,
     dispatch,
@@ -34,6 +33,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 from tests.test_process import base_env
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -126,7 +126,7 @@ async def test_healthz_names_what_is_wrong(
         "evolink": "ok",
     }
 
-    with caplog.at_level(logging.INFO, logger="bot.client"):
+    with caplog.at_level(logging.INFO, logger="bot.ui.client"):
         monitored.dispatch("ready")
         monitored.dispatch("ready")  # a second session: not announced again
         await asyncio.sleep(0)

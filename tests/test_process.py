@@ -2,7 +2,7 @@
 
 Three processes talk over loopback only: the EvoLink simulator (``python -m bot.simulator``),
 the bot (``python -m bot``), and this test, which hosts the Discord stand-in
-(tests/discord_standin.py: REST API plus gateway websocket) and plays the members by pushing
+(discord_double/server.py: REST API plus gateway websocket) and plays the members by pushing
 INTERACTION_CREATE events down the gateway. Nothing is patched: with ``DISCORD_API_BASE_URL``
 set, the bot also asks that API (``GET /gateway/bot``) where its gateway is, so it never connects
 to Discord's own.
@@ -30,8 +30,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.discord_fake import option, slash_command
-from tests.discord_standin import APPLICATION_ID, DiscordStandIn, wait_until
+from discord_double import APPLICATION_ID, DiscordStandIn, option, slash_command, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
-from bot.i18n import t
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from bot.ui.i18n import t
+from discord_double import (
     GUILD_ID,
     USER_ID,
     FakeDiscord,
@@ -22,6 +21,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 from tests.test_boundaries import creates
 from tests.test_moderation_cog import MODERATOR, answer, user_option, videomod
 

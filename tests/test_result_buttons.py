@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -19,6 +18,7 @@ from tests.discord_fake import (
     running_bot,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 
 EPHEMERAL = 64
 

@@ -11,13 +11,12 @@ import httpx
 import pytest
 
 from bot import result_link
-from bot.client import VideoBot
-from bot.render import inert_link
 from bot.simulator import Simulator
 from bot.store import Generation
 from bot.tracker import DELIVERY_RETRY_DELAYS, NO_RESULT_REPOLLS
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from bot.ui.render import inert_link
+from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
     USER_ID,
@@ -26,6 +25,7 @@ from tests.discord_fake import (
     option,
     slash_command,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import LOG_CHANNEL, videomod
 from tests.test_moderation_flow import set_log_channel
 
@@ -219,7 +219,7 @@ async def test_an_unexpected_error_in_delivery_ends_after_the_bounded_retries(
     def broken_buttons(generation: Generation) -> discord.ui.View | None:
         raise RuntimeError("the result buttons could not be built")
 
-    bot.notifier.result_view = broken_buttons
+    bot.buttons.supply(result=broken_buttons)
     await start_video(bot, simulator)
     await run_through_the_retries(bot, clock)
 

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from bot.simulator import FaultRule, Simulator
-from tests.discord_standin import wait_until
+from discord_double import wait_until
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -8,13 +8,21 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import SimTask, Simulator
 from bot.store import Generation
 from bot.tracker import Delivery
-from tests.conftest import FakeClock
-from tests.discord_fake import CHANNEL_ID, USER_ID, FakeDiscord, dispatch, option, slash_command
-from tests.discord_standin import wait_until
+from bot.ui.client import VideoBot
+from discord_double import (
+    CHANNEL_ID,
+    USER_ID,
+    FakeDiscord,
+    dispatch,
+    option,
+    running_bot,
+    slash_command,
+    wait_until,
+)
+from tests.conftest import BotFactory, FakeClock
 
 
 async def submit(bot: VideoBot, count: int) -> None:
@@ -110,25 +118,27 @@ async def test_rate_limit_retry_after_is_honoured(
 
 
 async def test_a_refused_key_while_polling_is_reported_once(
-    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock,
-    caplog: pytest.LogCaptureFixture,
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    await submit(bot, 2)
     reports: list[str] = []
 
-    async def report(exc: Exception) -> None:
+    async def report(bot: VideoBot, exc: Exception) -> None:
         reports.append(str(exc))
 
-    bot.tracker.on_key_refused = report
-    simulator.faults.add(route="any", status=401, always=True)
-    with caplog.at_level(logging.ERROR):
-        for _ in range(3):
-            clock.advance(61)
-            await bot.tracker.run_once()
-    assert len(reports) == 1
-    assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
-    rows = [await bot.store.get(n) for n in (1, 2)]
-    assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
+    monkeypatch.setattr(VideoBot, "report_key_refused", report)  # the tracker is given it
+    async with running_bot(make_bot(), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await submit(bot, 2)
+        simulator.faults.add(route="any", status=401, always=True)
+        with caplog.at_level(logging.ERROR):
+            for _ in range(3):
+                clock.advance(61)
+                await bot.tracker.run_once()
+        assert len(reports) == 1
+        assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
+        rows = [await bot.store.get(n) for n in (1, 2)]
+        assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
 
 
 async def test_a_slow_delivery_does_not_hold_up_polling_or_other_deliveries(

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from tests.conftest import FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     FakeDiscord,
     autocomplete,
@@ -24,6 +23,7 @@ from tests.discord_fake import (
     slash_command,
     subcommand,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import MOD_PERMISSIONS, MODERATOR, user_option, videomod
 
 LONE = "a fox \ud800 in snow"

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Store
-from tests.conftest import BotFactory, FakeClock
-from tests.discord_fake import (
+from bot.ui.client import VideoBot
+from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
@@ -24,6 +23,7 @@ from tests.discord_fake import (
     settled,
     slash_command,
 )
+from tests.conftest import BotFactory, FakeClock
 
 EPHEMERAL = 64
 

@@ -1,12 +1,12 @@
 """Discord's size rules for what a bot sends, checked the way Discord checks them.
 
 Discord answers a payload over a limit with HTTP 400, code 50035 "Invalid Form Body", and the
-message is not sent. Both test Discords (tests/discord_fake.py in-process, tests/discord_standin.py
-over HTTP) run every request through :func:`payload_problems` and answer like that, so every test
-that makes the bot send something also checks that it fits.
+message is not sent. The double's model (discord_double/model.py) runs every request of both
+transports (in-process and over HTTP) through :func:`payload_problems` and answers like that, so
+every test that makes the bot send something also checks that it fits.
 
 Written from Discord's documentation, independently of the bot's own clipping
-(bot/discord_limits.py), so a mistake in one is caught by the other. Lengths are counted in code
+(bot/ui/discord_limits.py), so a mistake in one is caught by the other. Lengths are counted in code
 points, as Discord does.
 """
 
@@ -56,7 +56,11 @@ _COMMANDS = re.compile(r"/applications/\d+(?:/guilds/\d+)?/commands")
 def payload_problems(method: str, path: str, body: Any) -> list[str]:
     """What Discord would refuse in this request (empty: it fits). `path` is concrete, without
     the /api/v10 prefix."""
-    if not isinstance(body, Mapping) and not (method == "PUT" and isinstance(body, list)):
+    if method == "PUT" and isinstance(body, list):
+        if not _COMMANDS.fullmatch(path):
+            return []
+        return [p for i, command in enumerate(body) for p in _command(command, f"{i}")]
+    if not isinstance(body, Mapping):
         return []
     if method == "POST" and _MESSAGE_SEND.fullmatch(path):
         return list(_message(body))
@@ -64,8 +68,6 @@ def payload_problems(method: str, path: str, body: Any) -> list[str]:
         return list(_message(body))
     if method == "POST" and _CALLBACK.fullmatch(path):
         return list(_callback(body))
-    if method == "PUT" and _COMMANDS.fullmatch(path) and isinstance(body, list):
-        return [p for i, command in enumerate(body) for p in _command(command, f"{i}")]
     return []
 
 

@@ -1,6 +1,6 @@
 """Everything a member reads: status embeds, results, refusals and failures, in one place.
 
-Each function takes the member's Discord `locale` (None: English); the texts are bot/i18n.py's.
+Each function takes the member's Discord `locale` (None: English); the texts are bot/ui/i18n.py's.
 
 Prompts are member-written text: they are shown only inside embeds or escaped, so they can never
 ping anyone or break the layout. Every failure says what happened and what it cost (nothing).
@@ -14,11 +14,11 @@ import discord
 
 from bot import evolink
 from bot.credits import fmt
-from bot.discord_limits import CONTENT, clip_text, fit_embed, join_lines
-from bot.i18n import AnyLocale as Locale
-from bot.i18n import t, tn
 from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, QUALITY, output_size
 from bot.store import Generation
+from bot.ui.discord_limits import CONTENT, clip_text, fit_embed, join_lines
+from bot.ui.i18n import AnyLocale as Locale
+from bot.ui.i18n import t, tn
 
 COLOR_WORKING = discord.Colour.blurple()
 COLOR_DONE = discord.Colour.green()

@@ -10,9 +10,11 @@ import discord
 
 from bot.charges import ChargeAnomaly
 from bot.credits import fmt
-from bot.discord_limits import fit_embed
-from bot.i18n import AnyLocale, t
-from bot.mod_render import (
+from bot.moderation import AuditEntry
+from bot.store import Generation
+from bot.ui.discord_limits import fit_embed
+from bot.ui.i18n import AnyLocale, t
+from bot.ui.mod_render import (
     COLOR_DONE,
     COLOR_FAILED,
     COLOR_MOD,
@@ -24,9 +26,7 @@ from bot.mod_render import (
     status_label,
     video_link,
 )
-from bot.moderation import AuditEntry
-from bot.render import clip, inert_link, parameters_line
-from bot.store import Generation
+from bot.ui.render import clip, inert_link, parameters_line
 
 
 def _stamp(embed: discord.Embed, when: float) -> discord.Embed:
