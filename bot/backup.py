@@ -42,7 +42,13 @@ def take_backup(target: Path) -> int:
         print(f"The backup of {source} to {target} failed: {exc}", file=sys.stderr)
         return 1
     print(f"Backed up {source} to {target}.")
-    return verify(target)
+    if verify(target) != 0:
+        # this run made it (the name was free, and the copy is created exclusively): a file
+        # that fails the check must not be mistaken for a backup later
+        target.unlink(missing_ok=True)
+        print(f"Removed {target}: it is not a usable backup.", file=sys.stderr)
+        return 1
+    return 0
 
 
 def verify(path: Path) -> int:

@@ -117,9 +117,21 @@ class Requester:
     upload_limit: int | None = None
 
 
+LARGEST_BELIEVABLE = 1e12  # credits: more than any account, allowance or price holds
+
+
 def fmt(amount: float) -> str:
-    """Credits as people write them: 5, 7.5, 0.25."""
+    """Credits as people write them: 5, 7.5, 0.25; an absurd figure in three digits (1e+308),
+    never hundreds."""
+    if not abs(amount) < LARGEST_BELIEVABLE:  # NaN included
+        return f"{amount:.3g}"
     return f"{round(amount, 2) + 0.0:,.2f}".rstrip("0").rstrip(".")  # + 0.0 turns -0 into 0
+
+
+def odd_balance(remaining: float) -> bool:
+    """Whether an account balance EvoLink reports cannot be right: below zero, or beyond any
+    real account (shown as reported, marked odd, rather than believed)."""
+    return not 0 <= remaining < LARGEST_BELIEVABLE
 
 
 class Credits:

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 RECONCILE_DELAY = 60.0  # how long a lost create waits before the same call is repeated
 RECONCILE_ATTEMPTS = 5
+# EvoLink says an earlier call with the same key is still being handled: ask again shortly, for
+# as long as a create can believably take (EvoLink's MCP client waits 2 minutes for one); after
+# that each such answer counts as a lost one, so the attempts still end.
+IN_FLIGHT_RETRY = 5.0
+IN_FLIGHT_PATIENCE = 300.0
 
 
 class SubmitRefused(Exception):
@@ -90,6 +95,7 @@ class VideoService:
         self._callback_base = callback_base
         self._instruments = instruments
         self.in_flight: set[int] = set()
+        self._held_by_evolink_since: dict[int, float] = {}
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
         """Admit (limits and reservation, atomically), then start it unless it has to wait.
@@ -121,10 +127,21 @@ class VideoService:
         when the task was made but could not be stored.
         """
         self.in_flight.add(generation.id)
+        held_by_evolink = False
         try:
+            if not member_waiting:
+                # the attempt's start, which a restart reads (updated_at) to know when this call
+                # can no longer be in flight; and its due time should this process die during it
+                await self._store.generations.retry_unsubmitted_later(
+                    generation.id, self._clock() + RECONCILE_DELAY, counted=False
+                )
             task = await self._api.create_task(
                 request_of(generation, self._callback_base), generation.idempotency_key
             )
+        except evolink.CreateInFlight as exc:
+            held_by_evolink = True
+            await self._ask_again_shortly(generation, exc)
+            raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         except evolink.OutcomeUnknown as exc:
             log.warning("create for generation %s unconfirmed: %s", generation.id, exc)
             await self._store.generations.retry_unsubmitted_later(
@@ -144,6 +161,8 @@ class VideoService:
             raise SubmitRefused(exc) from exc
         finally:
             self.in_flight.discard(generation.id)
+            if not held_by_evolink:
+                self._held_by_evolink_since.pop(generation.id, None)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
         elif repeat:
@@ -169,6 +188,27 @@ class VideoService:
             self._on_charge_anomaly(anomaly)
         self._on_submitted()
         return submitted
+
+    async def _ask_again_shortly(self, generation: Generation, exc: evolink.CreateInFlight) -> None:
+        """EvoLink still handles an earlier call with this key (a restart's repeat may meet the
+        dead process's call): this one made nothing, so it is not one of the row's attempts, and
+        the row stays `requested`, never refunded, until a repeat gets the task back."""
+        now = self._clock()
+        since = self._held_by_evolink_since.setdefault(generation.id, now)
+        if now - since < IN_FLIGHT_PATIENCE:
+            log.info(
+                "generation %s: EvoLink is still handling an earlier call with the same key (%s);"
+                " asking again in %.0fs", generation.id, exc, IN_FLIGHT_RETRY,
+            )  # fmt: skip
+            await self._store.generations.retry_unsubmitted_later(
+                generation.id, now + IN_FLIGHT_RETRY, counted=False
+            )
+            return
+        log.warning(
+            "generation %s: EvoLink has said for %.0f min that an earlier call with the same key "
+            "is in progress (%s); counted as a lost answer", generation.id, (now - since) / 60, exc,
+        )  # fmt: skip
+        await self._store.generations.retry_unsubmitted_later(generation.id, now + RECONCILE_DELAY)
 
     async def _record_submitted(
         self, generation: Generation, task: evolink.TaskState

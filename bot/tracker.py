@@ -3,7 +3,7 @@
 One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
 deliver what has finished, then sleep until the next row is due or a new submission wakes it.
 After a restart, unfinished rows are simply due; the one step at start makes creates the last
-process left in flight due at once (see resume_lost_creates).
+process left in flight due as soon as their call can no longer be waiting (resume_lost_creates).
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for th
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
+CUT_OFF_CREATE_MARGIN = 5.0  # beyond the HTTP timeout, before a dead process's create is repeated
 UNUSABLE_RESULT = "unusable_result"  # error code: EvoLink finished, but its link is unusable
+NO_RESULT = "no_result"  # error code: EvoLink said "completed" but never sent the video's link
+NO_RESULT_REPOLLS = 3  # further looks at a "completed" without a link; the last gives it up
 
 
 class Notifier(Protocol):
@@ -73,6 +76,7 @@ class Tracker:
         poll_interval: float,
         concurrency: int,
         task_timeout: float,
+        http_timeout: float,
         clock: Clock = time.time,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None,
@@ -85,6 +89,7 @@ class Tracker:
         self._notifier = notifier
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
+        self._http_timeout = http_timeout
         self._clock = clock
         self._on_charge_anomaly = on_charge_anomaly
         self._on_key_refused = on_key_refused
@@ -101,18 +106,24 @@ class Tracker:
         self._background: set[asyncio.Task[None]] = set()
         self._delivering: dict[int, asyncio.Task[None]] = {}
         self._delivery_crashes: list[BaseException] = []
+        self._completed_without_result: dict[int, int] = {}  # answers so far, this process
 
     def wake(self) -> None:
         self._wake.set()
 
     async def resume_lost_creates(self) -> None:
-        """Call once at start, before this process makes any create: nothing is in flight yet, so
-        every `requested` row's create was cut off with the last process. They are reconciled in
-        the first pass instead of after RECONCILE_DELAY; creates lost later in this process
-        still wait theirs (EvoLink may still be handling the first call)."""
-        count = await self._store.generations.unsubmitted_due_at(self._clock())
+        """Call once at start, before this process makes any create: every `requested` row's
+        create was cut off with the last process, whose call may still be in EvoLink's hands.
+        Each is repeated once that call can no longer be waiting for its answer (the HTTP timeout
+        and a margin after it began; at once if that has passed) instead of after
+        RECONCILE_DELAY; creates lost later in this process still wait theirs."""
+        settle = self._http_timeout + CUT_OFF_CREATE_MARGIN
+        count = await self._store.generations.unsubmitted_due_at(self._clock(), settle)
         if count:
-            log.info("%d request(s) cut off by the last stop are checked with EvoLink now", count)
+            log.info(
+                "%d request(s) cut off by the last stop are checked with EvoLink once their "
+                "call can no longer be in flight (at most %.0fs)", count, settle,
+            )  # fmt: skip
 
     async def run(self) -> None:
         log.info("tracker started")
@@ -279,6 +290,11 @@ class Tracker:
             if task.status == "completed" and task.video_url is not None:
                 await self._completed(generation, task, task.video_url)
             elif task.status == "completed":
+                seen = self._completed_without_result.get(generation.id, 0) + 1
+                if seen > NO_RESULT_REPOLLS:
+                    await self._no_result(generation, task, seen)
+                    continue
+                self._completed_without_result[generation.id] = seen
                 log.warning("task %s completed without a result; polling again", task.id)
                 updates.append(
                     ProgressUpdate(generation.id, "processing", task.progress, self._next_poll())
@@ -324,6 +340,22 @@ class Tracker:
             credits=task.credits_used,
         )
 
+    async def _no_result(self, generation: Generation, task: evolink.TaskState, seen: int) -> None:
+        """EvoLink keeps saying the video is done without a link to it: it will not come (a
+        missing link is not a late one), so the member is refunded and told now rather than
+        after TASK_TIMEOUT_MINUTES, and the moderators see why (EvoLink may have charged)."""
+        log.warning("task %s completed without a result %d times; giving it up", task.id, seen)
+        used = (
+            "" if task.credits_used is None else f" (EvoLink reported {task.credits_used:g} used)"
+        )
+        await self._finish(
+            generation,
+            status="failed",
+            error_code=NO_RESULT,
+            message=f"EvoLink said {seen} times the task was done but sent no video link{used}",
+            credits=task.credits_used,
+        )
+
     async def _poll_failed(self, generations: list[Generation], exc: evolink.EvoLinkError) -> None:
         ids = [generation.id for generation in generations]
         if isinstance(exc, evolink.Unauthorized | evolink.ModelAccessDenied):
@@ -358,6 +390,7 @@ class Tracker:
     ) -> None:
         """Record a final state with its charge (completed: EvoLink's figure if believable, else
         what is held) or its full refund, in one transaction. The row keeps what was charged."""
+        self._completed_without_result.pop(generation.id, None)
         anomaly = None
         if status == "completed":
             checked = check_reported(

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.credits import Limits, MemberCredits, fmt
+from bot.credits import Limits, MemberCredits, fmt, odd_balance
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.settings import CREDIT_PERIODS
 from bot.store import LedgerEntry
@@ -394,12 +394,14 @@ class CreditsModeration(ModeratorCog):
         except evolink.EvoLinkError:
             text = t("modcredits.balance_unavailable", locale)
         else:
+            count = balance.remaining_credits or 0
             if balance.unlimited:  # unlimited reads as many
-                count, remaining = math.inf, t("modcredits.unlimited", locale)
+                remaining = t("modcredits.unlimited", locale)
+                text = tn("modcredits.balance", math.inf, locale, credits=remaining)
+            elif odd_balance(count):
+                text = t("modcredits.balance_odd", locale, credits=fmt(count))
             else:
-                count = balance.remaining_credits or 0
-                remaining = fmt(count)
-            text = tn("modcredits.balance", count, locale, credits=remaining)
+                text = tn("modcredits.balance", count, locale, credits=fmt(count))
         await interaction.followup.send(text, ephemeral=True)
 
 

@@ -205,3 +205,42 @@ async def test_store_refuses_a_schema_newer_than_it_knows(tmp_path: Path) -> Non
     assert refused.value.version == len(MIGRATIONS) + 3
     with pytest.raises(DatabaseTooNew):
         await open_store(path)
+
+
+async def test_a_newer_bot_s_database_is_refused_before_anything_in_it_changes(
+    tmp_path: Path,
+) -> None:
+    """Not even its journal mode: switching it to WAL writes -wal and -shm files beside a file
+    this version must not touch."""
+    path = tmp_path / "newer.db"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE kept (x)")
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    before = path.read_bytes()
+    for check in (lambda: check_usable(path), lambda: check_usable(path, prepare=False)):
+        with pytest.raises(DatabaseTooNew):
+            check()
+    with pytest.raises(DatabaseTooNew):
+        await open_store(path)
+    assert sorted(os.listdir(tmp_path)) == ["newer.db"], "no -wal or -shm file beside it"
+    assert path.read_bytes() == before
+
+
+def test_a_backup_that_fails_its_check_is_removed(tmp_path: Path) -> None:
+    """A database of a newer bot copies fine but is no backup for this one: the copy this run
+    made is removed, so that it is never restored by mistake; nothing else is touched."""
+    live = tmp_path / "bot.db"
+    asyncio.run(_make(live))
+    with contextlib.closing(sqlite3.connect(live)) as connection:
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    target = tmp_path / "copy.db"
+    code, output = backup_command(str(target), database=live, cwd=tmp_path)
+    assert code == 1 and "NOT usable as a backup" in output
+    assert f"Removed {target}: it is not a usable backup." in output
+    assert not target.exists() and not (tmp_path / "copy.db.partial").exists()
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    code, _ = backup_command(str(folder), database=live, cwd=tmp_path)
+    assert code == 1 and os.listdir(folder) == []
+    code, output = backup_command("--verify", str(live), database=live, cwd=tmp_path)
+    assert code == 1 and live.exists(), "--verify alone never removes what it checks"

@@ -307,6 +307,7 @@ REFUSED_REQUESTS = [
     ),
     crafted(option("prompt", "   ")),
     crafted(option("prompt", "猫\x00")),
+    crafted(option("prompt", "猫\ud800")),
     crafted({"name": "prompt", "type": 3, "value": 12}),
     crafted(option("prompt", "猫"), {"name": "duration", "type": 4, "value": "十"}),
     crafted(option("prompt", "猫"), {"name": "prompt_extend", "type": 5, "value": "是"}),

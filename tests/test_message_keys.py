@@ -56,7 +56,7 @@ EVOLINK_TASK_ERRORS = (
 )  # fmt: skip
 # What the bot stores as a failure's code itself (store, tracker, generations): these and the
 # final statuses reach `failure.<code>` through `g.error_code or g.status`.
-OWN_FAILURE_CODES = ("expired", "submit_unconfirmed", "task_not_found", "cancelled")
+OWN_FAILURE_CODES = ("expired", "submit_unconfirmed", "task_not_found", "cancelled", "no_result")
 GENERIC_FAILURES = {"unknown_error", "failed"}  # said as "EvoLink could not make this video"
 
 

@@ -187,12 +187,14 @@ class Generations:
             at, 1 if counted else 0, self._clock(), generation_id,
         )  # fmt: skip
 
-    async def unsubmitted_due_at(self, at: float) -> int:
-        """Make every `requested` row due by `at` (none can be in flight at start); how many."""
+    async def unsubmitted_due_at(self, at: float, settle: float) -> int:
+        """Make every `requested` row due once its last create can no longer be in flight:
+        `settle` seconds after that attempt began (each attempt's start writes `updated_at`), or
+        `at` if that is later. Called at start, before any create; returns how many rows."""
+        due = self._db.dialect.greater("?", "updated_at + ?")
         return await self._db.execute(
-            """UPDATE generations SET next_poll_at = ?, updated_at = ?
-               WHERE status = 'requested' AND (next_poll_at IS NULL OR next_poll_at > ?)""",
-            at, self._clock(), at,
+            f"UPDATE generations SET next_poll_at = {due} WHERE status = 'requested'",
+            at, settle,
         )  # fmt: skip
 
     async def set_status_message(self, generation_id: int, message_id: int) -> None:

@@ -122,6 +122,10 @@ class SQLiteDatabase:
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
             connection.row_factory = aiosqlite.Row
+            async with connection.execute("PRAGMA user_version") as cursor:  # before any change
+                row = await cursor.fetchone()
+            if row is not None and int(row[0]) > len(MIGRATIONS):
+                raise DatabaseTooNew(int(row[0]), len(MIGRATIONS))
             for pragma in PRAGMAS:
                 await connection.execute(pragma)
             database = cls(connection)
@@ -212,21 +216,26 @@ class SQLiteDatabase:
         return self.transaction()
 
 
-def check_usable(path: Path | str) -> None:
+def check_usable(path: Path | str, *, prepare: bool = True) -> None:
     """Raise OSError or sqlite3.Error if the bot could not keep its database at `path`: create
-    it, switch it to WAL and take the write lock, synchronously (no worker thread to leave)."""
-    if str(path) != ":memory:":
+    it, read its schema version (DatabaseTooNew for a newer bot's, before anything in the file
+    changes), switch it to WAL and take the write lock, synchronously (no worker thread to
+    leave). `prepare=False` (python -m bot --check) changes nothing: the file must exist, and is
+    only read and locked, never created or switched to WAL."""
+    if prepare and str(path) != ":memory:":
         create_private_file(Path(path))
-    connection = sqlite3.connect(path, timeout=5)
+    target = str(path) if str(path) == ":memory:" else f"{Path(path).resolve().as_uri()}?mode=rw"
+    connection = sqlite3.connect(target, uri=True, timeout=5)
     try:
-        connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise DatabaseTooNew(version, len(MIGRATIONS))
+        if prepare:
+            connection.execute("PRAGMA journal_mode = WAL").fetchone()
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("ROLLBACK")
-        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
     finally:
         connection.close()
-    if version > len(MIGRATIONS):
-        raise DatabaseTooNew(version, len(MIGRATIONS))
 
 
 def create_private_file(path: Path, *, exclusive: bool = False) -> None:

@@ -35,6 +35,7 @@ from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_lab
 from bot.ui.invite import invite_url
 from bot.ui.modlog import ModLog
 from bot.ui.modlog_render import charge_warning
+from bot.validation import unsendable_option
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,16 @@ def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
     async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        data: Any = interaction.data or {}
+        problem = unsendable_option(data.get("options"))
+        if problem is not None:  # a crafted interaction: refused before any command runs
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+            else:
+                locale = interaction.locale
+                text = t("validation.refused_unsendable", locale, problem=problem.text(locale))
+                await reply_privately(interaction, text)
+            return False
         return await interaction.client.admit(interaction)
 
     async def on_error(
@@ -248,7 +259,7 @@ class VideoBot(commands.Bot):
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             poll_interval=poll_interval, concurrency=s.poll_concurrency,
-            task_timeout=s.task_timeout, clock=self.clock,
+            task_timeout=s.task_timeout, http_timeout=s.http_timeout, clock=self.clock,
             on_charge_anomaly=self.report_charge_anomaly, on_key_refused=self.report_key_refused,
             instruments=self.instruments,
         )  # fmt: skip

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import aiohttp
 import discord
@@ -202,7 +202,7 @@ class DiscordNotifier:
         except Exception:
             log.exception("could not report the outcome of generation %s", generation.id)
 
-    async def _send_everywhere(self, g: Generation, video: IO[bytes] | None) -> Delivery:
+    async def _send_everywhere(self, g: Generation, video: media.Video | None) -> Delivery:
         """Channel first, then a follow-up while the interaction is fresh, then a DM.
 
         A fallback is recorded (`record_route`) before it is tried and cleared if it fails. One
@@ -267,7 +267,7 @@ class DiscordNotifier:
         self,
         target: discord.abc.Messageable,
         g: Generation,
-        video: IO[bytes] | None,
+        video: media.Video | None,
         note: str | None = None,
     ) -> discord.Message:
         if video is not None:
@@ -286,7 +286,7 @@ class DiscordNotifier:
     def _message(
         self,
         g: Generation,
-        video: IO[bytes] | None,
+        video: media.Video | None,
         *,
         note: str | None = None,
         link_only: bool = False,
@@ -302,11 +302,12 @@ class DiscordNotifier:
         if view is not None:
             kwargs["view"] = view
         if video is not None and not link_only:
-            video.seek(0)
-            kwargs["file"] = discord.File(cast(io.BufferedIOBase, video), f"video-{g.id}.mp4")
+            video.file.seek(0)
+            name = f"video-{g.id}{video.extension}"  # what the file says it is
+            kwargs["file"] = discord.File(cast(io.BufferedIOBase, video.file), name)
         return kwargs
 
-    async def _fetch_video(self, g: Generation) -> IO[bytes] | None:
+    async def _fetch_video(self, g: Generation) -> media.Video | None:
         if g.status != "completed" or not g.result_url or self._videos is None:
             return None
         limit = g.upload_limit or DEFAULT_UPLOAD_LIMIT

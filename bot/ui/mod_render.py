@@ -17,7 +17,7 @@ from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui.discord_limits import clip_text, fit_embed
 from bot.ui.i18n import AnyLocale, listing, option_label, t, tn
-from bot.ui.render import clip, parameters_line, task_failure_text
+from bot.ui.render import clip, inert_link, parameters_line, task_failure_text
 
 COLOR_MOD = discord.Colour.dark_teal()
 COLOR_REQUEST = discord.Colour.blurple()
@@ -70,7 +70,7 @@ def credits_text(g: Generation, locale: AnyLocale = None) -> str:
 
 def video_link(url: str, limit: int = 1024, locale: AnyLocale = None) -> str:
     """A markdown link, or a note when the URL (signed CDN links can be long) does not fit."""
-    text = t("log.open_video", locale, url=url)
+    text = t("log.open_video", locale, url=inert_link(url))
     return text if len(text) <= limit else t("log.link_too_long", locale)
 
 
