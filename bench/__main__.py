@@ -105,7 +105,7 @@ def restart(cfg: Config, run_dir: Path) -> list[Table]:
         run_job("restart-prepare", params, run_dir)
         r = run_job("restart", params, run_dir, cfg.profile)
     t = Table(f"3. Restart with {cfg.restart_tasks:,} active tasks to resume")
-    t.add("interpreter start + `import bot.client`", sec(r["interpreter"] + r["imports"]))
+    t.add("interpreter start + `import bot.ui.client`", sec(r["interpreter"] + r["imports"]))
     t.add("login + setup_hook + command sync", sec(r["login"]))
     t.add("process start -> ready", sec(r["to_ready"]), "< 5 s", r["to_ready"] < 5.0)
     t.add(f"ready -> all {r['due_at_start']:,} due tasks queried once", sec(r["first_pass"]))

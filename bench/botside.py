@@ -24,7 +24,7 @@ from bot.settings import Secret, Settings
 from discord_double import Call, FakeDiscord, message_payload
 from discord_double.routes import CALLBACK, CHANNEL_MESSAGES, ORIGINAL
 
-NONCE_PREFIX = "evl-video-"  # bot.delivery.delivery_nonce
+NONCE_PREFIX = "evl-video-"  # bot.ui.delivery.delivery_nonce
 BENCH_GUILD = 1_300_000_000_000_000_000
 BENCH_CHANNEL = 1_310_000_000_000_000_000
 BENCH_USER = 1_320_000_000_000_000_000

@@ -34,7 +34,7 @@ from discord_double.routes import WEBHOOK as FOLLOWUP
 
 
 async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
     from discord_double import TaskTracker, option, slash_command, start_bot
 
     n = int(params["n"])

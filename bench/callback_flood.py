@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.fdlimit import open_file_limit, raise_open_file_limit
-from bot.store import Store
+from bot.store import open_store
 
 STALL = b"POST /evolink/1/"
 BATCH = 50
@@ -83,7 +83,7 @@ def open_fds() -> int:
 async def run(connections: int, probes: int) -> None:
     limits = ReceiverLimits.within(open_file_limit())
     with tempfile.TemporaryDirectory() as folder:
-        store = await Store.open(Path(folder) / "bench.db")
+        store = await open_store(Path(folder) / "bench.db")
         server = CallbackServer(store, lambda: None, "/evolink", limits)
         await server.start("127.0.0.1", 0)
         assert server.port is not None

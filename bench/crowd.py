@@ -31,7 +31,7 @@ def out_of_order(values: list[float]) -> int:
 
 
 async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
     from discord_double import TaskTracker, option, slash_command, start_bot
 
     n = int(params["n"])

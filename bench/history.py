@@ -2,7 +2,7 @@
 50,000 members; `/videomod log` pages with each filter, `/credits`, and a 100,000-row CSV export.
 
 `history-build` writes the fixture with plain sqlite3 into the bot's own schema (created by
-`Store.open`, so migrations are the bot's) and caches it by size, seed and schema; no ANALYZE is
+`open_store`, so migrations are the bot's) and caches it by size, seed and schema; no ANALYZE is
 run, because the bot never runs one: the query planner sees what it sees in production.
 `history-query` and `history-export` call the service methods the commands call
 (`Moderation.log_page`, `Credits.member`, `Moderation.export_csv`) through the bot's Store.
@@ -86,7 +86,7 @@ def _prompts(rng: random.Random, count: int) -> list[str]:
 
 
 async def build(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
-    from bot.store import Store
+    from bot.store import open_store
 
     database, meta_path = fixture_paths(params)
     if database.exists() and meta_path.exists():
@@ -97,7 +97,7 @@ async def build(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
     started = time.time()
-    store = await Store.open(partial)  # the bot's schema, every migration
+    store = await open_store(partial)  # the bot's schema, every migration
     await store.close()
     with prof:
         meta = _fill(partial, int(params["rows"]), int(params["guilds"]),
@@ -276,13 +276,13 @@ async def query(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     from bot import moderation as mod_module
     from bot.credits import Credits, Limits, Prices
     from bot.moderation import LogFilter, Moderation
-    from bot.store import Store
+    from bot.store import open_store
 
     database, meta_path = fixture_paths(params)
     meta = json.loads(meta_path.read_text())
     now = float(meta["now"])
     await asyncio.to_thread(warm, database)
-    store = await Store.open(database, clock=lambda: now)
+    store = await open_store(database, clock=lambda: now)
     mod = Moderation(store)
     settings = bench_settings(database, "http://127.0.0.1:9", default_user_credits=50.0)
     credits = Credits(store, Limits.from_settings(settings), Prices.from_settings(settings),
@@ -367,13 +367,13 @@ async def export(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     import shutil
 
     from bot.moderation import LogFilter, Moderation
-    from bot.store import Store
+    from bot.store import open_store
 
     database, meta_path = fixture_paths(params)
     meta = json.loads(meta_path.read_text())
     now = float(meta["now"])
     await asyncio.to_thread(warm, database)
-    store = await Store.open(database, clock=lambda: now)
+    store = await open_store(database, clock=lambda: now)
     mod = Moderation(store)
     wanted = LogFilter(int(meta["big_guild"]), since=float(meta["export_since"]))
     try:

@@ -4,7 +4,7 @@
 tasks, every one due for a query (the bot was down longer than a poll interval), their status
 messages posted; and gives the simulator the same tasks (none ends during the measurement).
 `restart` (a fresh process) then starts the bot as `python -m bot` would and times:
-* process start -> imports done (interpreter start-up and `import bot.client`);
+* process start -> imports done (interpreter start-up and `import bot.ui.client`);
 * login -> ready: `bot.login()`, i.e. the REST login, `setup_hook` (database open and
   migrations check, EvoLink client, cogs) and the command sync; "ready" is when login returns:
   the bot can connect to the gateway and answer commands (the gateway itself is not simulated);
@@ -32,11 +32,11 @@ def _db(params: dict[str, Any]) -> Path:
 
 async def prepare(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     from bench.botside import insert_active, load_plan, make_plan
-    from bot.store import Store
+    from bot.store import open_store
 
     database = _db(params)
     database.parent.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(database)  # the bot's own schema and migrations
+    store = await open_store(database)  # the bot's own schema and migrations
     await store.close()
     now = time.time()
     plan = make_plan(int(params["tasks"]), now, seed=11, lengths=(1800, 3600), min_remaining=900)
@@ -62,7 +62,7 @@ async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     spawned = float(params["_spawned_at"])
     interpreter = float(params["_worker_started"])
     before_imports = time.time()
-    from bot.client import VideoBot  # what `python -m bot` imports
+    from bot.ui.client import VideoBot  # what `python -m bot` imports
 
     imported = time.time()
 

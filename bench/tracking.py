@@ -136,8 +136,8 @@ async def _feed(
 
 
 async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
-    from bot.client import VideoBot
     from bot.schedule import FixedSchedule, PredictedSchedule, Schedule, Started
+    from bot.ui.client import VideoBot
     from discord_double import start_bot
 
     variant = str(params["variant"])

@@ -19,11 +19,11 @@ from discord.gateway import DiscordWebSocket
 from dotenv import load_dotenv
 
 from bot import first_run
-from bot.client import VideoBot
 from bot.fdlimit import raise_open_file_limit
 from bot.logs import setup_logging
 from bot.preflight import database_problem, run_checks
 from bot.settings import Settings, SettingsError, load_settings
+from bot.ui.client import VideoBot
 
 log = logging.getLogger("bot")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from bot.settings import database_path
-from bot.store import DatabaseReport, backup_database, inspect_database
+from bot.store.sqlite_backup import DatabaseReport, backup_database, inspect_database
 
 
 def backup_target(path: Path, now: datetime) -> Path:
@@ -42,7 +42,13 @@ def take_backup(target: Path) -> int:
         print(f"The backup of {source} to {target} failed: {exc}", file=sys.stderr)
         return 1
     print(f"Backed up {source} to {target}.")
-    return verify(target)
+    if verify(target) != 0:
+        # this run made it (the name was free, and the copy is created exclusively): a file
+        # that fails the check must not be mistaken for a backup later
+        target.unlink(missing_ok=True)
+        print(f"Removed {target}: it is not a usable backup.", file=sys.stderr)
+        return 1
+    return 0
 
 
 def verify(path: Path) -> int:

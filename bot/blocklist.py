@@ -10,9 +10,14 @@ What moderators are told in /videomod blocklist:
   linear in the prompt whatever the pattern, so no entry can stall the bot. RE2 has no
   look-around, back-references, conditionals, atomic groups or possessive quantifiers: such
   regexes are refused when added. One stored before that cannot be run as written is run widened
-  (it blocks everything it blocked, and may block more) and is marked in the list.
-* Before matching, prompt and pattern are NFKC-normalised (full-width letters become ASCII) and
-  invisible format characters (zero-width spaces) are removed, so they cannot split a word.
+  (it blocks everything it blocked, and may block more) and is marked in the list; one that
+  would match an empty prompt, so block every prompt, is not checked, and marked.
+* Before matching, prompts, words and the characters of a regex are NFKC-normalised (full-width
+  letters, digits and punctuation become ASCII, ``ﬁ`` becomes ``fi``) and invisible format
+  characters (zero-width spaces) are removed, so they cannot split a word (bot/normal_form.py).
+  A regex is normalised character by character in its parsed form, so a full-width ``＊``,
+  ``？`` or ``（`` stays the character it is in Python, never regex syntax. Prompts are also
+  trimmed.
 * Regexes are capped in length, a server in entries, and all of a server's entries together in
   the size of the one RE2 program that checks a prompt and in how many characters its regexes
   may be reading at once: this bounds the work per prompt (bench/blocklist.py).
@@ -33,6 +38,7 @@ import re2
 from re2 import _re2  # the binding itself: the module's wrapper keeps 128 programs cached
 
 from bot import regex_re2
+from bot.normal_form import normal_form
 from bot.regex_re2 import Unsupported, literal, not_after_word, not_before_word, space_class
 
 log = logging.getLogger(__name__)
@@ -47,7 +53,7 @@ MAX_POSITIONS = 1_000  # characters all regexes read at once (regex_re2.position
 
 
 class RuleError(ValueError):
-    """An entry a moderator can fix: `message_key` (bot/i18n.py) and its values say why."""
+    """An entry a moderator can fix: `message_key` (bot/ui/i18n.py) and its values say why."""
 
     def __init__(self, message_key: str, /, **values: object) -> None:
         super().__init__(message_key)
@@ -55,9 +61,9 @@ class RuleError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """NFKC, without invisible format characters (zero-width spaces and joiners)."""
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+    """A prompt as checked: in normal form, trimmed as the bot trims what members type (a
+    zero-width character could have hidden a space or newline at either end)."""
+    return normal_form(text).strip()
 
 
 def plain(text: str) -> str:
@@ -67,13 +73,14 @@ def plain(text: str) -> str:
 
 def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
     """A moderator's entry as (pattern, is_regex): `/.../` means a regex. Raises RuleError."""
-    value = text.strip()
+    value = _encodable(text.strip())
     if len(value) > 2 and value.startswith("/") and value.endswith("/"):
         value, regex = value[1:-1], True
+    if not regex:
+        value = plain(value)
     if not value:
         raise RuleError("input.blocklist_empty")
     if not regex:
-        value = plain(value)
         if len(value) > MAX_WORD_LENGTH:
             raise RuleError("input.word_too_long", count=MAX_WORD_LENGTH)
         return value, False
@@ -95,11 +102,19 @@ def parse_rule(text: str, regex: bool = False) -> tuple[str, bool]:
     return value, True
 
 
+def _encodable(text: str) -> str:
+    """The text with each lone surrogate (which Discord's JSON can carry, and no database can
+    store) replaced by U+FFFD, as any decoder would."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def compile_rule(pattern: str, is_regex: bool) -> Program:
     """One stored entry, ready to search (widened if RE2 cannot run it as written)."""
     runnable = _runnable(_word(0, pattern) if not is_regex else _regex(0, pattern))
     if runnable is None:
         raise RuleError("input.regex_too_complex")
+    if runnable[1].search(""):
+        raise RuleError("input.regex_matches_empty")
     return runnable[1]
 
 
@@ -144,10 +159,14 @@ class Checker:
     def __init__(self, entries: Sequence[tuple[str, bool]]) -> None:
         parsed = [(_regex if is_regex else _word)(i, p) for i, (p, is_regex) in enumerate(entries)]
         whole = _program(parsed) if parsed and all(e.core is not None for e in parsed) else None
-        if whole is not None and whole.size <= MAX_PROGRAM:
-            runnable, self.programs = parsed, [whole]
+        if whole is not None and whole.first(b"") is None and whole.size <= MAX_PROGRAM:
+            runnable, self.programs, everything = parsed, [whole], set()
         else:  # each entry alone, widened as needed; then as few programs as the cap allows
             alone = [r for r in map(_runnable, parsed) if r is not None]
+            # one that matches an empty prompt, stored before that was refused or emptied by
+            # normal_form since (a regex of a zero-width space), would block every prompt
+            everything = {e.index for e, program in alone if program.search("")}
+            alone = [(e, program) for e, program in alone if e.index not in everything]
             runnable, self.programs = [e for e, _ in alone], _pack(alone)
         kept = {e.index for e in runnable}
         self.unchecked = frozenset(e.index for e in parsed if e.index not in kept)
@@ -156,8 +175,10 @@ class Checker:
         self.positions = sum(_positions(p) for p, is_regex in entries if is_regex)
         for index in sorted(self.widened | self.unchecked):
             state = "NOT CHECKED" if index in self.unchecked else "checked widened"
-            log.warning("blocklist regex /%s/ is %s: RE2 cannot run it as written",
-                        entries[index][0], state)  # fmt: skip
+            why = "it would match every prompt" if index in everything else "RE2 cannot run it"
+            pattern, is_regex = entries[index]
+            shown = f"/{pattern}/" if is_regex else repr(pattern)
+            log.warning("blocklist entry %s is %s: %s as written", shown, state, why)
 
     def first_match(self, *texts: str | None) -> int | None:
         """The index of an entry the texts hit (the first text is read first), or None."""
@@ -187,9 +208,10 @@ class _Entry:
 
 
 def _word(index: int, pattern: str) -> _Entry:
+    pattern = plain(pattern)  # as stored, unless by a version that normalised less
     core = (space_class() + "+").join(literal(part) for part in pattern.split())
-    lead = not_after_word() if _spaced_word_char(pattern[0]) else ""
-    tail = not_before_word() if _spaced_word_char(pattern[-1]) else ""
+    lead = not_after_word() if pattern and _spaced_word_char(pattern[0]) else ""
+    tail = not_before_word() if pattern and _spaced_word_char(pattern[-1]) else ""
     return _Entry(index, core, lead, tail)
 
 

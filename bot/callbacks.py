@@ -199,11 +199,11 @@ class CallbackServer:
         if request.method != "POST":
             return HTTPStatus.METHOD_NOT_ALLOWED
         generation_id, token = int(route[1]), route[2]
-        expected = await self._store.callback_token(generation_id)
+        expected = await self._store.generations.callback_token(generation_id)
         if expected is None or not hmac.compare_digest(expected.encode(), token.encode()):
             log.debug("ignored a callback for generation %s: wrong or no token", generation_id)
             return HTTPStatus.NOT_FOUND
-        if await self._store.poll_soon(generation_id, self._store.clock()):
+        if await self._store.generations.poll_soon(generation_id, self._store.clock()):
             self._on_hint()
         return HTTPStatus.OK
 

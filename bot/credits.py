@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.i18n import t, tn
 from bot.request import DURATION, QUALITY, VideoRequest, stored_columns
 from bot.settings import Settings
-from bot.store import Clock, Generation, NewGeneration, Store, Transaction
+from bot.store import Clock, Generation, LedgerEntry, NewGeneration, Store, Transaction
+from bot.ui.i18n import t, tn
 
 SPENDING = ("reserve", "settle", "refund")
 ACTIVE_STATUSES = ("requested", "submitted", "running")
@@ -99,17 +99,6 @@ class Admission:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    id: int
-    kind: str
-    amount: float
-    generation_id: int | None
-    moderator_id: int | None
-    reason: str | None
-    created_at: float
-
-
-@dataclass(frozen=True)
 class MemberCredits:
     allowance: float | None  # None: unlimited
     remaining: float | None
@@ -129,9 +118,21 @@ class Requester:
     upload_limit: int | None = None
 
 
+LARGEST_BELIEVABLE = 1e12  # credits: more than any account, allowance or price holds
+
+
 def fmt(amount: float) -> str:
-    """Credits as people write them: 5, 7.5, 0.25."""
+    """Credits as people write them: 5, 7.5, 0.25; an absurd figure in three digits (1e+308),
+    never hundreds."""
+    if not abs(amount) < LARGEST_BELIEVABLE:  # NaN included
+        return f"{amount:.3g}"
     return f"{round(amount, 2) + 0.0:,.2f}".rstrip("0").rstrip(".")  # + 0.0 turns -0 into 0
+
+
+def odd_balance(remaining: float) -> bool:
+    """Whether an account balance EvoLink reports cannot be right: below zero, or beyond any
+    real account (shown as reported, marked odd, rather than believed)."""
+    return not 0 <= remaining < LARGEST_BELIEVABLE
 
 
 class Credits:
@@ -144,44 +145,30 @@ class Credits:
     # --- limits ----------------------------------------------------------------------------------
 
     async def limits(self, guild_id: int, tx: Transaction | None = None) -> Limits:
-        sql = "SELECT * FROM guild_limits WHERE guild_id = ?"
-        row = await (tx.fetchone(sql, guild_id) if tx else self._store.fetchone(sql, guild_id))
-        if row is None:
+        own = await (tx or self._store).ledger.limit_overrides(guild_id)
+        if own is None:
             return self._defaults
         d = self._defaults
         return replace(
             d,
-            default_credits=_override(row["default_credits"], d.default_credits),
-            period=row["period"] or d.period,
-            max_running=row["max_running"] if row["max_running"] is not None else d.max_running,
-            max_queued=row["max_queued"] if row["max_queued"] is not None else d.max_queued,
-            cooldown=row["cooldown"] if row["cooldown"] is not None else d.cooldown,
-            guild_cap=_override(row["guild_cap"], d.guild_cap),
+            default_credits=_override(own.default_credits, d.default_credits),
+            period=own.period or d.period,
+            max_running=own.max_running if own.max_running is not None else d.max_running,
+            max_queued=own.max_queued if own.max_queued is not None else d.max_queued,
+            cooldown=own.cooldown if own.cooldown is not None else d.cooldown,
+            guild_cap=_override(own.guild_cap, d.guild_cap),
         )
 
     async def set_limits(
         self, tx: Transaction, guild_id: int, moderator_id: int, **changes: Any
     ) -> Limits:
-        """Store per-server overrides; a value of None clears that override (back to .env)."""
-        allowed = {"default_credits", "period", "max_running", "max_queued", "cooldown",
-                   "guild_cap"}  # fmt: skip
-        unknown = set(changes) - allowed
-        if unknown:
-            raise ValueError(f"unknown limits: {sorted(unknown)}")
-        await tx.execute(
-            "INSERT OR IGNORE INTO guild_limits (guild_id, updated_at) VALUES (?, ?)",
-            guild_id, self._clock(),
-        )  # fmt: skip
-        for name, value in changes.items():
-            await tx.execute(
-                f"UPDATE guild_limits SET {name} = ?, updated_by = ?, updated_at = ? "
-                "WHERE guild_id = ?",
-                value, moderator_id, self._clock(), guild_id,
-            )  # fmt: skip
+        """Store per-server overrides; a value of None clears that override (back to .env).
+        Raises ValueError for a name that is not one of Limits' server-wide fields."""
+        await tx.ledger.set_limit_overrides(guild_id, moderator_id, changes)
         return await self.limits(guild_id, tx)
 
     async def reset_limits(self, tx: Transaction, guild_id: int) -> bool:
-        return await tx.execute("DELETE FROM guild_limits WHERE guild_id = ?", guild_id) > 0
+        return await tx.ledger.clear_limit_overrides(guild_id)
 
     async def set_allowance(
         self,
@@ -193,22 +180,12 @@ class Credits:
         moderator_id: int,
     ) -> None:
         """A member's or a role's allowance per period (None: unlimited)."""
-        await tx.execute(
-            """INSERT INTO credit_allowances (guild_id, kind, target_id, credits, set_by, set_at)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (guild_id, kind, target_id) DO UPDATE SET credits = excluded.credits,
-                   set_by = excluded.set_by, set_at = excluded.set_at""",
-            guild_id, kind, target_id, credits, moderator_id, self._clock(),
-        )  # fmt: skip
+        await tx.ledger.set_allowance(guild_id, kind, target_id, credits, moderator_id)
 
     async def clear_allowance(
         self, tx: Transaction, guild_id: int, kind: str, target_id: int
     ) -> bool:
-        changed = await tx.execute(
-            "DELETE FROM credit_allowances WHERE guild_id = ? AND kind = ? AND target_id = ?",
-            guild_id, kind, target_id,
-        )  # fmt: skip
-        return changed > 0
+        return await tx.ledger.clear_allowance(guild_id, kind, target_id)
 
     async def allowance(
         self,
@@ -219,18 +196,13 @@ class Credits:
         tx: Transaction | None = None,
     ) -> float | None:
         """A member override wins; else the most generous role; else the server default."""
-        marks = ",".join("?" for _ in role_ids) or "NULL"
-        sql = f"""SELECT kind, credits FROM credit_allowances WHERE guild_id = ?
-                  AND ((kind = 'member' AND target_id = ?)
-                       OR (kind = 'role' AND target_id IN ({marks})))"""
-        params = (guild_id, user_id, *role_ids)
-        rows = await (tx.fetchall(sql, *params) if tx else self._store.fetchall(sql, *params))
-        member = [r["credits"] for r in rows if r["kind"] == "member"]
+        rows = await (tx or self._store).ledger.allowances(guild_id, user_id, role_ids)
+        member = [credits for kind, credits in rows if kind == "member"]
         if member:
-            return member[0]  # type: ignore[no-any-return]
-        roles = [r["credits"] for r in rows if r["kind"] == "role"]
+            return member[0]
+        roles = [credits for kind, credits in rows if kind == "role"]
         if roles:
-            return None if None in roles else max(roles)
+            return None if None in roles else max(c for c in roles if c is not None)
         return limits.default_credits
 
     # --- admission -----------------------------------------------------------------------------
@@ -258,26 +230,24 @@ class Credits:
                 raise CreditRefused(_busy_text(limits, who.locale))
             allowance = await self.allowance(who.guild_id, who.user_id, who.role_ids, limits, tx)
             if allowance is not None:
-                left = allowance + await self._sum(
-                    tx, "guild_id = ? AND user_id = ?", who.guild_id, who.user_id, since=start
+                left = allowance + await tx.ledger.member_total_since(
+                    who.guild_id, who.user_id, start
                 )
                 if left + 1e-9 < cost:
                     raise CreditRefused(_allowance_text(cost, max(left, 0.0), renews, who.locale))
             if limits.guild_cap is not None:
-                spent = -await self._sum(
-                    tx, "guild_id = ?", who.guild_id, since=start, spending=True
-                )
+                spent = -await tx.ledger.server_spending_since(who.guild_id, start)
                 if spent + cost > limits.guild_cap + 1e-9:
                     raise CreditRefused(_cap_text("server", renews, who.locale))
             if limits.global_cap is not None:
                 global_start, global_renews = period_bounds(self._defaults.period, now)
-                spent = -await self._sum(tx, "1 = 1", since=global_start, spending=True)
+                spent = -await tx.ledger.bot_spending_since(global_start)
                 if spent + cost > limits.global_cap + 1e-9:
                     raise CreditRefused(_cap_text("bot", global_renews, who.locale))
 
             status = "queued" if must_wait or hold else "requested"
-            generation = await self._store.add_generation(
-                _new_generation(who, request, status, next_poll_at, callback_token), tx
+            generation = await tx.generations.add(
+                _new_generation(who, request, status, next_poll_at, callback_token)
             )
             await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
         position = queued + 1 if status == "queued" else None
@@ -290,35 +260,14 @@ class Credits:
         progress or made. A refused, cancelled or failed one was refunded and does not count."""
         if limits.cooldown <= 0:
             return
-        row = await tx.fetchone(
-            f"""SELECT MAX(requested_at) FROM generations WHERE guild_id = ? AND user_id = ?
-               AND status IN ({", ".join("?" for _ in COSTING_STATUSES)})""",
-            who.guild_id, who.user_id, *COSTING_STATUSES,
-        )  # fmt: skip
-        last = row[0] if row else None
+        last = await tx.generations.last_requested_at(who.guild_id, who.user_id, COSTING_STATUSES)
         if last is not None and now - last < limits.cooldown:
             wait = int(limits.cooldown - (now - last)) + 1
             raise CreditRefused(tn("refusal.cooldown", wait, who.locale))
 
     async def _counts(self, tx: Transaction, who: Requester) -> tuple[int, int]:
-        rows = await tx.fetchall(
-            """SELECT status, COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
-               AND status IN ('queued', 'requested', 'submitted', 'running') GROUP BY status""",
-            who.guild_id, who.user_id,
-        )  # fmt: skip
-        counts = {r[0]: r[1] for r in rows}
+        counts = await tx.generations.unfinished_counts(who.guild_id, who.user_id)
         return sum(counts.get(s, 0) for s in ACTIVE_STATUSES), counts.get("queued", 0)
-
-    async def _sum(
-        self, tx: Transaction, where: str, *params: Any, since: float, spending: bool = False
-    ) -> float:
-        kinds = " AND kind IN ('reserve', 'settle', 'refund')" if spending else ""
-        row = await tx.fetchone(
-            f"SELECT COALESCE(SUM(amount), 0) FROM credit_ledger "
-            f"WHERE {where} AND charged_at >= ?{kinds}",
-            *params, since,
-        )  # fmt: skip
-        return float(row[0]) if row else 0.0
 
     # --- settlement ----------------------------------------------------------------------------
 
@@ -339,19 +288,16 @@ class Credits:
         """
         if not math.isfinite(charge) or charge < 0:
             raise ValueError(f"refusing to settle generation {generation.id} to {charge!r}")
-        row = await tx.fetchone(
-            """SELECT COALESCE(SUM(amount), 0), MIN(charged_at), COUNT(*) FROM credit_ledger
-               WHERE generation_id = ? AND kind IN ('reserve', 'settle', 'refund')""",
-            generation.id,
-        )
-        if row is None or row[2] == 0:
+        net = await tx.ledger.generation_net(generation.id)
+        if net is None:
             return 0.0  # nothing was reserved for it
-        delta = round(-float(row[0]) - charge, 6)
+        cost, charged_at = net
+        delta = round(-cost - charge, 6)
         if abs(delta) < 1e-9:
             return 0.0
         kind = "refund" if charge == 0 else "settle"
         await self._append(
-            tx, generation, kind, delta, float(row[1]), reason=reason, moderator_id=moderator_id
+            tx, generation, kind, delta, charged_at, reason=reason, moderator_id=moderator_id
         )
         return delta
 
@@ -376,12 +322,9 @@ class Credits:
         moderator_id: int | None = None,
     ) -> None:
         assert generation.guild_id is not None
-        await tx.execute(
-            """INSERT INTO credit_ledger (guild_id, user_id, generation_id, kind, amount,
-                   charged_at, moderator_id, reason, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            generation.guild_id, generation.user_id, generation.id, kind, amount, charged_at,
-            moderator_id, reason, self._clock(),
+        await tx.ledger.append(
+            generation.guild_id, generation.user_id, kind, amount, generation_id=generation.id,
+            charged_at=charged_at, moderator_id=moderator_id, reason=reason,
         )  # fmt: skip
 
     # --- moderators -----------------------------------------------------------------------------
@@ -396,12 +339,9 @@ class Credits:
         reason: str,
     ) -> None:
         """Grant (amount > 0) or take (amount < 0) credits for the current period."""
-        now = self._clock()
-        await tx.execute(
-            """INSERT INTO credit_ledger (guild_id, user_id, kind, amount, charged_at,
-                   moderator_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            guild_id, user_id, "grant" if amount > 0 else "take", amount, now, moderator_id,
-            reason, now,
+        await tx.ledger.append(
+            guild_id, user_id, "grant" if amount > 0 else "take", amount,
+            moderator_id=moderator_id, reason=reason,
         )  # fmt: skip
 
     # --- reading --------------------------------------------------------------------------------
@@ -412,35 +352,19 @@ class Credits:
         start, renews = period_bounds(limits.period, now)
         allowance = await self.allowance(guild_id, user_id, role_ids, limits)
         # One read, no write lock: what this period spent, and what requests in flight hold.
-        row = await self._store.fetchone(
-            """SELECT
-                 (SELECT COALESCE(SUM(amount), 0) FROM credit_ledger
-                   WHERE guild_id = ? AND user_id = ? AND charged_at >= ?),
-                 (SELECT COALESCE(SUM(l.amount), 0) FROM credit_ledger l
-                   JOIN generations g ON g.id = l.generation_id
-                   WHERE g.guild_id = ? AND g.user_id = ?
-                     AND g.status IN ('queued', 'requested', 'submitted', 'running'))""",
-            guild_id, user_id, start, guild_id, user_id,
-        )  # fmt: skip
-        spent, held = (float(row[0]), -float(row[1])) if row else (0.0, 0.0)
+        spent, holding = await self._store.ledger.member_totals(guild_id, user_id, start)
         remaining = None if allowance is None else allowance + spent
         return MemberCredits(
             allowance=allowance,
             remaining=remaining,
-            held=held + 0.0,
+            held=-holding + 0.0,
             renews_at=renews,
             period=limits.period,
             recent=await self.ledger(guild_id, user_id, limit=5),
         )
 
     async def ledger(self, guild_id: int, user_id: int, *, limit: int = 20) -> list[LedgerEntry]:
-        rows = await self._store.fetchall(
-            """SELECT id, kind, amount, generation_id, moderator_id, reason, created_at
-               FROM credit_ledger WHERE guild_id = ? AND user_id = ?
-               ORDER BY id DESC LIMIT ?""",
-            guild_id, user_id, limit,
-        )  # fmt: skip
-        return [LedgerEntry(*row) for row in rows]
+        return await self._store.ledger.recent(guild_id, user_id, limit)
 
 
 def _override(value: float | None, default: float | None) -> float | None:

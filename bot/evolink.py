@@ -130,6 +130,17 @@ class OutcomeUnknown(EvoLinkError):
     """A create was sent but its answer was lost: a task may or may not exist."""
 
 
+class CreateInFlight(OutcomeUnknown):
+    """EvoLink already holds a create with this Idempotency-Key: an earlier call is still being
+    handled (or was made with another body). This call made no task; the earlier one may have,
+    and repeating the same call later gets it back."""
+
+
+# What EvoLink's MCP client reads in a create's error (not in the public reference): the key
+# "is still being processed", and the key "was already used for a different request".
+KEY_IN_FLIGHT_CODES = frozenset({"paid_outcome_unknown", "idempotency_conflict"})
+
+
 _STATUS_ERRORS: dict[int, type[EvoLinkError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -321,6 +332,8 @@ class EvoLinkClient:
         if kind is ServerError and sent_paid_request and response.status_code >= 500:
             # A gateway error can come after the task was made; we cannot tell, so never retry.
             kind = OutcomeUnknown
+        if sent_paid_request and (response.status_code == 409 or code in KEY_IN_FLIGHT_CODES):
+            kind = CreateInFlight  # the key's first call may have made a task: not a refusal
         message = message or f"EvoLink answered HTTP {response.status_code}."
         raise kind(message, response.status_code, code, retry_after=retry_after)
 

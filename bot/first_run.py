@@ -7,13 +7,16 @@ Plain English for the owner at a terminal (not members, so not in the text catal
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import getpass
 import os
 import re
 import secrets
-from collections.abc import Callable, Coroutine, Mapping
+import termios
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +45,16 @@ def setup(
     env_file: Path,
     environ: Mapping[str, str],
     *,
-    ask: Ask = getpass.getpass,
+    ask: Ask | None = None,
     say: Say = print,
 ) -> dict[str, str] | None:
     """Ask, check and write .env; returns the values written, or None when the owner stopped
-    (nothing is written then)."""
+    (nothing is written then). `ask` defaults to hidden questions at the terminal."""
+    with _unechoed_terminal() as terminal:
+        return _setup(env_file, environ, ask or _hidden_question(terminal, say), say)
+
+
+def _setup(env_file: Path, environ: Mapping[str, str], ask: Ask, say: Say) -> dict[str, str] | None:
     say(
         "No .env here yet: let's make one. You need two things:\n"
         "  - the bot token: https://discord.com/developers/applications -> your application -> "
@@ -97,6 +105,51 @@ def _ask_until_accepted(
             say("It could not be checked now, so it is kept as typed; python -m bot --check "
                 "checks it again later.")  # fmt: skip
         return value
+
+
+@contextlib.contextmanager
+def _unechoed_terminal() -> Iterator[int | None]:
+    """The controlling terminal with echo off for the whole exchange, not only while a question
+    waits (getpass turns it back on after each answer): a secret pasted while the previous one
+    is being checked would otherwise show in clear. Yields its descriptor, or None without one."""
+    try:
+        terminal = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        yield None
+        return
+    try:
+        saved = termios.tcgetattr(terminal)
+    except termios.error:
+        os.close(terminal)
+        yield None
+        return
+    quiet = saved[:]
+    quiet[3] &= ~termios.ECHO  # 3: the local modes
+    termios.tcsetattr(terminal, termios.TCSADRAIN, quiet)
+    try:
+        yield terminal
+    finally:
+        termios.tcsetattr(terminal, termios.TCSADRAIN, saved)
+        os.close(terminal)
+
+
+def _hidden_question(terminal: int | None, say: Say) -> Ask:
+    """getpass, after discarding what was typed before the question appeared (getpass would
+    drop it silently): it was meant for no question the owner had seen, so it is never taken as
+    the answer, and the owner is told to paste it again."""
+
+    def ask(prompt: str) -> str:
+        if terminal is not None:
+            pending = array.array("i", [0])
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(terminal, termios.FIONREAD, pending)
+            termios.tcflush(terminal, termios.TCIFLUSH)
+            if pending[0] > 0:
+                say("What was typed before this question appeared was not used (nor shown): "
+                    "paste it again now.")  # fmt: skip
+        return getpass.getpass(prompt)
+
+    return ask
 
 
 def write_env(env_file: Path, values: Mapping[str, str]) -> None:

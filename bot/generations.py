@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 RECONCILE_DELAY = 60.0  # how long a lost create waits before the same call is repeated
 RECONCILE_ATTEMPTS = 5
+# EvoLink says an earlier call with the same key is still being handled: ask again shortly, for
+# as long as a create can believably take (EvoLink's MCP client waits 2 minutes for one); after
+# that each such answer counts as a lost one, so the attempts still end.
+IN_FLIGHT_RETRY = 5.0
+IN_FLIGHT_PATIENCE = 300.0
 
 
 class SubmitRefused(Exception):
@@ -92,6 +97,7 @@ class VideoService:
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
         instruments: Instruments = NO_INSTRUMENTS,
+        is_banned: Callable[[int, int], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
         self._api = api
@@ -100,10 +106,11 @@ class VideoService:
         self._clock = clock
         self._on_submitted = on_submitted
         self._on_charge_anomaly = on_charge_anomaly
-        self.is_banned: Callable[[int, int], Awaitable[bool]] = _nobody_banned
+        self._is_banned = is_banned or _nobody_banned  # their queued requests never start
         self._callback_base = callback_base
         self._instruments = instruments
         self.in_flight: set[int] = set()
+        self._held_by_evolink_since: dict[int, float] = {}
         self.line = BusyLine(clock)
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
@@ -142,7 +149,7 @@ class VideoService:
         in_line = self.line.place(generation.id)
         if in_line is not None:
             return in_line
-        position = await self._store.queue_position(generation)
+        position = await self._store.generations.queue_position(generation)
         return Place(position) if position is not None else None
 
     @about_generation
@@ -157,19 +164,30 @@ class VideoService:
         when the task was made but could not be stored.
         """
         self.in_flight.add(generation.id)
+        held_by_evolink = False
         try:
+            if not member_waiting:
+                # the attempt's start, which a restart reads (updated_at) to know when this call
+                # can no longer be in flight; and its due time should this process die during it
+                await self._store.generations.retry_unsubmitted_later(
+                    generation.id, self._clock() + RECONCILE_DELAY, counted=False
+                )
             task = await self._api.create_task(
                 request_of(generation, self._callback_base), generation.idempotency_key
             )
+        except evolink.CreateInFlight as exc:
+            held_by_evolink = True
+            await self._ask_again_shortly(generation, exc)
+            raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         except evolink.OutcomeUnknown as exc:
             log.warning("create for generation %s unconfirmed: %s", generation.id, exc)
-            await self._store.retry_unsubmitted_later(
+            await self._store.generations.retry_unsubmitted_later(
                 generation.id, self._clock() + RECONCILE_DELAY
             )
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         except (evolink.RateLimited, evolink.Unreachable) as exc:
             if repeat:  # this call made nothing, but the lost one may have: repeat it later
-                await self._store.retry_unsubmitted_later(
+                await self._store.generations.retry_unsubmitted_later(
                     generation.id,
                     self._clock() + RECONCILE_DELAY,
                     counted=isinstance(exc, evolink.Unreachable),
@@ -181,6 +199,8 @@ class VideoService:
             raise SubmitRefused(exc) from exc
         finally:
             self.in_flight.discard(generation.id)
+            if not held_by_evolink:
+                self._held_by_evolink_since.pop(generation.id, None)
         if task.replayed:
             log.info("generation %s: EvoLink replayed task %s", generation.id, task.id)
         elif repeat:
@@ -198,7 +218,7 @@ class VideoService:
                 task.id, generation.id,
             )  # fmt: skip
             with contextlib.suppress(Exception):  # the database may still be failing
-                await self._store.retry_unsubmitted_later(
+                await self._store.generations.retry_unsubmitted_later(
                     generation.id, self._clock() + RECONCILE_DELAY, counted=False
                 )
             raise SubmitUnrecorded(generation.id, str(exc)) from exc
@@ -206,6 +226,27 @@ class VideoService:
             self._on_charge_anomaly(anomaly)
         self._on_submitted()
         return submitted
+
+    async def _ask_again_shortly(self, generation: Generation, exc: evolink.CreateInFlight) -> None:
+        """EvoLink still handles an earlier call with this key (a restart's repeat may meet the
+        dead process's call): this one made nothing, so it is not one of the row's attempts, and
+        the row stays `requested`, never refunded, until a repeat gets the task back."""
+        now = self._clock()
+        since = self._held_by_evolink_since.setdefault(generation.id, now)
+        if now - since < IN_FLIGHT_PATIENCE:
+            log.info(
+                "generation %s: EvoLink is still handling an earlier call with the same key (%s);"
+                " asking again in %.0fs", generation.id, exc, IN_FLIGHT_RETRY,
+            )  # fmt: skip
+            await self._store.generations.retry_unsubmitted_later(
+                generation.id, now + IN_FLIGHT_RETRY, counted=False
+            )
+            return
+        log.warning(
+            "generation %s: EvoLink has said for %.0f min that an earlier call with the same key "
+            "is in progress (%s); counted as a lost answer", generation.id, (now - since) / 60, exc,
+        )  # fmt: skip
+        await self._store.generations.retry_unsubmitted_later(generation.id, now + RECONCILE_DELAY)
 
     async def _record_submitted(
         self, generation: Generation, task: evolink.TaskState
@@ -220,7 +261,7 @@ class VideoService:
             stage="reserved", task_id=task.id,
         )  # fmt: skip
         async with self._store.transaction() as tx:
-            submitted = await self._store.mark_submitted(
+            submitted = await tx.generations.mark_submitted(
                 generation.id,
                 task_id=task.id,
                 status=task.status,
@@ -228,7 +269,6 @@ class VideoService:
                 credits_reserved=checked.charge,
                 estimated_seconds=task.estimated_time,
                 next_poll_at=first_look,
-                tx=tx,
             )
             if checked.charge is not None:
                 await self._credits.settle(
@@ -239,7 +279,7 @@ class VideoService:
     async def _hold(self, generation: Generation, exc: evolink.EvoLinkError) -> None:
         """Certainly no task was made: the request waits in line instead, credits held."""
         self.line.refused(exc.retry_after, reachable=isinstance(exc, evolink.RateLimited))
-        held = await self._store.hold_request(generation.id)
+        held = await self._store.generations.hold_request(generation.id)
         if held is None:  # no longer `requested`: nothing to hold (cannot happen in one process)
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         self.line.join(held.id)
@@ -252,9 +292,9 @@ class VideoService:
     ) -> None:
         """No task was made: record why and give every credit back, in one transaction."""
         async with self._store.transaction() as tx:
-            failed = await self._store.fail_unsubmitted(
+            failed = await tx.generations.fail_unsubmitted(
                 generation.id, exc.code or type(exc).__name__, exc.message,
-                member_told=member_told, tx=tx,
+                member_told=member_told,
             )  # fmt: skip
             if failed is not None:
                 await self._credits.refund(tx, failed, reason="EvoLink refused the request")
@@ -281,16 +321,16 @@ class VideoService:
         if not self.line.open:
             return []  # EvoLink asked for a pause; nothing else can start before its head
         changed: list[Generation] = []
-        waiting = await self._store.queued_in_order()
+        waiting = await self._store.generations.queued_in_order()
         for guild_id, user_id in dict.fromkeys((w.guild_id, w.user_id) for w in waiting):
-            if guild_id is not None and await self.is_banned(guild_id, user_id):
+            if guild_id is not None and await self._is_banned(guild_id, user_id):
                 withdrawn = await self.withdraw_queued(guild_id, user_id)
                 changed.extend(withdrawn)
                 gone = {g.id for g in withdrawn}
                 waiting = [w for w in waiting if w.id not in gone]
         startable = await self._startable(waiting)
         for index, (generation_id, max_running) in enumerate(startable):
-            promoted = await self._store.promote_waiting(
+            promoted = await self._store.generations.promote_waiting(
                 generation_id, max_running, self._clock() + RECONCILE_DELAY
             )
             self.line.leave(generation_id)
@@ -324,14 +364,16 @@ class VideoService:
         return startable
 
     async def _rows(self, generation_ids: Iterable[int]) -> list[Generation]:
-        rows = [await self._store.get(generation_id) for generation_id in generation_ids]
+        rows = [
+            await self._store.generations.get(generation_id) for generation_id in generation_ids
+        ]
         return [row for row in rows if row is not None]
 
     async def withdraw_queued(self, guild_id: int, user_id: int) -> list[Generation]:
         """Cancel every request the member still has waiting in our queue, each refunded in
         full (e.g. they were banned: nothing more is started or paid for them)."""
         async with self._store.transaction() as tx:
-            withdrawn = await self._store.cancel_all_queued(guild_id, user_id, tx)
+            withdrawn = await tx.generations.cancel_all_queued(guild_id, user_id)
             for generation in withdrawn:
                 await self._credits.refund(tx, generation, reason="withdrawn: member banned")
         for generation in withdrawn:
@@ -341,7 +383,7 @@ class VideoService:
     async def cancel_queued(self, generation_id: int, user_id: int) -> Generation | None:
         """The requester withdraws a request still waiting in our queue: full refund."""
         async with self._store.transaction() as tx:
-            cancelled = await self._store.cancel_queued(generation_id, user_id, tx)
+            cancelled = await tx.generations.cancel_queued(generation_id, user_id)
             if cancelled is not None:
                 await self._credits.refund(tx, cancelled, reason="cancelled while waiting")
         if cancelled is not None:

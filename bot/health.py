@@ -1,7 +1,8 @@
 """The optional monitoring endpoint (METRICS_PORT, on METRICS_HOST): /healthz and /metrics.
 
 /healthz answers 200 when the bot is connected to Discord's gateway, can write its database and
-heard from EvoLink in the last few minutes; 503 otherwise, naming what is wrong, as JSON.
+heard from EvoLink in the last few minutes, the calls videos need (creates and task queries)
+included when it made any; 503 otherwise, naming what is wrong, as JSON.
 /metrics is the Prometheus text of bot/metrics.py.
 
 The server is small and bounded like the callback receiver (bot/callbacks.py): GET only, one
@@ -17,14 +18,13 @@ import contextlib
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 
 from bot.metrics import Metrics
-from bot.store import Clock, Store
+from bot.store import Clock, DatabaseUnwritable, Store
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Health:
                 await self._store.check_writable()
         except TimeoutError:
             return f"the database was busy for more than {DATABASE_TIMEOUT:.0f} s"
-        except (OSError, sqlite3.Error, ValueError) as exc:
+        except DatabaseUnwritable as exc:
             return f"the database cannot be written: {exc}"
         return "ok"
 
@@ -115,6 +115,11 @@ class Health:
         silent = self._clock() - answered
         if silent > EVOLINK_STALE:
             return f"EvoLink has not answered for {silent:.0f} s"
+        failing_since = self._metrics.evolink_work_failing_since
+        if failing_since is not None and self._clock() - failing_since > EVOLINK_STALE:
+            failing = self._clock() - failing_since
+            error = self._metrics.evolink_work_error
+            return f"every create and task query has failed for {failing:.0f} s ({error})"
         return "ok"
 
     async def keep_evolink_fresh(self, ask: Callable[[], Awaitable[object]]) -> None:

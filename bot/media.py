@@ -7,8 +7,10 @@ connection goes to exactly the addresses checked, so DNS cannot change in betwee
 followed by hand, each one checked again. The one exception is the exact origin (scheme, host and
 port) of a loopback EvoLink base URL: the simulator serves its files there.
 
-Only a video is kept: a `video/*` Content-Type, or an MP4/MOV (`ftyp`) or WebM/Matroska (EBML)
-signature. Any failure or refusal returns None, and the caller posts the link instead.
+Only a video is kept: the file's own first bytes must say MP4/MOV (an `ftyp` box) or
+WebM/Matroska (EBML), and they name it; the Content-Type can only refuse (a type that is neither
+a video nor a generic binary), never vouch for a body on its own. Any failure or refusal returns
+None, and the caller posts the link instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import socket
 import tempfile
+from dataclasses import dataclass
 from typing import IO
 from urllib.parse import urljoin
 
@@ -33,24 +36,48 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 CHUNK = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-SIGNATURE_LENGTH = 8
+SIGNATURE_LENGTH = 64  # enough for the ftyp brand and the EBML DocType
 EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # WebM and Matroska
+# Content-Types a video may come with besides video/*: a server that does not say what it is
+GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/mp4"})
 
 
 class Refused(Exception):
     """A link or an answer we will not fetch or keep (the reason goes to the log)."""
 
 
+@dataclass(frozen=True)
+class Video:
+    """A downloaded video, rewound, and the file name extension its first bytes give it."""
+
+    file: IO[bytes]
+    extension: str
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def video_extension(head: bytes) -> str | None:
+    """What a file starting with `head` is, by its own signature: `.mov` (an `ftyp` box of
+    brand `qt  `), `.mp4` (any other `ftyp`), `.webm` or `.mkv` (EBML, by its DocType); None
+    for anything else."""
+    if head[4:8] == b"ftyp":
+        return ".mov" if head[8:12] == b"qt  " else ".mp4"
+    if head[:4] == EBML_MAGIC:
+        return ".webm" if b"webm" in head else ".mkv"
+    return None
+
+
 def is_video_signature(head: bytes) -> bool:
     """Whether a file starting with `head` is an MP4/MOV (an `ftyp` box first) or WebM/MKV."""
-    return head[4:8] == b"ftyp" or head[:4] == EBML_MAGIC
+    return video_extension(head) is not None
 
 
 class VideoDownloader:
     def __init__(self, evolink_base_url: str | None = None) -> None:
         self._trusted = addresses.loopback_origin(evolink_base_url) if evolink_base_url else None
 
-    async def download(self, url: str, *, max_bytes: int, max_seconds: float) -> IO[bytes] | None:
+    async def download(self, url: str, *, max_bytes: int, max_seconds: float) -> Video | None:
         """The video, rewound, if it is at most `max_bytes`; else None. The caller closes it."""
         resolver = _CheckedResolver()
         connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
@@ -71,7 +98,7 @@ class VideoDownloader:
 
     async def _follow(
         self, session: aiohttp.ClientSession, resolver: _CheckedResolver, url: str, max_bytes: int
-    ) -> IO[bytes] | None:
+    ) -> Video | None:
         for _ in range(MAX_REDIRECTS + 1):
             target = await self._check(url, resolver)
             async with session.get(
@@ -155,14 +182,16 @@ class _CheckedResolver(AbstractResolver):
         return None
 
 
-async def _read_video(response: aiohttp.ClientResponse, max_bytes: int) -> IO[bytes] | None:
+async def _read_video(response: aiohttp.ClientResponse, max_bytes: int) -> Video | None:
     """The body in a spooled file, if it is a video of at most `max_bytes`."""
     if response.content_length is not None and response.content_length > max_bytes:
         return None
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise Refused(f"a body encoded as {encoding}")
-    declared_video = response.content_type.startswith("video/")
+    content_type = response.content_type.lower()
+    if not content_type.startswith("video/") and content_type not in GENERIC_TYPES:
+        raise Refused(f"a body of type {content_type}")
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     try:
         size, head = 0, b""
@@ -174,20 +203,21 @@ async def _read_video(response: aiohttp.ClientResponse, max_bytes: int) -> IO[by
             spool.write(chunk)
             if len(head) < SIGNATURE_LENGTH:
                 head += chunk[: SIGNATURE_LENGTH - len(head)]
-                if len(head) == SIGNATURE_LENGTH and not declared_video:
-                    _require_video(head, response.content_type)
+                if len(head) >= 8:  # the signatures are in the first 8 bytes: refuse early
+                    _require_video(head, content_type)
         if size == 0:
             spool.close()
             return None
-        if not declared_video:
-            _require_video(head, response.content_type)
+        extension = _require_video(head, content_type)
     except BaseException:
         spool.close()
         raise
     spool.seek(0)
-    return spool
+    return Video(spool, extension)
 
 
-def _require_video(head: bytes, content_type: str) -> None:
-    if not is_video_signature(head):
+def _require_video(head: bytes, content_type: str) -> str:
+    extension = video_extension(head)
+    if extension is None:
         raise Refused(f"a body that is not a video ({content_type})")
+    return extension

@@ -22,8 +22,10 @@ CACHE_SECONDS = 1.0
 DELIVERY_LAG_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 # EvoLink answered, even if it said no: it is up (the key refused is told apart, in health)
 ANSWERS = frozenset({None, "BadRequest", "InsufficientBalance", "TaskNotFound", "RateLimited",
-                     "BatchUnsupported", "Unauthorized", "ModelAccessDenied"})  # fmt: skip
+                     "BatchUnsupported", "Unauthorized", "ModelAccessDenied",
+                     "CreateInFlight"})  # fmt: skip
 KEY_REFUSED = frozenset({"Unauthorized", "ModelAccessDenied"})
+WORK_ROUTES = frozenset({"create", "task", "batch"})  # the calls videos need; not the balance
 RATE_LIMITED = "We are being rate limited."  # how discord.py's HTTP client logs a 429 it waits out
 
 
@@ -77,6 +79,10 @@ class Metrics:
         self._children: dict[tuple[int, str], Counter] = {}
         self.evolink_answered_at: float | None = None
         self.evolink_key_refused = False
+        # since when every create and query has failed (5xx, unreachable, unreadable); None
+        # while the last one was answered: a balance probe that answers does not reset it
+        self.evolink_work_failing_since: float | None = None
+        self.evolink_work_error: str | None = None
         self._cached: tuple[float, bytes] | None = None
         self._rendering = asyncio.Lock()
 
@@ -100,6 +106,12 @@ class Metrics:
         if error in ANSWERS:
             self.evolink_answered_at = self._clock()
             self.evolink_key_refused = error in KEY_REFUSED
+        if route in WORK_ROUTES:
+            if error in ANSWERS:
+                self.evolink_work_failing_since = None
+            elif self.evolink_work_failing_since is None:
+                self.evolink_work_failing_since = self._clock()
+            self.evolink_work_error = error
 
     def delivered(self, lag_seconds: float) -> None:
         self._lag.observe(max(0.0, lag_seconds))
@@ -124,7 +136,7 @@ class Metrics:
             now = time.monotonic()
             if self._cached is not None and now - self._cached[0] < self.cache_seconds:
                 return self._cached[1]
-            counts = await store.task_counts()
+            counts = await store.generations.task_counts()
             for state, count in counts.items():
                 self._tasks.labels(state).set(count)
             self._queue.set(counts.get("queued", 0))

@@ -9,18 +9,23 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import IO, Any, Generic, TypeVar
 
-import aiosqlite
-
 from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
-from bot.i18n import t
 from bot.request import PROMPT_EXTEND
-from bot.store import Generation, Store, Transaction
+from bot.store import Generation, Row, Store, Transaction
+from bot.store.generations import STATUSES
+
+# The records moderators keep are the store's; the cogs and renderers read them from here.
+from bot.store.history import IN_PROGRESS as IN_PROGRESS
+from bot.store.history import LogCursor as LogCursor
+from bot.store.history import LogFilter as LogFilter
+from bot.store.moderation import AuditEntry as AuditEntry
+from bot.store.moderation import Ban as Ban
+from bot.store.moderation import BlocklistRow
+from bot.ui.i18n import t
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -31,8 +36,7 @@ EXPORT_BATCH = 500
 MAX_REASON_LENGTH = 500
 AUTOCOMPLETE_SCAN = 500  # autocomplete looks at this many recent generations, no more
 
-IN_PROGRESS = ("queued", "requested", "submitted", "running")
-KNOWN_STATUSES = frozenset(IN_PROGRESS) | {"completed", "failed", "expired", "cancelled"}
+KNOWN_STATUSES = STATUSES  # every status a generation can have
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "completed": ("completed",),
     "failed": ("failed",),
@@ -41,7 +45,7 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "in_progress": IN_PROGRESS,
 }
 
-# What a banned member and a blocked prompt are told: bot/i18n.py's "moderation.banned" and
+# What a banned member and a blocked prompt are told: bot/ui/i18n.py's "moderation.banned" and
 # "moderation.blocked", in the member's language (cogs/video.py).
 
 # Audit actions. Others (e.g. the credits cog's) may record their own names too.
@@ -50,14 +54,13 @@ BLOCKLIST_ADD, BLOCKLIST_REMOVE = "blocklist_add", "blocklist_remove"
 CONFIG = "config"
 GRANT, LIMIT, REFUND = "grant", "limit", "refund"
 
-_SELECT_GENERATION = ", ".join(f.name for f in fields(Generation))
 # Every column goes into the CSV export except secrets (e.g. the callback URL's token).
 EXPORT_COLUMNS = [f.name for f in fields(Generation) if not re.search("token|secret", f.name)]
 
 
 class InvalidInput(ValueError):
     """Input a moderator can fix; its English text is the exception's str, and its message key
-    (bot/i18n.py) lets the cog show it in the moderator's language."""
+    (bot/ui/i18n.py) lets the cog show it in the moderator's language."""
 
     message_key: str | None = None
     message_values: dict[str, object]
@@ -103,29 +106,9 @@ def parse_since(text: str, now: float) -> float:
 
 
 @dataclass(frozen=True)
-class LogFilter:
-    guild_id: int
-    user_id: int | None = None
-    statuses: tuple[str, ...] | None = None
-    since: float | None = None
-
-
-LogCursor = tuple[float, int]  # (requested_at, id) of the last row shown
-
-
-@dataclass(frozen=True)
 class Page(Generic[T, K]):
     items: list[T]
     next: K | None  # pass back to get the following page; None at the end
-
-
-@dataclass(frozen=True)
-class Ban:
-    guild_id: int
-    user_id: int
-    banned_by: int
-    reason: str | None
-    banned_at: float
 
 
 # How a blocklist entry is checked: as written, or (a regex stored before the blocklist ran on
@@ -148,18 +131,6 @@ class BlockRule:
         return f"/{self.pattern}/" if self.is_regex else self.pattern
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    guild_id: int
-    moderator_id: int
-    action: str
-    target_user_id: int | None
-    details: dict[str, Any]
-    reason: str | None
-    created_at: float
-
-
 # --- the service ------------------------------------------------------------------------------
 
 
@@ -178,46 +149,28 @@ class Moderation:
         self, f: LogFilter, after: LogCursor | None = None, limit: int = LOG_PAGE_SIZE
     ) -> Page[Generation, LogCursor]:
         """Newest first; keyset pagination, so page 1000 costs what page 1 costs."""
-        rows = await self._store.fetchall(*_log_query(f, after, limit + 1))
-        items = [Generation.from_row(r) for r in rows[:limit]]
+        rows = await self._store.history.page(f, after, limit + 1)
+        items = rows[:limit]
         more = len(rows) > limit
         return Page(items, (items[-1].requested_at, items[-1].id) if more else None)
 
     async def get_by_task_id(self, guild_id: int, task_id: str) -> Generation | None:
         """One generation of this server by its task id (or `#<number>` for rows without one)."""
         ref = task_id.strip()
-        row = await self._store.fetchone(
-            f"SELECT {_SELECT_GENERATION} FROM generations WHERE task_id = ? AND guild_id = ?",
-            ref, guild_id,
-        )  # fmt: skip
-        if row is None and re.fullmatch(r"#?\d{1,18}", ref):
-            row = await self._store.fetchone(
-                f"SELECT {_SELECT_GENERATION} FROM generations WHERE id = ? AND guild_id = ?",
-                int(ref.lstrip("#")), guild_id,
-            )  # fmt: skip
-        return Generation.from_row(row) if row is not None else None
+        found = await self._store.history.by_task_id(guild_id, ref)
+        if found is None and re.fullmatch(r"#?\d{1,18}", ref):
+            found = await self._store.history.by_id(guild_id, int(ref.lstrip("#")))
+        return found
 
     async def recent(self, guild_id: int, typed: str = "", limit: int = 25) -> list[Generation]:
         """For autocomplete: recent generations whose task id or prompt contains `typed`."""
         needle = typed.strip().lower()
-        rows = await self._store.fetchall(
-            f"""SELECT {_SELECT_GENERATION} FROM (
-                   SELECT * FROM generations WHERE guild_id = ?
-                   ORDER BY requested_at DESC, id DESC LIMIT ?)
-               WHERE ? = '' OR instr(lower(COALESCE(task_id, '')), ?) > 0
-                  OR instr(lower(prompt), ?) > 0
-               ORDER BY requested_at DESC, id DESC LIMIT ?""",
-            guild_id, AUTOCOMPLETE_SCAN, needle, needle, needle, limit,
-        )  # fmt: skip
-        return [Generation.from_row(r) for r in rows]
+        return await self._store.history.recent_matching(
+            guild_id, needle, scan=AUTOCOMPLETE_SCAN, limit=limit
+        )
 
     async def active_count(self, guild_id: int, user_id: int) -> int:
-        row = await self._store.fetchone(
-            f"""SELECT COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
-               AND status IN ({", ".join("?" for _ in IN_PROGRESS)})""",
-            guild_id, user_id, *IN_PROGRESS,
-        )  # fmt: skip
-        return int(row[0]) if row else 0
+        return await self._store.history.count_in_progress(guild_id, user_id)
 
     async def export_csv(self, f: LogFilter, out: IO[str], *, batch: int = EXPORT_BATCH) -> int:
         """Write every matching generation (newest first, every column) as CSV; returns the
@@ -227,7 +180,7 @@ class Moderation:
         writer.writerow(EXPORT_COLUMNS)
         count, after = 0, None
         while True:
-            rows = await self._store.fetchall(*_log_query(f, after, batch))
+            rows = await self._store.history.export_batch(f, after, batch)
             writer.writerows(_csv_row(row) for row in rows)
             count += len(rows)
             if len(rows) < batch:
@@ -242,12 +195,7 @@ class Moderation:
         """The audit entry, or None if the member was already banned (nothing changes)."""
         reason_text = _reason(reason)
         async with self._store.transaction() as tx:
-            added = await tx.execute(
-                """INSERT INTO bans (guild_id, user_id, banned_by, reason, banned_at)
-                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
-                guild_id, user_id, moderator_id, reason_text, self._store.clock(),
-            )  # fmt: skip
-            if not added:
+            if not await tx.moderation.add_ban(guild_id, user_id, moderator_id, reason_text):
                 return None
             return await self.record(guild_id, moderator_id, BAN, user_id, None, reason_text, tx=tx)
 
@@ -257,32 +205,19 @@ class Moderation:
         """The audit entry, or None if the member was not banned."""
         reason = _reason(reason)
         async with self._store.transaction() as tx:
-            removed = await tx.execute(
-                "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", guild_id, user_id
-            )
-            if not removed:
+            if not await tx.moderation.remove_ban(guild_id, user_id):
                 return None
             return await self.record(guild_id, moderator_id, UNBAN, user_id, None, reason, tx=tx)
 
     async def get_ban(self, guild_id: int, user_id: int) -> Ban | None:
-        row = await self._store.fetchone(
-            """SELECT guild_id, user_id, banned_by, reason, banned_at FROM bans
-               WHERE guild_id = ? AND user_id = ?""",
-            guild_id, user_id,
-        )  # fmt: skip
-        return Ban(*row) if row is not None else None
+        return await self._store.moderation.ban(guild_id, user_id)
 
     async def is_banned(self, guild_id: int, user_id: int) -> bool:
         return await self.get_ban(guild_id, user_id) is not None
 
     async def bans(self, guild_id: int) -> list[Ban]:
         """Every ban in the server, newest first."""
-        rows = await self._store.fetchall(
-            """SELECT guild_id, user_id, banned_by, reason, banned_at FROM bans
-               WHERE guild_id = ? ORDER BY banned_at DESC, user_id""",
-            guild_id,
-        )
-        return [Ban(*row) for row in rows]
+        return await self._store.moderation.bans(guild_id)
 
     # blocklist --------------------------------------------------------------------------------
 
@@ -313,15 +248,9 @@ class Moderation:
             except RuleError as exc:
                 raise InvalidInput.from_rule(exc) from None
         async with self._store.transaction() as tx:
-            count = await tx.fetchone("SELECT COUNT(*) FROM blocklist WHERE guild_id = ?", guild_id)
-            if count is not None and count[0] >= MAX_RULES:
+            if await tx.moderation.blocklist_size(guild_id) >= MAX_RULES:
                 raise InvalidInput.translated("input.blocklist_full", count=MAX_RULES)
-            row = await tx.fetchone(
-                """INSERT INTO blocklist (guild_id, pattern, is_regex, added_by, added_at)
-                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                   RETURNING id, guild_id, pattern, is_regex, added_by, added_at""",
-                guild_id, pattern, int(is_regex), moderator_id, self._store.clock(),
-            )  # fmt: skip
+            row = await tx.moderation.add_blocklist_entry(guild_id, pattern, is_regex, moderator_id)
             if row is None:
                 return None
             details = {"pattern": _rule(row).display}
@@ -339,15 +268,12 @@ class Moderation:
         """Remove an entry given as shown in the list (`word` or `/regex/`); None if absent."""
         reason = _reason(reason)
         value = text.strip()
-        candidates = [(value[1:-1], 1)] if len(value) > 2 and value[0] == value[-1] == "/" else []
-        candidates += [(plain(value), 0), (value, 1)]
+        slashed = len(value) > 2 and value[0] == value[-1] == "/"
+        candidates = [(value[1:-1], True)] if slashed else []
+        candidates += [(plain(value), False), (value, True)]
         async with self._store.transaction() as tx:
             for pattern, is_regex in candidates:
-                row = await tx.fetchone(
-                    """DELETE FROM blocklist WHERE guild_id = ? AND pattern = ? AND is_regex = ?
-                       RETURNING id, guild_id, pattern, is_regex, added_by, added_at""",
-                    guild_id, pattern, is_regex,
-                )  # fmt: skip
+                row = await tx.moderation.remove_blocklist_entry(guild_id, pattern, is_regex)
                 if row is not None:
                     entry = await self.record(
                         guild_id, moderator_id, BLOCKLIST_REMOVE, None,
@@ -381,12 +307,7 @@ class Moderation:
         if cached is not None:
             return cached
         edits = self._edits.get(guild_id, 0)
-        rows = await self._store.fetchall(
-            """SELECT id, guild_id, pattern, is_regex, added_by, added_at FROM blocklist
-               WHERE guild_id = ? ORDER BY id""",
-            guild_id,
-        )
-        rules = [_rule(r) for r in rows]
+        rules = [_rule(r) for r in await self._store.moderation.blocklist(guild_id)]
         checker = await asyncio.to_thread(Checker, [(r.pattern, r.is_regex) for r in rules])
         if self._edits.get(guild_id, 0) != edits:  # an edit came in meanwhile: do not keep it
             return rules, checker
@@ -406,35 +327,19 @@ class Moderation:
     # server settings --------------------------------------------------------------------------
 
     async def guilds_with_log_channel(self) -> list[int]:
-        rows = await self._store.fetchall(
-            "SELECT guild_id FROM guild_config WHERE log_channel_id IS NOT NULL"
-        )
-        return [int(row[0]) for row in rows]
+        return await self._store.moderation.guilds_with_log_channel()
 
     async def log_channel(self, guild_id: int) -> int | None:
-        row = await self._store.fetchone(
-            "SELECT log_channel_id FROM guild_config WHERE guild_id = ?", guild_id
-        )
-        return int(row[0]) if row is not None and row[0] is not None else None
+        return await self._store.moderation.log_channel(guild_id)
 
     async def set_log_channel(
         self, guild_id: int, channel_id: int | None, moderator_id: int, reason: str | None = None
     ) -> AuditEntry | None:
         """Set (or, with None, turn off) the mod-log channel; None if nothing changed."""
         reason = _reason(reason)
-        now = self._store.clock()
         async with self._store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT log_channel_id FROM guild_config WHERE guild_id = ?", guild_id
-            )
-            previous = row[0] if row is not None else None
-            await tx.execute(
-                """INSERT INTO guild_config (guild_id, log_channel_id, updated_by, updated_at)
-                   VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET
-                   log_channel_id = excluded.log_channel_id, updated_by = excluded.updated_by,
-                   updated_at = excluded.updated_at""",
-                guild_id, channel_id, moderator_id, now,
-            )  # fmt: skip
+            previous = await tx.moderation.log_channel(guild_id)
+            await tx.moderation.set_log_channel(guild_id, channel_id, moderator_id)
             if previous == channel_id:
                 return None
             details = {"setting": "log_channel", "old": previous, "new": channel_id}
@@ -454,16 +359,9 @@ class Moderation:
         tx: Transaction | None = None,
     ) -> AuditEntry:
         """Append one moderator action (inside `tx` to make it atomic with the action)."""
-        sql = f"""INSERT INTO audit_log (guild_id, moderator_id, action, target_user_id, details,
-                      reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_AUDIT_COLUMNS}"""
-        params = (
-            guild_id, moderator_id, action, target_user_id,
-            json.dumps(details or {}, separators=(",", ":"), sort_keys=True),
-            reason, self._store.clock(),
-        )  # fmt: skip
-        row = await (tx.fetchone(sql, *params) if tx else self._store.fetchone(sql, *params))
-        assert row is not None
-        return _audit(row)
+        return await (tx or self._store).moderation.record_audit(
+            guild_id, moderator_id, action, target_user_id, details or {}, reason
+        )
 
     async def audit_page(
         self,
@@ -475,48 +373,12 @@ class Moderation:
         target_user_id: int | None = None,
     ) -> Page[AuditEntry, int]:
         """Newest first; `before` is the `next` of the previous page."""
-        conds, params = ["guild_id = ?"], [guild_id]
-        for column, value in (("moderator_id", moderator_id), ("target_user_id", target_user_id)):
-            if value is not None:
-                conds.append(f"{column} = ?")
-                params.append(value)
-        if before is not None:
-            conds.append("id < ?")
-            params.append(before)
-        rows = await self._store.fetchall(
-            f"""SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {" AND ".join(conds)}
-               ORDER BY id DESC LIMIT ?""",
-            *params, limit + 1,
+        rows = await self._store.moderation.audit_page(
+            guild_id, before=before, limit=limit + 1, moderator_id=moderator_id,
+            target_user_id=target_user_id,
         )  # fmt: skip
-        items = [_audit(r) for r in rows[:limit]]
+        items = rows[:limit]
         return Page(items, items[-1].id if len(rows) > limit else None)
-
-
-_AUDIT_COLUMNS = "id, guild_id, moderator_id, action, target_user_id, details, reason, created_at"
-
-
-def _log_query(f: LogFilter, after: LogCursor | None, limit: int) -> tuple[Any, ...]:
-    conds: list[str] = ["guild_id = ?"]
-    params: list[Any] = [f.guild_id]
-    if f.user_id is not None:
-        conds.append("user_id = ?")
-        params.append(f.user_id)
-    if f.statuses:
-        # Written as literals, not parameters: only then can SQLite use the small partial index
-        # of videos in progress (a parameter list could be anything, so the planner can't).
-        unknown = set(f.statuses) - KNOWN_STATUSES
-        if unknown:
-            raise ValueError(f"unknown statuses: {sorted(unknown)}")
-        conds.append(f"status IN ({', '.join(repr(s) for s in f.statuses)})")
-    if f.since is not None:
-        conds.append("requested_at >= ?")
-        params.append(f.since)
-    if after is not None:
-        conds.append("(requested_at, id) < (?, ?)")
-        params.extend(after)
-    sql = f"""SELECT {_SELECT_GENERATION} FROM generations WHERE {" AND ".join(conds)}
-              ORDER BY requested_at DESC, id DESC LIMIT ?"""
-    return (sql, *params, limit)
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula. Depending on its locale
@@ -530,7 +392,7 @@ def _defuse(text: str) -> str:
     return _FORMULA_AFTER_SPLIT.sub(r"\1\2'", text)
 
 
-def _csv_row(row: aiosqlite.Row) -> list[Any]:
+def _csv_row(row: Row) -> list[Any]:
     out: list[Any] = []
     for name in EXPORT_COLUMNS:
         value = row[name]
@@ -560,10 +422,5 @@ def _how_checked(checker: Checker, index: int) -> str:
     return WIDENED if index in checker.widened else AS_WRITTEN
 
 
-def _rule(row: Sequence[Any]) -> BlockRule:
-    return BlockRule(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
-
-
-def _audit(row: Sequence[Any]) -> AuditEntry:
-    details = json.loads(row[5]) if row[5] else {}
-    return AuditEntry(row[0], row[1], row[2], row[3], row[4], details, row[6], row[7])
+def _rule(row: BlocklistRow) -> BlockRule:
+    return BlockRule(row.id, row.guild_id, row.pattern, row.is_regex, row.added_by, row.added_at)

@@ -7,6 +7,7 @@ check says what is wrong and what to do; none prints a token or key.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,9 @@ import discord
 import httpx
 
 from bot import evolink
-from bot.invite import invite_url
 from bot.settings import Settings
 from bot.store import DatabaseTooNew, check_usable
+from bot.ui.invite import invite_url
 
 TIMEOUT = 15.0
 
@@ -106,10 +107,16 @@ def balance_text(balance: evolink.Balance) -> str:
     return f"{balance.remaining_credits:g} credits left"
 
 
-def database_problem(path: Path) -> str | None:
-    """Whether the bot can keep its database at `path`, as one actionable sentence."""
+def database_problem(path: Path, *, prepare: bool = True) -> str | None:
+    """Whether the bot can keep its database at `path`, as one actionable sentence. With
+    `prepare` the file is created (and switched to WAL) if need be, as at every start; without
+    it (--check) nothing is created or changed: a missing file only needs a folder the bot can
+    create it in."""
     try:
-        check_usable(path)
+        if prepare or path.exists():
+            check_usable(path, prepare=prepare)
+        else:
+            _check_creatable(path)
     except DatabaseTooNew as exc:
         return (
             f"DATABASE_PATH ({path}) cannot be used by this version of the bot: {exc}. Migrations "
@@ -124,13 +131,29 @@ def database_problem(path: Path) -> str | None:
     return None
 
 
+def _check_creatable(path: Path) -> None:
+    """Raise OSError unless the bot could create `path` (and the folders missing on its way)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"the bot may not create files in {folder}")
+
+
 def run_checks(settings: Settings, say: Callable[[str], None] = print) -> int:
-    """python -m bot --check: every check, one line each; 0 when all passed, 1 otherwise."""
+    """python -m bot --check: every check, one line each; 0 when all passed, 1 otherwise.
+    It changes nothing: not even the database file is created."""
     say("Settings: OK (.env and the environment read, every value valid)")
     failed = 0
-    problem = database_problem(settings.database_path)
-    if problem is None:
-        say(f"Database: OK ({settings.database_path} can be written)")
+    path = settings.database_path
+    existed = path.exists()
+    problem = database_problem(path, prepare=False)
+    if problem is None and not existed:
+        say(f"Database: OK ({path} does not exist yet: the first start creates it)")
+    elif problem is None:
+        say(f"Database: OK ({path} can be written)")
     else:
         failed += 1
         say(f"Database: PROBLEM - {problem}")

@@ -10,10 +10,17 @@ something that matches at least as much (a look-around by nothing, a back-refere
 its group...), so that an entry stored before keeps blocking everything it blocked. A shrunk
 rewrite also turns each `{n,m}` over 10 into `{min(n, 10),}`, for an entry too large for RE2.
 
+The text it is matched against is in normal form (bot/normal_form.py), and so are the
+pattern's literal characters: `ｇｕｎ` is written as `gun`, a full-width `＊` as a literal `*`.
+
 What RE2 would read differently is written out explicitly: `\\w`, `\\d` and `\\s` keep Python's
-Unicode meaning; `$` also matches before a final newline; in any case `i` also matches `İ` and
-`ı`. `\\b` and `\\B` at either end of the pattern see word characters of every script; elsewhere
-they are RE2's, which counts only ASCII letters, digits and `_` as word characters.
+Unicode meaning; in any case `i` also matches `İ` and `ı`; `$` also matches before a final
+newline (but a part after the `$` cannot then match that newline: `$\\n` never matches; the
+blocklist trims its texts, so none ends with a newline). `\\b` and `\\B` see word characters
+of every script wherever the part of the pattern on each side of them surely is a word character
+or surely is not (at either end of the pattern, the text outside it always counts); beside a
+part that may be either (`.`, `\\S`, `[a!]`, `a?`), they are RE2's, which counts only ASCII
+letters, digits and `_` as word characters.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from re import _parser  # type: ignore[attr-defined]  # Python's own regex parser
-from typing import Any
+from typing import Any, Literal
+
+from bot.normal_form import Item
+from bot.regex_parse import parse
 
 WORD = r"\p{L}\p{N}_"  # Python's \w (str.isalnum or "_"), as a class body
 DIGIT = r"\p{Nd}"
@@ -64,16 +74,12 @@ class Rewritten:
 
 def rewrite(pattern: str, *, widen: bool = False, shrink: bool = False) -> Rewritten:
     """Raises re.error for a pattern Python cannot read, and (unless `widen`) Unsupported."""
-    parsed = _parser.parse(pattern, re.IGNORECASE)
+    items, flags = parse(pattern)
     writer = _Writer(widen or shrink, shrink)
-    flags = int(parsed.state.flags)
-    items = list(parsed)
-    if len(items) == 1 and str(items[0][0]) == "BRANCH":  # each alternative has its own ends
-        branch = items[0][1]
-        alternatives = [_edges_inside(list(alt), flags) for alt in branch[1]]
-        lead, items, tail = "", [(items[0][0], (branch[0], alternatives))], ""
-    else:
-        lead, items, tail = _split_edges(items, flags)
+    if not flags & _ASCII:
+        items = _exact_boundaries(items, flags)
+    lead = str(items.pop(0)[1]) if items and items[0][0] == _LEAD else ""
+    tail = str(items.pop()[1]) if items and items[-1][0] == _TAIL else ""
     body = writer.sequence(items, flags)
     scope = "".join(letter for bit, letter in _INLINE_FLAGS[1:] if flags & bit)
     return Rewritten(f"(?{scope}:{body})" if scope else body, writer.widened, lead, tail)
@@ -83,7 +89,7 @@ def positions(pattern: str) -> int:
     """How many characters the pattern may be reading at once, each `{n}` counted n times: what
     bounds RE2's work per byte of prompt when its fast DFA gives up. Plain literal text is not
     counted (however long, it keeps the DFA small), except inside alternatives. Raises re.error."""
-    return _positions(list(_parser.parse(pattern, re.IGNORECASE)), in_branch=False)
+    return _positions(parse(pattern)[0], in_branch=False)
 
 
 def literal(text: str, *, ignore_case: bool = True) -> str:
@@ -115,8 +121,10 @@ def is_word_char(c: str) -> bool:
 
 # --- writing the parsed pattern out -----------------------------------------------------------
 
-Item = tuple[Any, Any]  # (opcode, argument) as Python's parser gives them
-_EDGE = "edge"  # marks a \b or \B at either end of the pattern, rewritten exactly
+# A \b or \B rewritten exactly: what it asks of the character before the pattern (lead), after it
+# (tail), or, between parts known to be word characters or not, whether it holds at all (fixed).
+_LEAD, _TAIL, _FIXED = "lead", "tail", "fixed"
+NOTHING = r"[^\x{0}-\x{10ffff}]"  # a class no character is in
 
 
 @dataclass
@@ -155,8 +163,8 @@ class _Writer:
             return self.repeat(name, av, flags)
         if name == "AT":
             return self.anchor(str(av), flags)
-        if name == _EDGE:
-            return str(av)
+        if name in (_LEAD, _TAIL, _FIXED):  # assertions, which hold in a copy (see `copy`)
+            return "" if self.anchors_hold else str(av)
         if name == "ATOMIC_GROUP":
             return "(?:" + self.refuse("(?>...)", self.sequence(list(av), flags)) + ")"
         if name in ("ASSERT", "ASSERT_NOT"):
@@ -269,34 +277,58 @@ class _Writer:
         if outside == [spaces]:  # [^\S\n]: the spaces it does not list
             listed = re.compile(f"[{_python_class(items[1:])}]", re.ASCII if ascii_only else 0)
             kept = [c for c in (ASCII_SPACES if ascii_only else SPACES) if not listed.fullmatch(c)]
-            return f"[{_codes(''.join(kept))}]" if kept else "[^\\x{0}-\\x{10ffff}]"
+            return f"[{_codes(''.join(kept))}]" if kept else NOTHING
         # the intersection of classes, which RE2 cannot write; each of them is a wider class
         return self.refuse("[^\\W...]", f"[{outside[0]}]")
 
 
-def _split_edges(items: list[Item], flags: int) -> tuple[str, list[Item], str]:
-    """`\\b` and `\\B` first or last in the pattern, next to something that surely starts (ends)
-    with a word character or surely not, taken out as what they ask of the character outside,
-    exact for every script: `\\bслово\\b` means what Python meant. Elsewhere they stay RE2's."""
-    lead = tail = ""
-    if flags & _ASCII:
-        return lead, items, tail
-    if len(items) >= 2 and _is_boundary(items[0]):
-        kind = _edge_kind(items[1], first=True)
-        if kind is not None:
-            lead = _outside_char(str(items[0][1]) == "AT_BOUNDARY", kind, before=True)
-            items = items[1:]
-    if len(items) >= 2 and _is_boundary(items[-1]):
-        kind = _edge_kind(items[-2], first=False)
-        if kind is not None:
-            tail = _outside_char(str(items[-1][1]) == "AT_BOUNDARY", kind, before=False)
-            items = items[:-1]
-    return lead, items, tail
+# What is next to a part of the pattern: a word character (True), surely not one (False), either
+# (None), or the text outside the pattern, at its start or end.
+Side = bool | None | Literal["outside"]
 
 
-def _edges_inside(items: list[Item], flags: int) -> list[Item]:
-    lead, items, tail = _split_edges(items, flags)
-    return ([(_EDGE, lead)] if lead else []) + items + ([(_EDGE, tail)] if tail else [])
+def _exact_boundaries(
+    items: list[Item], flags: int, before: Side = "outside", after: Side = "outside"
+) -> list[Item]:
+    """Each `\\b` and `\\B` that can be written exactly for every script, though RE2's own count
+    only ASCII word characters: between two parts each surely a word character or surely not, as
+    holding or not; and first or last in the pattern, next to such a part, as what it asks of
+    the character outside the match. `before` and `after` are what is next to `items`. The
+    others, next to a part that may be either, stay RE2's."""
+    if flags & _ASCII:  # then Python's are ASCII too
+        return items
+    out: list[Item] = []
+    last = len(items) - 1
+    for i, (op, av) in enumerate(items):
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):  # next to itself, too
+            out.append((op, (av[0], av[1], _exact_boundaries(list(av[2]), flags, None, None))))
+            continue
+        if name not in ("AT", "BRANCH", "SUBPATTERN"):  # characters, look-around...
+            out.append((op, av))
+            continue
+        left = _side_kind(items[i - 1], first=False) if i > 0 else before
+        right = _side_kind(items[i + 1], first=True) if i < last else after
+        if _is_boundary((op, av)):
+            boundary = str(av) == "AT_BOUNDARY"
+            if left == "outside" and isinstance(right, bool):
+                out.append((_LEAD, _outside_char(boundary, right, before=True)))
+            elif right == "outside" and isinstance(left, bool):
+                out.append((_TAIL, _outside_char(boundary, left, before=False)))
+            elif isinstance(left, bool) and isinstance(right, bool):
+                out.append((_FIXED, "" if (left != right) == boundary else NOTHING))
+            else:
+                out.append((op, av))
+        elif name == "BRANCH":
+            alternatives = [_exact_boundaries(list(alt), flags, left, right) for alt in av[1]]
+            out.append((op, (av[0], alternatives)))
+        elif name == "SUBPATTERN":
+            number, add, remove, inner = av
+            inner = _exact_boundaries(list(inner), (flags | add) & ~remove, left, right)
+            out.append((op, (number, add, remove, inner)))
+        else:  # another anchor
+            out.append((op, av))
+    return out
 
 
 def _positions(items: list[Item], *, in_branch: bool) -> int:
@@ -331,6 +363,16 @@ def _outside_char(boundary: bool, inside_is_word: bool, *, before: bool) -> str:
     return not_after_word() if before else not_before_word()
 
 
+def _side_kind(item: Item, *, first: bool) -> bool | None:
+    """`_edge_kind`, and what an anchor next to a `\\b` says of the character on its far side:
+    before `^` and `\\A`, and after `$` and `\\Z`, there is none or a newline."""
+    if str(item[0]) == "AT":
+        at = str(item[1])
+        ends = ("AT_END", "AT_END_STRING") if first else ("AT_BEGINNING", "AT_BEGINNING_STRING")
+        return False if at in ends else None
+    return _edge_kind(item, first=first)
+
+
 def _edge_kind(item: Item, *, first: bool) -> bool | None:
     """True if `item` always starts (first) or ends with a word character, False if never,
     None if it may do either or match nothing."""
@@ -340,8 +382,8 @@ def _edge_kind(item: Item, *, first: bool) -> bool | None:
     if name == "IN":
         kinds = {_class_item_kind(op, a) for op, a in av}
         return kinds.pop() if len(kinds) == 1 else None
-    if name == "SUBPATTERN":
-        return _sequence_kind(list(av[3]), first=first)
+    if name == "SUBPATTERN":  # under (?a:...), \\W holds letters of other scripts
+        return _sequence_kind(list(av[3]), first=first) if not av[1] & _ASCII else None
     if name == "BRANCH":
         kinds = {_sequence_kind(list(alt), first=first) for alt in av[1]}
         return kinds.pop() if len(kinds) == 1 else None

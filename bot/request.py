@@ -157,7 +157,7 @@ class VideoRequest:
 
 
 class StoredRequest(Protocol):
-    """A stored request's columns (bot/store.py's Generation has them)."""
+    """A stored request's columns (bot/store/generations.py's Generation has them)."""
 
     @property
     def prompt(self) -> str: ...
@@ -178,7 +178,7 @@ class StoredRequest(Protocol):
 
 
 class StoredColumns(TypedDict):
-    """The store's columns for one request, named as bot/store.py names them."""
+    """The store's columns for one request, named as bot/store/generations.py names them."""
 
     prompt: str
     negative_prompt: str | None

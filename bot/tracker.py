@@ -3,7 +3,7 @@
 One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
 deliver what has finished, then sleep until the next row is due or a new submission wakes it.
 After a restart, unfinished rows are simply due; the one step at start makes creates the last
-process left in flight due at once (see resume_lost_creates).
+process left in flight due as soon as their call can no longer be waiting (resume_lost_creates).
 """
 
 from __future__ import annotations
@@ -35,11 +35,14 @@ BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for th
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
 DELIVERY_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0)
+CUT_OFF_CREATE_MARGIN = 5.0  # beyond the HTTP timeout, before a dead process's create is repeated
 UNUSABLE_RESULT = "unusable_result"  # error code: EvoLink finished, but its link is unusable
+NO_RESULT = "no_result"  # error code: EvoLink said "completed" but never sent the video's link
+NO_RESULT_REPOLLS = 3  # further looks at a "completed" without a link; the last gives it up
 
 
 class Notifier(Protocol):
-    """The Discord side, as the tracker needs it (see bot.delivery)."""
+    """The Discord side, as the tracker needs it (see bot.ui.delivery)."""
 
     async def progress(self, generation: Generation) -> None:
         """Show a changed status; best effort, never raises."""
@@ -75,8 +78,10 @@ class Tracker:
         poll_interval: float,
         concurrency: int,
         task_timeout: float,
+        http_timeout: float,
         clock: Clock = time.time,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
+        on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None,
         instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
@@ -87,8 +92,10 @@ class Tracker:
         self._schedule = schedule
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
+        self._http_timeout = http_timeout
         self._clock = clock
         self._on_charge_anomaly = on_charge_anomaly
+        self._on_key_refused = on_key_refused
         self._instruments = instruments
         self._limit = asyncio.Semaphore(concurrency)
         self._delivery_slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
@@ -102,19 +109,24 @@ class Tracker:
         self._background: set[asyncio.Task[None]] = set()
         self._delivering: dict[int, asyncio.Task[None]] = {}
         self._delivery_crashes: list[BaseException] = []
-        self.on_key_refused: Callable[[evolink.EvoLinkError], Awaitable[None]] | None = None
+        self._completed_without_result: dict[int, int] = {}  # answers so far, this process
 
     def wake(self) -> None:
         self._wake.set()
 
     async def resume_lost_creates(self) -> None:
-        """Call once at start, before this process makes any create: nothing is in flight yet, so
-        every `requested` row's create was cut off with the last process. They are reconciled in
-        the first pass instead of after RECONCILE_DELAY; creates lost later in this process
-        still wait theirs (EvoLink may still be handling the first call)."""
-        count = await self._store.unsubmitted_due_at(self._clock())
+        """Call once at start, before this process makes any create: every `requested` row's
+        create was cut off with the last process, whose call may still be in EvoLink's hands.
+        Each is repeated once that call can no longer be waiting for its answer (the HTTP timeout
+        and a margin after it began; at once if that has passed) instead of after
+        RECONCILE_DELAY; creates lost later in this process still wait theirs."""
+        settle = self._http_timeout + CUT_OFF_CREATE_MARGIN
+        count = await self._store.generations.unsubmitted_due_at(self._clock(), settle)
         if count:
-            log.info("%d request(s) cut off by the last stop are checked with EvoLink now", count)
+            log.info(
+                "%d request(s) cut off by the last stop are checked with EvoLink once their "
+                "call can no longer be in flight (at most %.0fs)", count, settle,
+            )  # fmt: skip
 
     async def run(self) -> None:
         log.info("tracker started")
@@ -156,22 +168,24 @@ class Tracker:
         for guild_id, user_id in {(g.guild_id, g.user_id) for g in changed}:
             await self.renumber_queue(guild_id, user_id)
         now = self._clock()
-        for generation in await self._store.due_unsubmitted(now, BATCH):
+        for generation in await self._store.generations.due_unsubmitted(now, BATCH):
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
             # rows due within the next moment join this pass: fuller batches, no extra lag (but
             # not a look aimed at a predicted end: sooner, it would likely miss it)
             ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
-            due = await self._store.due_for_poll(now + ahead, POLL_PAGE)
+            due = await self._store.generations.due_for_poll(now + ahead, POLL_PAGE)
             await self._poll_all([g for g in due if self._due_now(g, now)])
-        due = await self._store.due_for_delivery(self._clock(), BATCH, skip=self._delivering)
+        due = await self._store.generations.due_for_delivery(
+            self._clock(), BATCH, skip=self._delivering
+        )
         for generation in due:
             self._start_delivery(generation)
 
     async def renumber_queue(self, guild_id: int | None, user_id: int) -> None:
         """Show the member's waiting requests their new places (one left the queue)."""
-        for waiting in await self._store.queued_of(guild_id, user_id):
+        for waiting in await self._store.generations.queued_of(guild_id, user_id):
             self._in_background(self._notifier.progress(waiting))
 
     async def close(self) -> None:
@@ -181,12 +195,12 @@ class Tracker:
 
     async def _sleep_until_due(self) -> None:
         now = self._clock()
-        next_poll = await self._store.next_poll_at()
+        next_poll = await self._store.generations.next_poll_at()
         if next_poll is not None:
             if self._batch_usable():  # looks due within a moment go out in one batch query
                 next_poll += BATCH_GATHER
             next_poll = max(next_poll, self._paused_until)
-        next_delivery = await self._store.next_delivery_at(skip=self._delivering)
+        next_delivery = await self._store.generations.next_delivery_at(skip=self._delivering)
         line = self._service.line
         next_start = line.retry_at if len(line) else None  # EvoLink's pause for creates ends
         candidates = (next_poll, next_delivery, next_start, now + MAX_IDLE_SLEEP)
@@ -269,7 +283,7 @@ class Tracker:
                 # asked again each interval, and expires with a refund if it never reads well)
                 log.warning("could not read the state of task %s: %s", generation.task_id, exc)
                 next_look = self._schedule.next_look(started(generation), generation.progress)
-                await self._store.reschedule_poll(generation.id, next_look)
+                await self._store.generations.reschedule_poll(generation.id, next_look)
                 return None
             except evolink.EvoLinkError as exc:
                 await self._poll_failed([generation], exc)
@@ -286,6 +300,11 @@ class Tracker:
             if task.status == "completed" and task.video_url is not None:
                 await self._completed(generation, task, task.video_url)
             elif task.status == "completed":
+                seen = self._completed_without_result.get(generation.id, 0) + 1
+                if seen > NO_RESULT_REPOLLS:
+                    await self._no_result(generation, task, seen)
+                    continue
+                self._completed_without_result[generation.id] = seen
                 log.warning("task %s completed without a result; polling again", task.id)
                 again = self._schedule.next_look(started(generation), task.progress)
                 updates.append(ProgressUpdate(generation.id, "processing", task.progress, again))
@@ -305,7 +324,7 @@ class Tracker:
                 ):
                     show.append(generation.id)
         if updates:
-            for updated in await self._store.record_progress_many(updates, show=show):
+            for updated in await self._store.generations.record_progress_many(updates, show=show):
                 self._in_background(self._notifier.progress(updated))
 
     async def _completed(self, generation: Generation, task: evolink.TaskState, url: str) -> None:
@@ -329,15 +348,31 @@ class Tracker:
             credits=task.credits_used,
         )
 
+    async def _no_result(self, generation: Generation, task: evolink.TaskState, seen: int) -> None:
+        """EvoLink keeps saying the video is done without a link to it: it will not come (a
+        missing link is not a late one), so the member is refunded and told now rather than
+        after TASK_TIMEOUT_MINUTES, and the moderators see why (EvoLink may have charged)."""
+        log.warning("task %s completed without a result %d times; giving it up", task.id, seen)
+        used = (
+            "" if task.credits_used is None else f" (EvoLink reported {task.credits_used:g} used)"
+        )
+        await self._finish(
+            generation,
+            status="failed",
+            error_code=NO_RESULT,
+            message=f"EvoLink said {seen} times the task was done but sent no video link{used}",
+            credits=task.credits_used,
+        )
+
     async def _poll_failed(self, generations: list[Generation], exc: evolink.EvoLinkError) -> None:
         ids = [generation.id for generation in generations]
         if isinstance(exc, evolink.Unauthorized | evolink.ModelAccessDenied):
             if not self._key_refused_logged:
                 self._key_refused_logged = True
                 log.error("EvoLink refused the API key while polling: %s", exc)
-                if self.on_key_refused is not None:
-                    self._in_background(self.on_key_refused(exc))
-            await self._store.reschedule_polls(ids, self._clock() + 60.0)
+                if self._on_key_refused is not None:
+                    self._in_background(self._on_key_refused(exc))
+            await self._store.generations.reschedule_polls(ids, self._clock() + 60.0)
             return
         self._outage_streak += 1
         wait = min(self._poll_interval * 2 ** min(self._outage_streak, 6), 300.0)
@@ -348,7 +383,7 @@ class Tracker:
         log.warning(
             "polling %d task(s) failed (%s); next look in %.0fs", len(generations), exc, wait
         )
-        await self._store.reschedule_polls(ids, self._clock() + wait)
+        await self._store.generations.reschedule_polls(ids, self._clock() + wait)
 
     @about_generation
     async def _finish(
@@ -364,6 +399,7 @@ class Tracker:
         """Record a final state with its charge (completed: EvoLink's figure if believable, else
         what is held) or its full refund, in one transaction. The row keeps what was charged."""
         self._schedule.finished(started(generation), completed=status == "completed")
+        self._completed_without_result.pop(generation.id, None)
         anomaly = None
         if status == "completed":
             checked = check_reported(
@@ -374,9 +410,9 @@ class Tracker:
         else:
             credits = None  # refunded in full, whatever EvoLink says the task used
         async with self._store.transaction() as tx:
-            finished = await self._store.record_finished(
+            finished = await tx.generations.record_finished(
                 generation.id, status=status, result_url=url, error_code=error_code,
-                error_message=message, credits_used=credits, tx=tx,
+                error_message=message, credits_used=credits,
             )  # fmt: skip
             if finished is not None:
                 if status != "completed":
@@ -390,7 +426,7 @@ class Tracker:
             if anomaly is not None:
                 self._on_charge_anomaly(anomaly)
             self._start_delivery(finished)
-            if await self._store.has_queued(finished.guild_id, finished.user_id):
+            if await self._store.generations.has_queued(finished.guild_id, finished.user_id):
                 self.wake()  # a slot is free: start their next request now, not at the next poll
 
     def _start_delivery(self, generation: Generation) -> None:
@@ -417,7 +453,7 @@ class Tracker:
                 log.exception("delivering generation %s failed unexpectedly", generation.id)
             await self._attempt_failed(generation, str(exc) or type(exc).__name__)
             return
-        await self._store.mark_delivered(
+        await self._store.generations.mark_delivered(
             generation.id, via=delivery.via, message_id=delivery.message_id
         )
         if generation.finished_at is not None:
@@ -439,13 +475,13 @@ class Tracker:
                 retry_at = self._clock() + DELIVERY_RETRY_DELAYS[attempt]
                 log.warning("delivery of generation %s failed (%s); retrying", generation.id,
                             reason)  # fmt: skip
-                await self._store.delivery_failed(generation.id, retry_at=retry_at)
+                await self._store.generations.delivery_failed(generation.id, retry_at=retry_at)
                 self._wake.set()  # the loop may be asleep past the retry time
                 return
             log.error("giving up delivering generation %s after %d attempts: %s",
                       generation.id, attempt + 1, reason)  # fmt: skip
-            await self._store.delivery_failed(generation.id, retry_at=None)
-            given_up = await self._store.get(generation.id) or generation
+            await self._store.generations.delivery_failed(generation.id, retry_at=None)
+            given_up = await self._store.generations.get(generation.id) or generation
         except Exception:
             log.exception("could not record the failed delivery of generation %s", generation.id)
             return

@@ -12,11 +12,11 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import discord
 
 from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
-from bot.i18n import option_label, t
 from bot.request import (
     ASPECT_RATIO,
     AUDIO,
@@ -27,6 +27,7 @@ from bot.request import (
     SEED,
     VideoRequest,
 )
+from bot.ui.i18n import option_label, t
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class AudioFile:
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a request cannot start: a message key of bot/i18n.py and its values.
+    """One reason a request cannot start: a message key of bot/ui/i18n.py and its values.
 
     `options` names the placeholders that hold an option's name (`{option}`), shown as the member
     sees that option in Discord: `quality` in English, `画质` in Chinese.
@@ -116,7 +117,7 @@ def validate_video_request(
     elif audio is not None:
         chosen_audio = _audio_file(audio, problems)
     elif audio_url is not None:
-        chosen_audio = _public_https_url(audio_url, "audio_url", problems)
+        chosen_audio = _audio_link(audio_url, problems)
 
     if problems:
         raise InvalidRequest(problems)
@@ -144,7 +145,7 @@ def _text(
         problems.append(_problem("validation.not_text", name))
         return None
     text = value.strip()
-    if "\x00" in text:
+    if not sendable(text):
         problems.append(_problem("validation.bad_character", name))
         return None
     if not _visible(text):
@@ -180,6 +181,19 @@ def _audio_file(audio: AudioFile, problems: list[Problem]) -> str | None:
     return _public_https_url(audio.url, "audio", problems)
 
 
+def _audio_link(value: Any, problems: list[Problem]) -> str | None:
+    """A link to a .wav or .mp3 file: its path's extension, in any case (query and fragment
+    aside), as the attachment's name is checked. EvoLink fetches it, so this is a check against
+    a mistaken link (a page, a video) being paid for, not against a file that lies."""
+    url = _public_https_url(value, "audio_url", problems)
+    if url is None:
+        return None
+    if not urlsplit(url).path.lower().endswith(AUDIO.extensions):
+        problems.append(_problem("validation.audio_type", "audio_url"))
+        return None
+    return url
+
+
 _URL_PROBLEMS = {
     UrlProblem.TOO_LONG: "validation.url_too_long",
     UrlProblem.SPACES: "validation.url_spaces",
@@ -201,10 +215,42 @@ def _public_https_url(value: Any, name: str, problems: list[Problem]) -> str | N
     except BadUrl as exc:
         problems.append(_problem(_URL_PROBLEMS[exc.problem], name, count=URL_MAX))
         return None
+    if not sendable(url):  # e.g. a lone surrogate in the path, which the parser lets through
+        problems.append(_problem("validation.bad_character", name))
+        return None
     if not may_be_public(parsed):
         problems.append(_problem("validation.url_public", name))
         return None
     return url
+
+
+def sendable(text: str) -> bool:
+    """Whether a text can be stored and sent on: no NUL, and no lone surrogate (half of a
+    UTF-16 pair, which JSON can carry as `\\ud800` but UTF-8, so SQLite and Discord, cannot)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unsendable_option(options: Any) -> Problem | None:
+    """The first text among an interaction's options (subcommands' included, as Discord sends
+    them: `[{"name", "value" | "options"}, ...]`) that `sendable` refuses, as a problem naming
+    that option; None when every text can go on. Checked before any command or autocomplete
+    runs, so that no input, a moderator's reason or pattern included, reaches the store."""
+    for option in options if isinstance(options, list) else []:
+        if not isinstance(option, dict):
+            continue
+        value = option.get("value")
+        if isinstance(value, str) and not sendable(value):
+            return _problem("validation.bad_character", str(option.get("name", "?")))
+        nested = unsendable_option(option.get("options"))
+        if nested is not None:
+            return nested
+    return None
 
 
 def _visible(text: str) -> bool:

@@ -10,17 +10,24 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.client import UserFacingError
-from bot.credits import LedgerEntry, Limits, MemberCredits, fmt
-from bot.discord_limits import FIELD_VALUE, fit_embed, join_lines
-from bot.i18n import AnyLocale, t, tn
+from bot.credits import Limits, MemberCredits, fmt, odd_balance
 from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
-from bot.render import clip
 from bot.settings import CREDIT_PERIODS
-from cogs.moderation import ModGroup
+from bot.store import LedgerEntry
+from bot.ui.client import UserFacingError
+from bot.ui.discord_limits import FIELD_VALUE, fit_embed, join_lines
+from bot.ui.i18n import AnyLocale, t, tn
+from bot.ui.render import clip
+from cogs.shared import (
+    ModeratorCog,
+    ModGroup,
+    member_role_ids,
+    moderator_group,
+    remaining_text,
+)
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in CREDIT_PERIODS]
 CREDITS_VALUE_HELP = "A number of credits, or 'unlimited'"
@@ -53,20 +60,6 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
         reason = f" · {clip(entry.reason, LEDGER_REASON)}"
     return (
         f"`{sign}{fmt(abs(entry.amount))}` {what}{subject}{reason} · <t:{int(entry.created_at)}:R>"
-    )
-
-
-def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
-    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`."""
-    if summary.allowance is None:
-        return t("credits.unlimited", locale)
-    remaining = max(summary.remaining or 0.0, 0.0)
-    period = summary.period if summary.period in CREDIT_PERIODS else "other"
-    return t(
-        f"credits.remaining.{period}",
-        locale,
-        remaining=fmt(remaining),
-        allowance=fmt(summary.allowance),
     )
 
 
@@ -168,7 +161,6 @@ class CreditsAdmin(ModGroup):
         super().__init__(
             name="credits",
             description="Members' video credits: show, grant, take, allowances, refunds",
-            parent=bot.videomod,
         )
         self.bot = bot
 
@@ -317,16 +309,11 @@ class CreditsAdmin(ModGroup):
         )
 
 
-class CreditsModeration(commands.Cog):
-    """/videomod limits and /videomod balance (added to the moderators' group)."""
+class CreditsModeration(ModeratorCog):
+    """/videomod credits, /videomod limits and /videomod balance."""
 
-    def __init__(self, bot: VideoBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        CreditsAdmin(self.bot)  # registers itself under /videomod
-        self.bot.videomod.add_command(self.limits)
-        self.bot.videomod.add_command(self.balance)
+    def moderator_commands(self) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+        return [CreditsAdmin(self.bot), *super().moderator_commands()]
 
     @app_commands.command(name="limits", description="Show or change this server's video limits")
     @app_commands.describe(
@@ -407,12 +394,14 @@ class CreditsModeration(commands.Cog):
         except evolink.EvoLinkError:
             text = t("modcredits.balance_unavailable", locale)
         else:
+            count = balance.remaining_credits or 0
             if balance.unlimited:  # unlimited reads as many
-                count, remaining = math.inf, t("modcredits.unlimited", locale)
+                remaining = t("modcredits.unlimited", locale)
+                text = tn("modcredits.balance", math.inf, locale, credits=remaining)
+            elif odd_balance(count):
+                text = t("modcredits.balance_odd", locale, credits=fmt(count))
             else:
-                count = balance.remaining_credits or 0
-                remaining = fmt(count)
-            text = tn("modcredits.balance", count, locale, credits=remaining)
+                text = tn("modcredits.balance", count, locale, credits=fmt(count))
         await interaction.followup.send(text, ephemeral=True)
 
 
@@ -432,15 +421,12 @@ def _reason(text: str) -> str:
     return reason
 
 
-def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
-    """The member's role ids as the interaction lists them (needs no cached guild)."""
-    raw = getattr(member, "_roles", None)
-    if raw is not None:
-        return tuple(int(r) for r in raw)
-    return tuple(role.id for role in getattr(member, "roles", ()))
-
-
 def _guild(interaction: discord.Interaction[VideoBot]) -> int:
     if interaction.guild_id is None:
         raise UserFacingError.translated("error.guild_only")
     return interaction.guild_id
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(CreditsCog(bot))
+    await bot.add_cog(CreditsModeration(bot, moderator_group(bot)), override=True)

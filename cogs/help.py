@@ -10,13 +10,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.credits import MemberCredits, Prices, fmt
-from bot.discord_limits import fit_embed
-from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, PROMPT, SEED
-from cogs.credits import member_role_ids, remaining_text
+from bot.ui.discord_limits import fit_embed
+from bot.ui.i18n import AnyLocale, listing, option_label, t, tn
+from cogs.shared import member_role_ids, remaining_text
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 
 def help_embed(
@@ -141,3 +141,7 @@ class HelpCog(commands.Cog):
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(HelpCog(bot))

@@ -8,16 +8,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import mod_render
-from bot.client import UserFacingError
-from bot.i18n import t
 from bot.moderation import LogCursor, LogFilter
 from bot.store import Generation
-from cogs.paging import Pager
-from cogs.results import ResultButton
+from bot.ui import mod_render
+from bot.ui.client import UserFacingError
+from bot.ui.i18n import t
+from cogs.shared import Pager, ResultButton
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 
 class HistoryCog(commands.Cog):
@@ -67,3 +66,7 @@ class HistoryCog(commands.Cog):
 
 def not_your_history(locale: discord.Locale) -> str:
     return t("history.not_yours", locale)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(HistoryCog(bot))

@@ -4,8 +4,8 @@ The whole group is shown by default only to members with Manage Server (server a
 re-assign it under Server Settings → Integrations) and every command checks the permission again
 when it runs, since a crafted request does not have to respect what Discord shows.
 
-Other cogs add their own moderator subcommands to the live group, `bot.videomod` (see the
-report in this change, or `ModGroup`): they inherit the same permission check.
+The group itself is shared (cogs/shared.py: `moderator_group`); this cog's commands join it, as
+do other cogs' moderator commands (`ModeratorCog`): they all inherit the same permission check.
 """
 
 from __future__ import annotations
@@ -22,23 +22,21 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot import mod_render
-from bot.client import UserFacingError
-from bot.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
-from bot.i18n import AnyLocale, command_text, listing, sentences, t
-from bot.mod_render import code
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
-from cogs.paging import Pager
+from bot.ui import mod_render
+from bot.ui.client import UserFacingError
+from bot.ui.discord_limits import CHOICE_NAME, CHOICE_VALUE, clip_text, fit_embed
+from bot.ui.i18n import AnyLocale, command_text, listing, sentences, t
+from bot.ui.mod_render import code
+from cogs.shared import ModeratorCog, ModGroup, Pager, is_moderator, moderator_group
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
+    from bot.ui.client import VideoBot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NOT_A_MODERATOR = t("mod.not_a_moderator")  # English; shown in the member's language
 STATUS_CHOICES = [
     app_commands.Choice(name="completed", value="completed"),
     app_commands.Choice(name="failed", value="failed"),
@@ -57,20 +55,6 @@ BANS_PAGE = 15
 UPLOAD_MARGIN = 8 * 1024  # the multipart envelope around the file
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
-    if interaction.guild_id is None:
-        return False
-    permissions = interaction.permissions
-    return permissions.manage_guild or permissions.administrator
-
-
-class NotModerator(app_commands.CheckFailure):
-    message_key = "mod.not_a_moderator"  # the tree's on_error shows it in the member's language
-
-    def __init__(self) -> None:
-        super().__init__(NOT_A_MODERATOR)
-
-
 def not_your_pages(locale: discord.Locale) -> str:
     return t("mod.not_your_pages", locale)
 
@@ -78,17 +62,6 @@ def not_your_pages(locale: discord.Locale) -> str:
 def status_name(status: str, locale: AnyLocale) -> str:
     """A status filter as the moderator's Discord shows its choice: `expired (took too long)`."""
     return command_text(STATUS_NAMES.get(status, status), locale)
-
-
-class ModGroup(app_commands.Group):
-    """A /videomod group or subgroup. discord.py runs only the direct parent's check, so every
-    subgroup must be a ModGroup too: `ModGroup(name=..., description=..., parent=bot.videomod)`.
-    """
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if not is_moderator(interaction):
-            raise NotModerator()
-        return True
 
 
 class PostableChannel(app_commands.Transformer):
@@ -117,26 +90,17 @@ class PostableChannel(app_commands.Transformer):
 Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
 
 
-class ModerationCog(commands.Cog):
-    videomod = ModGroup(
-        name="videomod",
-        description="Moderate the video bot: log, export, bans, blocklist, audit",
-        default_permissions=discord.Permissions(manage_guild=True),
-        guild_only=True,
-    )
-    config = ModGroup(name="config", description="The video bot's settings", parent=videomod)
-    blocklist = ModGroup(
-        name="blocklist", description="Words and patterns refused in prompts", parent=videomod
-    )
+class ModerationCog(ModeratorCog):
+    config = ModGroup(name="config", description="The video bot's settings")
+    blocklist = ModGroup(name="blocklist", description="Words and patterns refused in prompts")
 
-    def __init__(self, bot: VideoBot) -> None:
-        self.bot = bot
+    def __init__(self, bot: VideoBot, videomod: ModGroup) -> None:
+        super().__init__(bot, videomod)
         self.mod = bot.moderation
-        bot.videomod = self.videomod  # this cog's bound copy: the group the tree registers
 
     # --- the generation log ------------------------------------------------------------------
 
-    @videomod.command(name="log", description="Who made which video: newest first, filterable")
+    @app_commands.command(name="log", description="Who made which video: newest first, filterable")
     @app_commands.describe(**FILTER_HELP)
     @app_commands.choices(status=STATUS_CHOICES)
     async def log_command(
@@ -168,7 +132,9 @@ class ModerationCog(commands.Cog):
             interaction.user.id, render, refusal=not_your_pages, locale=interaction.locale
         ).send(interaction)
 
-    @videomod.command(name="show", description="One video in full: prompt, settings, times, cost")
+    @app_commands.command(
+        name="show", description="One video in full: prompt, settings, times, cost"
+    )
     @app_commands.describe(task_id="Its task id (type to search recent videos by id or prompt)")
     async def show(
         self, interaction: discord.Interaction[VideoBot], task_id: app_commands.Range[str, 1, 100]
@@ -206,7 +172,7 @@ class ModerationCog(commands.Cog):
                 choices.append(app_commands.Choice(name=clip_text(name, CHOICE_NAME), value=ref))
         return choices
 
-    @videomod.command(name="export", description="Download the video log as a CSV file")
+    @app_commands.command(name="export", description="Download the video log as a CSV file")
     @app_commands.describe(**FILTER_HELP)
     @app_commands.choices(status=STATUS_CHOICES)
     async def export(
@@ -259,7 +225,7 @@ class ModerationCog(commands.Cog):
 
     # --- the audit trail ---------------------------------------------------------------------
 
-    @videomod.command(name="audit", description="What moderators did, newest first")
+    @app_commands.command(name="audit", description="What moderators did, newest first")
     @app_commands.describe(
         moderator="Only this moderator's actions", user="Only actions about this member"
     )
@@ -292,7 +258,7 @@ class ModerationCog(commands.Cog):
 
     # --- bans --------------------------------------------------------------------------------
 
-    @videomod.command(name="ban", description="Stop a member from making videos in this server")
+    @app_commands.command(name="ban", description="Stop a member from making videos in this server")
     @app_commands.describe(
         user="The member", reason="Why (kept in the audit log, not shown to them)"
     )
@@ -328,7 +294,7 @@ class ModerationCog(commands.Cog):
         await _reply(interaction, text)
         await self.bot.modlog.post_action(entry)
 
-    @videomod.command(name="unban", description="Let a banned member make videos again")
+    @app_commands.command(name="unban", description="Let a banned member make videos again")
     @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
     async def unban(
         self,
@@ -344,7 +310,9 @@ class ModerationCog(commands.Cog):
         await _reply(interaction, t("mod.unban.done", locale, user=mention))
         await self.bot.modlog.post_action(entry)
 
-    @videomod.command(name="bans", description="Who is banned from making videos in this server")
+    @app_commands.command(
+        name="bans", description="Who is banned from making videos in this server"
+    )
     async def bans(self, interaction: discord.Interaction[VideoBot]) -> None:
         bans = await self.mod.bans(_guild(interaction))
         await _page_through(interaction, bans, BANS_PAGE, mod_render.bans_embed)
@@ -530,3 +498,7 @@ async def _reply(interaction: discord.Interaction[Any], text: str) -> None:
 def _gzip(source: IO[bytes], target: IO[bytes]) -> None:
     with gzip.GzipFile(fileobj=target, mode="wb") as packed:
         shutil.copyfileobj(source, packed)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(ModerationCog(bot, moderator_group(bot)), override=True)

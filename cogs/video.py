@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -10,28 +9,23 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import evolink, render
-from bot.client import UserFacingError
-from bot.credits import CreditRefused, Requester, fmt
-from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded
-from bot.i18n import AnyLocale, t, tn
 from bot.request import (
     ASPECT_RATIO,
     DURATION,
     NEGATIVE_PROMPT,
     PROMPT,
     SEED,
-    VideoRequest,
     output_size,
 )
+from bot.store import Generation
+from bot.ui import render
+from bot.ui.client import UserFacingError
+from bot.ui.i18n import AnyLocale, t
 from bot.validation import AudioFile, InvalidRequest, validate_video_request
-from cogs.credits import member_role_ids
-from cogs.errors import friendly_errors
+from cogs.shared import friendly_errors, refuse_invalid, start_video
 
 if TYPE_CHECKING:
-    from bot.client import VideoBot
-
-log = logging.getLogger(__name__)
+    from bot.ui.client import VideoBot
 
 ASPECT_NAMES = {"16:9": "landscape", "9:16": "portrait", "1:1": "square", "4:3": "classic",
                 "3:4": "classic portrait"}  # fmt: skip
@@ -47,7 +41,6 @@ QUALITY_CHOICES = [
     app_commands.Choice(name="720p (default)", value="720p"),
     app_commands.Choice(name="1080p (sharper, costs more)", value="1080p"),
 ]
-NO_PINGS = discord.AllowedMentions.none()
 
 
 class CancelQueued(
@@ -75,7 +68,7 @@ class CancelQueued(
     async def callback(self, interaction: discord.Interaction[VideoBot]) -> None:  # type: ignore[override]
         bot = interaction.client
         locale = interaction.locale
-        generation = await bot.store.get(self.generation_id)
+        generation = await bot.store.generations.get(self.generation_id)
         if generation is None or generation.user_id != interaction.user.id:
             await interaction.response.send_message(
                 t("video.cancel.not_yours", locale), ephemeral=True
@@ -84,7 +77,7 @@ class CancelQueued(
         cancelled = await bot.service.cancel_queued(generation.id, interaction.user.id)
         if cancelled is None:
             # read the row as it is now: a second press racing the first finds it cancelled
-            current = await bot.store.get(generation.id)
+            current = await bot.store.generations.get(generation.id)
             key = (
                 "video.cancel.already"
                 if current is not None and current.status == "cancelled"
@@ -98,9 +91,13 @@ class CancelQueued(
         await bot.tracker.renumber_queue(cancelled.guild_id, cancelled.user_id)
 
 
-def cancel_view(generation_id: int, locale: AnyLocale = None) -> discord.ui.View:
+def status_buttons(generation: Generation) -> discord.ui.View | None:
+    """Cancel, while the request waits in the bot's queue (labelled in the requester's
+    language: only they may press it)."""
+    if generation.status != "queued":
+        return None
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelQueued(generation_id, locale))
+    view.add_item(CancelQueued(generation.id, generation.locale))
     return view
 
 
@@ -110,9 +107,7 @@ class VideoCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(CancelQueued)
-        self.bot.notifier.status_view = lambda g: (
-            cancel_view(g.id, g.locale) if g.status == "queued" else None
-        )
+        self.bot.buttons.supply(status=status_buttons)
 
     @app_commands.command(name="video", description="Make a short video from a text prompt")
     @app_commands.guild_only()
@@ -159,107 +154,6 @@ class VideoCog(commands.Cog):
         await start_video(self.bot, interaction, request)
 
 
-async def refuse_invalid(interaction: discord.Interaction[VideoBot], error: InvalidRequest) -> None:
-    """Every problem with the request, privately, in the member's language."""
-    locale = interaction.locale
-    interaction.client.instruments.request("refused_invalid")
-    text = render.invalid_request_text(error.texts(locale), locale)
-    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
-
-
-async def start_video(
-    bot: VideoBot, interaction: discord.Interaction[VideoBot], request: VideoRequest
-) -> None:
-    """The one way a video is asked for: /video, Regenerate, Use seed and Edit & retry."""
-    locale = interaction.locale  # the member's Discord language: every answer below uses it
-    if not await bot.admit(interaction):  # buttons do not pass the command tree's check
-        return
-    if interaction.guild_id is None or interaction.channel_id is None:
-        await interaction.response.send_message(t("video.guild_only", locale), ephemeral=True)
-        return
-    await interaction.response.defer(thinking=True)  # within Discord's 3 s, whatever follows
-    guild_id, user_id = interaction.guild_id, interaction.user.id
-    if await bot.moderation.is_banned(guild_id, user_id):
-        bot.instruments.request("refused_banned")
-        await _refuse(interaction, t("moderation.banned", locale))
-        return
-    pattern = await bot.moderation.match(guild_id, request.prompt, request.negative_prompt)
-    if pattern is not None:
-        bot.instruments.request("refused_blocked")
-        bot.spawn(bot.modlog.post_blocked(
-            guild_id, user_id, request.prompt, pattern, request.negative_prompt
-        ))  # fmt: skip
-        await _refuse(interaction, t("moderation.blocked", locale))
-        return
-
-    requester = Requester(
-        guild_id=guild_id,
-        channel_id=interaction.channel_id,
-        user_id=user_id,
-        role_ids=member_role_ids(interaction.user),
-        locale=locale.value,
-        upload_limit=interaction.filesize_limit,
-    )
-    try:
-        admission = await bot.service.request(requester, request)
-    except CreditRefused as exc:
-        bot.instruments.request("refused_limits")
-        await _refuse(interaction, str(exc))
-        return
-    except SubmitRefused as exc:
-        bot.instruments.request("refused_evolink")
-        if isinstance(exc.error, evolink.InsufficientBalance):
-            # for the moderators, in the mod-log channel: the server's language
-            warning = t("video.low_balance", bot.modlog.locale(guild_id))
-            bot.warn_moderators(guild_id, warning, kind="low_balance")
-        elif isinstance(exc.error, evolink.Unauthorized | evolink.ModelAccessDenied):
-            bot.spawn(bot.report_key_refused(exc.error))
-        await _refuse(interaction, render.submit_error_text(exc.error, locale))
-        return
-    except SubmitUnconfirmed as exc:
-        bot.instruments.request("unconfirmed")
-        # Both mean: a task may exist and will be settled. Never "not charged, try again".
-        key = "video.unrecorded" if isinstance(exc, SubmitUnrecorded) else "video.unconfirmed"
-        bot.notifier.remember_interaction(exc.generation_id, interaction)
-        message = await interaction.edit_original_response(content=t(key, locale))
-        try:
-            await bot.store.set_status_message(exc.generation_id, message.id)
-        except Exception:  # the database may still be failing; the member already knows enough
-            log.exception("could not store the status message of generation %s", exc.generation_id)
-        return
-
-    generation = admission.generation
-    bot.instruments.request("started" if admission.queue_position is None else "queued")
-    bot.notifier.remember_interaction(generation.id, interaction)
-    bot.spawn(bot.modlog.post_request(generation))
-    embed = render.status_embed(
-        generation,
-        now=bot.clock(),
-        queue_position=admission.queue_position,
-        evolink_busy=admission.evolink_busy,
-        locale=locale,
-    )
-    if admission.queue_position is not None:
-        message = await interaction.edit_original_response(
-            content=tn("video.reserved", admission.cost, locale, credits=fmt(admission.cost)),
-            embed=embed,
-            view=cancel_view(generation.id, locale),
-            allowed_mentions=NO_PINGS,
-        )
-    else:
-        message = await interaction.edit_original_response(embed=embed, allowed_mentions=NO_PINGS)
-    await bot.store.set_status_message(generation.id, message.id)
-
-
-async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None:
-    """A private answer in place of the public 'thinking…' message."""
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
-    try:
-        await interaction.delete_original_response()
-    except discord.HTTPException as exc:
-        log.info("could not remove the 'thinking' message: %s", exc)
-
-
 def _audio_file(attachment: discord.Attachment | None) -> AudioFile | None:
     if attachment is None:
         return None
@@ -271,3 +165,7 @@ def _audio_file(attachment: discord.Attachment | None) -> AudioFile | None:
         content_type=attachment.content_type,
         url=attachment.url,
     )
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(VideoCog(bot))

@@ -6,7 +6,7 @@ transports (in-process and over HTTP) through :func:`payload_problems` and answe
 every test that makes the bot send something also checks that it fits.
 
 Written from Discord's documentation, independently of the bot's own clipping
-(bot/discord_limits.py), so a mistake in one is caught by the other. Lengths are counted in code
+(bot/ui/discord_limits.py), so a mistake in one is caught by the other. Lengths are counted in code
 points, as Discord does.
 """
 

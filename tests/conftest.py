@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot import i18n
-from bot.client import VideoBot
 from bot.settings import Secret, Settings
 from bot.simulator import Simulator
+from bot.ui import i18n
+from bot.ui.client import VideoBot
 from discord_double import FakeDiscord, running_bot
 
 START = 1_800_000_000.0
@@ -36,7 +36,7 @@ class FakeClock:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "unknown_message_keys: the test asks bot/i18n.py for keys it lacks on purpose"
+        "markers", "unknown_message_keys: the test asks bot/ui/i18n.py for keys it lacks on purpose"
     )
     config.addinivalue_line(
         "markers",
@@ -55,13 +55,13 @@ def every_message_key_exists(
     request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> Iterator[None]:
     """A key missing from a catalogue shows the member the raw key or the English text: no test
-    may reach one (bot/i18n.py logs each)."""
-    caplog.set_level(logging.WARNING, logger="bot.i18n")
+    may reach one (bot/ui/i18n.py logs each)."""
+    caplog.set_level(logging.WARNING, logger="bot.ui.i18n")
     yield
     if request.node.get_closest_marker("unknown_message_keys"):
         return
     records = caplog.get_records("setup") + caplog.get_records("call")
-    assert [r.getMessage() for r in records if r.name == "bot.i18n"] == []
+    assert [r.getMessage() for r in records if r.name == "bot.ui.i18n"] == []
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.client import VideoBot
+from bot.ui.client import VideoBot
 from discord_double import (
     ADMIN_PERMISSIONS,
     GUILD_ID,

@@ -17,15 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import (
-    MIGRATIONS,
-    DatabaseTooNew,
-    Store,
-    backup_database,
-    check_usable,
-    expected_tables,
-    inspect_database,
-)
+from bot.store import MIGRATIONS, DatabaseTooNew, check_usable, open_store
+from bot.store.sqlite_backup import backup_database, expected_tables, inspect_database
 from discord_double import DiscordStandIn
 from tests.test_process import (
     USER_IDS,
@@ -131,7 +124,7 @@ async def test_backup_while_videos_run_then_restore_elsewhere_delivers_each_once
 async def test_backup_of_a_database_written_meanwhile_is_consistent(tmp_path: Path) -> None:
     """Another connection commits rows as fast as it can while the backup reads."""
     live = tmp_path / "bot.db"
-    store = await Store.open(live)
+    store = await open_store(live)
     await store.close()
     stop = False
 
@@ -198,7 +191,7 @@ def test_backup_never_overwrites_and_names_a_missing_database(tmp_path: Path) ->
 
 
 async def _make(path: Path) -> None:
-    store = await Store.open(path)
+    store = await open_store(path)
     await store.close()
 
 
@@ -211,4 +204,43 @@ async def test_store_refuses_a_schema_newer_than_it_knows(tmp_path: Path) -> Non
         check_usable(path)
     assert refused.value.version == len(MIGRATIONS) + 3
     with pytest.raises(DatabaseTooNew):
-        await Store.open(path)
+        await open_store(path)
+
+
+async def test_a_newer_bot_s_database_is_refused_before_anything_in_it_changes(
+    tmp_path: Path,
+) -> None:
+    """Not even its journal mode: switching it to WAL writes -wal and -shm files beside a file
+    this version must not touch."""
+    path = tmp_path / "newer.db"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE kept (x)")
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    before = path.read_bytes()
+    for check in (lambda: check_usable(path), lambda: check_usable(path, prepare=False)):
+        with pytest.raises(DatabaseTooNew):
+            check()
+    with pytest.raises(DatabaseTooNew):
+        await open_store(path)
+    assert sorted(os.listdir(tmp_path)) == ["newer.db"], "no -wal or -shm file beside it"
+    assert path.read_bytes() == before
+
+
+def test_a_backup_that_fails_its_check_is_removed(tmp_path: Path) -> None:
+    """A database of a newer bot copies fine but is no backup for this one: the copy this run
+    made is removed, so that it is never restored by mistake; nothing else is touched."""
+    live = tmp_path / "bot.db"
+    asyncio.run(_make(live))
+    with contextlib.closing(sqlite3.connect(live)) as connection:
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    target = tmp_path / "copy.db"
+    code, output = backup_command(str(target), database=live, cwd=tmp_path)
+    assert code == 1 and "NOT usable as a backup" in output
+    assert f"Removed {target}: it is not a usable backup." in output
+    assert not target.exists() and not (tmp_path / "copy.db.partial").exists()
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    code, _ = backup_command(str(folder), database=live, cwd=tmp_path)
+    assert code == 1 and os.listdir(folder) == []
+    code, output = backup_command("--verify", str(live), database=live, cwd=tmp_path)
+    assert code == 1 and live.exists(), "--verify alone never removes what it checks"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.moderation import MAX_REASON_LENGTH, MAX_RULES
 from bot.request import DURATION, NEGATIVE_PROMPT, PROMPT, SEED
 from bot.settings import load_settings
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from bot.validation import validate_video_request
 from discord_double import (
     GUILD_ID,

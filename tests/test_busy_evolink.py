@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
@@ -64,7 +64,7 @@ async def test_a_busy_evolink_makes_the_member_wait_with_place_and_cancel_then_s
     assert "full refund" in status["embeds"][0]["fields"][0]["value"]
     [button] = status["components"][0]["components"]
     assert button["custom_id"] == "video:cancel:1" and button["label"] == "Cancel"
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "queued"
     assert await ledger(bot) == [("reserve", -5.0)]  # held, not refunded
 

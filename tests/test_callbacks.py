@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from bot.callbacks import CallbackServer, ReceiverLimits
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     FakeDiscord,
@@ -59,7 +59,7 @@ async def test_one_query_after_the_callback_and_the_video_is_delivered(
 ) -> None:
     await dispatch(cb_bot, slash_command("video", [option("prompt", "a kite")]))
     [create] = [r for r in simulator.requests if r.path == "/v1/videos/generations"]
-    row = await cb_bot.store.get(1)
+    row = await cb_bot.store.generations.get(1)
     assert row is not None and row.callback_token
     assert create.json["callback_url"].endswith(f"/evolink/1/{row.callback_token}")
 
@@ -88,7 +88,7 @@ async def test_forged_and_malformed_callbacks_are_ignored(
     fake_discord: FakeDiscord, cb_bot: VideoBot, simulator: Simulator, clock: FakeClock
 ) -> None:
     await dispatch(cb_bot, slash_command("video", [option("prompt", "a kite")]))
-    row = await cb_bot.store.get(1)
+    row = await cb_bot.store.generations.get(1)
     assert row is not None and cb_bot.callbacks is not None
     base = f"http://127.0.0.1:{cb_bot.callbacks.port}/evolink"
     forged = {"id": row.task_id, "status": "completed", "results": ["https://evil.example/x.mp4"]}
@@ -100,7 +100,7 @@ async def test_forged_and_malformed_callbacks_are_ignored(
         assert (
             await http.post(base + f"/1/{row.callback_token}", content=too_big)
         ).status_code == 413
-        after = await cb_bot.store.get(1)
+        after = await cb_bot.store.generations.get(1)
         assert after is not None and after.next_poll_at == row.next_poll_at  # nothing moved
 
         # the right token with a forged body: the tracker asks EvoLink, which says "processing"
@@ -110,7 +110,7 @@ async def test_forged_and_malformed_callbacks_are_ignored(
     assert queries(simulator) == 1
     assert ready(fake_discord) == []
     assert all("evil.example" not in str(m) for m in fake_discord.messages.values())
-    still = await cb_bot.store.get(1)
+    still = await cb_bot.store.generations.get(1)
     assert still is not None and still.status in ("submitted", "running")
 
 
@@ -201,7 +201,7 @@ async def test_a_full_receiver_makes_room_for_a_real_callback(
     clock: FakeClock,
 ) -> None:
     await dispatch(cb_bot, slash_command("video", [option("prompt", "a kite")]))
-    row = await cb_bot.store.get(1)
+    row = await cb_bot.store.generations.get(1)
     assert row is not None and row.callback_token
     server = await receiver(max_connections=4, header_timeout=60)
 
@@ -241,7 +241,7 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(
     cb_bot: VideoBot, receiver: Receiver
 ) -> None:
     await dispatch(cb_bot, slash_command("video", [option("prompt", "a kite")]))
-    row = await cb_bot.store.get(1)
+    row = await cb_bot.store.generations.get(1)
     assert row is not None and row.callback_token
     server = await receiver(max_body_bytes=1024)
     path = f"/evolink/1/{row.callback_token}".encode()
@@ -253,7 +253,7 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(
     announced = await until_closed(await connect(server, post(b"1000000000000")))  # never sent
     absurd = await until_closed(await connect(server, post(b"9" * 40)))
     assert [status_lines(a) for a in (too_big, announced, absurd)] == [["413"]] * 3
-    after = await cb_bot.store.get(1)
+    after = await cb_bot.store.generations.get(1)
     assert after is not None and after.next_poll_at == row.next_poll_at  # nothing moved
 
 
@@ -317,7 +317,7 @@ async def test_odd_requests_are_answered_and_closed_quietly(
     statuses: list[str],
 ) -> None:
     await dispatch(cb_bot, slash_command("video", [option("prompt", "a kite")]))
-    row = await cb_bot.store.get(1)
+    row = await cb_bot.store.generations.get(1)
     assert row is not None and row.callback_token
     server = await receiver(header_timeout=5, body_timeout=5, linger_timeout=5)
     caplog.set_level(logging.DEBUG)
@@ -328,7 +328,7 @@ async def test_odd_requests_are_answered_and_closed_quietly(
     assert answer.endswith(b'{"ok": true}' if statuses[-1] == "200" else b'{"ok": false}')
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert loud == []
-    after = await cb_bot.store.get(1)
+    after = await cb_bot.store.generations.get(1)
     assert after is not None
     moved = after.next_poll_at != row.next_poll_at
     assert moved == (statuses[-1] == "200")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import FakeDiscord, dispatch, option, running_bot, settled, slash_command
 from tests.conftest import BotFactory, FakeClock
 from tests.test_moderation_cog import LOG_CHANNEL, videomod
@@ -68,7 +68,7 @@ async def test_a_believable_final_charge_is_settled(
     await dispatch(bot, video(f"a heron at dusk {marker}"))
     await finish(bot, clock)
     assert await ledger(bot) == after
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.credits_used == settled_at
     assert warnings(fake_discord) == []
 
@@ -79,7 +79,7 @@ async def test_a_missing_final_charge_settles_to_evolinks_reservation(
     simulator.price_per_second["720p"] = 0.8  # EvoLink reserves 4 of the 5 held
     await dispatch(bot, video("a heron at dusk [[used:missing]]"))
     await finish(bot, clock)
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.task_id is not None
     assert "credits_used" not in simulator.task_answer(row.task_id)["usage"]  # none was given
     assert await ledger(bot) == [("reserve", -5.0), ("settle", 1.0)]
@@ -109,7 +109,7 @@ async def test_an_unbelievable_final_charge_keeps_what_is_held_and_is_reported(
     with caplog.at_level(logging.ERROR, logger="bot.charges"):
         await finish(bot, clock)
     assert await ledger(bot) == [("reserve", -5.0)]  # charged the 5 held, nothing more or less
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.credits_used == 5.0
     assert row.task_id is not None
     [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -136,7 +136,7 @@ async def test_an_unbelievable_reservation_keeps_the_estimate(
     with caplog.at_level(logging.ERROR, logger="bot.charges"):
         await dispatch(bot, video(f"a heron at dusk {marker}"))
     assert await ledger(bot) == [("reserve", -5.0)]
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.credits_reserved == 5.0  # what the member is shown
     assert any("credits reserved for generation 1" in r.getMessage() for r in caplog.records)
     [warning] = warnings(fake_discord)
@@ -155,6 +155,6 @@ async def test_with_a_price_of_zero_members_pay_nothing_whatever_evolink_reports
         await dispatch(bot, video("a heron at dusk"))
         await finish(bot, clock)
         spent = sum(amount for _, amount in await ledger(bot))
-        row = await bot.store.get(1)
+        row = await bot.store.generations.get(1)
     assert spent == 0 and row is not None and row.status == "completed"
     assert warnings(fake_discord) == [], "the owner's choice, not an anomaly"

@@ -22,10 +22,10 @@ import pytest
 from babel.messages.pofile import read_po
 from discord.utils import escape_markdown, escape_mentions
 
-from bot import i18n
-from bot.client import VideoBot
-from bot.render import TASK_FAILURES
 from bot.simulator import TASK_ERROR_MESSAGES, Simulator
+from bot.ui import i18n
+from bot.ui.client import VideoBot
+from bot.ui.render import TASK_FAILURES
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
@@ -307,6 +307,7 @@ REFUSED_REQUESTS = [
     ),
     crafted(option("prompt", "   ")),
     crafted(option("prompt", "猫\x00")),
+    crafted(option("prompt", "猫\ud800")),
     crafted({"name": "prompt", "type": 3, "value": 12}),
     crafted(option("prompt", "猫"), {"name": "duration", "type": 4, "value": "十"}),
     crafted(option("prompt", "猫"), {"name": "prompt_extend", "type": 5, "value": "是"}),

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import GUILD_ID, USER_ID, FakeDiscord, button_press, dispatch, running_bot
 from tests.conftest import BotFactory, FakeClock
 from tests.test_boundaries import creates, video
@@ -91,7 +91,7 @@ async def test_a_video_that_failed_does_not_hold_back_the_next_one(
     assert await video(bot, fake_discord, prompt="a fox [[fail:content_policy_violation]]") == ""
     clock.advance(61)  # longer than the simulator's 60 s task, shorter than the cooldown
     await bot.tracker.run_once()
-    failed = await bot.store.get(1)
+    failed = await bot.store.generations.get(1)
     assert failed is not None and failed.status == "failed"
     assert await video(bot, fake_discord, prompt="a fox in the snow") == ""
     assert len(creates(simulator)) == 2
@@ -103,7 +103,7 @@ async def test_a_cancelled_request_does_not_start_it(
     assert await video(bot, fake_discord, prompt="first", duration=2) == ""
     clock.advance(COOLDOWN)
     assert await video(bot, fake_discord, prompt="second", duration=2) == ""  # waits in the queue
-    waiting = await bot.store.get(2)
+    waiting = await bot.store.generations.get(2)
     assert waiting is not None and waiting.status == "queued"
     assert waiting.status_message_id is not None
     message = fake_discord.api_message(waiting.status_message_id)

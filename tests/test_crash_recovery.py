@@ -4,6 +4,7 @@ after it runs, as if the process had been killed there."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -11,14 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from bot.client import VideoBot
-from bot.delivery import DiscordNotifier
 from bot.evolink import EvoLinkClient
-from bot.generations import VideoService
+from bot.generations import IN_FLIGHT_RETRY, VideoService, request_of
 from bot.simulator import Simulator
-from bot.store import Store
+from bot.store.generations import Generations
+from bot.ui.client import VideoBot
+from bot.ui.delivery import DiscordNotifier
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
@@ -27,6 +29,7 @@ from discord_double import (
     option,
     running_bot,
     slash_command,
+    wait_until,
 )
 from tests.conftest import BotFactory, FakeClock
 
@@ -64,7 +67,7 @@ STEPS = {
     # after submit() returns, so the transaction that stored the id has committed
     "task id stored, before the status message": crash_after(VideoService, "submit"),
     "task finished and recorded, before delivery": crash_before(DiscordNotifier, "deliver"),
-    "video posted, before that was recorded": crash_before(Store, "mark_delivered"),
+    "video posted, before that was recorded": crash_before(Generations, "mark_delivered"),
 }
 
 
@@ -162,7 +165,7 @@ async def test_a_crash_while_sending_by_a_fallback_does_not_post_twice_after_res
     clock: FakeClock,
 ) -> None:
     with pytest.MonkeyPatch.context() as mp:
-        crash_before(Store, "mark_delivered")(mp)
+        crash_before(Generations, "mark_delivered")(mp)
         async with running_bot(make_bot(), fake_discord) as first:
             assert isinstance(first, VideoBot)
             payload = slash_command("video", [option("prompt", "a red fox")])
@@ -179,7 +182,7 @@ async def test_a_crash_while_sending_by_a_fallback_does_not_post_twice_after_res
         assert isinstance(second, VideoBot)
         clock.advance(61)
         await second.tracker.run_once()
-        row = await second.store.get(1)
+        row = await second.store.generations.get(1)
     in_channel = ready_messages(fake_discord, CHANNEL_ID)
     in_dm = ready_messages(fake_discord, fake_discord.dm_channel_id(USER_ID))
     assert len(in_channel) + len(in_dm) == 1, "the member has the video once"
@@ -193,10 +196,10 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     """The task exists at EvoLink but its id could not be stored: the member must hear that it
     started (not "you were not charged, try again"), and it is recovered, charged and delivered
     once. The store is not what is tested here: its method simply raises once."""
-    original = Store.mark_submitted
+    original = Generations.mark_submitted
     failures: list[str] = []
 
-    async def locked_once(self: Store, *args: Any, **kwargs: Any) -> Any:
+    async def locked_once(self: Generations, *args: Any, **kwargs: Any) -> Any:
         if not failures:
             failures.append("database is locked")
             raise sqlite3.OperationalError("database is locked")
@@ -204,7 +207,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
 
     payload = slash_command("video", [option("prompt", "a red fox")])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Store, "mark_submitted", locked_once)
+        mp.setattr(Generations, "mark_submitted", locked_once)
         await dispatch(bot, payload)
     assert failures and len(simulator.tasks) == 1
     status = fake_discord.original(int(payload["id"]))
@@ -212,7 +215,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert "a second video, paid separately" in status["content"]
     said = [status["content"], *(m["content"] for m in fake_discord.followups(int(payload["id"])))]
     assert not any("not charged" in text or "were not charged" in text for text in said)
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "requested" and row.task_id is None
     assert row.status_message_id == status["id"], "kept, so the delivery can edit it"
 
@@ -223,7 +226,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert len(simulator.tasks) == 1, "the same call, the same key: the same task"
     assert sum(amount for _, amount in ledger) == -5.0, "charged once"
     assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1, "delivered once"
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.task_id in simulator.tasks
     final = fake_discord.original(int(payload["id"]))
     assert final is not None and "ready" in str(final["embeds"]).lower()
@@ -233,32 +236,124 @@ def creates(sim: Simulator) -> int:
     return len([r for r in sim.requests if r.path == "/v1/videos/generations"])
 
 
-async def test_a_create_cut_off_by_a_crash_is_checked_at_once_after_restart(
-    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
-) -> None:
+async def crash_during_a_create(fake_discord: FakeDiscord, make_bot: BotFactory) -> None:
+    """A /video whose create EvoLink carries out, while the process dies before the answer."""
     with pytest.MonkeyPatch.context() as mp:
         crash_after(EvoLinkClient, "create_task")(mp)  # EvoLink made it; the answer died with us
         async with running_bot(make_bot(), fake_discord) as first:
             with pytest.raises(Crash):
                 await dispatch(first, slash_command("video", [option("prompt", "a red fox")]))
+
+
+async def test_a_create_cut_off_by_a_crash_is_repeated_once_it_cannot_be_in_flight(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The dead process's call may still be in EvoLink's hands after a quick restart: the same
+    call is repeated once that one can no longer be waiting for its answer (HTTP_TIMEOUT_SECONDS,
+    5 s here, and a 5 s margin after it began), not at once, and not after the minute a create
+    lost in a running process waits."""
+    await crash_during_a_create(fake_discord, make_bot)
     assert len(simulator.tasks) == 1 and creates(simulator) == 1
     async with running_bot(make_bot(), fake_discord) as second:
         assert isinstance(second, VideoBot)
-        await second.tracker.run_once()  # no time has passed: nothing can be in flight
-        recovered = await second.store.get(1)
+        await second.tracker.run_once()  # the call began just now: it may still be in flight
+        waiting = await second.store.generations.get(1)
+        assert waiting is not None and waiting.status == "requested" and creates(simulator) == 1
+        clock.advance(9.5)
+        await second.tracker.run_once()
+        assert creates(simulator) == 1, "repeated while the first call could still be waiting"
+        clock.advance(0.5)
+        await second.tracker.run_once()
+        recovered = await second.store.generations.get(1)
         assert recovered is not None and recovered.status in ("submitted", "running")
         assert recovered.task_id in simulator.tasks and creates(simulator) == 2
         # a create lost in this process still waits its turn: the first call may be in progress
         simulator.faults.create_after_fault(status=500)
         await dispatch(second, slash_command("video", [option("prompt", "a grey wolf")]))
         await second.tracker.run_once()
-        lost_here = await second.store.get(2)
+        lost_here = await second.store.generations.get(2)
         assert lost_here is not None and lost_here.status == "requested" and creates(simulator) == 3
         for _ in range(3):
             clock.advance(61)
             await second.tracker.run_once()
     assert len(simulator.tasks) == 2, "one task per request"
     assert len(ready_messages(fake_discord, CHANNEL_ID)) == 2
+
+
+async def test_a_create_cut_off_long_before_the_restart_is_repeated_at_once(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    await crash_during_a_create(fake_discord, make_bot)
+    clock.advance(10)  # the bot was down longer than the call could have waited
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        await second.tracker.run_once()
+        recovered = await second.store.generations.get(1)
+        assert recovered is not None and recovered.status in ("submitted", "running")
+        assert recovered.task_id in simulator.tasks and creates(simulator) == 2
+        clock.advance(61)
+        await second.tracker.run_once()
+    assert len(simulator.tasks) == 1, "the same task, replayed"
+    assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1
+
+
+async def test_a_repeat_that_meets_the_first_call_still_in_progress_waits_for_it(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
+) -> None:
+    """EvoLink answers a create whose key an earlier call still holds with a conflict: the row
+    stays `requested` (no refund, no "failed" note, not one of its 5 attempts) and the same call
+    is made again 5 s later, which gets the first call's task back."""
+    with pytest.MonkeyPatch.context() as mp:
+        crash_before(EvoLinkClient, "create_task")(mp)  # its call is made below, held by EvoLink
+        async with running_bot(make_bot(), fake_discord) as first:
+            with pytest.raises(Crash):
+                await dispatch(first, slash_command("video", [option("prompt", "a red fox")]))
+    async with running_bot(make_bot(), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        row = await second.store.generations.get(1)
+        assert row is not None
+        first_call = asyncio.create_task(
+            held_create(simulator, row.idempotency_key, request_of(row).to_json())
+        )
+        await simulator_holds_a_key(simulator)
+        clock.advance(10)
+        await second.tracker.run_once()
+        answers = [r for r in simulator.requests if r.path == "/v1/videos/generations"]
+        assert len(answers) == 2  # the dead process's call, still in flight, and the repeat
+        waiting = await second.store.generations.get(1)
+        assert waiting is not None and waiting.status == "requested"
+        assert waiting.poll_count == row.poll_count, "a conflict is not a lost answer"
+        assert waiting.next_poll_at == clock() + IN_FLIGHT_RETRY
+        ledger = await second.store.fetchall(
+            "SELECT kind FROM credit_ledger WHERE generation_id = 1"
+        )
+        assert [k for (k,) in ledger] == ["reserve"], "nothing refunded"
+        first_task = await first_call
+        clock.advance(IN_FLIGHT_RETRY)
+        await second.tracker.run_once()
+        recovered = await second.store.generations.get(1)
+        assert recovered is not None and recovered.task_id == first_task
+        for _ in range(2):
+            clock.advance(61)
+            await second.tracker.run_once()
+    assert list(simulator.tasks) == [first_task], "one task: the first call's"
+    assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1
+
+
+async def held_create(simulator: Simulator, key: str, body: dict[str, Any]) -> str:
+    """The dead process's create as EvoLink still handles it: its answer takes a while."""
+    simulator.faults.add(route="create", delay=0.5)
+    headers = {"Authorization": "Bearer sk-sim-test-key-0123456789", "Idempotency-Key": key}
+    async with httpx.AsyncClient(base_url=simulator.base_url) as http:
+        answer = await http.post("/v1/videos/generations", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    task_id: str = answer.json()["id"]
+    return task_id
+
+
+async def simulator_holds_a_key(simulator: Simulator) -> None:
+    before = len(simulator.requests)
+    await wait_until(lambda: len(simulator.requests) > before, within=5, what="the held create")
 
 
 async def test_a_database_still_failing_for_the_status_message_adds_no_not_charged_note(
@@ -269,8 +364,8 @@ async def test_a_database_still_failing_for_the_status_message_adds_no_not_charg
 
     payload = slash_command("video", [option("prompt", "a red fox")])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Store, "mark_submitted", locked)
-        mp.setattr(Store, "set_status_message", locked)
+        mp.setattr(Generations, "mark_submitted", locked)
+        mp.setattr(Generations, "set_status_message", locked)
         await dispatch(bot, payload)
     status = fake_discord.original(int(payload["id"]))
     assert status is not None and "EvoLink has started your video" in status["content"]

@@ -13,7 +13,7 @@ import pytest
 from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, period_bounds
 from bot.request import VideoRequest
 from bot.simulator import DEFAULT_PRICES
-from bot.store import NewGeneration, Store
+from bot.store import NewGeneration, Store, open_store
 from tests.conftest import FakeClock
 
 GUILD = 10
@@ -29,7 +29,7 @@ def member(user_id: int = 1, roles: tuple[int, ...] = (), guild_id: int = GUILD)
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "bot.db", clock=clock)
     yield s
     await s.close()
 
@@ -220,7 +220,7 @@ async def test_running_limit_queues_then_refuses(store: Store, clock: FakeClock)
     assert second.generation.status == "queued"
     with pytest.raises(CreditRefused, match="1 video in progress and 2 waiting"):
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
-    assert await store.queue_position(third.generation) == 2
+    assert await store.generations.queue_position(third.generation) == 2
     # the queue holds its reservations
     assert (await credits.member(GUILD, 1, ())).held == 15.0
 
@@ -238,14 +238,14 @@ async def test_cooldown_between_requests(store: Store, clock: FakeClock) -> None
 async def test_server_limits_override_the_env_defaults_and_survive_reopening(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    store = await Store.open(tmp_path / "x.db", clock=clock)
+    store = await open_store(tmp_path / "x.db", clock=clock)
     credits = make(store, clock)
     async with store.transaction() as tx:
         limits = await credits.set_limits(tx, GUILD, 9, default_credits=-1.0, max_running=3,
                                           period="weekly", guild_cap=500.0)  # fmt: skip
     assert limits.default_credits is None and limits.max_running == 3
     await store.close()
-    store = await Store.open(tmp_path / "x.db", clock=clock)
+    store = await open_store(tmp_path / "x.db", clock=clock)
     again = await make(store, clock).limits(GUILD)
     assert (again.period, again.guild_cap, again.max_queued) == ("weekly", 500.0, 0)
     assert await make(store, clock).limits(GUILD + 1) == LIMITS
@@ -258,15 +258,17 @@ async def test_the_cooldown_counts_only_requests_that_cost_something(
     credits = make(store, clock, cooldown=30.0, max_running=1, max_queued=1)
     refused = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
     async with store.transaction() as tx:  # EvoLink said no: failed, refunded
-        failed = await store.fail_unsubmitted(refused.id, "x", "no", member_told=True, tx=tx)
+        failed = await tx.generations.fail_unsubmitted(refused.id, "x", "no", member_told=True)
         assert failed is not None
         await credits.refund(tx, failed, "EvoLink refused the request")
     made = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
-    await store.mark_submitted(
+    await store.generations.mark_submitted(
         made.id, task_id="t", status="pending", progress=0, credits_reserved=5.0,
         estimated_seconds=None, next_poll_at=0,
     )  # fmt: skip
-    await store.record_finished(made.id, status="completed", result_url="https://v/x.mp4")
+    await store.generations.record_finished(
+        made.id, status="completed", result_url="https://v/x.mp4"
+    )
     clock.advance(10)
     with pytest.raises(CreditRefused, match="wait 21 more seconds"):  # a video made counts
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
@@ -277,7 +279,7 @@ async def test_the_cooldown_counts_only_requests_that_cost_something(
     cancelled = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     assert cancelled.queue_position == 1
     async with store.transaction() as tx:
-        assert await store.cancel_queued(cancelled.generation.id, 1, tx) is not None
+        assert await tx.generations.cancel_queued(cancelled.generation.id, 1) is not None
     clock.advance(1)
     queued = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     assert queued.queue_position == 1  # the cancelled one did not count
@@ -293,7 +295,9 @@ async def test_a_new_request_waits_behind_one_already_waiting_even_with_a_free_s
     first = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
     waiting = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     assert waiting.queue_position == 1
-    await store.fail_unsubmitted(first.id, "x", "no", member_told=True)  # the slot is free
+    await store.generations.fail_unsubmitted(
+        first.id, "x", "no", member_told=True
+    )  # the slot is free
     behind = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     assert (behind.queue_position, behind.generation.status) == (2, "queued")  # oldest first
 
@@ -384,7 +388,7 @@ async def test_nothing_is_settled_or_refunded_for_a_request_that_reserved_nothin
     store: Store, clock: FakeClock
 ) -> None:
     credits = make(store, clock)
-    older = await store.add_generation(
+    older = await store.generations.add(
         NewGeneration(
             guild_id=GUILD, channel_id=99, user_id=1, locale=None, prompt="a cat",
             negative_prompt=None, quality=None, aspect_ratio=None, duration=None, seed=None,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.client import VideoBot
+import pytest
+
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     MEMBER_PERMISSIONS,
@@ -208,6 +210,27 @@ async def test_balance_and_a_refused_key(
     await dispatch(bot, payload)
     [reply] = fake_discord.followups(int(payload["id"]))
     assert "refused the bot's API key" in reply["content"]
+
+
+@pytest.mark.parametrize(
+    ("reported", "shown"),
+    [
+        (1e308, "EvoLink reports **1e+308** credits for the account, which cannot be right."),
+        (-5, "EvoLink reports **-5** credits for the account, which cannot be right."),
+        (123456789012345678901234567890, "EvoLink reports **1.23e+29** credits for the account"),
+        (999_999_999_999.5, "The EvoLink account has **999,999,999,999.5** credits left."),
+        (0.004, "The EvoLink account has **0** credits left."),
+        (1234567.891, "The EvoLink account has **1,234,567.89** credits left."),
+    ],
+)
+async def test_an_odd_balance_is_shown_short_and_marked(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, reported: float, shown: str
+) -> None:
+    simulator.balance = reported
+    payload = videomod("balance")
+    await dispatch(bot, payload)
+    [reply] = fake_discord.followups(int(payload["id"]))
+    assert shown in reply["content"] and len(reply["content"]) < 200
 
 
 async def test_an_empty_evolink_balance_warns_the_moderators(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
@@ -143,14 +143,14 @@ async def test_queue_cancel_and_promotion(
         assert fake_discord.messages[status["id"]]["components"] == []
         [note] = fake_discord.followups(int(press["id"]))
         assert "given back" in note["content"]
-        row = await bot.store.get(3)
+        row = await bot.store.generations.get(3)
         assert row is not None and row.status == "cancelled"
 
         clock.advance(61)
         await bot.tracker.run_once()  # the first finishes and is delivered
         await bot.tracker.run_once()  # its slot goes to the second
         assert creates(simulator) == 2
-        promoted = await bot.store.get(2)
+        promoted = await bot.store.generations.get(2)
         assert promoted is not None and promoted.status == "submitted"
         clock.advance(61)
         await bot.tracker.run_once()
@@ -176,7 +176,7 @@ async def test_cancel_button_works_after_a_restart(
         assert isinstance(second, VideoBot)
         press = button_press("video:cancel:2", message=fake_discord.api_message(status["id"]))
         await dispatch(second, press)
-        row = await second.store.get(2)
+        row = await second.store.generations.get(2)
         assert row is not None and row.status == "cancelled"
 
 
@@ -278,7 +278,7 @@ async def test_a_queued_request_of_a_member_banned_meanwhile_is_never_started(
         await bot.tracker.run_once()
         await bot.tracker.run_once()
         assert creates(simulator) == 1
-        row = await bot.store.get(2)
+        row = await bot.store.generations.get(2)
         assert row is not None and row.status == "cancelled"
         assert (await ledger(bot))[-1] == ("refund", 5.0)
 

@@ -1,11 +1,11 @@
-"""bot/discord_limits.py: clipping that fits Discord's limits without breaking what it renders."""
+"""bot/ui/discord_limits.py: clipping to Discord's limits without breaking what it renders."""
 
 from __future__ import annotations
 
 import discord
 import pytest
 
-from bot.discord_limits import EMBED_TOTAL, clip_text, fit_embed, join_lines
+from bot.ui.discord_limits import EMBED_TOTAL, clip_text, fit_embed, join_lines
 from discord_double.rules import payload_problems
 
 

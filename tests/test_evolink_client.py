@@ -187,6 +187,25 @@ async def test_create_with_an_unclear_outcome_is_never_retried(
     assert route.call_count == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(409, "paid_outcome_unknown"), (409, "idempotency_conflict"), (422, "idempotency_conflict"),
+     (409, "conflict"), (400, "paid_outcome_unknown")],
+)  # fmt: skip
+@respx.mock
+async def test_a_create_answered_that_its_key_is_taken_is_in_flight_not_refused(
+    client: tuple[EvoLinkClient, list[float]], status: int, code: str
+) -> None:
+    """EvoLink already holds the key (its first call in progress, or made with another body):
+    the first call may make the task, so this is neither a refusal nor retried at once."""
+    api, sleeps = client
+    route = respx.post(CREATE).mock(return_value=httpx.Response(status, json=error(code)))
+    with pytest.raises(evolink.CreateInFlight) as caught:
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert (caught.value.status, caught.value.code) == (status, code)
+    assert route.call_count == 1 and sleeps == []
+
+
 @respx.mock
 async def test_create_timeout_is_unknown_not_retried(
     client: tuple[EvoLinkClient, list[float]],

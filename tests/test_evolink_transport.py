@@ -3,6 +3,7 @@ a create whose answer is lost is never repeated; one that never reached EvoLink 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -12,6 +13,7 @@ from bot import evolink
 from bot.evolink import EvoLinkClient
 from bot.request import VideoRequest
 from bot.simulator import Simulator
+from discord_double import wait_until
 
 KEY = "sk-transport-test"
 
@@ -48,6 +50,29 @@ async def test_a_create_dropped_after_the_task_was_made_is_unknown_and_not_repea
     assert creates(sim) == 1 and len(sim.tasks) == 1
     replay = await api.create_task(VideoRequest(prompt="a red fox"), "key-1")
     assert replay.replayed and len(sim.tasks) == 1  # the same key finds the same task
+
+
+async def test_a_create_whose_key_is_still_being_handled_makes_nothing_and_says_so(
+    sim: Simulator,
+) -> None:
+    """A restart's repeat can meet the dead process's call, still in EvoLink's hands: the answer
+    is not a refusal (the first call may make the task) and the repeat makes no task of its own;
+    once the first has answered, the same call gets its task."""
+    patient = EvoLinkClient(sim.base_url, KEY, timeout=5.0, sleep=no_sleep)
+    try:
+        sim.faults.add(route="create", delay=0.5)
+        first = asyncio.create_task(patient.create_task(VideoRequest(prompt="a red fox"), "k-1"))
+        await wait_until(lambda: creates(sim), within=5, what="the first create to arrive")
+        with pytest.raises(evolink.CreateInFlight) as caught:
+            await patient.create_task(VideoRequest(prompt="a red fox"), "k-1")
+        assert caught.value.status == 409 and caught.value.code == "paid_outcome_unknown"
+        assert isinstance(caught.value, evolink.OutcomeUnknown)
+        made = await first
+        assert not made.replayed and len(sim.tasks) == 1
+        again = await patient.create_task(VideoRequest(prompt="a red fox"), "k-1")
+        assert again.replayed and again.id == made.id and len(sim.tasks) == 1
+    finally:
+        await patient.aclose()
 
 
 async def test_a_create_that_times_out_is_unknown_and_not_repeated(

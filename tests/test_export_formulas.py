@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from bot.client import VideoBot
+from bot.ui.client import VideoBot
 from discord_double import FakeDiscord
 from tests.conftest import FakeClock
 from tests.test_moderation_cog import add, export_file, videomod

@@ -18,15 +18,17 @@ import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from bot.invite import required_permissions
 from bot.store import MIGRATIONS
+from bot.ui.invite import required_permissions
 from discord_double import APPLICATION_ID, DiscordStandIn
 from tests.test_process import (
     STARTUP,
     Cluster,
     Proc,
+    Simulator,
     base_env,
     distinctive,
     start_simulator,
@@ -183,6 +185,54 @@ async def test_first_start_asks_for_both_secrets_checks_them_and_starts(
         await process.wait()
 
 
+async def test_a_secret_typed_while_the_last_one_is_checked_is_neither_shown_nor_used(
+    cluster: Cluster, discord_api: DiscordStandIn
+) -> None:
+    """getpass turns echo back on after each answer: a key pasted while the previous one is
+    being checked used to show in clear. Now nothing typed between questions is shown, and what
+    was typed before a question appeared is discarded with a word to paste it again."""
+    token, api_key = distinctive("discord-token"), distinctive("sk-evolink")
+    discord_api.token = token
+    sim = await start_simulator(cluster, task_seconds=1, extra=["--api-key", api_key])
+    await sim.add_fault({"route": "credits", "delay": 5.0, "count": 1})  # a slow key check
+    env = without_secrets()
+    env.update(
+        EVOLINK_BASE_URL=sim.base_url,
+        DISCORD_API_BASE_URL=discord_api.api_base,
+        DATABASE_PATH=str(cluster.tmp / "state" / "bot.db"),
+    )
+    process, terminal, _ = await spawn_at_terminal(cluster, env)
+    try:
+        await terminal.expect("Discord bot token: ")
+        terminal.type(token)
+        await terminal.expect("EvoLink API key: ")
+        terminal.type("sk-not-the-key-0123456789")
+        deadline = asyncio.get_running_loop().time() + STARTUP
+        while not await check_started(sim):
+            assert asyncio.get_running_loop().time() < deadline, "the key was never checked"
+            await asyncio.sleep(0.05)
+        terminal.type(api_key)  # pasted while the wrong key is still being checked
+        await terminal.expect("EvoLink refused EVOLINK_API_KEY")
+        await terminal.expect("paste it again now")
+        await terminal.expect("EvoLink API key: ", count=2)
+        assert api_key not in terminal.text(), "a secret typed ahead was shown"
+        terminal.type(api_key)
+        await terminal.expect("EvoLink accepted the key")
+        await terminal.expect("Starting the bot")
+        assert api_key not in terminal.text() and token not in terminal.text()
+    finally:
+        terminal.close()
+        process.terminate()
+        await process.wait()
+
+
+async def check_started(sim: Simulator) -> bool:
+    """Whether the slow balance request has reached the simulator (its delay fault was hit)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{sim.base_url}/_sim/faults") as answer:
+        rules = (await answer.json())["rules"]
+    return not rules or rules[0]["hits"] > 0
+
+
 async def test_without_a_terminal_the_first_start_stops_with_what_to_do(
     cluster: Cluster,
 ) -> None:
@@ -214,6 +264,9 @@ async def test_check_passes_against_the_simulator_and_discord(
     )  # fmt: skip
     code, output = await run_check(cluster, "check-good", env)
     assert code == 0, output
+    database = cluster.tmp / "state" / "bot.db"
+    assert f"Database: OK ({database} does not exist yet: the first start creates it)" in output
+    assert not database.parent.exists(), "--check creates nothing, not even the folder"
     assert "EvoLink: OK (key accepted" in output and "10000 credits left" in output
     assert f"Discord: OK (logged in as StandInBot, id {APPLICATION_ID})" in output
     assert INVITE.search(output)
@@ -267,6 +320,13 @@ async def test_a_database_from_a_newer_bot_is_refused_before_login(
     assert f"schema is version {len(MIGRATIONS) + 1}, made by a newer version" in err
     assert f"knows versions up to {len(MIGRATIONS)}" in err and "restore a backup" in err
     assert not discord_api.requests, "refused before any call to Discord"
+    assert sorted(p.name for p in db.parent.iterdir()) == ["bot.db"], "no -wal or -shm beside it"
     with contextlib.closing(sqlite3.connect(db)) as connection:
         tables = connection.execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()[0]
+        journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
     assert tables == 0, "nothing was migrated"
+    assert journal == "delete", "not switched to WAL"
+    env["EVOLINK_BASE_URL"] = "http://127.0.0.1:9"  # refused at once: only the database counts
+    code, output = await run_check(cluster, "check-newer-database", env)
+    assert code == 1 and "cannot be used by this version of the bot" in output
+    assert sorted(p.name for p in db.parent.iterdir()) == ["bot.db"]

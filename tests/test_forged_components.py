@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     FakeDiscord,
@@ -62,7 +62,7 @@ async def test_a_button_that_fails_inside_says_so_and_charges_nothing(
     async def broken(generation_id: int) -> None:
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(bot.store, "get", broken)
+    monkeypatch.setattr(bot.store.generations, "get", broken)
     payload = button_press("video:again:1", message=message_with_button("video:again:1"))
     await dispatch(bot, payload)
     data = answer(fake_discord, payload)

@@ -18,9 +18,9 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po, write_po
 from discord import app_commands
 
-from bot import i18n
-from bot.client import VideoBot
-from bot.i18n import NAME_CONTEXT, TEXT_CONTEXT, Catalogues, Translator, t, tn
+from bot.ui import i18n
+from bot.ui.client import VideoBot
+from bot.ui.i18n import NAME_CONTEXT, TEXT_CONTEXT, Catalogues, Translator, t, tn
 from tests.conftest import SpeakFrom
 
 try:  # the `regex` module knows \p{sc=...}; without it, Unicode categories stand in

@@ -11,9 +11,9 @@ from typing import Any
 import discord
 import pytest
 
-from bot.client import VideoBot
 from bot.credits import MemberCredits, Prices
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from cogs.help import help_embed
 from discord_double import (
     CHANNEL_ID,
@@ -119,7 +119,7 @@ async def test_a_chinese_member_follows_the_video_in_chinese(
     assert shown["设置"] == "720p · 16:9 (1280×720) · 5 秒 · 种子 77"
     assert shown["费用"] == "5 积分"
     assert embed["footer"]["text"].startswith("任务 ")
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.locale == ZH  # kept for what the tracker sends later
 
     clock.advance(30)
@@ -155,7 +155,7 @@ async def test_a_video_too_big_to_upload_is_linked_with_its_expiry_in_chinese(
     clock.advance(61)
     await bot.tracker.run_once()
     [delivery] = deliveries(fake_discord, status["id"])
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.result_url and row.finished_at
     expires = int(row.finished_at + 24 * 3600)
     assert delivery["content"] == (

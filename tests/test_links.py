@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     FakeDiscord,
@@ -153,7 +153,7 @@ async def test_a_redirect_away_from_the_simulator_is_refused_and_the_link_posted
     assert simulator.result_url(task.id) in message["content"]  # the link, as for any failure
     assert elsewhere.hits == []
     assert only_the_simulator_was_reached(network, simulator), network.connections
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"
 
 
@@ -178,6 +178,8 @@ BODIES = {
     "a JSON answer": ("application/json", '{"error": {"code": "link_expired"}}'),
     "text called a binary": ("application/octet-stream", "<html><body>nothing</body></html>"),
     "plain text": ("text/plain", "x" * 100),
+    "HTML called a video": ("video/mp4", "<html>not a video</html>"),
+    "a short body called a video": ("video/webm", "tiny"),
 }
 
 
@@ -212,6 +214,36 @@ async def test_a_binary_download_is_attached_only_when_its_signature_says_video(
     assert mp4["attachments"] == ["video-1.mp4"] and gif["attachments"] == []
     [(_, data)] = uploads[0]
     assert data[4:8] == b"ftyp" and uploads[1] == []
+
+
+async def test_an_mp4_behind_a_type_that_is_not_a_video_is_linked_not_attached(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The Content-Type can refuse a body whose first bytes say video: a page that embeds one
+    is not the video."""
+    await dispatch(bot, video())
+    simulator.faults.add(route="files", content_type="text/html", always=True)
+    await finish_all(bot, simulator, clock)
+    [message] = ready_messages(fake_discord)
+    assert message["attachments"] == [] and "/files/" in message["content"]
+
+
+async def test_a_video_is_attached_under_the_name_of_what_it_is(
+    fake_discord: FakeDiscord,
+    bot: VideoBot,
+    simulator: Simulator,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm" + bytes(100)
+    quicktime = b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  " + bytes(100)
+    for body in (webm, quicktime):
+        monkeypatch.setattr(simulator, "video_body", lambda body=body: body)  # served as video/mp4
+        await dispatch(bot, video())
+        await finish_all(bot, simulator, clock)
+    first, second = ready_messages(fake_discord)
+    assert first["attachments"] == ["video-1.webm"]
+    assert second["attachments"] == ["video-2.mov"]
 
 
 RESOLVING = {
@@ -270,7 +302,7 @@ async def test_an_audio_link_to_a_private_address_is_refused_before_anything_is_
     assert answer["type"] == 4 and answer["data"]["flags"] == 64  # only the member sees it
     assert "`audio_url` must point at a public web address." in answer["data"]["content"]
     assert "not charged" in answer["data"]["content"]
-    assert creates(simulator) == [] and await bot.store.get(1) is None
+    assert creates(simulator) == [] and await bot.store.generations.get(1) is None
 
 
 async def test_an_audio_link_with_a_user_name_is_refused_with_the_reason(
@@ -281,6 +313,17 @@ async def test_an_audio_link_with_a_user_name_is_refused_with_the_reason(
     answer = fake_discord.interaction_response(int(payload["id"]))
     assert "`audio_url` must not contain a user name or password" in answer["data"]["content"]
     assert creates(simulator) == []
+
+
+async def test_an_audio_link_to_something_else_than_a_wav_or_mp3_is_refused_unpaid(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    payload = video(audio_url="https://evil.com/a.exe?name=beat.mp3")
+    await dispatch(bot, payload)
+    answer = fake_discord.interaction_response(int(payload["id"]))
+    assert "`audio_url` must be a .wav or .mp3 file." in answer["data"]["content"]
+    assert "not charged" in answer["data"]["content"]
+    assert creates(simulator) == [] and await bot.store.generations.get(1) is None
 
 
 async def test_a_crafted_attachment_link_is_refused(

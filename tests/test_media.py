@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.media import VideoDownloader, is_video_signature
+from bot.media import VideoDownloader, is_video_signature, video_extension
 from tests.test_links import MP4, FileServer, Network, elsewhere, network
 
 __all__ = ["elsewhere", "network"]  # the fixtures, shared with tests/test_links.py
@@ -21,6 +21,14 @@ def test_video_signatures() -> None:
     assert not is_video_signature(b"ftyp")
 
 
+def test_a_video_is_named_by_its_own_first_bytes() -> None:
+    assert video_extension(MP4[:64]) == ".mp4"
+    assert video_extension(b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00") == ".mov"
+    assert video_extension(WEBM[:64]) == ".mkv"  # EBML without a webm DocType: Matroska
+    assert video_extension(b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm") == ".webm"
+    assert video_extension(b"<!doctype html>") is None
+
+
 @pytest.mark.parametrize(
     ("content_type", "body", "kept"),
     [
@@ -31,6 +39,12 @@ def test_video_signatures() -> None:
         ("text/plain", b"hello", False),
         ("application/octet-stream", b"\x00\x00", False),  # too short to be a video
         ("video/mp4", b"", False),
+        ("video/mp4", b"<html><body>24 bytes</body>", False),  # the type alone vouches for nothing
+        ("video/mp4; codecs=avc1", b"GIF89a" + bytes(100), False),
+        ("text/html", MP4, False),  # a type that is not a video refuses even a real signature
+        ("image/gif", MP4, False),
+        ("application/mp4", MP4, True),
+        ("binary/octet-stream", MP4, True),
     ],
 )
 async def test_what_the_downloader_keeps(
@@ -43,7 +57,7 @@ async def test_what_the_downloader_keeps(
     )
     assert (file is not None) is kept
     if file is not None:
-        assert file.read() == body
+        assert file.file.read() == body
         file.close()
 
 
@@ -62,7 +76,7 @@ async def test_a_relative_redirect_is_read_against_the_link_it_came_from(
     elsewhere.redirects = {"/a/v": "w?x=1", "/a/w": f"//0x7f000001:{elsewhere.port}/b"}
     origin = f"http://127.0.0.1:{elsewhere.port}"
     file = await VideoDownloader(origin).download(f"{origin}/a/v", max_bytes=10**6, max_seconds=10)
-    assert file is not None and file.read() == MP4
+    assert file is not None and file.file.read() == MP4
     file.close()
     assert elsewhere.hits == ["/a/v", "/a/w?x=1", "/b"]  # the same origin however it is spelled
 

@@ -17,12 +17,12 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot import moderation
-from bot.client import VideoBot
-from bot.i18n import LOCALES_DIR
-from bot.mod_render import _CHECKED, ACTIONS, DETAIL_NAMES, ROUTES, STATUSES
-from bot.render import TASK_FAILURES, task_failure_text
 from bot.settings import CREDIT_PERIODS
 from bot.store import MIGRATIONS
+from bot.ui.client import VideoBot
+from bot.ui.i18n import LOCALES_DIR
+from bot.ui.mod_render import _CHECKED, ACTIONS, DETAIL_NAMES, ROUTES, STATUSES
+from bot.ui.render import TASK_FAILURES, task_failure_text
 from cogs.credits import LEDGER_KINDS
 from discord_double import FakeDiscord, option
 from tests.conftest import FakeClock
@@ -43,7 +43,7 @@ def msgids(filename: str) -> frozenset[str]:
 EN, ZH_CN = msgids("en.po"), msgids("zh_CN.po")
 SOURCES = sorted(
     path
-    for folder in ("bot", "cogs")
+    for folder in ("bot", "bot/ui", "cogs")
     for path in (ROOT / folder).glob("*.py")
     if path.name not in ("i18n.py", "simulator.py")  # the catalogue itself; no messages
 )
@@ -56,7 +56,7 @@ EVOLINK_TASK_ERRORS = (
 )  # fmt: skip
 # What the bot stores as a failure's code itself (store, tracker, generations): these and the
 # final statuses reach `failure.<code>` through `g.error_code or g.status`.
-OWN_FAILURE_CODES = ("expired", "submit_unconfirmed", "task_not_found", "cancelled")
+OWN_FAILURE_CODES = ("expired", "submit_unconfirmed", "task_not_found", "cancelled", "no_result")
 GENERIC_FAILURES = {"unknown_error", "failed"}  # said as "EvoLink could not make this video"
 
 
@@ -114,8 +114,8 @@ STATUSES_IN_SCHEMA = schema_values("generations", "status")
 LEDGER_KINDS_IN_SCHEMA = schema_values("credit_ledger", "kind")
 FAILURE_CODES = {*EVOLINK_TASK_ERRORS, *OWN_FAILURE_CODES, *STATUSES_IN_SCHEMA}
 CAP_HOLDERS = ("server", "bot")  # bot/credits.py: _cap_text(who)
-TIMELINE = ("submitted", "finished", "delivered")  # bot/mod_render.py: say(label)
-# bot/modlog_render.py undelivered_post: where the note about an undelivered video went
+TIMELINE = ("submitted", "finished", "delivered")  # bot/ui/mod_render.py: say(label)
+# bot/ui/modlog_render.py undelivered_post: where the note about an undelivered video went
 UNDELIVERED_REACHED = ("reached.withheld", "reached.channel", "reached.dm", "reached.nowhere")
 
 # Every key template built at run time, with every value its placeholder can take.
@@ -129,7 +129,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "limits.period.{}": CREDIT_PERIODS,
     "credits.remaining.{}": (*CREDIT_PERIODS, "other"),
     "{}": tuple(sorted(literal_first_args("tn"))),  # plural messages: one key, every form
-    "modview.{}": tuple(sorted(literal_first_args("say", "bot/mod_render.py") | set(TIMELINE))),
+    "modview.{}": tuple(sorted(literal_first_args("say", "bot/ui/mod_render.py") | set(TIMELINE))),
     "modview.via.{}": ROUTES,
     "audit.detail.{}": DETAIL_NAMES,
     "audit.value.{}": ("True", "False"),
@@ -137,7 +137,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "{}_note": tuple(_CHECKED.values()),
     "{}.expires": ("result.ready", "result.ready.link_below"),
     "modlog.undelivered.{}": tuple(
-        sorted(literal_first_args("say", "bot/modlog_render.py") | set(UNDELIVERED_REACHED))
+        sorted(literal_first_args("say", "bot/ui/modlog_render.py") | set(UNDELIVERED_REACHED))
     ),
     "limits.{}": tuple(sorted(literal_first_args("name", "cogs/credits.py"))),  # limits_embed
 }

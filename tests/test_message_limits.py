@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation, NewGeneration
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
@@ -162,7 +162,7 @@ async def test_a_member_s_videos_with_the_longest_data_fit_everywhere(
         for message in fake_discord.messages.values():
             whole_links_only(message, link)
     for generation_id in (1, 2, 3):
-        generation = await bot.store.get(generation_id)
+        generation = await bot.store.generations.get(generation_id)
         assert generation is not None and generation.delivered_via == "channel"
 
     edit = button_press(
@@ -191,7 +191,7 @@ async def test_a_member_s_videos_with_the_longest_data_fit_everywhere(
 
 async def add_generation(bot: VideoBot, clock: FakeClock, status: str, link: str) -> Generation:
     clock.advance(60)
-    g = await bot.store.add_generation(
+    g = await bot.store.generations.add(
         NewGeneration(
             guild_id=GUILD_ID, channel_id=CHANNEL_ID, user_id=ALICE, locale="zh-CN",
             prompt=PROMPT, negative_prompt=NEGATIVE, quality="1080p", aspect_ratio="9:16",
@@ -208,7 +208,7 @@ async def add_generation(bot: VideoBot, clock: FakeClock, status: str, link: str
         "_*<@1>" * 400 if status == "failed" else None, link if status == "completed" else None,
         g.id,
     )  # fmt: skip
-    got = await bot.store.get(g.id)
+    got = await bot.store.generations.get(g.id)
     assert got is not None
     return got
 

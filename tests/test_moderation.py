@@ -18,6 +18,7 @@ import pytest
 
 from bot.blocklist import MAX_RULES
 from bot.moderation import (
+    AS_WRITTEN,
     IN_PROGRESS,
     NOT_CHECKED,
     WIDENED,
@@ -26,7 +27,7 @@ from bot.moderation import (
     Moderation,
     parse_since,
 )
-from bot.store import Generation, NewGeneration, Store
+from bot.store import Generation, NewGeneration, Store, open_store
 from tests.conftest import START, FakeClock, deadline
 
 GUILD, OTHER_GUILD = 1, 2
@@ -35,7 +36,7 @@ ALICE, BOB, MOD = 11, 12, 99
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "bot.db", clock=clock)
     yield s
     await s.close()
 
@@ -57,7 +58,7 @@ async def add(
     advance: float = 60,
 ) -> Generation:
     clock.advance(advance)
-    g = await store.add_generation(
+    g = await store.generations.add(
         NewGeneration(
             guild_id=guild, channel_id=5, user_id=user, locale="en-US", prompt=prompt,
             negative_prompt=None, quality="720p", aspect_ratio="16:9", duration=5, seed=None,
@@ -71,7 +72,7 @@ async def add(
            WHERE id = ?""",
         status, task, status, g.id,
     )  # fmt: skip
-    got = await store.get(g.id)
+    got = await store.generations.get(g.id)
     assert got is not None
     return got
 
@@ -149,7 +150,7 @@ async def test_log_pages_newest_first_with_filters_and_ties(
 
 
 async def test_log_queries_use_an_index_not_a_scan_or_sort(store: Store) -> None:
-    from bot.moderation import _log_query
+    from bot.store.history import _log_query
 
     for f in (
         LogFilter(GUILD),
@@ -428,6 +429,27 @@ async def test_a_stored_regex_re2_cannot_run_still_blocks_all_it_did_and_is_flag
     assert await mod.match(GUILD, "a big cat") == "/(?<=big )cat/"
     assert await mod.match(GUILD, "a calm dog") is None
     assert await mod.blocklist_remove(GUILD, "/gun(?!smith)/", MOD) is not None
+
+
+async def test_stored_regexes_are_normalised_and_none_blocks_every_prompt(
+    store: Store, mod: Moderation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows added before a regex's characters were normalised: a full-width one starts blocking
+    what it was meant to; one that is now empty (a zero-width space), or one that matched the
+    empty text before that was refused, would refuse every prompt, so it is left out and shown
+    as not checked."""
+    for pattern in ("ｇｕｎ", "\u200b", "a|", "裸体，"):
+        await insert_rule(store, pattern)
+    await insert_rule(store, "", is_regex=False)
+    with caplog.at_level(logging.WARNING, logger="bot.blocklist"):
+        rules = await mod.blocklist(GUILD)
+    checked = [AS_WRITTEN, NOT_CHECKED, NOT_CHECKED, AS_WRITTEN, NOT_CHECKED]
+    assert [r.checked for r in rules] == checked
+    assert "/a|/ is NOT CHECKED: it would match every prompt" in caplog.text
+    assert await mod.match(GUILD, "a gun") == "/ｇｕｎ/"
+    assert await mod.match(GUILD, "ｇ\u200bｕｎ") == "/ｇｕｎ/"
+    assert await mod.match(GUILD, "一个裸体，女人") == "/裸体，/"
+    assert await mod.match(GUILD, "a calm lake") is None
 
 
 # --- settings and audit -----------------------------------------------------------------------

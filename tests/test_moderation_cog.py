@@ -1,5 +1,5 @@
 """/videomod and /videos through discord.py's real code paths: raw interaction payloads in,
-recorded Discord calls out. Also the mod-log poster (bot/modlog.py) as moderators see it."""
+recorded Discord calls out. Also the mod-log poster (bot/ui/modlog.py) as moderators see it."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot.client import VideoBot
 from bot.store import Generation, NewGeneration
+from bot.ui.client import VideoBot
 from cogs.moderation import UPLOAD_MARGIN
+from cogs.shared import ModeratorCog, moderator_group
 from discord_double import (
     ADMIN_PERMISSIONS,
     CHANNEL_ID,
@@ -87,7 +87,7 @@ async def add(
     error: tuple[str, str] | None = None,
 ) -> Generation:
     clock.advance(60)
-    g = await bot.store.add_generation(
+    g = await bot.store.generations.add(
         NewGeneration(
             guild_id=guild, channel_id=CHANNEL_ID, user_id=user, locale="en-US", prompt=prompt,
             negative_prompt=negative_prompt, quality="1080p", aspect_ratio="9:16", duration=6,
@@ -102,7 +102,7 @@ async def add(
            submitted_at = requested_at, finished_at = requested_at + 50 WHERE id = ?""",
         status, f"task-{g.id:04d}", status, *(error or (None, None)), status, g.id,
     )  # fmt: skip
-    got = await bot.store.get(g.id)
+    got = await bot.store.generations.get(g.id)
     assert got is not None
     return got
 
@@ -519,6 +519,28 @@ async def test_blocklist_commands_add_list_remove_and_refuse_unsupported_pattern
     ]
 
 
+async def test_blocklist_add_explains_every_entry_it_refuses(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    """Entries Python's own regex parser fails on with something other than a regex error, and
+    a word that is empty once its invisible characters are gone: each gets its reason, in the
+    moderator's language, never "Something went wrong"."""
+
+    async def add_entry(pattern: str, locale: str = "en-US") -> str:
+        payload = videomod("add", [option("pattern", pattern)], group="blocklist", locale=locale)
+        return str((await answer(bot, fake_discord, payload))["content"])
+
+    incompatible = await add_entry("/(?a)(?u)a/")
+    assert "`(?a)(?u)a` is not a valid regular expression" in incompatible
+    assert "ASCII and UNICODE flags are incompatible" in incompatible
+    huge = await add_entry("/a{4294967295}/")
+    assert "`a{4294967295}` is not a valid regular expression" in huge
+    assert await add_entry("\u200b") == "The blocklist entry is empty."
+    assert "不是有效的正则表达式" in await add_entry("/a{4294967295}/", "zh-CN")
+    assert await add_entry("\u200b\u2060", "zh-CN") == "屏蔽条目为空。"
+    assert await bot.moderation.blocklist(GUILD_ID) == []
+
+
 async def test_blocklist_list_tells_moderators_which_stored_regexes_are_checked_differently(
     fake_discord: FakeDiscord, bot: VideoBot
 ) -> None:
@@ -610,14 +632,8 @@ async def test_videos_shows_a_member_only_their_own(
 # --- other cogs' subcommands ------------------------------------------------------------------
 
 
-class ExtraModCommands(commands.Cog):
-    """How another cog puts its moderator commands under /videomod (see the report)."""
-
-    def __init__(self, bot: VideoBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.videomod.add_command(self.grant)
+class ExtraModCommands(ModeratorCog):
+    """How another cog puts its moderator commands under /videomod."""
 
     @app_commands.command(name="grant", description="Give a member credits")
     async def grant(
@@ -629,7 +645,7 @@ class ExtraModCommands(commands.Cog):
 async def test_another_cog_can_add_subcommands_that_inherit_the_check(
     fake_discord: FakeDiscord, bot: VideoBot
 ) -> None:
-    await bot.add_cog(ExtraModCommands(bot), override=True)
+    await bot.add_cog(ExtraModCommands(bot, moderator_group(bot)), override=True)
     await bot.tree.sync()
     sync = fake_discord.calls_to("PUT", "/applications/{application_id}/commands")[-1]
     names = [c["name"] for c in sync.json]
@@ -651,7 +667,7 @@ async def test_another_cog_can_add_subcommands_that_inherit_the_check(
 async def test_embeds_stay_within_discord_limits_with_the_longest_values(
     bot: VideoBot, clock: FakeClock
 ) -> None:
-    from bot import mod_render, modlog_render
+    from bot.ui import mod_render, modlog_render
 
     worst = "*_`|~>@everyone " * 400  # escaping makes member text longer
     items = []
@@ -662,7 +678,7 @@ async def test_embeds_stay_within_discord_limits_with_the_longest_values(
             "https://cdn.example/" + "a" * 2000, worst[:1000], "https://x.example/" + "b" * 2000,
             g.id,
         )  # fmt: skip
-        got = await bot.store.get(g.id)
+        got = await bot.store.generations.get(g.id)
         assert got is not None
         items.append(got)
     embeds = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
@@ -67,7 +67,7 @@ async def test_a_newly_banned_members_running_video_goes_only_to_the_mod_log(
     withheld = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
                 if "/files/" in str(m["embeds"])]  # fmt: skip
     assert len(withheld) == 1
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.delivered_via == "withheld"
 
 
@@ -83,10 +83,29 @@ async def test_a_blocked_prompt_costs_nothing_calls_nothing_and_is_logged(
     [refusal] = fake_discord.followups(int(payload["id"]))
     assert refusal["flags"] & EPHEMERAL and "doesn't allow" in refusal["content"]
     assert creates(simulator) == [] and await ledger_rows(bot) == 0
-    assert await bot.store.get(1) is None
+    assert await bot.store.generations.get(1) is None
     logged = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
               if "forbidden" in str(m["embeds"]).lower()]  # fmt: skip
     assert logged, "the attempt is shown to moderators"
+
+
+async def test_a_regex_typed_in_full_width_blocks_the_prompt_typed_the_same_way(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    """Chinese input methods type full-width digits, letters and punctuation. Prompts are
+    compared in normal form (`１８` is `18`), and so are a regex's characters: the entry blocks
+    the prompt however either was typed, and a full-width `＋` stays a plus sign, not syntax."""
+    for pattern in ("/１８禁/", "/裸体，/", "/ｇｕｎ＋/"):
+        add = videomod("add", [option("pattern", pattern)], group="blocklist", locale="zh-CN")
+        assert (await answer(bot, fake_discord, add))["content"].startswith(f"已添加 `{pattern}`")
+    for prompt in ("一个 １８禁 场景", "a 18禁 scene", "一个裸体，女人", "a GUN+ show"):
+        payload = slash_command("video", [option("prompt", prompt)], locale="zh-CN")
+        await dispatch(bot, payload)
+        [refusal] = fake_discord.followups(int(payload["id"]))
+        assert refusal["flags"] & EPHEMERAL and "不允许" in refusal["content"], prompt
+    assert creates(simulator) == [] and await ledger_rows(bot) == 0
+    await dispatch(bot, slash_command("video", [option("prompt", "a gunn show")]))
+    assert len(creates(simulator)) == 1
 
 
 async def test_no_blocklist_pattern_can_stall_video_requests(

@@ -20,11 +20,11 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.client import VideoBot
-from bot.invite import invite_url, required_permissions
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.settings import SettingsError, load_settings
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
+from bot.ui.invite import invite_url, required_permissions
 from discord_double import (
     APPLICATION_ID,
     FakeDiscord,
@@ -126,7 +126,7 @@ async def test_healthz_names_what_is_wrong(
         "evolink": "ok",
     }
 
-    with caplog.at_level(logging.INFO, logger="bot.client"):
+    with caplog.at_level(logging.INFO, logger="bot.ui.client"):
         monitored.dispatch("ready")
         monitored.dispatch("ready")  # a second session: not announced again
         await asyncio.sleep(0)
@@ -147,6 +147,37 @@ async def test_healthz_names_what_is_wrong(
     await asyncio.sleep(0)
     status, body = await health(monitored)
     assert body["checks"]["gateway"] == "not connected to Discord"
+
+
+async def test_healthz_is_unhealthy_when_every_create_and_query_fails_though_the_balance_answers(
+    monitored: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The idle probe asks for the balance: an EvoLink that answers it while every create
+    fails with 502 must not look healthy."""
+    monitored.dispatch("ready")
+    await asyncio.sleep(0)
+    for route in ("create", "query", "batch"):
+        simulator.faults.add(route=route, status=502, always=True)
+    await dispatch(monitored, slash_command("video", [option("prompt", "a fox in the snow")]))
+    clock.advance(200)
+    await monitored.api.get_balance()  # what the probe does
+    status, body = await health(monitored)
+    assert (status, body["checks"]["evolink"]) == (200, "ok")  # not yet: within 5 minutes
+
+    clock.advance(101)
+    await monitored.tracker.run_once()  # the create is repeated, and fails again
+    await monitored.api.get_balance()
+    status, body = await health(monitored)
+    assert status == 503
+    assert body["checks"]["evolink"] == (
+        "every create and task query has failed for 301 s (OutcomeUnknown)"
+    )
+
+    simulator.faults.clear()
+    clock.advance(61)
+    await monitored.tracker.run_once()  # the repeat is answered
+    status, body = await health(monitored)
+    assert (status, body["checks"]["evolink"]) == (200, "ok")
 
 
 async def test_healthz_reports_a_database_that_cannot_be_written(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     FakeDiscord,

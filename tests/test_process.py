@@ -646,12 +646,13 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
     await stop_bot(second)
 
 
-async def test_sigkill_with_a_create_in_flight_is_recovered_at_once_after_restart(
+async def test_sigkill_with_a_create_in_flight_is_recovered_soon_after_restart(
     cluster: Cluster, discord_api: DiscordStandIn
 ) -> None:
     """EvoLink makes the task but its answer is slow; the bot is killed before it arrives. The
-    new process cannot have that create in flight, so it repeats it (same Idempotency-Key: the
-    same task) at once, not after the minute a create lost in a running process waits."""
+    new process repeats the create (same Idempotency-Key: the same task) once the dead call can
+    no longer be waiting (HTTP_TIMEOUT_SECONDS, 10 s here, and 5 s after it began), not after
+    the minute a create lost in a running process waits."""
     sim = await start_simulator(cluster, task_seconds=1.0, pending_seconds=0.2)
     await sim.add_fault({"route": "create", "create_after_fault": True, "delay": 8.0})
     first = await start_bot(cluster, discord_api, sim, name="bot-first")

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
-from bot.i18n import t
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
+from bot.ui.i18n import t
 from discord_double import (
     GUILD_ID,
     USER_ID,

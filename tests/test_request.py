@@ -14,7 +14,7 @@ from cogs.video import VideoCog
 ROOT = Path(__file__).resolve().parent.parent
 # The simulator keeps its own reading of EvoLink's page on purpose (checked against this one in
 # tests/test_simulator_package.py); the catalogue holds texts, where the numbers are words.
-NOT_SCANNED = {"bot/request.py", "bot/i18n.py"}
+NOT_SCANNED = {"bot/request.py", "bot/ui/i18n.py"}
 REQUEST_FIELDS = {"quality", "aspect_ratio", "duration", "seed", "prompt_extend"}
 
 

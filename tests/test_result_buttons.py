@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,

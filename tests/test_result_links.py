@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from bot import result_link
-from bot.client import VideoBot
 from bot.simulator import Simulator
 from bot.store import Generation
-from bot.tracker import DELIVERY_RETRY_DELAYS
+from bot.tracker import DELIVERY_RETRY_DELAYS, NO_RESULT_REPOLLS
+from bot.ui.client import VideoBot
+from bot.ui.render import inert_link
 from discord_double import (
     CHANNEL_ID,
     GUILD_ID,
@@ -25,7 +26,7 @@ from discord_double import (
     slash_command,
 )
 from tests.conftest import FakeClock
-from tests.test_moderation_cog import LOG_CHANNEL
+from tests.test_moderation_cog import LOG_CHANNEL, videomod
 from tests.test_moderation_flow import set_log_channel
 
 ODD_LINKS = {
@@ -70,7 +71,7 @@ async def balance_change(bot: VideoBot) -> float:
 
 
 async def row(bot: VideoBot) -> Generation:
-    generation = await bot.store.get(1)
+    generation = await bot.store.generations.get(1)
     assert generation is not None
     return generation
 
@@ -103,6 +104,95 @@ async def test_an_unusable_result_link_is_a_refunded_failure_told_to_member_and_
     assert "(EvoLink reported 5 used)" in error  # what EvoLink may still bill the owner for
 
 
+async def test_a_video_completed_without_a_link_is_given_up_after_a_few_looks(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """EvoLink says "completed" with no link in `results`: a few more looks (it may come late),
+    then a refunded failure the member is told of plainly, not two hours of "Making your
+    video"."""
+    await set_log_channel(bot)
+    task_id = await start_video(bot, simulator)
+    async with httpx.AsyncClient(base_url=simulator.base_url) as control:
+        answer = await control.post(f"/_sim/tasks/{task_id}/complete", json={"results": []})
+    assert answer.status_code == 200
+    for _ in range(NO_RESULT_REPOLLS):  # the first look, and more but the last
+        clock.advance(11)
+        await bot.tracker.run_once()
+        assert (await row(bot)).status == "running"
+        assert not [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    clock.advance(11)
+    await bot.tracker.run_once()
+
+    generation = await row(bot)
+    assert generation.status == "failed" and generation.error_code == "no_result"
+    assert await balance_change(bot) == 0  # refunded in full
+    [told] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert told["content"].startswith(f"<@{USER_ID}> your video could not be made.")
+    assert "finished but never sent it" in told["content"]
+    assert "You were not charged for it." in told["content"]
+    [outcome] = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+                 if "video not made" in m["embeds"][0]["title"]]  # fmt: skip
+    error = {f["name"]: f["value"] for f in outcome["embeds"][0]["fields"]}["Error"]
+    assert "no_result" in error and "sent no video link" in error
+    for _ in range(3):  # nothing more: no second note, no more queries
+        clock.advance(3600)
+        await bot.tracker.run_once()
+    notes = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert len(notes) == 1
+
+
+MARKDOWN_LINK = "https://example.com/v.mp4)**[FREE_NITRO](https://evil.example/steal)**"
+INERT = "https://example.com/v.mp4%29%2A%2A%5BFREE_NITRO%5D%28https://evil.example/steal%29%2A%2A"
+
+
+async def test_markdown_in_a_result_link_is_shown_inert_to_members_and_moderators(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """A link URLs allow but Discord would read as formatting and a second, masked link: shown
+    percent-encoded (the same address to any server) in the member's message, the mod-log post,
+    /videomod show and /videos."""
+    assert result_link.problem(MARKDOWN_LINK) is None  # a valid URL: not a reason to refund
+    await set_log_channel(bot)
+    task_id = await start_video(bot, simulator)
+    await complete_with(simulator, task_id, MARKDOWN_LINK)
+    for _ in range(2):
+        clock.advance(30)
+        await bot.tracker.run_once()
+    assert (await row(bot)).status == "completed"
+
+    [ready] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert INERT in ready["content"] and "[FREE_NITRO](" not in ready["content"]
+    [outcome] = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
+                 if m["embeds"] and m["embeds"][0]["title"] == "✅ Video ready"]  # fmt: skip
+    video_field = {f["name"]: f["value"] for f in outcome["embeds"][0]["fields"]}["Video"]
+    assert video_field == INERT
+    show = videomod("show", [option("task_id", task_id)])
+    await dispatch(bot, show)
+    [embed] = fake_discord.interaction_response(int(show["id"]))["data"]["embeds"]
+    shown = {f["name"]: f["value"] for f in embed["fields"]}["Video"]
+    assert shown == f"[Open the video]({INERT})"
+    history = slash_command("videos")
+    await dispatch(bot, history)
+    [embed] = fake_discord.interaction_response(int(history["id"]))["data"]["embeds"]
+    assert f"[Open the video]({INERT})" in embed["fields"][0]["value"]
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("https://cdn.example.com/a_b/c.mp4?sig=x_y", "https://cdn.example.com/a_b/c.mp4?sig=x_y"),
+        ("https://cdn.example.com/(1)/v~*.mp4", "https://cdn.example.com/%281%29/v~%2A.mp4"),
+        ("https://[2001:db8::1]:8443/v[1].mp4", "https://[2001:db8::1]:8443/v%5B1%5D.mp4"),
+        (
+            "https://cdn.example.com/v.mp4#t=[1](2)",
+            "https://cdn.example.com/v.mp4#t=%5B1%5D%282%29",
+        ),
+    ],
+)
+def test_a_link_is_shown_with_only_markdown_characters_encoded(link: str, shown: str) -> None:
+    assert inert_link(link) == shown
+
+
 async def run_through_the_retries(bot: VideoBot, clock: FakeClock) -> None:
     clock.advance(61)
     await bot.tracker.run_once()  # finished, first attempt
@@ -129,7 +219,7 @@ async def test_an_unexpected_error_in_delivery_ends_after_the_bounded_retries(
     def broken_buttons(generation: Generation) -> discord.ui.View | None:
         raise RuntimeError("the result buttons could not be built")
 
-    bot.notifier.result_view = broken_buttons
+    bot.buttons.supply(result=broken_buttons)
     await start_video(bot, simulator)
     await run_through_the_retries(bot, clock)
 

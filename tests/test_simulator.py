@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from bot.simulator import FaultRule, Simulator
+from discord_double import wait_until
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -560,6 +561,50 @@ async def test_idempotent_replay_and_conflict(sim: Simulator, client: httpx.Asyn
         "/v1/videos/generations", json=body, headers={"Idempotency-Key": "k-2"}
     )
     assert other.status_code == 200 and other.json()["id"] != first.json()["id"]
+    assert len(sim.tasks) == 2
+
+
+async def test_a_key_still_being_handled_answers_409_and_makes_nothing(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.faults.add(route="create", delay=0.3)
+    key = {"Idempotency-Key": "k-busy"}
+    first = asyncio.create_task(client.post("/v1/videos/generations", json=BASIC, headers=key))
+    await wait_until(lambda: sim.requests, within=5, what="the first create to arrive")
+    busy = await client.post("/v1/videos/generations", json=BASIC, headers=key)
+    assert_error(busy, 409, "paid_outcome_unknown")
+    assert busy.json()["error"]["param"] == "Idempotency-Key"
+    other_key = {"Idempotency-Key": "x"}
+    other = await client.post("/v1/videos/generations", json=BASIC, headers=other_key)
+    assert other.status_code == 200, "another key is not held up"
+    made = await first
+    assert made.status_code == 200 and len(sim.tasks) == 2
+    replay = await client.post("/v1/videos/generations", json=BASIC, headers=key)
+    assert replay.headers["idempotency-replayed"] == "true"
+    assert replay.json()["id"] == made.json()["id"]
+
+
+async def test_a_key_is_free_again_when_its_call_made_nothing(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.faults.add(route="create", status=500)
+    key = {"Idempotency-Key": "k-refused"}
+    assert_error(
+        await client.post("/v1/videos/generations", json=BASIC, headers=key), 500, "internal_error"
+    )
+    again = await client.post("/v1/videos/generations", json=BASIC, headers=key)
+    assert again.status_code == 200 and "idempotency-replayed" not in again.headers
+
+
+async def test_keys_are_not_held_when_idempotency_is_ignored(make_sim: SimFactory) -> None:
+    sim = await make_sim(honour_idempotency=False)
+    sim.faults.add(route="create", delay=0.3)
+    key = {**AUTH, "Idempotency-Key": "k-1"}
+    async with httpx.AsyncClient(base_url=sim.base_url, headers=key) as c:
+        first = asyncio.create_task(c.post("/v1/videos/generations", json=BASIC))
+        await wait_until(lambda: sim.requests, within=5, what="the first create to arrive")
+        second = await c.post("/v1/videos/generations", json=BASIC)
+        assert second.status_code == 200 and (await first).status_code == 200
     assert len(sim.tasks) == 2
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store
+from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store, open_store
+from bot.store.generations import Generations
 
 
 class FakeClock:
@@ -34,20 +35,26 @@ def new(user_id: int = 7, key: str = "key-1") -> NewGeneration:
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
     clock = FakeClock()
-    s = await Store.open(tmp_path / "sub" / "bot.db", clock=clock)
+    s = await open_store(tmp_path / "sub" / "bot.db", clock=clock)
     yield s, clock
     await s.close()
 
 
+@pytest.fixture
+def generations(store: tuple[Store, FakeClock]) -> tuple[Generations, FakeClock]:
+    s, clock = store
+    return s.generations, clock
+
+
 async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     path = tmp_path / "data" / "bot.db"
-    s = await Store.open(path)
+    s = await open_store(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert await s.schema_version() == len(MIGRATIONS)
     row = await s.fetchone("PRAGMA journal_mode")
     assert row is not None and row[0] == "wal"
     await s.close()
-    again = await Store.open(path)  # re-opening applies nothing twice
+    again = await open_store(path)  # re-opening applies nothing twice
     assert await again.schema_version() == len(MIGRATIONS)
     await again.close()
 
@@ -57,7 +64,7 @@ async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouche
 ) -> None:
     os.chmod(tmp_path, 0o755)  # an existing folder, like /tmp or a mounted volume
     path = tmp_path / "data" / "nested" / "bot.db"
-    s = await Store.open(path)
+    s = await open_store(path)
     await s.close()
     assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "data" / "nested").st_mode) == 0o700
@@ -65,9 +72,11 @@ async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouche
     assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o755
 
 
-async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+async def test_a_row_keeps_every_request_parameter(
+    generations: tuple[Generations, FakeClock],
+) -> None:
+    s, clock = generations
+    g = await s.add(new())
     assert (g.status, g.guild_id, g.channel_id, g.user_id) == ("requested", 1, 2, 7)
     assert (g.quality, g.aspect_ratio, g.duration, g.seed, g.prompt_extend) == (
         "1080p",
@@ -80,10 +89,10 @@ async def test_a_row_keeps_every_request_parameter(store: tuple[Store, FakeClock
 
 
 async def test_lifecycle_submitted_running_completed_delivered(
-    store: tuple[Store, FakeClock],
+    generations: tuple[Generations, FakeClock],
 ) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+    s, clock = generations
+    g = await s.add(new())
     clock.now += 1
     g = await s.mark_submitted(
         g.id, task_id="task-1", status="pending", progress=0, credits_reserved=8.0,
@@ -120,26 +129,28 @@ async def test_lifecycle_submitted_running_completed_delivered(
 
 
 async def test_refused_create_told_at_once_is_not_delivered_again(
-    store: tuple[Store, FakeClock],
+    generations: tuple[Generations, FakeClock],
 ) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+    s, clock = generations
+    g = await s.add(new())
     await s.fail_unsubmitted(g.id, "insufficient_quota", "top up", member_told=True)
     row = await s.get(g.id)
     assert row is not None and row.status == "failed" and row.delivered_via == "interaction"
     assert await s.due_for_delivery(clock.now + 100, 10) == []
 
 
-async def test_refused_reconcile_goes_to_delivery(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+async def test_refused_reconcile_goes_to_delivery(
+    generations: tuple[Generations, FakeClock],
+) -> None:
+    s, clock = generations
+    g = await s.add(new())
     await s.fail_unsubmitted(g.id, "invalid_request", "bad", member_told=False)
     assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
 
 
-async def test_lost_creates_wait_their_turn(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+async def test_lost_creates_wait_their_turn(generations: tuple[Generations, FakeClock]) -> None:
+    s, clock = generations
+    g = await s.add(new())
     assert await s.due_unsubmitted(clock.now, 10) == []
     clock.now += 60
     assert [d.id for d in await s.due_unsubmitted(clock.now, 10)] == [g.id]
@@ -149,10 +160,10 @@ async def test_lost_creates_wait_their_turn(store: tuple[Store, FakeClock]) -> N
 
 
 async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
-    store: tuple[Store, FakeClock],
+    generations: tuple[Generations, FakeClock],
 ) -> None:
-    s, clock = store
-    g = await s.add_generation(new())
+    s, clock = generations
+    g = await s.add(new())
     await s.mark_submitted(
         g.id, task_id="t", status="processing", progress=5, credits_reserved=None,
         estimated_seconds=None, next_poll_at=clock.now,
@@ -166,11 +177,13 @@ async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
     assert row is not None and row.delivered_via == "undeliverable" and row.delivery_attempts == 2
 
 
-async def test_many_progress_answers_are_stored_together(store: tuple[Store, FakeClock]) -> None:
-    s, clock = store
+async def test_many_progress_answers_are_stored_together(
+    generations: tuple[Generations, FakeClock],
+) -> None:
+    s, clock = generations
     ids = []
     for n in range(3):
-        g = await s.add_generation(new(user_id=n, key=f"key-{n}"))
+        g = await s.add(new(user_id=n, key=f"key-{n}"))
         await s.mark_submitted(
             g.id, task_id=f"task-{n}", status="pending", progress=0, credits_reserved=8.0,
             estimated_seconds=120, next_poll_at=clock.now,
@@ -237,7 +250,7 @@ async def test_a_database_of_the_previous_version_gains_the_replace_guard(
         for number, script in enumerate(MIGRATIONS[:7], start=1):
             old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
         old.execute(APPEND_ONLY["credit_ledger"][0])
-    s = await Store.open(path)
+    s = await open_store(path)
     try:
         assert await s.schema_version() == len(MIGRATIONS)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -254,7 +267,7 @@ async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_ope
     """A health probe's timeout, say, while another program holds the write lock: the BEGIN the
     database thread finishes after the caller has gone must not leave a transaction open."""
     path = tmp_path / "bot.db"
-    db = await Store.open(path)
+    db = await open_store(path)
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
@@ -262,10 +275,10 @@ async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_ope
             async with asyncio.timeout(0.2), db.transaction():
                 pass
         holder.execute("ROLLBACK")
-        await db.add_generation(new())  # one transaction after another, as before the lock
+        await db.generations.add(new())  # one transaction after another, as before the lock
         async with db.transaction() as tx:
             await tx.execute("UPDATE generations SET progress = 5")
-        row = await db.get(1)
+        row = await db.generations.get(1)
         assert row is not None and row.progress == 5
         holder.execute("BEGIN IMMEDIATE")  # the bot holds no write lock once it is done
         holder.execute("ROLLBACK")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.render import progress_bar
-from bot.throttle import CHANNEL_EDITS, GLOBAL_BURST, GLOBAL_EDITS_PER_SECOND, EditThrottle
+from bot.ui.render import progress_bar
+from bot.ui.throttle import CHANNEL_EDITS, GLOBAL_BURST, GLOBAL_EDITS_PER_SECOND, EditThrottle
 from tests.conftest import FakeClock
 
 

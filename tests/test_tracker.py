@@ -9,20 +9,21 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import SimTask, Simulator
 from bot.store import Generation
 from bot.tracker import Delivery
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
     FakeDiscord,
     dispatch,
     option,
+    running_bot,
     slash_command,
     wait_until,
 )
-from tests.conftest import FakeClock
+from tests.conftest import BotFactory, FakeClock
 
 
 async def submit(bot: VideoBot, count: int) -> None:
@@ -107,7 +108,7 @@ async def test_rate_limit_retry_after_is_honoured(
     simulator.faults.add(route="batch", status=429, retry_after="120", always=True)
     clock.advance(30)
     await bot.tracker.run_once()
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.next_poll_at is not None
     assert row.next_poll_at >= clock.now + 120
     simulator.faults.clear()
@@ -118,25 +119,27 @@ async def test_rate_limit_retry_after_is_honoured(
 
 
 async def test_a_refused_key_while_polling_is_reported_once(
-    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock,
-    caplog: pytest.LogCaptureFixture,
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    await submit(bot, 2)
     reports: list[str] = []
 
-    async def report(exc: Exception) -> None:
+    async def report(bot: VideoBot, exc: Exception) -> None:
         reports.append(str(exc))
 
-    bot.tracker.on_key_refused = report
-    simulator.faults.add(route="any", status=401, always=True)
-    with caplog.at_level(logging.ERROR):
-        for _ in range(3):
-            clock.advance(61)
-            await bot.tracker.run_once()
-    assert len(reports) == 1
-    assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
-    rows = [await bot.store.get(n) for n in (1, 2)]
-    assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
+    monkeypatch.setattr(VideoBot, "report_key_refused", report)  # the tracker is given it
+    async with running_bot(make_bot(), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await submit(bot, 2)
+        simulator.faults.add(route="any", status=401, always=True)
+        with caplog.at_level(logging.ERROR):
+            for _ in range(3):
+                clock.advance(61)
+                await bot.tracker.run_once()
+        assert len(reports) == 1
+        assert len([r for r in caplog.records if "refused the API key" in r.getMessage()]) == 1
+        rows = [await bot.store.generations.get(n) for n in (1, 2)]
+        assert all(r is not None and r.status == "submitted" for r in rows)  # kept, not failed
 
 
 async def test_a_slow_delivery_does_not_hold_up_polling_or_other_deliveries(
@@ -163,16 +166,16 @@ async def test_a_slow_delivery_does_not_hold_up_polling_or_other_deliveries(
         clock.advance(30)  # now the second one too
         bot.tracker.wake()
         await wait_until(lambda: delivered(fake_discord) == 1, within=5, what="one delivery")
-        second = await bot.store.get(2)
+        second = await bot.store.generations.get(2)
         assert second is not None and second.delivered_at is not None
-        first = await bot.store.get(1)
+        first = await bot.store.generations.get(1)
         assert first is not None and first.delivered_at is None  # still uploading
         release.set()
         await wait_until(lambda: delivered(fake_discord) == 2, within=5, what="both deliveries")
     finally:
         bot.tracker.stop()
         await asyncio.wait_for(loop, 5)
-    first = await bot.store.get(1)
+    first = await bot.store.generations.get(1)
     assert first is not None and first.delivered_via == "channel"
 
 
@@ -206,7 +209,7 @@ async def test_one_unreadable_task_does_not_pause_polling_for_the_others(
 ) -> None:  # fmt: skip
     simulator.batch_enabled = False
     await submit(bot, 3)
-    broken = (await bot.store.get(2)).task_id  # type: ignore[union-attr]
+    broken = (await bot.store.generations.get(2)).task_id  # type: ignore[union-attr]
     real_answer = simulator._answer
 
     def answer(task: SimTask) -> dict[str, Any]:  # one task's answer lacks its status
@@ -220,7 +223,7 @@ async def test_one_unreadable_task_does_not_pause_polling_for_the_others(
     assert delivered(fake_discord) == 2
     asked_at = {r.time for r in simulator.requests if r.path == f"/v1/tasks/{broken}"}
     assert len(asked_at) >= 5  # asked every interval, not backed off as if EvoLink were down
-    row = await bot.store.get(2)
+    row = await bot.store.generations.get(2)
     assert row is not None and row.status == "submitted"  # kept: it may read well later
 
 
@@ -239,7 +242,7 @@ async def follow_to_delivery(bot: VideoBot, clock: FakeClock, generation_id: int
     the times of the looks."""
     looks: list[float] = []
     while True:
-        row = await bot.store.get(generation_id)
+        row = await bot.store.generations.get(generation_id)
         assert row is not None
         if row.delivered_at is not None:
             return looks
@@ -289,7 +292,7 @@ async def test_a_look_aimed_at_a_videos_end_is_not_taken_early_to_fill_a_batch(
     await submit(bot, 1)
     clock.advance(0.5)
     await submit(bot, 1)
-    first, second = [(await bot.store.get(n)) for n in (1, 2)]
+    first, second = [(await bot.store.generations.get(n)) for n in (1, 2)]
     assert first is not None and second is not None
     clock.now = first.next_poll_at or 0.0
     await bot.tracker.run_once()

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.validation import AudioFile, InvalidRequest, validate_video_request
+from bot.validation import AudioFile, InvalidRequest, unsendable_option, validate_video_request
 
 
 def problems(**kwargs: object) -> list[str]:
@@ -84,12 +84,54 @@ def test_options_left_out_are_left_out() -> None:
         ({"audio_url": "https://127.0.0.%31/a.mp3"}, "not a valid web address"),
         ({"audio_url": "https://1.2.3.4.5/a.mp3"}, "not a valid web address"),
         ({"audio_url": "https://example.com/a.mp3\x00"}, "must not contain spaces"),
+        ({"audio_url": "https://evil.example.com/a.exe"}, "`audio_url` must be a .wav or .mp3"),
+        ({"audio_url": "https://cdn.example.com/a"}, "`audio_url` must be a .wav or .mp3 file"),
+        ({"audio_url": "https://cdn.example.com/a.exe?f=a.mp3"}, "must be a .wav or .mp3"),
+        ({"audio_url": "https://cdn.example.com/a.exe#a.wav"}, "must be a .wav or .mp3"),
+        ({"audio_url": "https://cdn.example.com/a.mp3/"}, "must be a .wav or .mp3"),
+        ({"audio_url": "https://example.com.mp3.example.com"}, "must be a .wav or .mp3"),
+        ({"prompt": "a fox \ud800"}, "`prompt` contains a character that cannot be sent"),
+        ({"negative_prompt": "\udfff"}, "`negative_prompt` contains a character that cannot"),
+        ({"audio_url": "https://example.com/\ud800.mp3"}, "`audio_url` contains a character"),
     ],
 )
 def test_each_bad_value_is_refused_with_a_clear_reason(
     kwargs: dict[str, object], fragment: str
 ) -> None:
     assert any(fragment in p for p in problems(**kwargs)), problems(**kwargs)
+
+
+def test_a_command_s_options_are_checked_for_unsendable_text_at_any_depth() -> None:
+    fine = [{"name": "prompt", "type": 3, "value": "猫 🐱"}, {"name": "seed", "value": 5}]
+    assert unsendable_option(fine) is None
+    nested = [
+        {
+            "name": "blocklist",
+            "options": [
+                {
+                    "name": "add",
+                    "options": [
+                        {"name": "pattern", "value": "gun"},
+                        {"name": "reason", "value": "x\ud800"},
+                    ],
+                }
+            ],
+        }
+    ]
+    problem = unsendable_option(nested)
+    assert problem is not None
+    assert problem.text() == "`reason` contains a character that cannot be sent."
+    assert unsendable_option([{"name": "since", "value": "\x00"}]) is not None
+    assert unsendable_option("not a list") is None and unsendable_option([1, None]) is None
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["https://cdn.example.com/a.mp3", "https://cdn.example.com/dir/Beat.MP3?sig=abc&x=.exe",
+     "https://cdn.example.com/v.Wav#t=2", "https://cdn.example.com/a.b.wav"],
+)  # fmt: skip
+def test_an_audio_link_to_a_wav_or_mp3_file_is_accepted_in_any_case(link: str) -> None:
+    assert validate_video_request(prompt="x", audio_url=link).audio_url == link
 
 
 def test_all_problems_are_reported_together() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.client import VideoBot
 from bot.simulator import Simulator
-from bot.store import Store
+from bot.store import open_store
+from bot.ui.client import VideoBot
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
@@ -110,7 +110,7 @@ async def test_full_request_maps_every_option_and_shows_a_status(
     assert "1080p · 9:16 (1080×1920) · 6 s · seed 1234" in fields["Settings"]
     assert "Queued at EvoLink" in fields["Status"] and "usually about" in fields["Status"]
 
-    row = await bot.store.by_task_id(task_id)
+    row = await bot.store.generations.by_task_id(task_id)
     assert row is not None and row.status == "submitted" and row.user_id == USER_ID
     assert row.status_message_id == status["id"] and row.credits_reserved == 12.0
     assert (row.quality, row.aspect_ratio, row.duration, row.seed) == ("1080p", "9:16", 6, 1234)
@@ -153,7 +153,7 @@ async def test_crafted_bad_values_are_refused_privately_before_any_call(
         assert fragment in text
     assert "not charged" in text
     assert creates(simulator) == []
-    assert await bot.store.get(1) is None
+    assert await bot.store.generations.get(1) is None
 
 
 async def test_each_refusal_of_the_api_is_explained_and_costs_nothing(
@@ -177,7 +177,7 @@ async def test_each_refusal_of_the_api_is_explained_and_costs_nothing(
         assert fake_discord.original(iid) is None  # the public "thinking" message is removed
     assert simulator.tasks == {}
     for generation_id in range(1, len(cases) + 1):
-        row = await bot.store.get(generation_id)
+        row = await bot.store.generations.get(generation_id)
         assert row is not None and row.status == "failed" and row.delivered_via == "interaction"
 
 
@@ -210,7 +210,7 @@ async def test_progress_then_delivery_with_only_the_requester_pinged(
     assert "\\*\\*bold\\*\\*" in prompt_shown
     assert "✅" in fake_discord.messages[status_id]["embeds"][0]["title"]
 
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"
     assert row.delivery_message_id == delivery["id"] and row.finished_at is not None
 
@@ -227,7 +227,7 @@ async def test_a_failed_task_tells_the_requester_why(
     delivery = fake_discord.channel_messages(CHANNEL_ID)[-1]
     assert delivery["content"].startswith(f"<@{USER_ID}> your video could not be made.")
     assert "safety filter" in delivery["content"] and "not charged" in delivery["content"]
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.error_code == "content_policy_violation"
 
 
@@ -260,7 +260,7 @@ async def test_channel_refused_falls_back_to_a_direct_message(
     assert dm is not None
     [message] = fake_discord.channel_messages(dm)
     assert "your video is ready" in message["content"]
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.delivered_via == "dm"
 
 
@@ -271,11 +271,11 @@ async def test_discord_outage_is_retried_later_not_lost(
     fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
                       status=503, times=1)  # fmt: skip
     await finish_all(bot, simulator, clock)
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.delivered_at is None and row.delivery_attempts == 1
     clock.advance(10)
     await bot.tracker.run_once()
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.delivered_via == "channel"
     assert len([m for m in fake_discord.channel_messages(CHANNEL_ID)
                 if "your video is ready" in m["content"]]) == 1  # fmt: skip
@@ -289,7 +289,7 @@ async def test_a_task_that_never_finishes_expires_and_the_member_is_told(
     await bot.tracker.run_once()
     delivery = fake_discord.channel_messages(CHANNEL_ID)[-1]
     assert "did not finish this video in time" in delivery["content"]
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.status == "expired"
 
 
@@ -379,7 +379,7 @@ async def test_if_evolink_ignored_the_key_a_lost_answer_costs_the_account_one_un
     [unseen] = simulator.tasks
     clock.advance(61)
     await bot.tracker.run_once()
-    followed = await bot.store.get(1)
+    followed = await bot.store.generations.get(1)
     assert followed is not None and followed.task_id not in (None, unseen)
     assert len(simulator.tasks) == 2 and simulator.balance == 10_000 - 10
     assert any(
@@ -421,8 +421,8 @@ async def test_shutdown_lets_the_tracker_finish_its_pass(
                 break
             await asyncio.sleep(0.01)
     # closed while the query was in flight: the pass finished its writes and the delivery
-    reopened = await Store.open(bot.settings.database_path, clock=clock)
-    row = await reopened.get(1)
+    reopened = await open_store(bot.settings.database_path, clock=clock)
+    row = await reopened.generations.get(1)
     await reopened.close()
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"
 
@@ -463,7 +463,7 @@ async def test_an_upload_discord_refuses_as_too_large_is_sent_as_a_link(
     await finish_all(bot, simulator, clock)
     [message] = ready_messages(fake_discord)
     assert message["attachments"] == [] and "http" in message["content"]
-    row = await bot.store.get(1)
+    row = await bot.store.generations.get(1)
     assert row is not None and row.delivered_via == "channel"
 
 
@@ -492,4 +492,4 @@ async def test_crafted_payloads_get_a_clear_private_answer_and_cost_nothing(
     answer = fake_discord.interaction_response(int(payload["id"]))
     assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
     assert expected in answer["data"]["content"]
-    assert creates(simulator) == [] and await bot.store.get(1) is None
+    assert creates(simulator) == [] and await bot.store.generations.get(1) is None

@@ -7,6 +7,7 @@ Authentication, the rate limit and injected faults are applied before these hand
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,6 +33,41 @@ class _IdempotencyRecord:
     fingerprint: str
     answer: dict[str, Any]
     task_id: str
+
+
+class KeysInProgress:
+    """Idempotency-Keys whose create is being handled right now (its faults' delays included).
+
+    EvoLink publishes nothing on a repeat that arrives while the first call is still being
+    handled; its MCP client reads the code ``paid_outcome_unknown`` as "the earlier submission
+    with this key is still being processed", and the IETF Idempotency-Key draft answers such a
+    repeat 409. The simulator does both: the repeat makes no task (docs/evolink-api.md)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+        self._held: set[tuple[str, str]] = set()
+
+    def claim(self, request: web.Request) -> Callable[[], None] | web.Response:
+        """Hold the request's key until the returned release is called, or answer 409 when
+        another request holds it."""
+        key = request.headers.get("Idempotency-Key")
+        if key is None or not self._sim.switches.honour_idempotency:
+            return _nothing
+        held = (self._sim.api_key_of(request) or "", key)
+        if held in self._held:
+            return error_response(
+                409,
+                "paid_outcome_unknown",
+                "A request with this Idempotency-Key is still being processed; retry it later "
+                "with the same key.",
+                param="Idempotency-Key",
+            )
+        self._held.add(held)
+        return lambda: self._held.discard(held)
+
+
+def _nothing() -> None:
+    pass
 
 
 class ApiRoutes:

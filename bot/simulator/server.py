@@ -24,7 +24,7 @@ from bot.simulator.callbacks import CallbackAttempt, CallbackSender
 from bot.simulator.control import ControlRoutes
 from bot.simulator.faults import API_ROUTES, Faults, apply_fault
 from bot.simulator.responses import ERROR_MESSAGES, error_response
-from bot.simulator.routes import ApiRoutes
+from bot.simulator.routes import ApiRoutes, KeysInProgress
 from bot.simulator.switches import Switches
 from bot.simulator.tasks import SimTask, TaskBook
 
@@ -127,6 +127,7 @@ class Simulator:
         )
         self._bucket = _Bucket()
         self._create_bucket = _Bucket()
+        self._keys_in_progress = KeysInProgress(self)
         self._video: bytes | None = None
         self._runner: web.AppRunner | None = None
 
@@ -291,8 +292,11 @@ class Simulator:
                 self.requests.append(self._record(request, b""))
                 return self._http_exception(request, exc)
             self.requests.append(self._record(request, body))
+            route = request.match_info.route.name
+            release = self._keys_in_progress.claim(request) if route == "create" else None
+            if isinstance(release, web.Response):
+                return release
             try:
-                route = request.match_info.route.name
                 if route in API_ROUTES or route == "files":
                     assert route is not None
                     rule = self.faults.take(route)
@@ -324,6 +328,9 @@ class Simulator:
             except Exception:
                 log.exception("simulator handler failed")
                 return error_response(500, "internal_error", "Simulator internal error.")
+            finally:
+                if release is not None:
+                    release()
 
         return middleware
 

@@ -1,6 +1,6 @@
 """What moderators (and members looking at their own history) read: log pages, one generation in
 full, the audit trail, the blocklist and the bans, in the reader's language (`locale`). The
-mod-log channel's posts are bot/modlog_render.py's.
+mod-log channel's posts are bot/ui/modlog_render.py's.
 
 Member text (prompts, reasons, patterns) goes through `render.clip`: no pings, no markdown.
 Mentions in embeds never ping anyone; messages carrying them are sent with no allowed mentions.
@@ -11,13 +11,13 @@ from __future__ import annotations
 import discord
 
 from bot.credits import fmt
-from bot.discord_limits import clip_text, fit_embed
-from bot.i18n import AnyLocale, listing, option_label, t, tn
 from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
-from bot.render import clip, parameters_line, task_failure_text
 from bot.request import ASPECT_RATIO, DURATION, QUALITY
 from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
+from bot.ui.discord_limits import clip_text, fit_embed
+from bot.ui.i18n import AnyLocale, listing, option_label, t, tn
+from bot.ui.render import clip, inert_link, parameters_line, task_failure_text
 
 COLOR_MOD = discord.Colour.dark_teal()
 COLOR_REQUEST = discord.Colour.blurple()
@@ -70,7 +70,7 @@ def credits_text(g: Generation, locale: AnyLocale = None) -> str:
 
 def video_link(url: str, limit: int = 1024, locale: AnyLocale = None) -> str:
     """A markdown link, or a note when the URL (signed CDN links can be long) does not fit."""
-    text = t("log.open_video", locale, url=url)
+    text = t("log.open_video", locale, url=inert_link(url))
     return text if len(text) <= limit else t("log.link_too_long", locale)
 
 

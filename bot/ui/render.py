@@ -1,6 +1,6 @@
 """Everything a member reads: status embeds, results, refusals and failures, in one place.
 
-Each function takes the member's Discord `locale` (None: English); the texts are bot/i18n.py's.
+Each function takes the member's Discord `locale` (None: English); the texts are bot/ui/i18n.py's.
 
 Prompts are member-written text: they are shown only inside embeds or escaped, so they can never
 ping anyone or break the layout. Every failure says what happened and what it cost (nothing).
@@ -14,11 +14,11 @@ import discord
 
 from bot import evolink
 from bot.credits import fmt
-from bot.discord_limits import CONTENT, clip_text, fit_embed, join_lines
-from bot.i18n import AnyLocale as Locale
-from bot.i18n import t, tn
 from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, QUALITY, output_size
 from bot.store import Generation
+from bot.ui.discord_limits import CONTENT, clip_text, fit_embed, join_lines
+from bot.ui.i18n import AnyLocale as Locale
+from bot.ui.i18n import t, tn
 
 COLOR_WORKING = discord.Colour.blurple()
 COLOR_DONE = discord.Colour.green()
@@ -43,6 +43,7 @@ TASK_FAILURES = frozenset(
         "expired",
         "submit_unconfirmed",
         "unusable_result",
+        "no_result",
         "cancelled",
     }
 )
@@ -177,7 +178,11 @@ def result_message(
     for the text goes whole at the top of the embed instead: it is never cut."""
     content = _after_note(note, result_content(g, attached=attached, locale=locale))
     embed = result_embed(g, locale) if details else None
-    link = g.result_url if g.status == "completed" and not attached else None
+    link = (
+        inert_link(g.result_url)
+        if g.result_url and g.status == "completed" and not attached
+        else None
+    )
     if link and len(content) > CONTENT:
         content = _after_note(note, result_content(g, link_below=True, locale=locale))
         embed = embed or discord.Embed(colour=COLOR_DONE)
@@ -190,6 +195,27 @@ def _after_note(note: str | None, text: str) -> str:
     return f"{note}\n{text}" if note else text
 
 
+# Characters a link may hold which Discord's markdown reads: a `)` ends a masked link (the
+# moderators' "Open the video"), `[...](...)` makes one, `*` formats; `|`, `` ` ``, `<` and `>`
+# (which the link check already refuses) too. Percent-encoded, these delimiters are the same
+# address to servers (S3's canonical form encodes them anyway). `_` and `~` stay: unreserved
+# characters that must not be encoded (RFC 3986, 2.3; CloudFront signatures hold `~`), and
+# inside a bare URL Discord's link rule takes them before any formatting can.
+_MARKDOWN_IN_URLS = str.maketrans({c: f"%{ord(c):02X}" for c in "()[]*|`<>"})
+_MARKDOWN_IN_HOSTS = str.maketrans({c: f"%{ord(c):02X}" for c in "()*|`<>"})  # [::1] stays
+
+
+def inert_link(url: str) -> str:
+    """EvoLink's result link as it is shown: the same address, with nothing Discord's markdown
+    can read in it, so a link cannot smuggle a masked link or formatting into a message."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url.translate(_MARKDOWN_IN_URLS)
+    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    host, tail = rest[:end], rest[end:]
+    return f"{scheme}://{host.translate(_MARKDOWN_IN_HOSTS)}{tail.translate(_MARKDOWN_IN_URLS)}"
+
+
 def result_content(
     g: Generation, *, attached: bool = False, link_below: bool = False, locale: Locale = None
 ) -> str:
@@ -200,10 +226,11 @@ def result_content(
         return t("result.ready.attached", locale, mention=mention)
     if g.status == "completed" and g.result_url:
         key = "result.ready.link_below" if link_below else "result.ready"
+        url = inert_link(g.result_url)
         if g.finished_at is not None:
             expires = f"<t:{int(g.finished_at + LINK_LIFETIME)}:R>"
-            return t(f"{key}.expires", locale, mention=mention, url=g.result_url, expires=expires)
-        return t(key, locale, mention=mention, url=g.result_url)
+            return t(f"{key}.expires", locale, mention=mention, url=url, expires=expires)
+        return t(key, locale, mention=mention, url=url)
     reason = task_failure_text(g.error_code or g.status, g.error_message, locale)
     return t("result.failed", locale, mention=mention, reason=reason)
 

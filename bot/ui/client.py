@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,26 +19,37 @@ from bot import evolink
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
-from bot.delivery import DiscordNotifier
-from bot.discord_limits import CONTENT, clip_text
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
 from bot.health import Answer, Health, MonitoringServer
-from bot.i18n import AnyLocale, Translator, command_text, listing, option_label, t
 from bot.instruments import NO_INSTRUMENTS, Instruments
-from bot.invite import invite_url
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
-from bot.modlog import ModLog
-from bot.modlog_render import charge_warning
 from bot.schedule import FixedSchedule, PredictedSchedule, Schedule
 from bot.settings import Settings
-from bot.store import Clock, Store
+from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
+from bot.ui.delivery import DiscordNotifier, MessageButtons
+from bot.ui.discord_limits import CONTENT, clip_text
+from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_label, t
+from bot.ui.invite import invite_url
+from bot.ui.modlog import ModLog
+from bot.ui.modlog_render import charge_warning
+from bot.validation import unsendable_option
 
 log = logging.getLogger(__name__)
 
+#: The commands, buttons and forms: one extension per area, each module's `setup(bot)` adds its
+#: cogs. Discord lists the top-level commands in this order.
+EXTENSIONS = (
+    "cogs.video",
+    "cogs.results",
+    "cogs.moderation",
+    "cogs.history",
+    "cogs.credits",
+    "cogs.help",
+)
 WARN_EVERY = 3600.0  # seconds between two mod-log warnings of one kind in one server
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
 
@@ -90,6 +101,16 @@ def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
 
 class VideoTree(app_commands.CommandTree["VideoBot"]):
     async def interaction_check(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        data: Any = interaction.data or {}
+        problem = unsendable_option(data.get("options"))
+        if problem is not None:  # a crafted interaction: refused before any command runs
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+            else:
+                locale = interaction.locale
+                text = t("validation.refused_unsendable", locale, problem=problem.text(locale))
+                await reply_privately(interaction, text)
+            return False
         return await interaction.client.admit(interaction)
 
     async def on_error(
@@ -156,7 +177,6 @@ class VideoBot(commands.Bot):
     notifier: DiscordNotifier
     moderation: Moderation
     modlog: ModLog
-    videomod: app_commands.Group  # set by cogs.moderation.ModerationCog
 
     def __init__(
         self,
@@ -166,6 +186,7 @@ class VideoBot(commands.Bot):
         evolink_transport: httpx.AsyncBaseTransport | None = None,
         evolink_sleep: evolink.Sleep = asyncio.sleep,
         start_tracker: bool = True,
+        extensions: Sequence[str] = EXTENSIONS,
         schedule: Schedule | None = None,
     ) -> None:
         """`schedule`: when to look at running tasks (default: predicted from what EvoLink says,
@@ -182,6 +203,7 @@ class VideoBot(commands.Bot):
         self._evolink_transport = evolink_transport
         self._evolink_sleep = evolink_sleep
         self._start_tracker = start_tracker
+        self._extension_names = tuple(extensions)
         self._schedule = schedule
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
@@ -200,10 +222,12 @@ class VideoBot(commands.Bot):
         self.health: Health | None = None
         self._monitoring_tasks: list[asyncio.Task[None]] = []
         self._stop_counting_rate_limits: Callable[[], None] = lambda: None
+        # the cogs that answer the buttons under status and result messages supply them
+        self.buttons = MessageButtons()
 
     async def setup_hook(self) -> None:
         s = self.settings
-        self.store = await Store.open(s.database_path, clock=self.clock)
+        self.store = await open_store(s.database_path, clock=self.clock)
         self.api = evolink.EvoLinkClient(
             s.evolink_base_url,
             s.evolink_api_key.get(),
@@ -213,17 +237,19 @@ class VideoBot(commands.Bot):
             sleep=self._evolink_sleep,
             observe=self.instruments.evolink_call,
         )
-        # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
-        videos = VideoDownloader(evolink_base_url=s.evolink_base_url)
-        self.notifier = DiscordNotifier(self, clock=self.clock, videos=videos)
         self.moderation = Moderation(self.store)
         self.modlog = ModLog(self, self.moderation)
-        self.notifier.withhold = lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id)
-        self.notifier.record_route = self.store.set_delivery_route
-        self.notifier.on_outcome = lambda g, withheld: self.modlog.post_outcome(
-            g, withheld=withheld
-        )
-        self.notifier.on_undeliverable = self.modlog.post_undelivered
+        self.notifier = DiscordNotifier(
+            self, clock=self.clock,
+            # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
+            videos=VideoDownloader(evolink_base_url=s.evolink_base_url),
+            buttons=self.buttons,
+            place_of=lambda g: self.service.place(g),  # in its member's queue, or in line
+            withhold=lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id),
+            on_outcome=lambda g, withheld: self.modlog.post_outcome(g, withheld=withheld),
+            on_undeliverable=self.modlog.post_undelivered,
+            record_route=self.store.generations.set_delivery_route,
+        )  # fmt: skip
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
         )
@@ -238,16 +264,15 @@ class VideoBot(commands.Bot):
             self.store, self.api, self.credits, schedule=schedule, clock=self.clock,
             on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
             on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
+            is_banned=self.moderation.is_banned,  # their queued requests never start
         )  # fmt: skip
-        self.service.is_banned = self.moderation.is_banned  # their queued requests never start
-        self.notifier.place_of = self.service.place
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
             schedule=schedule, poll_interval=poll_interval, concurrency=s.poll_concurrency,
-            task_timeout=s.task_timeout, clock=self.clock,
-            on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
+            task_timeout=s.task_timeout, http_timeout=s.http_timeout, clock=self.clock,
+            on_charge_anomaly=self.report_charge_anomaly, on_key_refused=self.report_key_refused,
+            instruments=self.instruments,
         )  # fmt: skip
-        self.tracker.on_key_refused = self.report_key_refused
         await self.tracker.resume_lost_creates()  # before any command can start a create
         if s.callback_public_url:
             prefix = urlsplit(s.callback_public_url).path  # the same path, served at the root
@@ -257,20 +282,8 @@ class VideoBot(commands.Bot):
         if self.metrics is not None and s.metrics_port is not None:
             await self.start_monitoring(self.metrics, s.metrics_host, s.metrics_port)
 
-        from cogs.credits import CreditsCog, CreditsModeration
-        from cogs.help import HelpCog
-        from cogs.history import HistoryCog
-        from cogs.moderation import ModerationCog
-        from cogs.results import ResultsCog
-        from cogs.video import VideoCog
-
-        await self.add_cog(VideoCog(self))
-        await self.add_cog(ResultsCog(self))
-        await self.add_cog(ModerationCog(self))
-        await self.add_cog(HistoryCog(self))
-        await self.add_cog(CreditsCog(self))
-        await self.add_cog(CreditsModeration(self), override=True)  # joins /videomod
-        await self.add_cog(HelpCog(self))
+        for name in self._extension_names:
+            await self.load_extension(name)
         # English and Simplified Chinese names, descriptions and choices, from the member's
         # Discord language; Discord still sends the English names back, so dispatch is unchanged.
         await self.tree.set_translator(Translator())

@@ -13,9 +13,9 @@ import logging
 import aiohttp
 import discord
 
-from bot import modlog_render
 from bot.moderation import AuditEntry, Moderation
 from bot.store import Generation
+from bot.ui import modlog_render
 
 log = logging.getLogger(__name__)
 

@@ -16,18 +16,19 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import aiohttp
 import discord
 
-from bot import media, render
+from bot import media
 from bot.busy_line import Place
-from bot.i18n import t
 from bot.logcontext import about_generation
 from bot.store import Clock, Generation
-from bot.throttle import EditThrottle
 from bot.tracker import Delivery, DeliveryFailed
+from bot.ui import render
+from bot.ui.i18n import t
+from bot.ui.throttle import EditThrottle
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,37 @@ DOWNLOAD_TIMEOUT = 60.0
 FOLLOWUP_SEARCH = 50  # latest channel messages searched for an unrecorded follow-up
 DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
-ResultView = Callable[[Generation], discord.ui.View | None]
+ButtonsFor = Callable[[Generation], discord.ui.View | None]
 Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
 GaveUp = Callable[[Generation, str, str | None], Awaitable[object]]
 RecordRoute = Callable[[int, str | None], Awaitable[None]]
 PlaceOf = Callable[[Generation], Awaitable[Place | None]]
+
+
+def no_buttons(generation: Generation) -> None:
+    return None
+
+
+class MessageButtons:
+    """The buttons under the bot's status and result messages. The cogs that answer them supply
+    them when they load (bot/ imports no cog); until one does, those messages carry none."""
+
+    def __init__(self) -> None:
+        self._status: ButtonsFor = no_buttons
+        self._result: ButtonsFor = no_buttons
+
+    def supply(self, *, status: ButtonsFor | None = None, result: ButtonsFor | None = None) -> None:
+        self._status = status or self._status
+        self._result = result or self._result
+
+    def status(self, generation: Generation) -> discord.ui.View | None:
+        """Under a request's status message, e.g. Cancel while it waits in the queue."""
+        return self._status(generation)
+
+    def result(self, generation: Generation) -> discord.ui.View | None:
+        """Under a delivered video or a failure, e.g. Regenerate."""
+        return self._result(generation)
 
 
 def only_mention(user_id: int) -> discord.AllowedMentions:
@@ -67,19 +93,24 @@ class DiscordNotifier:
         clock: Clock = time.time,
         *,
         videos: media.VideoDownloader | None = None,
+        buttons: MessageButtons | None = None,
+        place_of: PlaceOf | None = None,
+        withhold: Withhold | None = None,
+        on_outcome: Outcome | None = None,
+        on_undeliverable: GaveUp | None = None,
+        record_route: RecordRoute | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
         self._interactions: OrderedDict[int, tuple[float, discord.Interaction[Any]]] = OrderedDict()
         self._throttle = EditThrottle(clock)
         self._videos = videos
-        self.result_view: ResultView = lambda generation: None
-        self.status_view: ResultView = lambda generation: None
-        self.place_of: PlaceOf | None = None  # where a waiting request stands
-        self.withhold: Withhold | None = None  # e.g. the requester was banned meanwhile
-        self.on_outcome: Outcome | None = None  # e.g. the mod-log post
-        self.on_undeliverable: GaveUp | None = None  # (generation, why, where the note went)
-        self.record_route: RecordRoute | None = None  # remembers a fallback while it is tried
+        self._buttons = buttons or MessageButtons()
+        self._place_of = place_of  # where a waiting request stands
+        self._withhold = withhold  # e.g. the requester was banned meanwhile
+        self._on_outcome = on_outcome  # e.g. the mod-log post
+        self._on_undeliverable = on_undeliverable  # (generation, why, where the note went)
+        self._record_route = record_route  # remembers a fallback while it is tried
 
     def remember_interaction(
         self, generation_id: int, interaction: discord.Interaction[Any]
@@ -113,7 +144,7 @@ class DiscordNotifier:
 
     @about_generation
     async def deliver(self, generation: Generation) -> Delivery:
-        if self.withhold is not None and await self.withhold(generation):
+        if self._withhold is not None and await self._withhold(generation):
             await self._report(generation, withheld=True)
             return Delivery("withheld", None)
         await self._edit_status(generation)
@@ -135,17 +166,17 @@ class DiscordNotifier:
         except Exception:
             log.exception("could not send generation %s's note", generation.id)
             reached = None
-        if self.on_undeliverable is None:
+        if self._on_undeliverable is None:
             return
         try:
-            await self.on_undeliverable(generation, reason, reached)
+            await self._on_undeliverable(generation, reason, reached)
         except Exception:
             log.exception("could not report the undelivered generation %s", generation.id)
 
     async def _note(self, g: Generation) -> str | None:
         """Where the note went: "channel", "dm", "withheld" (a banned member gets nothing) or
         None. It carries its own nonce, so a restart does not post it twice."""
-        if self.withhold is not None and await self.withhold(g):
+        if self._withhold is not None and await self._withhold(g):
             return "withheld"
         text, link = render.result_message(g, details=False, locale=g.locale)
         embeds = [link] if link is not None else []
@@ -165,14 +196,14 @@ class DiscordNotifier:
         return None
 
     async def _report(self, generation: Generation, *, withheld: bool) -> None:
-        if self.on_outcome is None:
+        if self._on_outcome is None:
             return
         try:
-            await self.on_outcome(generation, withheld)
+            await self._on_outcome(generation, withheld)
         except Exception:
             log.exception("could not report the outcome of generation %s", generation.id)
 
-    async def _send_everywhere(self, g: Generation, video: IO[bytes] | None) -> Delivery:
+    async def _send_everywhere(self, g: Generation, video: media.Video | None) -> Delivery:
         """Channel first, then a follow-up while the interaction is fresh, then a DM.
 
         A fallback is recorded (`record_route`) before it is tried and cleared if it fails. One
@@ -214,8 +245,8 @@ class DiscordNotifier:
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
 
     async def _route(self, g: Generation, route: str | None) -> None:
-        if self.record_route is not None:
-            await self.record_route(g.id, route)
+        if self._record_route is not None:
+            await self._record_route(g.id, route)
 
     async def _find_followup(self, g: Generation) -> int | None:
         """A follow-up the bot may have posted before it stopped: follow-ups carry no nonce, so
@@ -237,7 +268,7 @@ class DiscordNotifier:
         self,
         target: discord.abc.Messageable,
         g: Generation,
-        video: IO[bytes] | None,
+        video: media.Video | None,
         note: str | None = None,
     ) -> discord.Message:
         if video is not None:
@@ -256,7 +287,7 @@ class DiscordNotifier:
     def _message(
         self,
         g: Generation,
-        video: IO[bytes] | None,
+        video: media.Video | None,
         *,
         note: str | None = None,
         link_only: bool = False,
@@ -268,15 +299,16 @@ class DiscordNotifier:
             "embed": embed,
             "allowed_mentions": only_mention(g.user_id),
         }
-        view = self.result_view(g)
+        view = self._buttons.result(g)
         if view is not None:
             kwargs["view"] = view
         if video is not None and not link_only:
-            video.seek(0)
-            kwargs["file"] = discord.File(cast(io.BufferedIOBase, video), f"video-{g.id}.mp4")
+            video.file.seek(0)
+            name = f"video-{g.id}{video.extension}"  # what the file says it is
+            kwargs["file"] = discord.File(cast(io.BufferedIOBase, video.file), name)
         return kwargs
 
-    async def _fetch_video(self, g: Generation) -> IO[bytes] | None:
+    async def _fetch_video(self, g: Generation) -> media.Video | None:
         if g.status != "completed" or not g.result_url or self._videos is None:
             return None
         limit = g.upload_limit or DEFAULT_UPLOAD_LIMIT
@@ -287,8 +319,8 @@ class DiscordNotifier:
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
         place = None
-        if generation.status == "queued" and self.place_of is not None:
-            place = await self.place_of(generation)
+        if generation.status == "queued" and self._place_of is not None:
+            place = await self._place_of(generation)
         embed = render.status_embed(
             generation,
             now=self._clock(),
@@ -296,7 +328,7 @@ class DiscordNotifier:
             evolink_busy=place is not None and place.evolink_busy,
             locale=generation.locale,
         )
-        view = self.status_view(generation)  # e.g. Cancel while it waits in the queue
+        view = self._buttons.status(generation)
         interaction = self._fresh_interaction(generation.id)
         if interaction is not None:
             try:

@@ -1,8 +1,8 @@
 """Discord's size limits, and clipping that keeps every text the bot sends within them.
 
 Discord refuses a whole message (400, code 50035) when one part is too long, so a long prompt,
-reason or link must never reach it unclipped. The render layers (bot/render.py,
-bot/mod_render.py and the embeds the cogs build) pass what they build through :func:`fit_embed`
+reason or link must never reach it unclipped. The render layers (bot/ui/render.py,
+bot/ui/mod_render.py and the embeds the cogs build) pass what they build through :func:`fit_embed`
 and :func:`clip_text`; this module is the one place that knows the numbers.
 
 Clipping is safe for what Discord renders: it never cuts inside a markdown escape (``\\_``), a

@@ -39,7 +39,7 @@ from discord.app_commands import TranslationContextLocation as Where
 
 log = logging.getLogger(__name__)
 
-LOCALES_DIR: Final = Path(__file__).with_name("locales")
+LOCALES_DIR: Final = Path(__file__).parent.parent / "locales"
 ENGLISH: Final = "en"  # the source language: en.po must exist
 CHINESE: Final = "zh-CN"  # discord.Locale.chinese: Simplified Chinese
 NAME_CONTEXT: Final = "command name"

@@ -10,9 +10,11 @@ import discord
 
 from bot.charges import ChargeAnomaly
 from bot.credits import fmt
-from bot.discord_limits import fit_embed
-from bot.i18n import AnyLocale, t
-from bot.mod_render import (
+from bot.moderation import AuditEntry
+from bot.store import Generation
+from bot.ui.discord_limits import fit_embed
+from bot.ui.i18n import AnyLocale, t
+from bot.ui.mod_render import (
     COLOR_DONE,
     COLOR_FAILED,
     COLOR_MOD,
@@ -24,9 +26,7 @@ from bot.mod_render import (
     status_label,
     video_link,
 )
-from bot.moderation import AuditEntry
-from bot.render import clip, parameters_line
-from bot.store import Generation
+from bot.ui.render import clip, inert_link, parameters_line
 
 
 def _stamp(embed: discord.Embed, when: float) -> discord.Embed:
@@ -77,7 +77,8 @@ def outcome_post(
     embed.add_field(name=t("modview.member", locale), value=_member_in(g, locale))
     embed.add_field(name=t("field.cost", locale), value=credits_text(g, locale))
     if done and g.result_url:
-        url = g.result_url if len(g.result_url) <= 1024 else video_link(g.result_url, locale=locale)
+        shown = inert_link(g.result_url)
+        url = shown if len(shown) <= 1024 else video_link(g.result_url, locale=locale)
         embed.add_field(name=t("modview.video", locale), value=url, inline=False)
     elif g.error_code or g.error_message:
         text = f"{code(g.error_code, 100)} " if g.error_code else ""

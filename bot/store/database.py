@@ -1,0 +1,129 @@
+"""The backend seam: what the purpose modules (generations, ledger, moderation) need from a
+database, and nothing more. bot/store/sqlite.py implements it; a second backend (PostgreSQL)
+implements it again, and the purpose modules and the rules above them stay as they are.
+
+What a backend provides:
+
+- statements with `?` placeholders (a backend whose driver numbers them, like asyncpg's `$1`,
+  rewrites them), run one at a time on the database (each its own transaction) or together in
+  `transaction()`; rows readable by position and by column name;
+- the few fragments of SQL that differ between databases (`Dialect`): everything else the purpose
+  modules write is portable (`ON CONFLICT`, `RETURNING`, row values, `COALESCE`, `CASE`);
+- its own migrations, schema version and checks (bot/store/sqlite.py: SQL files, `PRAGMA
+  user_version`).
+
+Money is REAL (a float in Python) in SQLite; the ledger module turns every sum into a float in one
+place, so a backend with exact numerics hands back what it has and the rules see floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+Clock = Callable[[], float]
+
+
+class DatabaseTooNew(Exception):
+    """The database was moved forward by a newer version of the bot: migrations only go forward,
+    so this version must not touch it."""
+
+    def __init__(self, version: int, known: int) -> None:
+        self.version = version
+        self.known = known
+        super().__init__(
+            f"its schema is version {version}, made by a newer version of the bot; this version "
+            f"knows versions up to {known}"
+        )
+
+
+class DatabaseUnwritable(Exception):
+    """The database cannot be written now (the backend's own error, in its words)."""
+
+
+class Row(Protocol):
+    """One result row: by position (`row[0]`) or by column name (`row["status"]`)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> list[str]: ...
+
+
+class Dialect(Protocol):
+    """The fragments of SQL a backend writes its own way. Each returns text to put into a
+    statement; where a fragment takes a value, it returns the parameters to pass along with it,
+    at the fragment's place among the statement's `?`."""
+
+    def in_list(self, column: str, values: Collection[int]) -> tuple[str, tuple[Any, ...]]:
+        """`column` is one of `values` (any number of them, with one parameter)."""
+        ...
+
+    def not_in_list(self, column: str, values: Collection[int]) -> tuple[str, tuple[Any, ...]]:
+        """`column` is none of `values` (any number of them, with one parameter)."""
+        ...
+
+    def greater(self, a: str, b: str) -> str:
+        """The larger of two values of one row (SQLite's scalar MAX; GREATEST elsewhere)."""
+        ...
+
+    def lesser(self, a: str, b: str) -> str:
+        """The smaller of two values of one row (SQLite's scalar MIN; LEAST elsewhere)."""
+        ...
+
+    def null_safe_equal(self, column: str) -> str:
+        """`column` equals the next `?`, NULL matching NULL (IS; IS NOT DISTINCT FROM)."""
+        ...
+
+    def contains(self, text: str) -> str:
+        """`text` contains the next `?` as a substring, exactly (instr; strpos)."""
+        ...
+
+    def use_index(self, index: str) -> str:
+        """A hint that a read walks `index` (SQLite plans without statistics, as the bot never
+        runs ANALYZE); empty where the planner needs none."""
+        ...
+
+
+class Executor(Protocol):
+    """Runs statements: the database itself (each statement commits alone) or one transaction."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def fetchone(self, sql: str, *params: Any) -> Row | None: ...
+
+    async def fetchall(self, sql: str, *params: Any) -> list[Row]: ...
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows, in a single call to the database."""
+        ...
+
+    def atomic(self) -> AbstractAsyncContextManager[Executor]:
+        """Statements that commit together: a new transaction on the database, or the
+        transaction already open (nothing nests)."""
+        ...
+
+
+class Database(Executor, Protocol):
+    """A backend: the database the bot keeps everything in."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Executor]:
+        """Statements that commit together or not at all, never interleaved with another
+        coroutine's statements, taking the write lock at once (so two admissions checking
+        the same limits run one after the other, not side by side)."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def check_writable(self) -> None:
+        """Raise DatabaseUnwritable if the database cannot be written now (take and release
+        the write lock); a wait for the lock is the caller's to bound."""
+        ...
+
+    async def close(self) -> None: ...
