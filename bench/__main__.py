@@ -1,7 +1,8 @@
 """Benchmark of the video bot (issue 8). One command, from the repository root:
 
-    python -m bench                 # the full run: ~5 minutes on 2 cores
-    python -m bench --quick         # a smoke run, under a minute
+    python -m bench                 # the full run: ~9 minutes on 2 cores
+    python -m bench --quick         # a smoke run, ~2 minutes
+    python -m bench --sections tracking,short,crowd --spread 1,1   # estimates exact
     python -m bench --sections burst,restart --burst-sizes 200
     python -m bench --sections tracking --variants single --profile /tmp/prof
     python -m bench --sections tracking --api-latency-ms 150 --discord-latency-ms 80
