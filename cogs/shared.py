@@ -37,7 +37,7 @@ from bot.request import NEGATIVE_PROMPT, SEED, VideoRequest
 from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui import render
-from bot.ui.client import already_answered, reply_privately
+from bot.ui.client import already_answered, error_text, reply_privately
 from bot.ui.i18n import AnyLocale, t, tn
 from bot.validation import InvalidRequest
 
@@ -155,7 +155,7 @@ async def start_video(
         admission = await bot.service.request(requester, request)
     except CreditRefused as exc:
         bot.instruments.request("refused_limits")
-        await _refuse(interaction, str(exc))
+        await _refuse(interaction, error_text(exc, locale))
         return
     except SubmitRefused as exc:
         bot.instruments.request("refused_evolink")

@@ -87,9 +87,13 @@ def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
 
 
 def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
-    """A refusal's values with `option` (an option's name) and `choices` (a tuple of choice
-    names) as the reader's Discord shows them: `period`, `daily, weekly` in English."""
+    """A refusal's values (bot/refusal.py) with `option` (an option's name) and `choices` (a
+    tuple of choice names) as the reader's Discord shows them, `period` and `daily, weekly` in
+    English, and `when` (seconds since the epoch) as a Discord timestamp relative to now."""
     shown = dict(values)
+    when = values.get("when")
+    if isinstance(when, int | float):
+        shown["when"] = f"<t:{int(when)}:R>"
     if isinstance(values.get("option"), str):
         shown["option"] = option_label(str(values["option"]), locale)
     choices = values.get("choices")
