@@ -114,7 +114,7 @@ async def refuse_invalid(interaction: discord.Interaction[VideoBot], error: Inva
     """Every problem with the request, privately, in the member's language."""
     locale = interaction.locale
     interaction.client.instruments.request("refused_invalid")
-    text = render.invalid_request_text(error.texts(locale), locale)
+    text = render.invalid_request_text(error, locale)
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 

@@ -29,6 +29,7 @@ from bot.moderation import Moderation
 from bot.settings import Settings
 from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
+from bot.ui import render
 from bot.ui.delivery import DiscordNotifier, MessageButtons
 from bot.ui.discord_limits import CONTENT, clip_text
 from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_label, t
@@ -111,7 +112,8 @@ class VideoTree(app_commands.CommandTree["VideoBot"]):
                 await interaction.response.autocomplete([])
             else:
                 locale = interaction.locale
-                text = t("validation.refused_unsendable", locale, problem=problem.text(locale))
+                problem_text = render.problem_text(problem, locale)
+                text = t("validation.refused_unsendable", locale, problem=problem_text)
                 await reply_privately(interaction, text)
             return False
         return await interaction.client.admit(interaction)
