@@ -45,9 +45,6 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "in_progress": IN_PROGRESS,
 }
 
-# What a banned member and a blocked prompt are told: bot/ui/i18n.py's "moderation.banned" and
-# "moderation.blocked", in the member's language (cogs/video.py).
-
 # Audit actions. Others (e.g. the credits cog's) may record their own names too.
 BAN, UNBAN = "ban", "unban"
 BLOCKLIST_ADD, BLOCKLIST_REMOVE = "blocklist_add", "blocklist_remove"
@@ -65,6 +62,22 @@ class InvalidInput(Refusal, ValueError):
     @classmethod
     def from_rule(cls, error: RuleError) -> InvalidInput:
         return cls(error.message_key, **error.message_values)
+
+
+class Banned(Refusal):
+    """The member may not make videos in this server."""
+
+    def __init__(self) -> None:
+        super().__init__("moderation.banned")
+
+
+class Blocked(Refusal):
+    """The prompt hits the server's blocklist; `pattern` is the entry it hit (as displayed), for
+    the moderators: the member is not told which."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__("moderation.blocked")
+        self.pattern = pattern
 
 
 # --- time filters -----------------------------------------------------------------------------
@@ -204,7 +217,20 @@ class Moderation:
         return await self._store.moderation.ban(guild_id, user_id)
 
     async def is_banned(self, guild_id: int, user_id: int) -> bool:
+        """The one answer to whether a member is banned: when they ask for a video (`screen`),
+        when their waiting request's turn comes, and when their video is ready to deliver."""
         return await self.get_ban(guild_id, user_id) is not None
+
+    async def screen(
+        self, guild_id: int, user_id: int, prompt: str, negative_prompt: str | None
+    ) -> None:
+        """Whether the member may ask for this video, as far as moderators decide: raises Banned,
+        else Blocked. The service that admits requests asks, before any credit is reserved."""
+        if await self.is_banned(guild_id, user_id):
+            raise Banned()
+        pattern = await self.match(guild_id, prompt, negative_prompt)
+        if pattern is not None:
+            raise Blocked(pattern)
 
     async def bans(self, guild_id: int) -> list[Ban]:
         """Every ban in the server, newest first."""

@@ -257,10 +257,10 @@ class VideoBot(commands.Bot):
         # With callbacks, EvoLink says when a task is done; polling is only the safety net.
         poll_interval = s.callback_safety_poll if s.callback_public_url else s.poll_interval
         self.service = VideoService(
-            self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
-            on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
-            on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
-            is_banned=self.moderation.is_banned,  # their queued requests never start
+            self.store, self.api, self.credits, self.moderation, poll_interval=poll_interval,
+            clock=self.clock, on_submitted=lambda: self.tracker.wake(),
+            callback_base=s.callback_public_url, on_charge_anomaly=self.report_charge_anomaly,
+            instruments=self.instruments,
         )  # fmt: skip
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
