@@ -16,12 +16,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
+from bot.bounded_http import Answer
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
-from bot.health import Answer, Health, MonitoringServer
+from bot.health import Health, MonitoringServer
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
