@@ -15,7 +15,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from bot import evolink
@@ -24,6 +24,7 @@ from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
+from bot.moderation import Moderation
 from bot.request import VideoRequest, request_of_stored
 from bot.schedule import Schedule, Started
 from bot.store import Clock, Generation, Store, WaitingRequest
@@ -90,6 +91,7 @@ class VideoService:
         store: Store,
         api: evolink.EvoLinkClient,
         credits: Credits,
+        moderation: Moderation,
         *,
         schedule: Schedule,
         clock: Clock = time.time,
@@ -97,16 +99,15 @@ class VideoService:
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
         instruments: Instruments = NO_INSTRUMENTS,
-        is_banned: Callable[[int, int], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
         self._api = api
         self._credits = credits
+        self._moderation = moderation
         self._schedule = schedule
         self._clock = clock
         self._on_submitted = on_submitted
         self._on_charge_anomaly = on_charge_anomaly
-        self._is_banned = is_banned or _nobody_banned  # their queued requests never start
         self._callback_base = callback_base
         self._instruments = instruments
         self.in_flight: set[int] = set()
@@ -114,11 +115,17 @@ class VideoService:
         self.line = BusyLine(clock)
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
-        """Admit (limits and reservation, atomically), then start it unless it has to wait: for
-        a free slot, or for EvoLink (busy, or others already wait for it: they go first).
+        """Admit the request, then start it unless it has to wait: for a free slot, or for
+        EvoLink (busy, or others already wait for it: they go first).
 
-        Raises CreditRefused when a limit says no, SubmitRefused or SubmitUnconfirmed as submit.
+        Every way a member asks for a video comes here, so the rules run once, in this order:
+        bans and the blocklist (raising Banned or Blocked), then the limits, checked with the
+        reservation in one transaction (CreditRefused); nothing is stored or charged for a
+        refused request. Starting it raises as `submit` does (SubmitRefused, SubmitUnconfirmed).
         """
+        await self._moderation.screen(
+            who.guild_id, who.user_id, request.prompt, request.negative_prompt
+        )
         admission = await self._credits.admit(
             who,
             request,
@@ -323,7 +330,7 @@ class VideoService:
         changed: list[Generation] = []
         waiting = await self._store.generations.queued_in_order()
         for guild_id, user_id in dict.fromkeys((w.guild_id, w.user_id) for w in waiting):
-            if guild_id is not None and await self._is_banned(guild_id, user_id):
+            if guild_id is not None and await self._moderation.is_banned(guild_id, user_id):
                 withdrawn = await self.withdraw_queued(guild_id, user_id)
                 changed.extend(withdrawn)
                 gone = {g.id for g in withdrawn}
@@ -389,7 +396,3 @@ class VideoService:
         if cancelled is not None:
             self.line.leave(cancelled.id)
         return cancelled
-
-
-async def _nobody_banned(guild_id: int, user_id: int) -> bool:
-    return False
