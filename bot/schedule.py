@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 MIN_GAP = 1.0  # a task is never looked at more often than this
-STEP_GROWTH = 2.0  # each look past the predicted end that learns nothing waits this much longer
+STEP_GROWTH = 2.0  # past the predicted end, each step that learns nothing: the next this longer
 HISTORY = 20  # run times kept per kind of task
 HISTORY_MIN = 3  # alike tasks needed before their run times are believed
 LONGEST_ESTIMATE = 86_400.0  # an estimate beyond a day is not believed
@@ -127,6 +127,7 @@ class PredictedSchedule:
         self._tracks: dict[int, _Track] = {}
 
     def aimed(self, task_id: int) -> bool:
+        """The look due aims at the predicted end, or steps past it (see Schedule.aimed)."""
         track = self._tracks.get(task_id)
         return track is not None and (track.aim is not None or track.missed)
 
@@ -174,7 +175,7 @@ class PredictedSchedule:
         if end is None or not 0 < end - now <= longest:
             track.aim = None
             if track.missed:  # waited the whole step and learnt nothing: the next one is longer
-                track.step = min(2 * track.step, self._longest)
+                track.step = min(STEP_GROWTH * track.step, self._longest)
             return longest
         track.aim = end
         return max(end - now, MIN_GAP)

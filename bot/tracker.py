@@ -1,7 +1,9 @@
 """Follows every active task until it is final and delivered, driven only by the database.
 
-One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
-deliver what has finished, then sleep until the next row is due or a new submission wakes it.
+One loop per process: start waiting requests (in order, once EvoLink takes creates again),
+settle lost creates, poll the tasks that are due (bounded concurrency; when a task is next due is
+bot/schedule.py's answer), deliver what has finished, then sleep until the next row is due or a
+new submission wakes it.
 After a restart, unfinished rows are simply due; the one step at start makes creates the last
 process left in flight due as soon as their call can no longer be waiting (resume_lost_creates).
 """
