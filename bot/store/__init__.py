@@ -28,7 +28,13 @@ from bot.store.database import (
     Executor,
     Row,
 )
-from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
+from bot.store.generations import (
+    Generation,
+    Generations,
+    NewGeneration,
+    ProgressUpdate,
+    WaitingRequest,
+)
 from bot.store.history import History, LogCursor, LogFilter
 from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
 from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
@@ -53,6 +59,7 @@ __all__ = [
     "Row",
     "Store",
     "Transaction",
+    "WaitingRequest",
     "check_usable",
     "open_store",
 ]
