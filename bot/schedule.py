@@ -1,7 +1,8 @@
 """When to look at a running task next.
 
 `PredictedSchedule` looks when the task is predicted to end, then again after short steps that
-grow (1, 2, 4 s …) while nothing new is learnt. Two bounds hold whatever the prediction says:
+grow (1, 2, 4 s …) while nothing new is learnt; and while the task is in the span of time in which
+alike tasks ended lately, it looks every 1.5 s. Two bounds hold whatever the prediction says:
 two looks at one task are never more than the poll interval apart, and never less than a second.
 The prediction reads what EvoLink says of the task (the `estimated_time` of its create answer,
 the progress each look reports and how fast it moves) and what tasks of the same quality and
@@ -27,6 +28,10 @@ MIN_GAP = 1.0  # a task is never looked at more often than this
 STEP_GROWTH = 2.0  # past the predicted end, each step that learns nothing: the next this longer
 HISTORY = 20  # run times kept per kind of task
 HISTORY_MIN = 3  # alike tasks needed before their run times are believed
+# Where alike tasks end (the 10th to the 90th percentile of their run times, as a factor of their
+# estimate), a look every DENSE_STEP: measured on the bench's mix of progress profiles, the lag
+# p95 went from 3.6 s to under 2 s for a few more ids in each batch query.
+DENSE_STEP = 1.5
 LONGEST_ESTIMATE = 86_400.0  # an estimate beyond a day is not believed
 LAST_LEVEL = 99  # the highest progress a running task reports (100 comes with the result)
 
@@ -75,13 +80,19 @@ class RunTimes:
         self._keep = keep
         self._seconds: dict[Kind, deque[float]] = {}
         self._ratios: dict[Kind, deque[float]] = {}
+        self._precise: dict[Kind, deque[float]] = {}  # ratios of ends seen within a step
 
-    def record(self, kind: Kind, took: float, estimate: float | None) -> None:
+    def record(
+        self, kind: Kind, took: float, estimate: float | None, *, precise: bool = True
+    ) -> None:
+        """`precise`: the end was seen within a short step, so `took` can tell the spread."""
         if not (math.isfinite(took) and took > 0):
             return
         self._seconds.setdefault(kind, deque(maxlen=self._keep)).append(took)
         if estimate is not None:
             self._ratios.setdefault(kind, deque(maxlen=self._keep)).append(took / estimate)
+            if precise:
+                self._precise.setdefault(kind, deque(maxlen=self._keep)).append(took / estimate)
 
     def expected(self, kind: Kind, estimate: float | None) -> float | None:
         """How long a new task of this kind should take: the estimate, corrected by how far
@@ -93,6 +104,31 @@ class RunTimes:
             return estimate
         seconds = self._seconds.get(kind, ())
         return statistics.median(seconds) if len(seconds) >= HISTORY_MIN else None
+
+    def span(self, kind: Kind, estimate: float | None) -> tuple[float, float] | None:
+        """Between how many seconds after their start alike tasks end: the 10th to the 90th
+        percentile of recent run times seen to within a few seconds (as a factor of the estimate
+        where there is one); None before enough are known."""
+        if estimate is not None:
+            ratios = self._precise.get(kind, ())
+            if len(ratios) >= HISTORY_MIN:
+                low, high = _spread(sorted(ratios))
+                return estimate * low, estimate * high
+            return None
+        seconds = self._seconds.get(kind, ())
+        return _spread(sorted(seconds)) if len(seconds) >= HISTORY_MIN else None
+
+
+def _spread(ordered: list[float]) -> tuple[float, float]:
+    """The 10th to the 90th percentile, the low end at least as far below the median as the high
+    end is above it: a task found ended at a look aimed at its predicted end is recorded as
+    ending then, though it may have ended a little before, so early ends go unseen."""
+
+    def percentile(fraction: float) -> float:
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    median, high = statistics.median(ordered), percentile(0.9)
+    return min(percentile(0.1), 2 * median - high), high
 
 
 def believable_estimate(seconds: float | None) -> float | None:
@@ -139,7 +175,7 @@ class PredictedSchedule:
     def first_look(self, task: Started) -> float:
         track = self._tracks.setdefault(task.id, _Track())
         track.last_look = task.at
-        return task.at + self._gap(track, task.at, self._by_history(task))
+        return task.at + self._gap(track, task.at, self._by_history(task), self._span(task))
 
     def next_look(self, task: Started, progress: int) -> float:
         now = self._clock()
@@ -153,32 +189,48 @@ class PredictedSchedule:
             track.sightings = [*seen[:1], *seen[1:][-1:], Sighting(now, progress)]
         track.last_look = now
         end = _soonest_ahead(self._by_progress(task, track, now), self._by_history(task), now=now)
-        return now + self._gap(track, now, end)
+        return now + self._gap(track, now, end, self._span(task))
 
     def finished(self, task: Started, *, completed: bool) -> None:
         track = self._tracks.pop(task.id, None)
         if not completed:
             return
         now = self._clock()
-        ended = now  # a look aimed at its predicted end found it done: it ended just before
+        ended, since = now, 0.0  # a look aimed at its predicted end found it done: just before
         if track is not None and track.last_look is not None and track.aim is None:
             ended = (track.last_look + now) / 2  # somewhere since the previous look
-        self.run_times.record(task.kind, ended - task.at, believable_estimate(task.estimate))
+            since = now - track.last_look
+        self.run_times.record(
+            task.kind, ended - task.at, believable_estimate(task.estimate),
+            precise=since <= 2 * DENSE_STEP,
+        )  # fmt: skip
 
-    def _gap(self, track: _Track, now: float, end: float | None) -> float:
+    def _gap(
+        self, track: _Track, now: float, end: float | None, span: tuple[float, float] | None
+    ) -> float:
         """The wait until the next look: to the predicted end, at least a second, at most the
         interval. Once a look aimed at the end has found the task running, at most the step
-        (1 s, then 2, 4 … each time a whole step passes with no end predicted within it)."""
+        (1 s, then 2, 4 … each time a whole step passes with no end predicted within it). In the
+        span where alike tasks end, at most DENSE_STEP, and the first look there at its start."""
         if end is not None and end <= now:
             track.missed = True  # late (e.g. looked at again after a restart or a pause)
         longest = track.step if track.missed else self._longest
+        dense = span is not None and span[0] <= now < span[1]
+        if dense:
+            longest = min(longest, DENSE_STEP)
+        elif span is not None and now < span[0] and (end is None or not now < end < span[0]):
+            end = span[0]  # no end predicted before the span starts: look when it does
         if end is None or not 0 < end - now <= longest:
             track.aim = None
-            if track.missed:  # waited the whole step and learnt nothing: the next one is longer
+            if track.missed and not dense:  # waited a whole step and learnt nothing: grow it
                 track.step = min(STEP_GROWTH * track.step, self._longest)
             return longest
         track.aim = end
         return max(end - now, MIN_GAP)
+
+    def _span(self, task: Started) -> tuple[float, float] | None:
+        span = self.run_times.span(task.kind, believable_estimate(task.estimate))
+        return None if span is None else (task.at + span[0], task.at + span[1])
 
     def _by_history(self, task: Started) -> float | None:
         """The end the estimate suggests, corrected by what alike tasks took."""
