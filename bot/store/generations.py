@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from bot.store.database import Clock, Executor, Row
+from bot.store.ledger import member_lock
 
 ACTIVE = ("submitted", "running")
 FINISHED = ("completed", "failed", "expired")
@@ -216,8 +217,10 @@ class Generations:
     async def promote_queued(
         self, guild_id: int, user_id: int, max_running: int, next_poll_at: float
     ) -> list[Generation]:
-        """Move the member's oldest waiting requests into free slots, as one transaction."""
+        """Move the member's oldest waiting requests into free slots, as one transaction
+        (holding the member's lock, as an admission does: the count stays true until done)."""
         async with self._db.atomic() as db:
+            await db.lock(member_lock(guild_id, user_id))
             row = await db.fetchone(
                 """SELECT COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
                    AND status IN ('requested', 'submitted', 'running')""",
