@@ -14,6 +14,7 @@ import pytest
 
 from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store, open_store
 from bot.store.generations import Generations
+from tests.backends import REFUSED, Backend
 
 
 class FakeClock:
@@ -33,9 +34,9 @@ def new(user_id: int = 7, key: str = "key-1") -> NewGeneration:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
+async def store(backend: Backend) -> AsyncIterator[tuple[Store, FakeClock]]:
     clock = FakeClock()
-    s = await open_store(tmp_path / "sub" / "bot.db", clock=clock)
+    s = await open_store(backend.target, clock=clock)
     yield s, clock
     await s.close()
 
@@ -46,6 +47,7 @@ def generations(store: tuple[Store, FakeClock]) -> tuple[Generations, FakeClock]
     return s.generations, clock
 
 
+@pytest.mark.sqlite_only("the file's permissions and its WAL journal")
 async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     path = tmp_path / "data" / "bot.db"
     s = await open_store(path)
@@ -59,6 +61,7 @@ async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     await again.close()
 
 
+@pytest.mark.sqlite_only("folders made for the database file")
 async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouched(
     tmp_path: Path,
 ) -> None:
@@ -216,14 +219,19 @@ APPEND_ONLY = {
         "reason = 'edited'",
     ),
 }
-EDITS = {
+EDITS = {  # the ways each backend spells a change to an existing row
     "update": "UPDATE {table} SET {change}",
-    "update or replace": "UPDATE OR REPLACE {table} SET {change}",
     "delete": "DELETE FROM {table}",
+    "upsert": "INSERT INTO {table} {row} ON CONFLICT (id) DO UPDATE SET {change}",
+    "insert over": "INSERT INTO {table} {row}",
+    "insert or nothing": "INSERT INTO {table} {row} ON CONFLICT (id) DO NOTHING",
+}
+SQLITE_EDITS = {
+    "update or replace": "UPDATE OR REPLACE {table} SET {change}",
     "insert or replace": "INSERT OR REPLACE INTO {table} {row}",
     "replace into": "REPLACE INTO {table} {row}",
-    "upsert": "INSERT INTO {table} {row} ON CONFLICT (id) DO UPDATE SET {change}",
 }
+POSTGRES_EDITS = {"truncate": "TRUNCATE {table}"}
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
@@ -231,17 +239,39 @@ EDITS = {
 async def test_the_ledger_and_the_audit_log_refuse_every_kind_of_edit(
     store: tuple[Store, FakeClock], table: str, edit: str
 ) -> None:
-    s, _ = store
+    await refused_edit(store[0], table, EDITS[edit])
+
+
+@pytest.mark.sqlite_only("SQLite's own ways to replace a row")
+@pytest.mark.parametrize("edit", list(SQLITE_EDITS))
+@pytest.mark.parametrize("table", list(APPEND_ONLY))
+async def test_the_ledger_and_the_audit_log_refuse_sqlites_replace(
+    store: tuple[Store, FakeClock], table: str, edit: str
+) -> None:
+    await refused_edit(store[0], table, SQLITE_EDITS[edit])
+
+
+@pytest.mark.postgres_only("TRUNCATE, which SQLite does not have")
+@pytest.mark.parametrize("edit", list(POSTGRES_EDITS))
+@pytest.mark.parametrize("table", list(APPEND_ONLY))
+async def test_the_ledger_and_the_audit_log_refuse_postgresqls_truncate(
+    store: tuple[Store, FakeClock], table: str, edit: str
+) -> None:
+    await refused_edit(store[0], table, POSTGRES_EDITS[edit])
+
+
+async def refused_edit(s: Store, table: str, edit: str) -> None:
     first, row, change = APPEND_ONLY[table]
     await s.execute(first)
     before = [tuple(r) for r in await s.fetchall(f"SELECT * FROM {table}")]
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        await s.execute(EDITS[edit].format(table=table, row=row, change=change))
+    with pytest.raises(REFUSED, match="append-only"):
+        await s.execute(edit.format(table=table, row=row, change=change))
     assert [tuple(r) for r in await s.fetchall(f"SELECT * FROM {table}")] == before
     await s.execute(first)  # appending still works
     assert len(await s.fetchall(f"SELECT * FROM {table}")) == 2
 
 
+@pytest.mark.sqlite_only("SQLite's migration 8")
 async def test_a_database_of_the_previous_version_gains_the_replace_guard(
     tmp_path: Path,
 ) -> None:
@@ -261,6 +291,7 @@ async def test_a_database_of_the_previous_version_gains_the_replace_guard(
         await s.close()
 
 
+@pytest.mark.sqlite_only("SQLite's write lock, held by another program")
 async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_open(
     tmp_path: Path,
 ) -> None:
