@@ -134,7 +134,7 @@ class Cluster:
     """The processes of one test, always cleaned up."""
 
     tmp: Path
-    backend: Backend
+    backend: Backend | None = None  # None: SQLite files in tmp
     procs: list[Proc] = field(default_factory=list)
 
     async def spawn(
@@ -265,7 +265,7 @@ async def start_bot(
     **settings: str,
 ) -> Bot:
     file = cluster.tmp / "state" / "bot.db"
-    db = db or cluster.backend.url or file
+    db = db or (cluster.backend and cluster.backend.url) or file
     token = token or distinctive("discord-token")
     api_key = api_key or distinctive("sk-evolink")
     env = base_env()
@@ -352,7 +352,7 @@ async def stop_bot(bot: Bot, *, within: float = 10.0, hang_grace: float = 3.0) -
 
 @pytest.fixture
 async def cluster(tmp_path: Path, backend: Backend) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path, backend)
+    c = Cluster(tmp_path, backend=backend)
     try:
         yield c
     finally:

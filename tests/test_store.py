@@ -7,14 +7,17 @@ import contextlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store, open_store
+from bot.store import MIGRATIONS, DatabaseTooNew, NewGeneration, ProgressUpdate, Store, open_store
 from bot.store.generations import Generations
-from tests.backends import REFUSED, Backend
+from bot.store.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
+from tests.backends import REFUSED, Backend, PostgresServer
 
 
 class FakeClock:
@@ -316,3 +319,74 @@ async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_ope
     finally:
         holder.close()
         await db.close()
+
+
+# --- PostgreSQL's own schema history ---------------------------------------------------------
+
+
+@pytest.fixture
+def empty_postgres(backend: Backend, postgres_server: PostgresServer) -> Iterator[str]:
+    """A second database on the test's server, without any table."""
+    name = postgres_server.fresh_database(empty=True)
+    yield postgres_server.url(name)
+    postgres_server.drop(name)
+
+
+@pytest.mark.postgres_only("PostgreSQL's migrations and its schema_version table")
+async def test_a_new_postgresql_database_is_migrated_once_even_by_stores_opening_together(
+    empty_postgres: str,
+) -> None:
+    stores = await asyncio.gather(*(open_store(empty_postgres, pool_size=1) for _ in range(4)))
+    try:
+        assert {await s.schema_version() for s in stores} == {len(POSTGRES_MIGRATIONS)}
+        rows = await stores[0].fetchall("SELECT version FROM schema_version")
+        assert [tuple(r) for r in rows] == [(len(POSTGRES_MIGRATIONS),)]
+        await stores[1].generations.add(new())
+        assert (await stores[2].generations.get(1)) is not None
+    finally:
+        for s in stores:
+            await s.close()
+
+
+@pytest.mark.postgres_only("PostgreSQL's schema_version table")
+async def test_a_postgresql_database_of_a_newer_bot_is_refused_and_left_unchanged(
+    empty_postgres: str,
+) -> None:
+    await (await open_store(empty_postgres)).close()
+    newer = len(POSTGRES_MIGRATIONS) + 1
+    connection = await asyncpg.connect(empty_postgres)
+    try:
+        await connection.execute("UPDATE schema_version SET version = $1", newer)
+        with pytest.raises(DatabaseTooNew, match=f"version {newer}, made by a newer version"):
+            await open_store(empty_postgres)
+        assert await connection.fetchval("SELECT version FROM schema_version") == newer
+    finally:
+        await connection.close()
+
+
+@pytest.mark.postgres_only("exact numeric money")
+async def test_credits_are_exact_in_postgresql_and_read_back_as_the_floats_written(
+    store: tuple[Store, FakeClock],
+) -> None:
+    s, _ = store
+    for amount in (0.1, 0.2, -1 / 3, 2.675, 1e-9):
+        await s.ledger.append(1, 7, "grant", amount)
+    row = await s.fetchone(
+        "SELECT SUM(amount) = 0.1 + 0.2 - 0.3333333333333333 + 2.675 + 0.000000001"
+        " FROM credit_ledger"
+    )
+    assert row is not None and row[0] is True, "the sum in the database is exact"
+    assert [e.amount for e in reversed(await s.ledger.recent(1, 7, 10))] == [
+        0.1,
+        0.2,
+        -1 / 3,
+        2.675,
+        1e-9,
+    ]
+    assert await s.ledger.member_total_since(1, 7, 0) == float(
+        Decimal("0.1")
+        + Decimal("0.2")
+        - Decimal("0.3333333333333333")
+        + Decimal("2.675")
+        + Decimal("0.000000001")
+    )
