@@ -39,6 +39,7 @@ from re2 import _re2  # the binding itself: the module's wrapper keeps 128 progr
 
 from bot import regex_re2
 from bot.normal_form import normal_form
+from bot.refusal import Refusal
 from bot.regex_re2 import Unsupported, literal, not_after_word, not_before_word, space_class
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,8 @@ MAX_POSITIONS = 1_000  # characters all regexes read at once (regex_re2.position
 # the work per prompt when RE2's fast DFA gives up, to ~0.2 ms a position (bench/blocklist.py)
 
 
-class RuleError(ValueError):
-    """An entry a moderator can fix: `message_key` (bot/ui/i18n.py) and its values say why."""
-
-    def __init__(self, message_key: str, /, **values: object) -> None:
-        super().__init__(message_key)
-        self.message_key, self.message_values = message_key, values
+class RuleError(Refusal, ValueError):
+    """An entry a moderator can fix: its message key and values say why."""
 
 
 def normalize(text: str) -> str:

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.refusal import Refusal
 from bot.request import DURATION, QUALITY, VideoRequest, stored_columns
 from bot.settings import Settings
 from bot.store import Clock, Generation, LedgerEntry, NewGeneration, Store, Transaction
-from bot.ui.i18n import t, tn
 
 SPENDING = ("reserve", "settle", "refund")
 ACTIVE_STATUSES = ("requested", "submitted", "running")
@@ -85,9 +85,8 @@ def period_bounds(period: str, now: float) -> tuple[float, float | None]:
     return start.timestamp(), end.timestamp()
 
 
-class CreditRefused(Exception):
-    """A request the limits do not allow; the text is what the member reads, in their language
-    (`Requester.locale`)."""
+class CreditRefused(Refusal):
+    """A request the limits do not allow: which limit, and the figures the member is told."""
 
 
 @dataclass(frozen=True)
@@ -228,23 +227,23 @@ class Credits:
             running, queued = await self._counts(tx, who)
             must_wait = running >= limits.max_running or queued > 0  # oldest request first
             if must_wait and queued >= limits.max_queued:
-                raise CreditRefused(_busy_text(limits, who.locale))
+                raise _busy(limits)
             allowance = await self.allowance(who.guild_id, who.user_id, who.role_ids, limits, tx)
             if allowance is not None:
                 left = allowance + await tx.ledger.member_total_since(
                     who.guild_id, who.user_id, start
                 )
                 if left + 1e-9 < cost:
-                    raise CreditRefused(_allowance_text(cost, max(left, 0.0), renews, who.locale))
+                    raise _allowance_spent(cost, max(left, 0.0), renews)
             if limits.guild_cap is not None:
                 spent = -await tx.ledger.server_spending_since(who.guild_id, start)
                 if spent + cost > limits.guild_cap + 1e-9:
-                    raise CreditRefused(_cap_text("server", renews, who.locale))
+                    raise _cap_reached("server", renews)
             if limits.global_cap is not None:
                 global_start, global_renews = period_bounds(self._defaults.period, now)
                 spent = -await tx.ledger.bot_spending_since(global_start)
                 if spent + cost > limits.global_cap + 1e-9:
-                    raise CreditRefused(_cap_text("bot", global_renews, who.locale))
+                    raise _cap_reached("bot", global_renews)
 
             status = "queued" if must_wait else "requested"
             generation = await tx.generations.add(
@@ -263,7 +262,7 @@ class Credits:
         last = await tx.generations.last_requested_at(who.guild_id, who.user_id, COSTING_STATUSES)
         if last is not None and now - last < limits.cooldown:
             wait = int(limits.cooldown - (now - last)) + 1
-            raise CreditRefused(tn("refusal.cooldown", wait, who.locale))
+            raise CreditRefused("refusal.cooldown", count=wait)
 
     async def _counts(self, tx: Transaction, who: Requester) -> tuple[int, int]:
         counts = await tx.generations.unfinished_counts(who.guild_id, who.user_id)
@@ -395,25 +394,23 @@ def _new_generation(
     )
 
 
-def _when(renews: float | None, locale: str | None) -> str:
-    return f"<t:{int(renews)}:R>" if renews is not None else t("credits.when_never", locale)
-
-
-def _allowance_text(cost: float, left: float, renews: float | None, locale: str | None) -> str:
+def _allowance_spent(cost: float, left: float, renews: float | None) -> CreditRefused:
     values = {"cost": fmt(cost), "left": fmt(left), "count": cost}
     if renews:
-        return t("refusal.allowance.renews", locale, when=_when(renews, locale), **values)
-    return t("refusal.allowance.no_renewal", locale, **values)
+        return CreditRefused("refusal.allowance.renews", when=renews, **values)
+    return CreditRefused("refusal.allowance.no_renewal", **values)
 
 
-def _cap_text(who: str, renews: float | None, locale: str | None) -> str:
+def _cap_reached(who: str, renews: float | None) -> CreditRefused:
     """`who`: "server" (this server's cap) or "bot" (the owner's cap on the whole bot)."""
     if renews:
-        return t(f"refusal.cap.{who}.renews", locale, when=_when(renews, locale))
-    return t(f"refusal.cap.{who}", locale)
+        return CreditRefused(f"refusal.cap.{who}.renews", when=renews)
+    return CreditRefused(f"refusal.cap.{who}")
 
 
-def _busy_text(limits: Limits, locale: str | None) -> str:
+def _busy(limits: Limits) -> CreditRefused:
     if limits.max_queued:
-        return tn("refusal.busy_waiting", limits.max_running, locale, queued=limits.max_queued)
-    return tn("refusal.busy", limits.max_running, locale)
+        return CreditRefused(
+            "refusal.busy_waiting", count=limits.max_running, queued=limits.max_queued
+        )
+    return CreditRefused("refusal.busy", count=limits.max_running)

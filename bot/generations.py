@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 
 from bot import evolink
@@ -20,6 +20,7 @@ from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
+from bot.moderation import Moderation
 from bot.request import VideoRequest, request_of_stored
 from bot.store import Clock, Generation, Store
 
@@ -75,6 +76,7 @@ class VideoService:
         store: Store,
         api: evolink.EvoLinkClient,
         credits: Credits,
+        moderation: Moderation,
         *,
         poll_interval: float,
         clock: Clock = time.time,
@@ -82,26 +84,31 @@ class VideoService:
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
         callback_base: str | None = None,
         instruments: Instruments = NO_INSTRUMENTS,
-        is_banned: Callable[[int, int], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
         self._api = api
         self._credits = credits
+        self._moderation = moderation
         self._poll_interval = poll_interval
         self._clock = clock
         self._on_submitted = on_submitted
         self._on_charge_anomaly = on_charge_anomaly
-        self._is_banned = is_banned or _nobody_banned  # their queued requests never start
         self._callback_base = callback_base
         self._instruments = instruments
         self.in_flight: set[int] = set()
         self._held_by_evolink_since: dict[int, float] = {}
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
-        """Admit (limits and reservation, atomically), then start it unless it has to wait.
+        """Admit the request, then start it unless it has to wait.
 
-        Raises CreditRefused when a limit says no, SubmitRefused or SubmitUnconfirmed as submit.
+        Every way a member asks for a video comes here, so the rules run once, in this order:
+        bans and the blocklist (raising Banned or Blocked), then the limits, checked with the
+        reservation in one transaction (CreditRefused); nothing is stored or charged for a
+        refused request. Starting it raises as `submit` does (SubmitRefused, SubmitUnconfirmed).
         """
+        await self._moderation.screen(
+            who.guild_id, who.user_id, request.prompt, request.negative_prompt
+        )
         admission = await self._credits.admit(
             who,
             request,
@@ -270,7 +277,7 @@ class VideoService:
         are withdrawn instead). Returns what changed, for the status messages."""
         started: list[Generation] = []
         for guild_id, user_id in await self._store.generations.members_with_queued():
-            if await self._is_banned(guild_id, user_id):
+            if await self._moderation.is_banned(guild_id, user_id):
                 started.extend(await self.withdraw_queued(guild_id, user_id))
                 continue
             limits = await self._credits.limits(guild_id)
@@ -300,7 +307,3 @@ class VideoService:
             if cancelled is not None:
                 await self._credits.refund(tx, cancelled, reason="cancelled while waiting")
         return cancelled
-
-
-async def _nobody_banned(guild_id: int, user_id: int) -> bool:
-    return False

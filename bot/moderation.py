@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, replace
 from typing import IO, Any, Generic, TypeVar
 
 from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
+from bot.refusal import Refusal
 from bot.request import PROMPT_EXTEND
 from bot.store import Generation, Row, Store, Transaction
 from bot.store.generations import STATUSES
@@ -25,7 +26,6 @@ from bot.store.history import LogFilter as LogFilter
 from bot.store.moderation import AuditEntry as AuditEntry
 from bot.store.moderation import Ban as Ban
 from bot.store.moderation import BlocklistRow
-from bot.ui.i18n import t
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -45,9 +45,6 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "in_progress": IN_PROGRESS,
 }
 
-# What a banned member and a blocked prompt are told: bot/ui/i18n.py's "moderation.banned" and
-# "moderation.blocked", in the member's language (cogs/video.py).
-
 # Audit actions. Others (e.g. the credits cog's) may record their own names too.
 BAN, UNBAN = "ban", "unban"
 BLOCKLIST_ADD, BLOCKLIST_REMOVE = "blocklist_add", "blocklist_remove"
@@ -58,22 +55,29 @@ GRANT, LIMIT, REFUND = "grant", "limit", "refund"
 EXPORT_COLUMNS = [f.name for f in fields(Generation) if not re.search("token|secret", f.name)]
 
 
-class InvalidInput(ValueError):
-    """Input a moderator can fix; its English text is the exception's str, and its message key
-    (bot/ui/i18n.py) lets the cog show it in the moderator's language."""
-
-    message_key: str | None = None
-    message_values: dict[str, object]
-
-    @classmethod
-    def translated(cls, key: str, /, **values: object) -> InvalidInput:
-        error = cls(t(key, None, **values))
-        error.message_key, error.message_values = key, values
-        return error
+class InvalidInput(Refusal, ValueError):
+    """Input a moderator can fix: its message key and values say why, and the cog words them in
+    the moderator's language."""
 
     @classmethod
     def from_rule(cls, error: RuleError) -> InvalidInput:
-        return cls.translated(error.message_key, **error.message_values)
+        return cls(error.message_key, **error.message_values)
+
+
+class Banned(Refusal):
+    """The member may not make videos in this server."""
+
+    def __init__(self) -> None:
+        super().__init__("moderation.banned")
+
+
+class Blocked(Refusal):
+    """The prompt hits the server's blocklist; `pattern` is the entry it hit (as displayed), for
+    the moderators: the member is not told which."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__("moderation.blocked")
+        self.pattern = pattern
 
 
 # --- time filters -----------------------------------------------------------------------------
@@ -91,12 +95,12 @@ def parse_since(text: str, now: float) -> float:
         amount = int(match.group(1))
         seconds = amount * _UNIT_SECONDS[match.group(2)[0].lower()]
         if amount <= 0 or seconds > MAX_LOOKBACK:
-            raise InvalidInput.translated("input.since_range", text=text)
+            raise InvalidInput("input.since_range", text=text)
         return now - seconds
     try:
         when = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput.translated("input.since_unreadable", text=text) from None
+        raise InvalidInput("input.since_unreadable", text=text) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
@@ -213,7 +217,20 @@ class Moderation:
         return await self._store.moderation.ban(guild_id, user_id)
 
     async def is_banned(self, guild_id: int, user_id: int) -> bool:
+        """The one answer to whether a member is banned: when they ask for a video (`screen`),
+        when their waiting request's turn comes, and when their video is ready to deliver."""
         return await self.get_ban(guild_id, user_id) is not None
+
+    async def screen(
+        self, guild_id: int, user_id: int, prompt: str, negative_prompt: str | None
+    ) -> None:
+        """Whether the member may ask for this video, as far as moderators decide: raises Banned,
+        else Blocked. The service that admits requests asks, before any credit is reserved."""
+        if await self.is_banned(guild_id, user_id):
+            raise Banned()
+        pattern = await self.match(guild_id, prompt, negative_prompt)
+        if pattern is not None:
+            raise Blocked(pattern)
 
     async def bans(self, guild_id: int) -> list[Ban]:
         """Every ban in the server, newest first."""
@@ -249,7 +266,7 @@ class Moderation:
                 raise InvalidInput.from_rule(exc) from None
         async with self._store.transaction() as tx:
             if await tx.moderation.blocklist_size(guild_id) >= MAX_RULES:
-                raise InvalidInput.translated("input.blocklist_full", count=MAX_RULES)
+                raise InvalidInput("input.blocklist_full", count=MAX_RULES)
             row = await tx.moderation.add_blocklist_entry(guild_id, pattern, is_regex, moderator_id)
             if row is None:
                 return None
@@ -412,7 +429,7 @@ def _csv_row(row: Row) -> list[Any]:
 def _reason(reason: str | None) -> str | None:
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidInput.translated("input.reason_too_long", count=MAX_REASON_LENGTH)
+        raise InvalidInput("input.reason_too_long", count=MAX_REASON_LENGTH)
     return reason or None
 
 

@@ -3,7 +3,8 @@
 Discord's client enforces option ranges and choices, but a crafted interaction does not have to,
 and discord.py does not re-check them; so every value is checked again here, by type as well as
 by range, and every problem is reported in words a member can act on. Problems are kept as message
-keys with their values (`Problem`), so the cog can show them in the member's language.
+keys with their values (`Problem`); the Discord side words them in the member's language
+(bot/ui/render.py).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
-
-import discord
 
 from bot.addresses import URL_MAX, BadUrl, UrlProblem, may_be_public, parse_url
 from bot.request import (
@@ -27,7 +26,6 @@ from bot.request import (
     SEED,
     VideoRequest,
 )
-from bot.ui.i18n import option_label, t
 
 
 @dataclass(frozen=True)
@@ -42,34 +40,23 @@ class AudioFile:
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a request cannot start: a message key of bot/ui/i18n.py and its values.
+    """One reason a request cannot start: a message key of the catalogues and its values.
 
-    `options` names the placeholders that hold an option's name (`{option}`), shown as the member
-    sees that option in Discord: `quality` in English, `画质` in Chinese.
+    `options` names the placeholders that hold an option's name (`{option}`), to be shown as the
+    member sees that option in Discord: `quality` in English, `画质` in Chinese.
     """
 
     key: str
     options: Mapping[str, str] = field(default_factory=dict)
     values: Mapping[str, object] = field(default_factory=dict)
 
-    def text(self, locale: str | discord.Locale | None = None) -> str:
-        labels = {name: option_label(option, locale) for name, option in self.options.items()}
-        return t(self.key, locale, **self.values, **labels)
-
 
 class InvalidRequest(Exception):
+    """Every problem of a request (`issues`); its str is their message keys."""
+
     def __init__(self, issues: list[Problem]) -> None:
         self.issues = issues
-        super().__init__("; ".join(self.problems))
-
-    @property
-    def problems(self) -> list[str]:
-        """Every problem in English."""
-        return self.texts(None)
-
-    def texts(self, locale: str | discord.Locale | None) -> list[str]:
-        """Every problem in the member's language."""
-        return [issue.text(locale) for issue in self.issues]
+        super().__init__("; ".join(issue.key for issue in issues))
 
 
 def _problem(key: str, option: str | None = None, **values: object) -> Problem:

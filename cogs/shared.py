@@ -33,11 +33,12 @@ from discord.ext import commands
 from bot import evolink
 from bot.credits import CreditRefused, MemberCredits, Requester, fmt
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded, request_of
+from bot.moderation import Banned, Blocked
 from bot.request import NEGATIVE_PROMPT, SEED, VideoRequest
 from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui import render
-from bot.ui.client import already_answered, reply_privately
+from bot.ui.client import already_answered, error_text, reply_privately
 from bot.ui.i18n import AnyLocale, t, tn
 from bot.validation import InvalidRequest
 
@@ -114,7 +115,7 @@ async def refuse_invalid(interaction: discord.Interaction[VideoBot], error: Inva
     """Every problem with the request, privately, in the member's language."""
     locale = interaction.locale
     interaction.client.instruments.request("refused_invalid")
-    text = render.invalid_request_text(error.texts(locale), locale)
+    text = render.invalid_request_text(error, locale)
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
@@ -129,33 +130,31 @@ async def start_video(
         await interaction.response.send_message(t("video.guild_only", locale), ephemeral=True)
         return
     await interaction.response.defer(thinking=True)  # within Discord's 3 s, whatever follows
-    guild_id, user_id = interaction.guild_id, interaction.user.id
-    if await bot.moderation.is_banned(guild_id, user_id):
-        bot.instruments.request("refused_banned")
-        await _refuse(interaction, t("moderation.banned", locale))
-        return
-    pattern = await bot.moderation.match(guild_id, request.prompt, request.negative_prompt)
-    if pattern is not None:
-        bot.instruments.request("refused_blocked")
-        bot.spawn(bot.modlog.post_blocked(
-            guild_id, user_id, request.prompt, pattern, request.negative_prompt
-        ))  # fmt: skip
-        await _refuse(interaction, t("moderation.blocked", locale))
-        return
-
+    guild_id = interaction.guild_id
     requester = Requester(
         guild_id=guild_id,
         channel_id=interaction.channel_id,
-        user_id=user_id,
+        user_id=interaction.user.id,
         role_ids=member_role_ids(interaction.user),
         locale=locale.value,
         upload_limit=interaction.filesize_limit,
     )
     try:
         admission = await bot.service.request(requester, request)
+    except Banned as exc:
+        bot.instruments.request("refused_banned")
+        await _refuse(interaction, error_text(exc, locale))
+        return
+    except Blocked as exc:
+        bot.instruments.request("refused_blocked")
+        bot.spawn(bot.modlog.post_blocked(
+            guild_id, requester.user_id, request.prompt, exc.pattern, request.negative_prompt
+        ))  # fmt: skip
+        await _refuse(interaction, error_text(exc, locale))
+        return
     except CreditRefused as exc:
         bot.instruments.request("refused_limits")
-        await _refuse(interaction, str(exc))
+        await _refuse(interaction, error_text(exc, locale))
         return
     except SubmitRefused as exc:
         bot.instruments.request("refused_evolink")

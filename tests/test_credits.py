@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -14,6 +15,7 @@ from bot.credits import CreditRefused, Credits, Limits, Prices, Requester, perio
 from bot.request import VideoRequest
 from bot.simulator import DEFAULT_PRICES
 from bot.store import NewGeneration, Store, open_store
+from bot.ui.client import error_text
 from tests.backends import Backend
 from tests.conftest import FakeClock
 
@@ -33,6 +35,18 @@ async def store(backend: Backend, clock: FakeClock) -> AsyncIterator[Store]:
     s = await open_store(backend.target, clock=clock)
     yield s
     await s.close()
+
+
+def said(refusal: Exception) -> str:
+    """A refusal as the member reads it (in English)."""
+    return error_text(refusal, None)
+
+
+@contextmanager
+def refused_with(words: str) -> Iterator[None]:
+    with pytest.raises(CreditRefused) as caught:
+        yield
+    assert words in said(caught.value)
 
 
 def make(store: Store, clock: FakeClock, **limits: object) -> Credits:
@@ -75,7 +89,7 @@ async def test_reserve_then_refuse_when_the_allowance_is_spent(
     await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     with pytest.raises(CreditRefused) as refused:
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
-    text = str(refused.value)
+    text = said(refused.value)
     assert "cost 5 credits" in text and "you have 2 left" in text and "renew <t:" in text
     assert "Nothing was charged" in text
     rows = await store.fetchall("SELECT kind, amount FROM credit_ledger ORDER BY id")
@@ -203,12 +217,12 @@ async def test_a_crowd_never_overspends_the_server_or_the_bot(
     results = await asyncio.gather(*crowd, return_exceptions=True)
     assert len([r for r in results if not isinstance(r, BaseException)]) == 8  # 40 ≤ 42
     refusal = next(r for r in results if isinstance(r, CreditRefused))
-    assert "This server has used all the video credits" in str(refusal)
+    assert "This server has used all the video credits" in said(refusal)
     other = [credits.admit(member(user_id=n, guild_id=11), FIVE_SECONDS, next_poll_at=0)
              for n in range(50)]  # fmt: skip
     results = await asyncio.gather(*other, return_exceptions=True)
     assert len([r for r in results if not isinstance(r, BaseException)]) == 4  # 60 - 40 = 20
-    assert "The bot has used all" in str(next(r for r in results if isinstance(r, CreditRefused)))
+    assert "The bot has used all" in said(next(r for r in results if isinstance(r, CreditRefused)))
 
 
 async def test_running_limit_queues_then_refuses(store: Store, clock: FakeClock) -> None:
@@ -219,7 +233,7 @@ async def test_running_limit_queues_then_refuses(store: Store, clock: FakeClock)
     assert first.queue_position is None and first.generation.status == "requested"
     assert (second.queue_position, third.queue_position) == (1, 2)
     assert second.generation.status == "queued"
-    with pytest.raises(CreditRefused, match="1 video in progress and 2 waiting"):
+    with refused_with("1 video in progress and 2 waiting"):
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     assert await store.generations.queue_position(third.generation) == 2
     # the queue holds its reservations
@@ -230,7 +244,7 @@ async def test_cooldown_between_requests(store: Store, clock: FakeClock) -> None
     credits = make(store, clock, cooldown=30.0)
     await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     clock.advance(10)
-    with pytest.raises(CreditRefused, match="wait 21 more seconds"):
+    with refused_with("wait 21 more seconds"):
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     clock.advance(21)
     await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
@@ -271,7 +285,7 @@ async def test_the_cooldown_counts_only_requests_that_cost_something(
         made.id, status="completed", result_url="https://v/x.mp4"
     )
     clock.advance(10)
-    with pytest.raises(CreditRefused, match="wait 21 more seconds"):  # a video made counts
+    with refused_with("wait 21 more seconds"):  # a video made counts
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     clock.advance(20)
     started = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
@@ -285,7 +299,7 @@ async def test_the_cooldown_counts_only_requests_that_cost_something(
     queued = await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     assert queued.queue_position == 1  # the cancelled one did not count
     clock.advance(1)
-    with pytest.raises(CreditRefused, match="wait 30 more seconds"):  # a waiting one counts
+    with refused_with("wait 30 more seconds"):  # a waiting one counts
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
 
 
@@ -323,7 +337,7 @@ async def test_an_allowance_is_spent_to_the_last_credit_and_not_one_beyond(
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
         assert (await credits.member(GUILD, 1, ())).remaining == 0.0
     else:
-        with pytest.raises(CreditRefused, match="cost 5 credits"):
+        with refused_with("cost 5 credits"):
             await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
 
 
@@ -341,7 +355,7 @@ async def test_a_cap_is_spent_to_the_last_credit_and_not_one_beyond(
         try:
             await credits.admit(member(user_id=n), FIVE_SECONDS, next_poll_at=0)
         except CreditRefused as refused:
-            assert "has used all the video credits" in str(refused)
+            assert "has used all the video credits" in said(refused)
         else:
             made += 1
     assert made == videos
@@ -369,7 +383,7 @@ async def test_a_cooldown_of_one_second_still_applies(store: Store, clock: FakeC
     credits = make(store, clock, cooldown=1.0)
     await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     clock.advance(0.5)
-    with pytest.raises(CreditRefused, match="wait 1 more second "):
+    with refused_with("wait 1 more second "):
         await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
     clock.advance(0.5)
     await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)

@@ -22,16 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = (
     "bot.credits", "bot.moderation", "bot.blocklist", "bot.generations", "bot.tracker",
     "bot.validation", "bot.store", "bot.evolink", "bot.settings", "bot.request", "bot.charges",
-    "bot.addresses",
+    "bot.addresses", "bot.refusal",
 )  # fmt: skip
-# Rule modules that still word their answers with the catalogue (validation also names
-# discord's Locale type): the rules are to return message keys and values, and the Discord side
-# to word them. Delete a line when its import goes (the test says when); never add one.
-NOT_YET: dict[str, set[str]] = {
-    "bot.credits": {"bot.ui.i18n"},
-    "bot.moderation": {"bot.ui.i18n"},
-    "bot.validation": {"bot.ui.i18n", "discord"},
-}
 # Outside bot/ui/, and not rules: the process around the bot, which uses discord.py directly.
 PROCESS_USING_DISCORD = {
     "bot.__main__": "starts the client: its gateway address, login errors",
@@ -197,11 +189,10 @@ def discord_side(target: str) -> bool:
 
 
 def test_the_rules_reach_neither_discord_nor_the_discord_side() -> None:
-    """Followed through every module a rule imports (NOT_YET's imports aside)."""
+    """Followed through every module a rule imports."""
     by_source: dict[str, list[Import]] = {}
     for i in IMPORTS:
-        if i.target not in NOT_YET.get(i.source, set()):
-            by_source.setdefault(i.source, []).append(i)
+        by_source.setdefault(i.source, []).append(i)
     assert {r for r in RULES if r not in MODULES} == set(), "a rule module was renamed"
     for rule in [m for m in MODULES if within(m, *RULES)]:
         seen, chain = {rule}, [rule]
@@ -219,12 +210,4 @@ def test_outside_the_discord_side_only_the_process_imports_discord() -> None:
         for i in IMPORTS
         if i.target == "discord" and not within(i.source, "bot.ui", "cogs")
     }
-    not_yet = {m for m, targets in NOT_YET.items() if "discord" in targets}
-    assert users == set(PROCESS_USING_DISCORD) | not_yet
-
-
-def test_every_exception_is_still_needed() -> None:
-    """A module in NOT_YET that no longer imports what it lists: delete the line."""
-    present = {(i.source, i.target) for i in IMPORTS}
-    stale = [(m, t) for m, targets in NOT_YET.items() for t in targets if (m, t) not in present]
-    assert stale == []
+    assert users == set(PROCESS_USING_DISCORD)

@@ -113,7 +113,7 @@ def literal_first_args(name: str, where: str | None = None) -> set[str]:
 STATUSES_IN_SCHEMA = schema_values("generations", "status")
 LEDGER_KINDS_IN_SCHEMA = schema_values("credit_ledger", "kind")
 FAILURE_CODES = {*EVOLINK_TASK_ERRORS, *OWN_FAILURE_CODES, *STATUSES_IN_SCHEMA}
-CAP_HOLDERS = ("server", "bot")  # bot/credits.py: _cap_text(who)
+CAP_HOLDERS = ("server", "bot")  # bot/credits.py: _cap_reached(who)
 TIMELINE = ("submitted", "finished", "delivered")  # bot/ui/mod_render.py: say(label)
 # bot/ui/modlog_render.py undelivered_post: where the note about an undelivered video went
 UNDELIVERED_REACHED = ("reached.withheld", "reached.channel", "reached.dm", "reached.nowhere")
@@ -128,7 +128,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "modview.action.{}": (*ACTIONS, "take"),
     "limits.period.{}": CREDIT_PERIODS,
     "credits.remaining.{}": (*CREDIT_PERIODS, "other"),
-    "{}": tuple(sorted(literal_first_args("tn"))),  # plural messages: one key, every form
+    # plural messages: one key, every form (the credit refusals count too: bot/credits.py)
+    "{}": tuple(sorted(literal_first_args("tn") | literal_first_args("CreditRefused"))),
     "modview.{}": tuple(sorted(literal_first_args("say", "bot/ui/mod_render.py") | set(TIMELINE))),
     "modview.via.{}": ROUTES,
     "audit.detail.{}": DETAIL_NAMES,
@@ -168,7 +169,7 @@ def test_the_values_are_the_code_own() -> None:
         moderation.CONFIG, moderation.GRANT, moderation.LIMIT, moderation.REFUND,
     }  # fmt: skip
     assert audit_actions <= set(ACTIONS)
-    assert literal_first_args("_cap_text") == set(CAP_HOLDERS)
+    assert literal_first_args("_cap_reached") == set(CAP_HOLDERS)
     assert {"refusal.cooldown", "refusal.busy", "refusal.busy_waiting"} <= set(FAMILIES["{}"])
     assert {"generation", "param.duration", "timeline"} <= set(FAMILIES["modview.{}"])
     assert {"title", "cooldown", "max_running"} <= set(FAMILIES["limits.{}"])
@@ -186,13 +187,18 @@ def test_every_failure_code_has_its_own_words(code: str, locale: str) -> None:
         assert text == task_failure_text(code, None, locale)  # not EvoLink's raw message
 
 
+# What takes a message key as its first argument: the catalogue's functions, and the refusals
+# the rules raise (bot/refusal.py), which the Discord side words.
+TAKING_A_KEY = ("t", "tn", "Refusal", "CreditRefused", "InvalidInput", "RuleError")
+
+
 def keys_built_from_variables() -> Iterator[tuple[str, int, str]]:
     """`t(f"failure.{code}")`-style keys as templates ("failure.{}"), with where they are."""
     for path in SOURCES:
         for node in ast.walk(parsed(path)):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
                 continue
-            if node.func.id in ("t", "tn") and node.args:
+            if node.func.id in TAKING_A_KEY and node.args:
                 first = node.args[0]
                 if isinstance(first, ast.JoinedStr):
                     template = "".join(

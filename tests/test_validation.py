@@ -1,5 +1,6 @@
 import pytest
 
+from bot.ui.render import problem_text
 from bot.validation import AudioFile, InvalidRequest, unsendable_option, validate_video_request
 
 
@@ -7,7 +8,7 @@ def problems(**kwargs: object) -> list[str]:
     kwargs.setdefault("prompt", "a cat")
     with pytest.raises(InvalidRequest) as caught:
         validate_video_request(**kwargs)  # type: ignore[arg-type]
-    return caught.value.problems
+    return [problem_text(p) for p in caught.value.issues]  # as a member reads them
 
 
 def test_every_option_maps_to_the_api_field() -> None:
@@ -120,7 +121,7 @@ def test_a_command_s_options_are_checked_for_unsendable_text_at_any_depth() -> N
     ]
     problem = unsendable_option(nested)
     assert problem is not None
-    assert problem.text() == "`reason` contains a character that cannot be sent."
+    assert problem_text(problem) == "`reason` contains a character that cannot be sent."
     assert unsendable_option([{"name": "since", "value": "\x00"}]) is not None
     assert unsendable_option("not a list") is None and unsendable_option([1, None]) is None
 

@@ -16,12 +16,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
+from bot.bounded_http import Answer
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
-from bot.health import Answer, Health, MonitoringServer
+from bot.health import Health, MonitoringServer
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
@@ -29,6 +30,7 @@ from bot.moderation import Moderation
 from bot.settings import Settings
 from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
+from bot.ui import render
 from bot.ui.delivery import DiscordNotifier, MessageButtons
 from bot.ui.discord_limits import CONTENT, clip_text
 from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_label, t
@@ -87,9 +89,13 @@ def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
 
 
 def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
-    """A refusal's values with `option` (an option's name) and `choices` (a tuple of choice
-    names) as the reader's Discord shows them: `period`, `daily, weekly` in English."""
+    """A refusal's values (bot/refusal.py) with `option` (an option's name) and `choices` (a
+    tuple of choice names) as the reader's Discord shows them, `period` and `daily, weekly` in
+    English, and `when` (seconds since the epoch) as a Discord timestamp relative to now."""
     shown = dict(values)
+    when = values.get("when")
+    if isinstance(when, int | float):
+        shown["when"] = f"<t:{int(when)}:R>"
     if isinstance(values.get("option"), str):
         shown["option"] = option_label(str(values["option"]), locale)
     choices = values.get("choices")
@@ -107,7 +113,8 @@ class VideoTree(app_commands.CommandTree["VideoBot"]):
                 await interaction.response.autocomplete([])
             else:
                 locale = interaction.locale
-                text = t("validation.refused_unsendable", locale, problem=problem.text(locale))
+                problem_text = render.problem_text(problem, locale)
+                text = t("validation.refused_unsendable", locale, problem=problem_text)
                 await reply_privately(interaction, text)
             return False
         return await interaction.client.admit(interaction)
@@ -251,10 +258,10 @@ class VideoBot(commands.Bot):
         # With callbacks, EvoLink says when a task is done; polling is only the safety net.
         poll_interval = s.callback_safety_poll if s.callback_public_url else s.poll_interval
         self.service = VideoService(
-            self.store, self.api, self.credits, poll_interval=poll_interval, clock=self.clock,
-            on_submitted=lambda: self.tracker.wake(), callback_base=s.callback_public_url,
-            on_charge_anomaly=self.report_charge_anomaly, instruments=self.instruments,
-            is_banned=self.moderation.is_banned,  # their queued requests never start
+            self.store, self.api, self.credits, self.moderation, poll_interval=poll_interval,
+            clock=self.clock, on_submitted=lambda: self.tracker.wake(),
+            callback_base=s.callback_public_url, on_charge_anomaly=self.report_charge_anomaly,
+            instruments=self.instruments,
         )  # fmt: skip
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,

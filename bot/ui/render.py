@@ -18,7 +18,8 @@ from bot.request import ASPECT_RATIO, DURATION, NEGATIVE_PROMPT, QUALITY, output
 from bot.store import Generation
 from bot.ui.discord_limits import CONTENT, clip_text, fit_embed, join_lines
 from bot.ui.i18n import AnyLocale as Locale
-from bot.ui.i18n import t, tn
+from bot.ui.i18n import option_label, t, tn
+from bot.validation import InvalidRequest, Problem
 
 COLOR_WORKING = discord.Colour.blurple()
 COLOR_DONE = discord.Colour.green()
@@ -73,10 +74,16 @@ def submit_error_text(error: evolink.EvoLinkError, locale: Locale = None) -> str
             return t("submit.unavailable", locale)
 
 
-def invalid_request_text(problems: list[str], locale: Locale = None) -> str:
-    """`problems` already in the member's language (InvalidRequest.texts(locale))."""
+def problem_text(problem: Problem, locale: Locale = None) -> str:
+    """One reason a request cannot start, each option named as the member's Discord shows it."""
+    labels = {name: option_label(option, locale) for name, option in problem.options.items()}
+    return t(problem.key, locale, **problem.values, **labels)
+
+
+def invalid_request_text(error: InvalidRequest, locale: Locale = None) -> str:
+    """Every problem of the request, as a list."""
     room = CONTENT - len(t("request.invalid", locale, problems=""))
-    lines = join_lines([f"• {p}" for p in problems], room)
+    lines = join_lines([f"• {problem_text(p, locale)}" for p in error.issues], room)
     return t("request.invalid", locale, problems=lines)
 
 
