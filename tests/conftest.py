@@ -82,7 +82,14 @@ def postgres_server() -> Iterator[PostgresServer]:
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
-        server.make_template()
+        try:
+            server.make_template()
+        except Exception as exc:  # OSError, asyncpg's: the server cannot be used
+            pytest.fail(
+                f"the PostgreSQL for the [postgres] tests cannot be used (TEST_DATABASE_URL or "
+                f"the throwaway server): {type(exc).__name__}: {exc}",
+                pytrace=False,
+            )
         yield server
         server.drop_template()
     finally:
