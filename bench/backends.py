@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bench.common import SimProcess, Table, ms, progress, run_job, sec
 
 if TYPE_CHECKING:
-    from bench.__main__ import Config
+    from bench.config import Config
 
 CI_POSTGRES = Path(__file__).resolve().parents[1] / ".ci" / "postgres"
 

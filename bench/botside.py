@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import secrets
 import sqlite3
@@ -184,10 +185,29 @@ class Planned:
     duration: int
     callback_token: str | None
     arrival: bool = False  # submitted after t0 (keeps the number of active tasks steady)
+    estimate: float | None = None  # EvoLink's estimated_time (None: the length, exactly)
+    profile: str = "linear"  # how the task reports progress (bot/simulator/profiles.py)
 
     @property
     def terminal_at(self) -> float:
         return self.created_at + self.length
+
+    @property
+    def estimated(self) -> float:
+        return self.length if self.estimate is None else self.estimate
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How planned tasks report progress and how far they stray from their estimate."""
+
+    profiles: tuple[str, ...] = ("linear",)  # each task takes one of these, at random
+    spread: tuple[float, float] = (1.0, 1.0)  # real length / estimate, drawn log-uniformly
+
+    def draw(self, rng: random.Random, length: float) -> tuple[float, str]:
+        low, high = self.spread
+        factor = low if low == high else math.exp(rng.uniform(math.log(low), math.log(high)))
+        return length / factor, rng.choice(self.profiles)
 
 
 def make_plan(
@@ -201,11 +221,15 @@ def make_plan(
     fail_rate: float = 0.05,
     callbacks: bool = False,
     guilds: int = 100,
+    behaviour: Behaviour | None = None,
 ) -> list[Planned]:
     """`count` tasks running at `t0`, of mixed total lengths, each at a random point of its
     life (at least `min_remaining` s left); then, for `arrivals_for` seconds, new tasks arriving
-    (Poisson) at the rate that keeps `count` active: count / mean length."""
+    (Poisson) at the rate that keeps `count` active: count / mean length. `behaviour`: their
+    progress profiles and estimates (default: linear, estimate exact)."""
     rng = random.Random(seed)
+    shapes = random.Random(seed + 1)  # its own stream: the same lengths and times whatever it is
+    behaviour = behaviour or Behaviour()
     starts: list[tuple[float, float]] = []
     for _ in range(count):
         length = rng.uniform(*lengths)
@@ -221,6 +245,7 @@ def make_plan(
     plan = []
     for i, (created_at, length) in enumerate(starts):
         guild = i % guilds
+        estimate, profile = behaviour.draw(shapes, length)
         plan.append(
             Planned(
                 gen_id=i + 1,
@@ -235,6 +260,39 @@ def make_plan(
                 duration=rng.choice((5, 5, 5, 10, 15, 2)),
                 callback_token=secrets.token_urlsafe(24) if callbacks else None,
                 arrival=created_at > t0,
+                estimate=estimate,
+                profile=profile,
+            )
+        )
+    return plan
+
+
+def burst_plan(
+    count: int, t0: float, *, length: float, behaviour: Behaviour, seed: int, spread_over: float
+) -> list[Planned]:
+    """`count` tasks of `length` s, all created within `spread_over` s from `t0` (a burst of
+    members), each arriving as VideoService.submit leaves it."""
+    rng = random.Random(seed)
+    plan = []
+    for i in range(count):
+        created_at = t0 + spread_over * i / max(1, count)
+        estimate, profile = behaviour.draw(rng, length)
+        plan.append(
+            Planned(
+                gen_id=i + 1,
+                task_id=f"task-unified-{int(created_at)}-{i:08x}",
+                created_at=created_at,
+                length=length,
+                fail_code=None,
+                guild_id=BENCH_GUILD,
+                channel_id=BENCH_CHANNEL + i % 3,
+                user_id=BENCH_USER + i,
+                quality="720p",
+                duration=5,
+                callback_token=None,
+                arrival=True,
+                estimate=estimate,
+                profile=profile,
             )
         )
     return plan
@@ -251,6 +309,10 @@ async def load_plan(
             p.length,
             p.fail_code,
             f"{callback_base}/{p.gen_id}/{p.callback_token}" if callback_base else None,
+            p.estimated,
+            p.profile,
+            p.quality,
+            p.duration,
         ]
         for p in plan
     ]
@@ -299,7 +361,7 @@ def insert_active(
                 p.gen_id, p.guild_id, p.channel_id, p.user_id, "en-US",
                 f"benchmark scene {p.gen_id}: a fox crossing a snowy field at dawn", p.quality,
                 "16:9", p.duration, str(uuid.uuid4()), p.task_id,
-                status, progress, p.length, cost, status_message_id(p), next_poll(p),
+                status, progress, p.estimated, cost, status_message_id(p), next_poll(p),
                 int(elapsed / 10), p.created_at - 0.5, p.created_at, now, p.callback_token,
             )
         )  # fmt: skip

@@ -23,6 +23,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "burst": ("bench.burst", "run"),
     "tracking": ("bench.tracking", "run_ours"),
     "naive": ("bench.tracking", "run_naive"),
+    "crowd": ("bench.crowd", "run"),
     "restart-prepare": ("bench.restart", "prepare"),
     "restart": ("bench.restart", "run"),
     "history-build": ("bench.history", "build"),

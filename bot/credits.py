@@ -94,6 +94,7 @@ class Admission:
     generation: Generation
     cost: float
     queue_position: int | None  # 1 = next to start; None when it was started at once
+    evolink_busy: bool = False  # it waits for EvoLink to take it, not for a free slot
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,10 @@ class Credits:
         *,
         next_poll_at: float,
         callback_token: str | None = None,
+        hold: bool = False,
     ) -> Admission:
-        """Check every limit and store the request with its reservation, all in one transaction."""
+        """Check every limit and store the request with its reservation, all in one transaction.
+        `hold`: it waits even with a free slot (EvoLink is busy, others wait before it)."""
         cost = self.prices.estimate(request.quality, request.duration)
         now = self._clock()
         async with self._store.transaction() as tx:
@@ -245,12 +248,13 @@ class Credits:
                 if spent + cost > limits.global_cap + 1e-9:
                     raise _cap_reached("bot", global_renews)
 
-            status = "queued" if must_wait else "requested"
+            status = "queued" if must_wait or hold else "requested"
             generation = await tx.generations.add(
                 _new_generation(who, request, status, next_poll_at, callback_token)
             )
             await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
-        return Admission(generation, cost, queued + 1 if status == "queued" else None)
+        position = queued + 1 if status == "queued" else None
+        return Admission(generation, cost, position, evolink_busy=hold and not must_wait)
 
     async def _check_cooldown(
         self, tx: Transaction, who: Requester, limits: Limits, now: float

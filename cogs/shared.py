@@ -183,7 +183,11 @@ async def start_video(
     bot.notifier.remember_interaction(generation.id, interaction)
     bot.spawn(bot.modlog.post_request(generation))
     embed = render.status_embed(
-        generation, now=bot.clock(), queue_position=admission.queue_position, locale=locale
+        generation,
+        now=bot.clock(),
+        queue_position=admission.queue_position,
+        evolink_busy=admission.evolink_busy,
+        locale=locale,
     )
     if admission.queue_position is not None:
         message = await interaction.edit_original_response(

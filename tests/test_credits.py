@@ -488,20 +488,3 @@ async def test_one_generation_settled_twice_at_once_is_charged_once(
     await connections_ready(store, 3)
     assert sorted(await asyncio.gather(settle(), settle(), settle())) == [0.0, 0.0, 2.0]
     assert await ledger_kinds(store, generation.id) == [("reserve", -5.0), ("settle", 2.0)]
-
-
-async def test_queued_requests_started_twice_at_once_fill_the_free_slots_once(
-    store: Store, clock: FakeClock
-) -> None:
-    credits = make(store, clock, max_running=2, max_queued=5)
-    for _ in range(2):
-        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
-    for _ in range(3):
-        await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)
-    await store.execute("UPDATE generations SET status = 'failed' WHERE status = 'requested'")
-    await connections_ready(store, 3)
-    started = await asyncio.gather(
-        *(store.generations.promote_queued(GUILD, 1, 2, 0.0) for _ in range(3))
-    )
-    assert sorted(len(batch) for batch in started) == [0, 0, 2]
-    assert await store.generations.unfinished_counts(GUILD, 1) == {"requested": 2, "queued": 1}

@@ -29,7 +29,13 @@ from bot.store.database import (
     Executor,
     Row,
 )
-from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
+from bot.store.generations import (
+    Generation,
+    Generations,
+    NewGeneration,
+    ProgressUpdate,
+    WaitingRequest,
+)
 from bot.store.history import History, LogCursor, LogFilter
 from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
 from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
@@ -55,6 +61,7 @@ __all__ = [
     "Row",
     "Store",
     "Transaction",
+    "WaitingRequest",
     "check_usable",
     "is_postgres_url",
     "open_store",
