@@ -6,6 +6,7 @@
     python -m bench --sections burst,restart --burst-sizes 200
     python -m bench --sections tracking --variants single --profile /tmp/prof
     python -m bench --sections tracking --api-latency-ms 150 --discord-latency-ms 80
+    python -m bench --sections backends   # SQLite vs PostgreSQL, one process (bench/backends.py)
 
 `--profile DIR` writes a cProfile (.prof and a text summary) of the measured part of every job.
 Results are in BENCHMARKS.md.
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from bench.backends import backends
 from bench.common import (
     JobFailed,
     SimProcess,
@@ -42,7 +44,7 @@ from bench.common import (
     run_job,
     sec,
 )
-from bench.config import SECTIONS, Config, log_note, spread3
+from bench.config import OPTIONAL, SECTIONS, Config, log_note, spread3
 from bench.tracking_report import crowd, short, tracking
 
 # --------------------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
     "crowd": crowd,
     "restart": restart,
     "history": history,
+    "backends": backends,
 }
 
 
@@ -212,7 +215,7 @@ def parse_args(argv: list[str]) -> Config:
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (< 60 s)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help=f"comma-separated, from {', '.join(SECTIONS)}")  # fmt: skip
+                        help=f"comma-separated, from {', '.join(SECTIONS + OPTIONAL)}")  # fmt: skip
     parser.add_argument("--burst-sizes", help="comma-separated N (default 50,200,1000)")
     parser.add_argument("--tasks", type=int, help="active tasks to track (default 10,000)")
     parser.add_argument("--poll", type=float, help="poll interval, s (default 10)")
@@ -236,10 +239,12 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--profile", type=Path, help="write a cProfile of every job here")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the run's temporary files")
+    parser.add_argument("--database-url", help="PostgreSQL server for `backends` (may CREATE "
+                        "DATABASE); default: a throwaway one")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = Config.quick_run() if args.quick else Config()
     cfg.sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    unknown = set(cfg.sections) - set(SECTIONS)
+    unknown = set(cfg.sections) - set(SECTIONS + OPTIONAL)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     if args.variants:
@@ -255,7 +260,7 @@ def parse_args(argv: list[str]) -> Config:
         cfg.burst_sizes = [int(n) for n in args.burst_sizes.split(",")]
     for name in ("tasks", "poll", "window", "video_kb", "api_latency_ms", "discord_latency_ms",
                  "poll_concurrency", "restart_tasks", "history_rows", "queries",
-                 "cache_dir", "profile", "markdown"):  # fmt: skip
+                 "cache_dir", "profile", "markdown", "database_url"):  # fmt: skip
         value = getattr(args, name)
         if value is not None:
             setattr(cfg, name, value)
@@ -293,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     tables: list[Table] = [head]
     failed = False
     try:
-        for name in SECTIONS:
+        for name in SECTIONS + OPTIONAL:
             if name not in cfg.sections:
                 continue
             section_start = time.time()

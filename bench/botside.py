@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,17 @@ STATUS_MESSAGE = 1_330_000_000_000_000_000
 CALLBACK_SAFETY_POLL = 300.0  # Settings.callback_safety_poll's default
 
 
-def bench_settings(database: Path, base_url: str, **overrides: Any) -> Settings:
+def bench_settings(
+    database: Path, base_url: str, *, database_url: str | None = None, **overrides: Any
+) -> Settings:
     """Production defaults, with every per-member and server limit lifted: nothing a member is
-    entitled to may be refused during a benchmark."""
+    entitled to may be refused during a benchmark. `database_url`: PostgreSQL, not the file."""
     values: dict[str, Any] = {
         "discord_token": Secret("bench-discord-token-0123456789"),
         "evolink_api_key": Secret("sk-bench-key-0123456789"),
         "evolink_base_url": base_url,
         "database_path": database,
+        "database_url": Secret(database_url) if database_url else None,
         "default_user_credits": None,
         "max_running_per_user": 50,
         "max_queued_per_user": 50,
@@ -338,7 +342,7 @@ def status_message_id(p: Planned) -> int:
 
 
 def insert_active(
-    database: Path,
+    database: Path | str,
     plan: list[Planned],
     next_poll: Callable[[Planned], float],
     now: float,
@@ -365,6 +369,9 @@ def insert_active(
             (p.guild_id, p.user_id, p.gen_id, "reserve", -cost, p.created_at - 0.5, "estimate",
              p.created_at - 0.5)
         )  # fmt: skip
+    if isinstance(database, str):  # a PostgreSQL URL (this runs in a thread of its own)
+        asyncio.run(_insert_postgres(database, rows, ledger))
+        return
     marks = ", ".join("?" for _ in _ROW_COLUMNS.split(","))
     db = sqlite3.connect(database, isolation_level=None)
     try:
@@ -379,3 +386,26 @@ def insert_active(
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+async def _insert_postgres(
+    url: str, rows: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]]
+) -> None:
+    import asyncpg
+
+    money = _ROW_COLUMNS.replace(" ", "").split(",").index("credits_reserved")
+    rows = [(*r[:money], Decimal(repr(r[money])), *r[money + 1 :]) for r in rows]
+    ledger = [(*r[:4], Decimal(repr(r[4])), *r[5:]) for r in ledger]
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "generations", records=rows, columns=_ROW_COLUMNS.replace(" ", "").split(",")
+            )
+            await connection.copy_records_to_table(
+                "credit_ledger", records=ledger,
+                columns=["guild_id", "user_id", "generation_id", "kind", "amount", "charged_at",
+                         "reason", "created_at"],
+            )  # fmt: skip
+    finally:
+        await connection.close()

@@ -11,6 +11,8 @@ from typing import Any
 from bench.common import Table
 
 SECTIONS = ("burst", "tracking", "short", "crowd", "restart", "history")
+# run only when asked for (--sections backends): needs PostgreSQL (bench/backends.py)
+OPTIONAL = ("backends",)
 #: The profiles the tracking mix draws from, in equal parts: every one that reports progress
 #: (none-until-done is measured on its own).
 MIX = ("linear", "s-curve", "stepwise", "stuck-then-done")
@@ -51,6 +53,7 @@ class Config:
     keep: bool = False
     markdown: Path | None = None
     quick: bool = False
+    database_url: str | None = None  # PostgreSQL for `backends` (else a throwaway server)
 
     @classmethod
     def quick_run(cls) -> Config:

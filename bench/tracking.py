@@ -118,7 +118,7 @@ def _query_figures(
 async def _feed(
     plan: list[Planned],
     fake: BenchFakeDiscord,
-    database: Path,
+    database: Path | str,
     next_poll: Any,
     wake: Any,
 ) -> None:
@@ -159,7 +159,9 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         port = _free_port()
         callback_base = f"http://127.0.0.1:{port}/evolink"
         overrides |= {"callback_public_url": callback_base, "callback_port": port}
-    settings = bench_settings(run_dir / "bot.db", params["sim_url"], **overrides)
+    settings = bench_settings(
+        run_dir / "bot.db", params["sim_url"], database_url=params.get("database_url"), **overrides
+    )
 
     schedule: Schedule | None = None  # with callbacks: the bot's own (the safety interval)
     if not callbacks:
@@ -188,7 +190,7 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
             return phase
 
         initial = [p for p in plan if not p.arrival]
-        await asyncio.to_thread(insert_active, settings.database_path, initial, next_poll, t0)
+        await asyncio.to_thread(insert_active, settings.database, initial, next_poll, t0)
         fake.add_status_messages([(status_message_id(p), p.channel_id) for p in initial])
         ended = _in_window(plan, t0, window)
         all_ended = fake.delivered({p.gen_id for p in ended})
@@ -199,7 +201,7 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         cpu0, wall0 = time.process_time(), time.time()
         bot.tracker.wake()  # the rows are in: wake the sleeping loop, as a submission does
         feeder = asyncio.create_task(
-            _feed(plan, fake, settings.database_path, next_poll, bot.tracker.wake)
+            _feed(plan, fake, settings.database, next_poll, bot.tracker.wake)
         )
         stop = asyncio.Event()
         samples: list[int] = []

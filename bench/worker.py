@@ -29,6 +29,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "history-build": ("bench.history", "build"),
     "history-query": ("bench.history", "query"),
     "history-export": ("bench.history", "export"),
+    "history-to-postgres": ("bench.history", "to_postgres"),
 }
 
 

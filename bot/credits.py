@@ -221,6 +221,10 @@ class Credits:
         now = self._clock()
         async with self._store.transaction() as tx:
             limits = await self.limits(who.guild_id, tx)
+            await tx.ledger.hold_spending(
+                who.guild_id, who.user_id,
+                server=limits.guild_cap is not None, bot=limits.global_cap is not None,
+            )  # fmt: skip
             start, renews = period_bounds(limits.period, now)
             await self._check_cooldown(tx, who, limits, now)
             running, queued = await self._counts(tx, who)
@@ -287,6 +291,7 @@ class Credits:
         """
         if not math.isfinite(charge) or charge < 0:
             raise ValueError(f"refusing to settle generation {generation.id} to {charge!r}")
+        await tx.ledger.hold_generation(generation.id)
         net = await tx.ledger.generation_net(generation.id)
         if net is None:
             return 0.0  # nothing was reserved for it

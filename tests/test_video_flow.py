@@ -421,7 +421,7 @@ async def test_shutdown_lets_the_tracker_finish_its_pass(
                 break
             await asyncio.sleep(0.01)
     # closed while the query was in flight: the pass finished its writes and the delivery
-    reopened = await open_store(bot.settings.database_path, clock=clock)
+    reopened = await open_store(bot.settings.database, clock=clock)
     row = await reopened.generations.get(1)
     await reopened.close()
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"

@@ -234,7 +234,7 @@ class VideoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         s = self.settings
-        self.store = await open_store(s.database_path, clock=self.clock)
+        self.store = await open_store(s.database, clock=self.clock, pool_size=s.database_pool_size)
         self.api = evolink.EvoLinkClient(
             s.evolink_base_url,
             s.evolink_api_key.get(),
