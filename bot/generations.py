@@ -11,6 +11,7 @@ request waits in line (bot/busy_line.py) and is created after Retry-After, in or
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -113,6 +114,7 @@ class VideoService:
         self.in_flight: set[int] = set()
         self._held_by_evolink_since: dict[int, float] = {}
         self.line = BusyLine(clock)
+        self._admitting = asyncio.Lock()
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
         """Admit the request, then start it unless it has to wait: for a free slot, or for
@@ -123,16 +125,20 @@ class VideoService:
         reservation in one transaction (CreditRefused); nothing is stored or charged for a
         refused request. Starting it raises as `submit` does (SubmitRefused, SubmitUnconfirmed).
         """
-        await self._moderation.screen(
-            who.guild_id, who.user_id, request.prompt, request.negative_prompt
-        )
-        admission = await self._credits.admit(
-            who,
-            request,
-            next_poll_at=self._clock() + RECONCILE_DELAY,
-            callback_token=secrets.token_urlsafe(24) if self._callback_base else None,
-            hold=self.line.waiting,
-        )
+        # one admission of this process at a time, in the order members asked: ids, and so the
+        # line of requests waiting for EvoLink, follow it (SQLite's one connection did that by
+        # itself; PostgreSQL's pool answers side by side, in any order)
+        async with self._admitting:
+            await self._moderation.screen(
+                who.guild_id, who.user_id, request.prompt, request.negative_prompt
+            )
+            admission = await self._credits.admit(
+                who,
+                request,
+                next_poll_at=self._clock() + RECONCILE_DELAY,
+                callback_token=secrets.token_urlsafe(24) if self._callback_base else None,
+                hold=self.line.waiting,
+            )
         self._instruments.credits_reserved(admission.cost)
         if admission.evolink_busy:
             self.line.join(admission.generation.id)
