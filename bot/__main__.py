@@ -23,7 +23,7 @@ from bot.fdlimit import raise_open_file_limit
 from bot.logs import setup_logging
 from bot.preflight import run_checks, settings_database_problem
 from bot.settings import Settings, SettingsError, load_settings
-from bot.ui.client import VideoBot
+from bot.ui.client import VideoBot, make_bot
 
 log = logging.getLogger("bot")
 
@@ -80,7 +80,7 @@ async def log_in(bot: VideoBot, settings: Settings, stop: asyncio.Event) -> bool
 
 async def run(settings: Settings) -> None:
     """Run until Discord refuses us or SIGINT/SIGTERM arrives, then close everything, awaited."""
-    bot = VideoBot(settings)
+    bot = make_bot(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -32,10 +32,14 @@ SHIPPED = {
     "0006_member_status_time_index.sql": "a3f1e3242a7d141a",
     "0007_delivery_route.sql": "046f9cbdf0928aa6",
     "0008_append_only_refuses_replace.sql": "294418dc1559b953",
+    "0009_claims_and_shared_state.sql": "bb78906c8228d7e7",
 }
 
 # The version a column first exists at; earlier databases cannot hold it.
-COLUMN_SINCE = {"callback_token": 4, "upload_limit": 4, "delivery_route": 7}
+COLUMN_SINCE = {
+    "callback_token": 4, "upload_limit": 4, "delivery_route": 7, "claimed_by": 9,
+    "lease_until": 9,
+}  # fmt: skip
 
 
 def generation(id: int, status: str, **values: Any) -> dict[str, Any]:
@@ -51,6 +55,7 @@ def generation(id: int, status: str, **values: Any) -> dict[str, Any]:
         "delivered_at": None, "delivered_via": None, "delivery_message_id": None,
         "delivery_attempts": 0, "next_delivery_at": None, "updated_at": 1_000.0 + id,
         "callback_token": f"secret-{id}", "upload_limit": 10_485_760, "delivery_route": None,
+        "claimed_by": None, "lease_until": None,
     }  # fmt: skip
     row.update(values)
     return row

@@ -99,6 +99,7 @@ class DiscordNotifier:
         on_outcome: Outcome | None = None,
         on_undeliverable: GaveUp | None = None,
         record_route: RecordRoute | None = None,
+        congested: Callable[[], bool] = lambda: False,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -111,6 +112,7 @@ class DiscordNotifier:
         self._on_outcome = on_outcome  # e.g. the mod-log post
         self._on_undeliverable = on_undeliverable  # (generation, why, where the note went)
         self._record_route = record_route  # remembers a fallback while it is tried
+        self._congested = congested  # requests wait for Discord's global limit (the bot token)
 
     def remember_interaction(
         self, generation_id: int, interaction: discord.Interaction[Any]
@@ -136,6 +138,8 @@ class DiscordNotifier:
         A waiting request's place in the queue has no next poll: that edit goes out anyway."""
         if generation.status_message_id is None:
             return
+        if self._congested() and self._fresh_interaction(generation.id) is None:
+            return  # deliveries first: this edit would spend the bot token's budget
         correction = generation.status == "queued"
         if self._throttle.allow(
             generation.channel_id, generation.status_message_id, correction=correction
@@ -204,7 +208,9 @@ class DiscordNotifier:
             log.exception("could not report the outcome of generation %s", generation.id)
 
     async def _send_everywhere(self, g: Generation, video: media.Video | None) -> Delivery:
-        """Channel first, then a follow-up while the interaction is fresh, then a DM.
+        """Channel first, then a follow-up while the interaction is fresh, then a DM. While
+        requests wait for the bot token's budget (Discord's global limit, every process's), the
+        follow-up comes first: an interaction's own token does not spend that budget.
 
         A fallback is recorded (`record_route`) before it is tried and cleared if it fails. One
         still recorded means the bot stopped while sending it: the video may be there already,
@@ -214,6 +220,14 @@ class DiscordNotifier:
             if found is not None:
                 return Delivery("followup", found)
         if g.delivery_route is None:
+            interaction = self._fresh_interaction(g.id)
+            if interaction is not None and self._congested():
+                # the channel would wait for the bot token's budget: the member's interaction
+                # does not spend it (its follow-up carries no nonce: the route is recorded)
+                delivered = await self._followup(g, video, interaction)
+                if delivered is not None:
+                    return delivered
+                interaction = None  # tried: the channel, then a direct message
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
                 message = await self._send(channel, g, video)
@@ -223,16 +237,10 @@ class DiscordNotifier:
             except DISCORD_ERRORS as exc:
                 raise DeliveryFailed(f"channel send failed: {exc}") from exc
 
-            interaction = self._fresh_interaction(g.id)
             if interaction is not None:
-                await self._route(g, "followup")
-                try:
-                    message = await interaction.followup.send(
-                        **self._message(g, video, link_only=video is None), wait=True
-                    )
-                    return Delivery("followup", message.id)
-                except DISCORD_ERRORS as exc:
-                    log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+                delivered = await self._followup(g, video, interaction)
+                if delivered is not None:
+                    return delivered
 
         await self._route(g, "dm")  # the DM carries the nonce: sent twice, it is posted once
         try:
@@ -243,6 +251,21 @@ class DiscordNotifier:
         except DISCORD_ERRORS as exc:
             await self._route(g, None)
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    async def _followup(
+        self, g: Generation, video: media.Video | None, interaction: discord.Interaction[Any]
+    ) -> Delivery | None:
+        """The video as a follow-up of the member's interaction; None if that failed."""
+        await self._route(g, "followup")
+        try:
+            message = await interaction.followup.send(
+                **self._message(g, video, link_only=video is None), wait=True
+            )
+            return Delivery("followup", message.id)
+        except DISCORD_ERRORS as exc:
+            log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+        await self._route(g, None)
+        return None
 
     async def _route(self, g: Generation, route: str | None) -> None:
         if self._record_route is not None:

@@ -1,0 +1,99 @@
+"""How many requests this process may make to Discord with the bot token, and when.
+
+Discord allows about 50 requests a second per bot token, whichever process makes them. Requests
+made with an interaction's own token (the answer to a command, its follow-ups, edits of its
+`@original` message) are not bound by that limit. Every request made with the bot token first
+takes one from a token bucket: this process's own when it is the only one (SQLite), or one kept
+in the database that every process takes from (bot/store/shared.py, PostgreSQL), so that any
+number of processes together stay within the one limit.
+
+The bucket refills at nine tenths of the limit and holds a tenth in reserve: however the
+requests fall, no second sees more than the limit. `congested`: requests are waiting for the
+budget now; work that can go through an interaction's token (a delivery while the member's
+interaction lives) should then go that way, and work that can be skipped (a progress edit)
+should be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from bot.store import Clock
+from bot.store.shared import SharedState
+
+log = logging.getLogger(__name__)
+
+BUCKET = "discord bot token"  # the shared bucket's name (bot/store/shared.py)
+RESERVE_SHARE = 0.1  # of the limit, held as the bucket's reserve (the rest refills each second)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RequestBudget:
+    def __init__(
+        self,
+        limit: float,
+        *,
+        monotonic: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        """`limit`: requests a second, for every process together."""
+        self.burst = max(1.0, limit * RESERVE_SHARE)
+        self.rate = max(limit - self.burst, limit / 2)
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._tokens = self.burst
+        self._refilled_at = monotonic()
+        self._shared: SharedState | None = None
+        self._shared_clock: Clock | None = None
+        self._lock = asyncio.Lock()  # one request at a time asks the bucket, in order
+        self._sleeping = 0
+        self._shared_failed = False
+
+    def share_through(self, shared: SharedState, *, clock: Clock | None = None) -> None:
+        """From now on, take from the bucket every process shares (`clock`: the time to pass
+        to it; None: the database's own clock)."""
+        self._shared = shared
+        self._shared_clock = clock
+
+    @property
+    def congested(self) -> bool:
+        """A request is waiting for the budget right now."""
+        return self._sleeping > 0
+
+    async def acquire(self) -> None:
+        """Wait until this process may make one more request with the bot token."""
+        async with self._lock:
+            while (wait := await self._take()) > 0:
+                self._sleeping += 1
+                try:
+                    await self._sleep(wait)
+                finally:
+                    self._sleeping -= 1
+
+    async def _take(self) -> float:
+        if self._shared is not None:
+            try:
+                now = self._shared_clock() if self._shared_clock is not None else None
+                wait = await self._shared.take(BUCKET, self.rate, self.burst, now)
+            except Exception as exc:  # the database is failing: this process's own bucket
+                if not self._shared_failed:
+                    log.warning("Discord's request budget is unreadable (%s); counting here", exc)
+                self._shared_failed = True
+            else:
+                self._shared_failed = False
+                return wait
+        return self._take_here()
+
+    def _take_here(self) -> float:
+        now = self._monotonic()
+        elapsed = max(0.0, now - self._refilled_at)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._refilled_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate

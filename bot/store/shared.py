@@ -1,0 +1,77 @@
+"""What the bot's processes agree on through the database, beyond the rows of their work.
+
+- timers (`shared_timers`): until when something holds for every process, e.g. the pause in
+  creates EvoLink asked for (`extend`, `until`), or when a notice was last sent, so that one
+  process sends it (`claim_notice`);
+- the request budget (`request_budget`): a token bucket every process spends from, e.g. Discord's
+  global rate limit for the bot token (`take`). Its clock is the database's own unless the
+  caller passes the time (tests), so processes on hosts whose clocks differ still share it
+  exactly.
+"""
+
+from __future__ import annotations
+
+from bot.store.database import Clock, Executor
+
+
+class SharedState:
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    async def until(self, name: str, *, since: float) -> float | None:
+        """Until when the timer `name` runs, if it was last set after `since`."""
+        row = await self._db.fetchone(
+            "SELECT until FROM shared_timers WHERE name = ? AND set_at > ?", name, since
+        )
+        return float(row[0]) if row is not None else None
+
+    async def extend(self, name: str, until: float) -> None:
+        """The timer runs at least until `until` (never shortened), set now."""
+        later = self._db.dialect.greater("shared_timers.until", "excluded.until")
+        await self._db.execute(
+            f"""INSERT INTO shared_timers (name, until, set_at) VALUES (?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET until = {later}, set_at = excluded.set_at""",
+            name, until, self._clock(),
+        )  # fmt: skip
+
+    async def claim_notice(self, name: str, every: float) -> bool:
+        """True for exactly one caller, in every process together, per `every` seconds: the
+        one that sends the notice `name` now."""
+        now = self._clock()
+        row = await self._db.fetchone(
+            """INSERT INTO shared_timers (name, until, set_at) VALUES (?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET until = excluded.until, set_at = excluded.set_at
+               WHERE shared_timers.until <= ? RETURNING name""",
+            name, now + every, now, now,
+        )  # fmt: skip
+        return row is not None
+
+    # --- the request budget ----------------------------------------------------------------------
+
+    async def take(self, name: str, rate: float, burst: float, now: float | None = None) -> float:
+        """Take one request from the bucket `name` (refilled at `rate` a second, holding at
+        most `burst`): 0 when taken, else the seconds until one can be (nothing taken)."""
+        clock = "?" if now is not None else self._db.dialect.now_seconds()
+        times = (now,) if now is not None else ()
+        await self._db.execute(
+            f"""INSERT INTO request_budget (name, tokens, refilled_at) VALUES (?, ?, {clock})
+               ON CONFLICT (name) DO NOTHING""",
+            name, burst, *times,
+        )  # fmt: skip
+        elapsed = self._db.dialect.greater(f"{clock} - refilled_at", "0")
+        available = self._db.dialect.lesser("?", f"tokens + {elapsed} * ?")
+        row = await self._db.fetchone(
+            f"""UPDATE request_budget SET
+                   tokens = CASE WHEN {available} >= 1 THEN {available} - 1 ELSE {available} END,
+                   granted = CASE WHEN {available} >= 1 THEN 1 ELSE 0 END,
+                   refilled_at = {clock}
+               WHERE name = ? RETURNING tokens, granted""",
+            *(burst, *times, rate) * 4, *times, name,
+        )  # fmt: skip
+        assert row is not None
+        if row[1]:
+            return 0.0
+        return max(0.0, (1.0 - float(row[0])) / rate)
