@@ -10,8 +10,7 @@ number of processes together stay within the one limit.
 The bucket refills at nine tenths of the limit and holds a tenth in reserve: however the
 requests fall, no second sees more than the limit. `congested`: requests are waiting for the
 budget now; work that can go through an interaction's token (a delivery while the member's
-interaction lives) should then go that way, and work that can be skipped (a progress edit)
-should be.
+interaction lives) should then go that way. Nothing is dropped: the rest waits its turn.
 """
 
 from __future__ import annotations

@@ -138,8 +138,6 @@ class DiscordNotifier:
         A waiting request's place in the queue has no next poll: that edit goes out anyway."""
         if generation.status_message_id is None:
             return
-        if self._congested() and self._fresh_interaction(generation.id) is None:
-            return  # deliveries first: this edit would spend the bot token's budget
         correction = generation.status == "queued"
         if self._throttle.allow(
             generation.channel_id, generation.status_message_id, correction=correction
