@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 BUCKET = "discord bot token"  # the shared bucket's name (bot/store/shared.py)
 RESERVE_SHARE = 0.1  # of the limit, held as the bucket's reserve (the rest refills each second)
+WHOLE = 1.0 - 1e-9  # a request's token, give or take the rounding of the sums that refill it
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -92,7 +93,7 @@ class RequestBudget:
         elapsed = max(0.0, now - self._refilled_at)
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._refilled_at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= WHOLE:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         return (1.0 - self._tokens) / self.rate

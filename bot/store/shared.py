@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from bot.store.database import Clock, Executor
 
+WHOLE = 0.999999999  # a request's token, give or take the rounding of the sums that refill it
+
 
 class SharedState:
     def __init__(self, db: Executor, clock: Clock) -> None:
@@ -63,10 +65,12 @@ class SharedState:
         )  # fmt: skip
         elapsed = self._db.dialect.greater(f"{clock} - refilled_at", "0")
         available = self._db.dialect.lesser("?", f"tokens + {elapsed} * ?")
+        greater_zero = self._db.dialect.greater(f"{available} - 1", "0")
         row = await self._db.fetchone(
             f"""UPDATE request_budget SET
-                   tokens = CASE WHEN {available} >= 1 THEN {available} - 1 ELSE {available} END,
-                   granted = CASE WHEN {available} >= 1 THEN 1 ELSE 0 END,
+                   tokens = CASE WHEN {available} >= {WHOLE}
+                            THEN {greater_zero} ELSE {available} END,
+                   granted = CASE WHEN {available} >= {WHOLE} THEN 1 ELSE 0 END,
                    refilled_at = {clock}
                WHERE name = ? RETURNING tokens, granted""",
             *(burst, *times, rate) * 4, *times, name,
