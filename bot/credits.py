@@ -114,6 +114,7 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     locale: str | None = None
     upload_limit: int | None = None
+    user_name: str | None = None  # as the member is called now, kept for the moderators
 
 
 LARGEST_BELIEVABLE = 1e12  # credits: more than any account, allowance or price holds
@@ -386,6 +387,7 @@ def _new_generation(
         status=status,
         callback_token=callback_token,
         upload_limit=who.upload_limit,
+        user_name=who.user_name,
     )
 
 

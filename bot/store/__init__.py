@@ -10,6 +10,7 @@ it says, so a restart resumes exactly where the last process stopped.
     history.py        the generations as moderators read them: log pages, export, autocomplete
     ledger.py         the credit ledger, allowances, per-server limits
     moderation.py     bans, blocklist entries, the audit log, server settings (guild_config)
+    bot_state.py      what the bot remembers between starts (e.g. where its commands are)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bot.store.bot_state import BotState
 from bot.store.database import (
     Clock,
     Database,
@@ -70,6 +72,7 @@ class Transaction:
         self.history = History(executor)
         self.ledger = Ledger(executor, clock)
         self.moderation = ModerationRecords(executor, clock)
+        self.state = BotState(executor)
 
     async def fetchone(self, sql: str, *params: Any) -> Row | None:
         return await self._executor.fetchone(sql, *params)
@@ -96,6 +99,7 @@ class Store:
         self.history = History(db)
         self.ledger = Ledger(db, clock)
         self.moderation = ModerationRecords(db, clock)
+        self.state = BotState(db)
 
     @property
     def clock(self) -> Clock:
