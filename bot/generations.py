@@ -99,12 +99,17 @@ class VideoService:
         self._held_by_evolink_since: dict[int, float] = {}
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
-        """Admit the request, then start it unless it has to wait.
+        """Admit the request, then start it unless it has to wait (`admit`, then `start`)."""
+        return await self.start(await self.admit(who, request))
+
+    async def admit(self, who: Requester, request: VideoRequest) -> Admission:
+        """Whether the member may have this video, decided without EvoLink (so quickly enough
+        to answer within Discord's 3 seconds), and, if so, the request stored with its credits.
 
         Every way a member asks for a video comes here, so the rules run once, in this order:
         bans and the blocklist (raising Banned or Blocked), then the limits, checked with the
         reservation in one transaction (CreditRefused); nothing is stored or charged for a
-        refused request. Starting it raises as `submit` does (SubmitRefused, SubmitUnconfirmed).
+        refused request.
         """
         await self._moderation.screen(
             who.guild_id, who.user_id, request.prompt, request.negative_prompt
@@ -118,6 +123,12 @@ class VideoService:
         self._instruments.credits_reserved(admission.cost)
         if admission.queue_position is not None:
             self._on_submitted()  # a slot may be free already: the tracker starts the oldest
+        return admission
+
+    async def start(self, admission: Admission) -> Admission:
+        """Make the paid call for an admitted request that need not wait; it raises as `submit`
+        does (SubmitRefused, SubmitUnconfirmed)."""
+        if admission.queue_position is not None:
             return admission
         generation = await self.submit(admission.generation, member_waiting=True)
         return replace(admission, generation=generation)

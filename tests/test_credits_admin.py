@@ -138,7 +138,7 @@ async def test_a_role_allowance_applies_to_video_requests(
         "video", [option("prompt", "b"), option("duration", 5)], user_id=ALICE, roles=[ROLE]
     )
     await dispatch(bot, again)
-    [refusal] = fake_discord.followups(int(again["id"]))
+    refusal = fake_discord.private_reply(int(again["id"]))
     assert "you have 2 left" in refusal["content"]
     assert (MODERATOR, "limit", None, None) in await audit_rows(bot)
 
@@ -167,7 +167,7 @@ async def test_limits_are_shown_set_and_applied(
     await dispatch(bot, slash_command("video", [option("prompt", "one")]))
     busy = slash_command("video", [option("prompt", "two")])
     await dispatch(bot, busy)
-    [refusal] = fake_discord.followups(int(busy["id"]))
+    refusal = fake_discord.private_reply(int(busy["id"]))
     assert "You already have 1 video in progress" in refusal["content"]
     reset = await answer(bot, fake_discord, videomod("limits", [option("reset", True)]))
     fields = {f["name"]: f["value"] for f in reset["embeds"][0]["fields"]}
@@ -242,7 +242,7 @@ async def test_an_empty_evolink_balance_warns_the_moderators(
     simulator.faults.add(route="create", status=402)
     payload = slash_command("video", [option("prompt", "x")], user_id=USER_ID)
     await dispatch(bot, payload)
-    [member_sees] = fake_discord.followups(int(payload["id"]))
+    member_sees = fake_discord.private_reply(int(payload["id"]))
     assert "out of credits" in member_sees["content"] and "not charged" in member_sees["content"]
     warnings = [
         m
@@ -265,7 +265,7 @@ async def test_a_refused_key_is_reported_once_in_the_log_and_the_mod_log(
     for n in range(3):
         payload = slash_command("video", [option("prompt", f"x{n}")], user_id=USER_ID + n)
         await dispatch(bot, payload)
-        [member_sees] = fake_discord.followups(int(payload["id"]))
+        member_sees = fake_discord.private_reply(int(payload["id"]))
         assert "key was refused" in member_sees["content"]
     posts = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
              if "refused the bot's API key" in str(m["embeds"])]  # fmt: skip

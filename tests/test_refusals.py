@@ -32,10 +32,9 @@ async def refusal(bot: VideoBot, fake: FakeDiscord, locale: str, prompt: str = "
     """/video by the member in `locale`; what they read ("" if it was accepted)."""
     payload = slash_command("video", [option("prompt", prompt)], locale=locale)
     await dispatch(bot, payload)
-    followups = fake.followups(int(payload["id"]))
-    if not followups:
+    said = fake.original(int(payload["id"]))
+    if said is None:  # accepted: the private "thinking…" made way for the public status
         return ""
-    [said] = followups
     assert said["flags"] & EPHEMERAL
     return str(said["content"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -52,6 +53,8 @@ EXTENSIONS = (
 )
 WARN_EVERY = 3600.0  # seconds between two mod-log warnings of one kind in one server
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
+REMEMBERED_INTERACTIONS = 10_000  # ids kept to know a replayed interaction (minutes of traffic)
+ADMITTED = "evl-admitted"  # marks an interaction (its `extras`) as the copy being handled
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -211,6 +214,7 @@ class VideoBot(commands.Bot):
         self.callbacks: CallbackServer | None = None
         self.closing = False
         self._requests: set[asyncio.Task[Any]] = set()
+        self._admitted: OrderedDict[int, None] = OrderedDict()  # interaction ids, newest last
         self._background: set[asyncio.Task[None]] = set()
         self._key_refused_reported = False
         self._warned: dict[tuple[int, str], float] = {}
@@ -329,7 +333,13 @@ class VideoBot(commands.Bot):
         self.gateway_connected = False
 
     async def admit(self, interaction: discord.Interaction[VideoBot]) -> bool:
-        """Refuse new work while closing; otherwise let close() wait for this interaction."""
+        """Refuse new work while closing, and a second copy of an interaction (the gateway
+        replays events after a lost connection: /video decides before it answers, so a copy
+        would otherwise be admitted, and charged, again); otherwise let close() wait for it."""
+        if self._seen_before(interaction):
+            log.warning("interaction %s already answered (a replayed interaction?)",
+                        interaction.id)  # fmt: skip
+            return False
         if self.closing:
             await reply_privately(interaction, t("error.closing", interaction.locale))
             return False
@@ -338,6 +348,18 @@ class VideoBot(commands.Bot):
             self._requests.add(current)
             current.add_done_callback(self._requests.discard)
         return True
+
+    def _seen_before(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        """Whether another copy of this interaction (same id) came first."""
+        if interaction.extras.get(ADMITTED):
+            return False  # this very copy, asked again (the tree's check, then the command)
+        if interaction.id in self._admitted:
+            return True
+        interaction.extras[ADMITTED] = True
+        self._admitted[interaction.id] = None
+        while len(self._admitted) > REMEMBERED_INTERACTIONS:
+            self._admitted.popitem(last=False)
+        return False
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run side work (mod-log posts) without making the member wait; errors are logged."""

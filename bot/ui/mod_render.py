@@ -31,7 +31,8 @@ STATUS_LABELS = {s: t(f"log.status.{s}") for s in STATUSES}  # English; status_l
 ACTIONS = ("ban", "unban", "blocklist_add", "blocklist_remove", "config", "grant", "limit",
            "refund")  # fmt: skip
 #: Where a result went (generations.delivered_via), each with its "modview.via.<route>" text.
-ROUTES = ("channel", "dm", "followup", "interaction", "withheld", "withdrawn", "undeliverable")
+ROUTES = ("channel", "dm", "followup", "ephemeral", "interaction", "withheld", "withdrawn",
+          "undeliverable")  # fmt: skip
 #: The details the audit trail stores ("audit.detail.<name>"); others are /videomod options.
 DETAIL_NAMES = ("amount", "allowance", "target", "credits", "generation", "limits", "reset")
 
