@@ -99,16 +99,25 @@ def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
 
 
 def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
-    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`."""
+    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`; the period's
+    allowance and what moderators granted or took are told apart (`**56** of 50 per day plus 10
+    credits granted by a moderator`), so that nothing reads "56 of 50 per day" alone."""
     if summary.allowance is None:
         return t("credits.unlimited", locale)
-    remaining = max(summary.remaining or 0.0, 0.0)
+    remaining = fmt(max(summary.remaining or 0.0, 0.0))
+    allowance = fmt(summary.allowance)
     period = summary.period if summary.period in CREDIT_PERIODS else "other"
+    extra = summary.granted
+    if fmt(abs(extra)) == "0":
+        return t(f"credits.remaining.{period}", locale, remaining=remaining, allowance=allowance)
+    key = "credits.extra.granted" if extra > 0 else "credits.extra.taken"
+    extra_text = tn(key, abs(extra), locale, credits=fmt(abs(extra)))
     return t(
-        f"credits.remaining.{period}",
+        f"credits.remaining_extra.{period}",
         locale,
-        remaining=fmt(remaining),
-        allowance=fmt(summary.allowance),
+        remaining=remaining,
+        allowance=allowance,
+        extra=extra_text,
     )
 
 

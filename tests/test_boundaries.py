@@ -390,6 +390,6 @@ async def test_credits_with_the_longest_reasons_still_fit_discords_embed_limits(
     payload = slash_command("credits", user_id=ALICE)
     await dispatch(bot, payload)
     [embed] = fake_discord.interaction_response(int(payload["id"]))["data"]["embeds"]
-    recent = {f["name"]: f["value"] for f in embed["fields"]}["Recent changes"]
+    recent = {f["name"]: f["value"] for f in embed["fields"]}["Latest videos and changes"]
     assert len(recent) <= 1024  # Discord refuses the whole answer otherwise
     assert recent.count("granted") == 5 and "4444" in recent

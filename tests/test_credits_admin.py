@@ -100,8 +100,27 @@ async def test_grant_and_take_are_ledger_and_audit_rows(
         bot, fake_discord, videomod("show", [user_option("member", ALICE)], group="credits")
     )
     fields = {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}
-    assert fields["Remaining"].startswith("**65** of 50")
+    # the period's allowance and the moderators' extra, apart: not "65 of 50"
+    assert fields["Remaining"] == "**65** of 50 per day plus 15 credits granted by a moderator"
     assert "won the contest" in fields["Ledger (newest first)"]
+
+
+async def test_a_member_reads_a_take_apart_from_the_allowance_and_each_video_s_charge(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    take = [user_option("member", USER_ID), option("amount", 10.0), option("reason", "spam")]
+    await answer(bot, fake_discord, videomod("take", take, group="credits"))
+    await dispatch(bot, slash_command("video", [option("prompt", "x")]))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    payload = slash_command("credits")
+    await dispatch(bot, payload)
+    [embed] = fake_discord.interaction_response(int(payload["id"]))["data"]["embeds"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Remaining"] == "**35** of 50 per day minus 10 credits taken by a moderator"
+    video, took = fields["Latest videos and changes"].splitlines()
+    assert video.startswith("video #1 · held 5 · cost 5 · <t:")  # nothing came back
+    assert took.startswith("`−10` taken · spam · <t:")
 
 
 async def test_a_crafted_negative_grant_is_refused(
@@ -266,7 +285,10 @@ async def test_a_refused_key_is_reported_once_in_the_log_and_the_mod_log(
         payload = slash_command("video", [option("prompt", f"x{n}")], user_id=USER_ID + n)
         await dispatch(bot, payload)
         member_sees = fake_discord.private_reply(int(payload["id"]))
-        assert "key was refused" in member_sees["content"]
+        assert "refused the bot's key" in member_sees["content"]
+        # only the owner can fix it: members are not sent to the server's admins
+        assert "Only the bot's owner" in member_sees["content"]
+        assert "server admin" not in member_sees["content"]
     posts = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
              if "refused the bot's API key" in str(m["embeds"])]  # fmt: skip
     assert len(posts) == 1

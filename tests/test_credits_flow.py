@@ -61,7 +61,8 @@ async def test_credits_shows_remaining_held_renewal_and_recent_charges(
     assert fields["Remaining"].startswith("**30** of 50 per day")
     assert fields["Held by videos in progress"] == "20"
     assert fields["Renews"].startswith("<t:")
-    assert "`−20` reserved · video #1" in fields["Recent changes"]
+    [line] = fields["Latest videos and changes"].splitlines()
+    assert line.startswith("video #1 · holding 20 while it is made · <t:")
 
 
 async def test_a_refusal_for_credits_costs_nothing_and_calls_nothing(
@@ -90,8 +91,11 @@ async def test_settled_to_the_api_figure_when_it_charges_less(
     await bot.tracker.run_once()
     assert await ledger(bot) == [("reserve", -5.0), ("settle", 1.0)]  # credits_used = 4 too
     fields = await credits_embed(bot, fake_discord)
-    assert fields["Remaining"].startswith("**46** of 50")
+    assert fields["Remaining"].startswith("**46** of 50 per day")
     assert fields["Held by videos in progress"] == "0"
+    # what the video held, what it finally cost and what came back: no "reserved · estimate"
+    [line] = fields["Latest videos and changes"].splitlines()
+    assert line.startswith("video #1 · held 5 · cost 4 · 1 came back · <t:")
 
 
 async def test_a_failed_video_gives_every_credit_back(
@@ -101,8 +105,10 @@ async def test_a_failed_video_gives_every_credit_back(
     clock.advance(61)
     await bot.tracker.run_once()
     assert await ledger(bot) == [("reserve", -5.0), ("refund", 5.0)]
-    assert "Remaining" in (fields := await credits_embed(bot, fake_discord))
+    fields = await credits_embed(bot, fake_discord)
     assert fields["Remaining"].startswith("**50**")
+    [line] = fields["Latest videos and changes"].splitlines()
+    assert line.startswith("video #1 · held 5 · cost nothing · 5 came back · <t:")
 
 
 async def test_an_api_refusal_refunds_at_once(

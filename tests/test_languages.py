@@ -207,8 +207,9 @@ async def test_a_refusal_for_credits_is_in_chinese(
         await dispatch(bot, payload)
     refusal = fake_discord.private_reply(int(payload["id"]))
     assert refusal["flags"] & EPHEMERAL
-    assert refusal["content"].startswith("这个视频需要 5 积分，而你只剩 3 积分。你的积分将在 <t:")
-    assert refusal["content"].endswith("时长更短或 720p 的视频花费更少。本次没有扣除任何积分。")
+    said = refusal["content"]
+    assert said.startswith("这个视频需要 5 积分，而你只剩 3 积分。3 秒的视频只需 3 积分。")
+    assert said.endswith("重置。本次没有扣除任何积分。")
     assert simulator.tasks == {}
 
 
@@ -302,7 +303,7 @@ async def test_credits_and_history_in_chinese(
     assert embed["title"] == "你的视频积分"
     shown = fields(embed)
     assert shown["剩余"] == "**40** / 50（每天）" and shown["生成中的视频占用"] == "10"
-    assert "`−10` 预留 · 视频 #1" in shown["最近变动"]
+    assert shown["最近的视频和变动"].startswith("视频 #1 · 生成期间占用 10 · <t:")
     assert embed["footer"]["text"].startswith("5 秒视频在 720p 下需 5 积分，1080p 下需 10 积分")
 
     data = await private_answer(bot, fake_discord, slash_command("videos", locale=ZH))

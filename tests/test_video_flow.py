@@ -193,8 +193,8 @@ async def test_each_refusal_of_the_api_is_explained_and_costs_nothing(
 ) -> None:
     cases = [
         (402, "out of credits"),
-        (401, "key was refused"),
-        (403, "key was refused"),
+        (401, "Only the bot's owner"),
+        (403, "Only the bot's owner"),
         (400, "EvoLink refused this request"),
         (429, "EvoLink is busy"),
     ]

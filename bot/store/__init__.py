@@ -32,7 +32,7 @@ from bot.store.database import (
 )
 from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
 from bot.store.history import History, LogCursor, LogFilter
-from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
+from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides, VideoCharge
 from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
 from bot.store.sqlite import MIGRATIONS, MIGRATIONS_DIR, SQLiteDatabase, check_usable
 
@@ -55,6 +55,7 @@ __all__ = [
     "Row",
     "Store",
     "Transaction",
+    "VideoCharge",
     "check_usable",
     "open_store",
 ]

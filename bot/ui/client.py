@@ -27,6 +27,7 @@ from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
+from bot.refusal import Hint
 from bot.settings import Settings
 from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
@@ -93,7 +94,8 @@ def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
 def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
     """A refusal's values (bot/refusal.py) with `option` (an option's name) and `choices` (a
     tuple of choice names) as the reader's Discord shows them, `period` and `daily, weekly` in
-    English, and `when` (seconds since the epoch) as a Discord timestamp relative to now."""
+    English, `when` (seconds since the epoch) as a Discord timestamp relative to now, and `hint`
+    (a Hint) as its own sentence."""
     shown = dict(values)
     when = values.get("when")
     if isinstance(when, int | float):
@@ -103,6 +105,9 @@ def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
     choices = values.get("choices")
     if isinstance(choices, tuple):
         shown["choices"] = listing(locale, (command_text(str(c), locale) for c in choices))
+    hint = values.get("hint")
+    if isinstance(hint, Hint):
+        shown["hint"] = t(hint.key, locale, **as_shown(hint.values, locale))
     return shown
 
 
