@@ -44,6 +44,7 @@ class HistoryCog(commands.Cog):
                 title=t("history.title", locale),
                 description=t("history.description", locale),
                 page=page,
+                now=self.bot.clock(),
                 with_member=False,
                 locale=locale,
             )

@@ -124,6 +124,7 @@ class ModerationCog(ModeratorCog):
                 title=t("modview.log_title", locale),
                 description=description,
                 page=page,
+                now=self.bot.clock(),
                 locale=locale,
             )
             return embed, result.next
@@ -143,7 +144,7 @@ class ModerationCog(ModeratorCog):
         if g is None:
             raise UserFacingError.translated("mod.show.not_found", task_id=code(task_id, 100))
         locale = interaction.locale
-        embed, too_long = mod_render.generation_embed(g, locale)
+        embed, too_long = mod_render.generation_embed(g, self.bot.clock(), locale)
         files = []
         if too_long:
             files.append(discord.File(io.BytesIO(g.prompt.encode()), f"prompt-{g.id}.txt"))

@@ -279,7 +279,8 @@ async def test_show_gives_one_generation_in_full_and_autocompletes(
     assert call.files == [(f"prompt-{g.id}.txt", long_prompt.encode())]  # the whole prompt
 
     data = await answer(bot, fake_discord, videomod("show", [option("task_id", done.task_id)]))
-    assert fields(data["embeds"][0])["Video"] == f"[Open the video]({done.result_url})"
+    video = fields(data["embeds"][0])["Video"]
+    assert video.startswith(f"[Open the video]({done.result_url}) · the link expires <t:")
 
     missing = await answer(bot, fake_discord, videomod("show", [option("task_id", hidden.task_id)]))
     assert "can't find" in missing["content"]
@@ -682,9 +683,11 @@ async def test_embeds_stay_within_discord_limits_with_the_longest_values(
         assert got is not None
         items.append(got)
     embeds = [
-        mod_render.log_embed(items, title="Video log", description="All", page=1),
-        mod_render.log_embed(items, title="Yours", description="x", page=1, with_member=False),
-        mod_render.generation_embed(items[0])[0],
+        mod_render.log_embed(items, title="Video log", description="All", page=1, now=clock.now),
+        mod_render.log_embed(
+            items, title="Yours", description="x", page=1, now=clock.now, with_member=False
+        ),
+        mod_render.generation_embed(items[0], clock.now)[0],
         modlog_render.request_post(items[0]),
         modlog_render.outcome_post(items[0], withheld=True),
         modlog_render.blocked_post(ALICE, worst, worst[:210], worst[:500], clock.now),

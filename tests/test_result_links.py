@@ -169,7 +169,7 @@ async def test_markdown_in_a_result_link_is_shown_inert_to_members_and_moderator
     await dispatch(bot, show)
     [embed] = fake_discord.interaction_response(int(show["id"]))["data"]["embeds"]
     shown = {f["name"]: f["value"] for f in embed["fields"]}["Video"]
-    assert shown == f"[Open the video]({INERT})"
+    assert f" · [Open the video]({INERT}) · the link expires <t:" in shown
     history = slash_command("videos")
     await dispatch(bot, history)
     [embed] = fake_discord.interaction_response(int(history["id"]))["data"]["embeds"]

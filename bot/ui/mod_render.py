@@ -17,7 +17,7 @@ from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui.discord_limits import clip_text, fit_embed
 from bot.ui.i18n import AnyLocale, listing, option_label, t, tn
-from bot.ui.render import clip, inert_link, parameters_line, task_failure_text
+from bot.ui.render import LINK_LIFETIME, clip, inert_link, parameters_line, task_failure_text
 
 COLOR_MOD = discord.Colour.dark_teal()
 COLOR_REQUEST = discord.Colour.blurple()
@@ -75,11 +75,54 @@ def video_link(url: str, limit: int = 1024, locale: AnyLocale = None) -> str:
     return text if len(text) <= limit else t("log.link_too_long", locale)
 
 
-def outcome_line(
-    g: Generation, *, for_member: bool = False, limit: int = 1024, locale: AnyLocale = None
+#: Where a result went that left a message in the server: the member's channel.
+POSTED_IN_CHANNEL = ("channel", "followup")
+
+
+def message_link(g: Generation) -> str | None:
+    """The address of the message a video was posted in, where the server has one (a follow-up
+    is a message of the channel too); None for a direct message or none at all."""
+    if g.guild_id is None or g.delivery_message_id is None:
+        return None
+    if g.delivered_via not in POSTED_IN_CHANNEL:
+        return None
+    return f"https://discord.com/channels/{g.guild_id}/{g.channel_id}/{g.delivery_message_id}"
+
+
+def where_to_find(
+    g: Generation, now: float, *, limit: int = 1024, locale: AnyLocale = None
 ) -> str | None:
-    if g.status == "completed" and g.result_url:
-        return video_link(g.result_url, limit, locale)
+    """Where a finished video can still be watched: the message it was posted in (and whether
+    its file is there), EvoLink's link while it is valid (a day), or that neither exists any
+    more. None for a video that was not made."""
+    if g.status != "completed":
+        return None
+    parts: list[str] = []
+    posted = message_link(g)
+    if posted is not None:
+        parts.append(t("log.posted.file" if g.delivered_file else "log.posted", locale, url=posted))
+    elif g.delivered_via == "dm":
+        parts.append(t("log.sent_dm.file" if g.delivered_file else "log.sent_dm", locale))
+    expires = (g.finished_at or g.requested_at) + LINK_LIFETIME
+    if g.result_url and now < expires:
+        link = video_link(g.result_url, limit, locale)
+        parts.append(f"{link} · {t('log.link_expires', locale, expires=ts(expires))}")
+    elif not g.delivered_file:
+        parts.append(t("log.gone", locale, expired=ts(expires)))
+    text = " · ".join(parts)
+    return text if len(text) <= limit else clip_text(parts[0], limit)
+
+
+def outcome_line(
+    g: Generation,
+    now: float,
+    *,
+    for_member: bool = False,
+    limit: int = 1024,
+    locale: AnyLocale = None,
+) -> str | None:
+    if g.status == "completed":
+        return where_to_find(g, now, limit=limit, locale=locale)
     if g.status in ("failed", "expired"):
         if for_member:
             return task_failure_text(g.error_code or g.status, None, locale)
@@ -103,7 +146,9 @@ def filters_text(f: LogFilter, status_name: str | None, locale: AnyLocale = None
 ENTRY_LIMIT = 850  # six entries and the headers stay under Discord's 6000 per embed
 
 
-def _entry(g: Generation, *, with_member: bool, locale: AnyLocale = None) -> tuple[str, str]:
+def _entry(
+    g: Generation, now: float, *, with_member: bool, locale: AnyLocale = None
+) -> tuple[str, str]:
     head = [f"<@{g.user_id}>"] if with_member else []
     head += [ts(g.requested_at), status_label(g, locale)]
     lines = [
@@ -114,7 +159,9 @@ def _entry(g: Generation, *, with_member: bool, locale: AnyLocale = None) -> tup
     if g.task_id:
         lines.append(t("footer.task", locale, task_id=code(g.task_id, 80)))
     used = sum(len(line) + 1 for line in lines)
-    outcome = outcome_line(g, for_member=not with_member, limit=ENTRY_LIMIT - used, locale=locale)
+    outcome = outcome_line(
+        g, now, for_member=not with_member, limit=ENTRY_LIMIT - used, locale=locale
+    )
     if outcome:
         lines.append(outcome)
     return f"#{g.id}", clip_text("\n".join(lines), ENTRY_LIMIT)
@@ -126,13 +173,15 @@ def log_embed(
     title: str,
     description: str,
     page: int,
+    now: float,
     with_member: bool = True,
     locale: AnyLocale = None,
 ) -> discord.Embed:
-    """A page of the log; `locale`: the reader's language (a member reading /videos)."""
+    """A page of the log; `locale`: the reader's language (a member reading /videos); `now`:
+    for what is still valid (EvoLink's links last a day)."""
     embed = discord.Embed(title=title, description=description, colour=COLOR_MOD)
     for g in items:
-        name, value = _entry(g, with_member=with_member, locale=locale)
+        name, value = _entry(g, now, with_member=with_member, locale=locale)
         embed.add_field(name=name, value=value, inline=False)
     if not items:
         embed.add_field(
@@ -145,7 +194,9 @@ def log_embed(
 SHOW_PROMPT_LIMIT = 2000  # with every other field at its longest, the embed stays under 6000
 
 
-def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.Embed, bool]:
+def generation_embed(
+    g: Generation, now: float, locale: AnyLocale = None
+) -> tuple[discord.Embed, bool]:
     """One generation in full; the flag says the prompt was too long and needs a file."""
 
     def say(key: str, **values: object) -> str:
@@ -199,10 +250,9 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
         text += clip(g.error_message, 400) if g.error_message else ""
         text += f"\n{task_failure_text(g.error_code or g.status, None, locale)}"
         embed.add_field(name=say("error"), value=text, inline=False)
-    if g.result_url:
-        embed.add_field(
-            name=say("video"), value=video_link(g.result_url, locale=locale), inline=False
-        )
+    found = where_to_find(g, now, locale=locale)
+    if found:
+        embed.add_field(name=say("video"), value=found, inline=False)
     task = g.task_id or say("not_started")
     embed.set_footer(text=say("footer", task_id=task, id=g.id))
     return fit_embed(embed), too_long
