@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.export import Wording
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
 from bot.ui import mod_render
 from bot.ui.client import UserFacingError
@@ -191,7 +192,7 @@ class ModerationCog(ModeratorCog):
         none = discord.AllowedMentions.none()
         limit = interaction.filesize_limit - UPLOAD_MARGIN
         with tempfile.TemporaryFile() as raw, tempfile.TemporaryFile() as packed:
-            rows = await self._write_csv(f, raw)
+            rows = await self._write_csv(f, raw, mod_render.export_wording(locale))
             if rows == 0:
                 await interaction.followup.send(
                     t("mod.export.none", locale), ephemeral=True, allowed_mentions=none
@@ -215,11 +216,11 @@ class ModerationCog(ModeratorCog):
                 file=discord.File(upload, name), ephemeral=True, allowed_mentions=none,
             )  # fmt: skip
 
-    async def _write_csv(self, f: LogFilter, raw: IO[bytes]) -> int:
+    async def _write_csv(self, f: LogFilter, raw: IO[bytes], wording: Wording) -> int:
         # UTF-8 with a byte-order mark, so that spreadsheet apps read Chinese prompts correctly
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
-            return await self.mod.export_csv(f, text)
+            return await self.mod.export_csv(f, text, wording=wording)
         finally:
             text.flush()
             text.detach()

@@ -17,6 +17,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot import moderation
+from bot.export import COLUMNS as EXPORT_COLUMNS
 from bot.settings import CREDIT_PERIODS
 from bot.store import MIGRATIONS
 from bot.ui.client import VideoBot
@@ -129,6 +130,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "limits.period.{}": CREDIT_PERIODS,
     "credits.remaining.{}": (*CREDIT_PERIODS, "other"),
     "credits.remaining_extra.{}": (*CREDIT_PERIODS, "other"),  # with a grant or a take
+    "export.column.{}": EXPORT_COLUMNS,
     "refusal.allowance.{}": ("renews", "no_renewal"),  # bot/credits.py: _allowance_spent
     "{}.hint": ("refusal.allowance.renews", "refusal.allowance.no_renewal"),  # with a Hint
     # plural messages: one key, every form (the credit refusals count too: bot/credits.py)

@@ -317,8 +317,8 @@ async def test_export_sends_a_csv_attachment_with_the_same_filters(
     assert "30 videos" in text and name.startswith(f"videos-{GUILD_ID}-") and name.endswith(".csv")
     assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, for spreadsheet apps
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-    assert len(rows) == 30 and rows[0]["prompt"] == "scene 29, 一只猫"
-    assert rows[0]["user_id"] == str(BOB) and rows[0]["result_url"].startswith("https://")
+    assert len(rows) == 30 and rows[0]["Prompt"] == "scene 29, 一只猫"
+    assert rows[0]["Member ID"] == f'="{BOB}"' and rows[0]["Status"] == "✅ completed"
 
     _, _, only_alice = await export_file(
         bot, fake_discord, videomod("export", [user_option("user", ALICE)])

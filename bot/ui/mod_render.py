@@ -11,6 +11,9 @@ from __future__ import annotations
 import discord
 
 from bot.credits import fmt
+from bot.export import COLUMNS as EXPORT_COLUMNS
+from bot.export import Wording
+from bot.export import message_link as posted_message_link
 from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
 from bot.request import ASPECT_RATIO, DURATION, QUALITY
 from bot.settings import CREDIT_PERIODS
@@ -75,18 +78,9 @@ def video_link(url: str, limit: int = 1024, locale: AnyLocale = None) -> str:
     return text if len(text) <= limit else t("log.link_too_long", locale)
 
 
-#: Where a result went that left a message in the server: the member's channel.
-POSTED_IN_CHANNEL = ("channel", "followup")
-
-
 def message_link(g: Generation) -> str | None:
-    """The address of the message a video was posted in, where the server has one (a follow-up
-    is a message of the channel too); None for a direct message or none at all."""
-    if g.guild_id is None or g.delivery_message_id is None:
-        return None
-    if g.delivered_via not in POSTED_IN_CHANNEL:
-        return None
-    return f"https://discord.com/channels/{g.guild_id}/{g.channel_id}/{g.delivery_message_id}"
+    """The address of the message a video was posted in, where the server has one."""
+    return posted_message_link(g.guild_id, g.channel_id, g.delivery_message_id, g.delivered_via)
 
 
 def where_to_find(
@@ -128,6 +122,17 @@ def outcome_line(
             return task_failure_text(g.error_code or g.status, None, locale)
         return t("log.error", locale, code=code(g.error_code or g.status, 60))
     return None
+
+
+def export_wording(locale: AnyLocale = None) -> Wording:
+    """The CSV export's header and values in the moderator's language."""
+    return Wording(
+        header={column: t(f"export.column.{column}", locale) for column in EXPORT_COLUMNS},
+        statuses={status: t(f"log.status.{status}", locale) for status in STATUSES},
+        yes=t("export.yes", locale),
+        no=t("export.no", locale),
+        random_seed=t("modview.random", locale),
+    )
 
 
 def filters_text(f: LogFilter, status_name: str | None, locale: AnyLocale = None) -> str:
