@@ -23,7 +23,7 @@ from tests.test_moderation_cog import export_file, videomod
 
 ENGLISH_HEADER = [
     "Time (UTC)", "Video #", "Server ID", "Channel ID", "Member ID", "Member", "Prompt",
-    "Negative prompt", "Quality", "Aspect ratio", "Duration (s)", "Prompt extend", "Audio",
+    "Negative prompt", "Quality", "Aspect ratio", "Duration (seconds)", "Prompt extend", "Audio",
     "Seed", "Status", "Error", "Credits held", "Credits charged", "Credits refunded", "Task ID",
     "Posted message",
 ]  # fmt: skip
@@ -66,7 +66,7 @@ async def test_the_export_holds_what_a_moderator_reviews(
         "Negative prompt": "",
         "Quality": "720p",  # the defaults that applied, not blanks
         "Aspect ratio": "16:9",
-        "Duration (s)": "5",
+        "Duration (seconds)": "5",
         "Prompt extend": "no",
         "Audio": "",
         "Seed": "random",

@@ -216,7 +216,10 @@ def generation_embed(
     )
     where = say("member_in", member=f"<@{g.user_id}>", channel=f"<#{g.channel_id}>")
     embed.add_field(name=say("member"), value=where)
-    embed.add_field(name=say("status"), value=f"{status_label(g, locale)} ({g.progress}%)")
+    status = status_label(g, locale)
+    if g.status in ("submitted", "running"):  # a finished video's progress says nothing
+        status = f"{status} ({g.progress}%)"
+    embed.add_field(name=say("status"), value=status)
     embed.add_field(name=say("credits"), value=_credits_detail(g, locale))
     if g.negative_prompt:
         embed.add_field(
@@ -304,7 +307,7 @@ def _details_text(e: AuditEntry, locale: AnyLocale = None) -> str:
     if "pattern" in d:
         return t("modview.entry", locale, entry=code(str(d["pattern"]), 210))
     text = " · ".join(
-        f"{clip(_detail_name(str(k), locale), 40)}: {clip(_detail_value(v, locale), 100)}"
+        f"{clip(_detail_name(str(k), locale), 40)}: {_detail_value(str(k), v, d, locale)}"
         for k, v in d.items()
     )
     return clip_text(text, 300)
@@ -316,24 +319,46 @@ def _detail_name(name: str, locale: AnyLocale) -> str:
     return option_label(name, locale)
 
 
-def _detail_value(value: object, locale: AnyLocale) -> str:
-    """A stored detail as it reads (in English: exactly as Python writes it)."""
+def _detail_value(name: str, value: object, details: dict[str, object], locale: AnyLocale) -> str:
+    """A stored detail as a moderator reads it: numbers as people write them (an amount taken
+    without its sign: the action says "took"), a member or role as their mention, a video by
+    its number, a server's limits one by one."""
+    if name == "target" and isinstance(value, int):
+        return f"<@&{value}>" if details.get("allowance") == "role" else f"<@{value}>"
+    if name == "generation" and isinstance(value, int):
+        return f"#{value}"
+    if name == "amount" and isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt(abs(value))
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{clip(_detail_name(str(k), locale), 40)}: {_limit_value(str(k), v, locale)}"
+            for k, v in value.items()
+        )
+    return _plain(value, locale)
+
+
+def _limit_value(name: str, value: object, locale: AnyLocale) -> str:
+    """One of a server's limits as it was set: a negative allowance or cap is unlimited."""
+    if name in ("default_credits", "guild_cap") and isinstance(value, int | float):
+        if value < 0:
+            return t("modcredits.unlimited", locale)
+    if name == "cooldown" and isinstance(value, int | float) and not isinstance(value, bool):
+        return t("limits.seconds", locale, seconds=fmt(value))
+    if value in CREDIT_PERIODS:
+        return t(f"limits.period.{value}", locale)
+    return _plain(value, locale)
+
+
+def _plain(value: object, locale: AnyLocale) -> str:
     if isinstance(value, bool):
         return t(f"audit.value.{value}", locale)
-    if isinstance(value, dict):
-        pairs = (f"{_detail_name(str(k), locale)!r}: {_inner(v, locale)}" for k, v in value.items())
-        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, int | float):
+        return fmt(value)
     if value in ("member", "role"):  # whose allowance
         return option_label(str(value), locale)
     if value == "default":
         return t("audit.value.default", locale)
-    return str(value)
-
-
-def _inner(value: object, locale: AnyLocale) -> str:
-    if value in CREDIT_PERIODS:
-        return repr(t(f"limits.period.{value}", locale))
-    return repr(value)
+    return clip(str(value), 100)
 
 
 def audit_description(
