@@ -1,8 +1,9 @@
 """/videomod: the moderators' view of the video bot, and their controls.
 
 The whole group is shown by default only to members with Manage Server (server admins can
-re-assign it under Server Settings → Integrations) and every command checks the permission again
-when it runs, since a crafted request does not have to respect what Discord shows.
+re-assign it under Server Settings → Integrations) and every command checks again when it runs,
+Manage Server or the server's overrides (cogs/shared.py: `is_moderator`), since a crafted request
+does not have to respect what Discord shows.
 
 The group itself is shared (cogs/shared.py: `moderator_group`); this cog's commands join it, as
 do other cogs' moderator commands (`ModeratorCog`): they all inherit the same permission check.
@@ -163,7 +164,7 @@ class ModerationCog(ModeratorCog):
     async def _task_ids(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        if not is_moderator(interaction):  # autocomplete skips the group's check
+        if not await is_moderator(interaction):  # autocomplete skips the group's check
             return []
         choices = []
         for g in await self.mod.recent(_guild(interaction), current):
@@ -414,7 +415,7 @@ class ModerationCog(ModeratorCog):
     async def _patterns(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        if not is_moderator(interaction):
+        if not await is_moderator(interaction):
             return []
         needle = current.lower()
         rules = [

@@ -31,6 +31,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
+from bot.command_access import Asker
 from bot.credits import Admission, CreditRefused, MemberCredits, Requester, fmt
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded, request_of
 from bot.moderation import Banned, Blocked
@@ -334,11 +335,27 @@ class EditModal(discord.ui.Modal):
         )
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+async def is_moderator(interaction: discord.Interaction[VideoBot]) -> bool:
+    """Who may use /videomod: administrators; whoever the server's command permission overrides
+    allow (Server Settings → Integrations), and nobody they forbid; else Manage Server, the
+    command's default permission."""
     if interaction.guild_id is None:
         return False
     permissions = interaction.permissions
-    return permissions.manage_guild or permissions.administrator
+    if permissions.administrator:
+        return True
+    data: Any = interaction.data or {}
+    channel = interaction.channel
+    parent = getattr(channel, "parent_id", None)
+    asker = Asker(
+        guild_id=interaction.guild_id,
+        user_id=interaction.user.id,
+        role_ids=member_role_ids(interaction.user),
+        channel_ids=[c for c in (interaction.channel_id, parent) if c is not None],
+    )
+    command_id = int(data.get("id") or 0)
+    decided = await interaction.client.command_permissions.decide(command_id, asker)
+    return permissions.manage_guild if decided is None else decided
 
 
 class NotModerator(app_commands.CheckFailure):
@@ -354,7 +371,7 @@ class ModGroup(app_commands.Group):
     by a `ModeratorCog`."""
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if not is_moderator(interaction):
+        if not await is_moderator(interaction):
             raise NotModerator()
         return True
 

@@ -424,7 +424,7 @@ async def test_moderators_are_answered_in_their_language(
     member = await private_answer(
         bot, fake_discord, videomod("log", locale=ZH, permissions=MEMBER_PERMISSIONS)
     )
-    assert member["content"].startswith("只有拥有 **管理服务器** 权限的成员才能使用 `/视频管理`")
+    assert member["content"].startswith("只有拥有 **管理服务器** 权限的成员，或服务器管理员授权")
 
     banned = option("user", USER_ID, type=6)
     data = await private_answer(

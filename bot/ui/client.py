@@ -32,6 +32,7 @@ from bot.settings import Settings
 from bot.store import Clock, Store, open_store
 from bot.tracker import Tracker
 from bot.ui import render
+from bot.ui.command_permissions import CommandPermissions
 from bot.ui.delivery import DiscordNotifier, MessageButtons
 from bot.ui.discord_limits import CONTENT, clip_text
 from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_label, t
@@ -234,6 +235,7 @@ class VideoBot(commands.Bot):
         self._stop_counting_rate_limits: Callable[[], None] = lambda: None
         # the cogs that answer the buttons under status and result messages supply them
         self.buttons = MessageButtons()
+        self.command_permissions = CommandPermissions(self, clock)
 
     async def setup_hook(self) -> None:
         s = self.settings
@@ -330,6 +332,12 @@ class VideoBot(commands.Bot):
             "logged in as %s (id %s), in %d server(s); invite it with %s",
             user, user.id if user else "?", len(self.guilds), invite_url(client_id),
         )  # fmt: skip
+
+    async def on_raw_app_command_permissions_update(
+        self, payload: discord.RawAppCommandPermissionsUpdateEvent
+    ) -> None:
+        """A server's admins changed who may use a command (Server Settings → Integrations)."""
+        self.command_permissions.changed(payload.guild.id, payload.target_id, payload.permissions)
 
     async def on_resumed(self) -> None:
         self.gateway_connected = True
