@@ -30,6 +30,7 @@ from bot.moderation import Moderation
 from bot.refusal import Hint
 from bot.settings import Settings
 from bot.store import Clock, Store, open_store
+from bot.store.bot_state import COMMANDS_GUILD
 from bot.tracker import Tracker
 from bot.ui import render
 from bot.ui.command_permissions import CommandPermissions
@@ -388,14 +389,33 @@ class VideoBot(commands.Bot):
         task.add_done_callback(self._background.discard)
 
     async def sync_commands(self) -> None:
+        """Register the commands so that each server sees each once: everywhere, or, with
+        DISCORD_GUILD_ID, in that server only (they appear there at once). The server they were
+        registered in last is remembered, so that a change of the setting removes the copies
+        left there."""
+        target = self.settings.discord_guild_id
         try:
-            await self.tree.sync()
-            if self.settings.discord_guild_id is not None:
-                guild = discord.Object(self.settings.discord_guild_id)
+            remembered = await self.store.state.get(COMMANDS_GUILD)
+            if target is None:
+                await self.tree.sync()
+            else:
+                guild = discord.Object(target)
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
+                await self.http.bulk_upsert_global_commands(self.application_id or 0, [])
+            if remembered is not None and int(remembered) != target:
+                await self._remove_commands_from(int(remembered))
+            await self.store.state.put(COMMANDS_GUILD, None if target is None else str(target))
         except discord.HTTPException as exc:
             log.error("could not register the slash commands with Discord: %s", exc)
+
+    async def _remove_commands_from(self, guild_id: int) -> None:
+        """The copies registered in a server by an earlier DISCORD_GUILD_ID."""
+        try:
+            await self.http.bulk_upsert_guild_commands(self.application_id or 0, guild_id, [])
+            log.info("removed the commands registered in server %s before", guild_id)
+        except (discord.Forbidden, discord.NotFound) as exc:  # the bot left it: nothing to see
+            log.info("server %s's commands were not removed (%s)", guild_id, exc)
 
     async def check_evolink_key(self) -> None:
         """Tell the owner at start, in the log, whether EvoLink accepts the key."""
