@@ -5,8 +5,10 @@ When deciding takes longer than Discord allows, the "thinking…" shown meanwhil
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import discord
 import pytest
 
 from bot.simulator import Simulator
@@ -77,6 +79,23 @@ async def test_slow_checks_show_a_private_thinking_then_the_refusal_in_its_place
     assert fake_discord.interaction_response(iid) == {"type": 5, "data": {"flags": EPHEMERAL}}
     assert "can't make videos" in fake_discord.private_reply(iid)["content"]
     assert public(fake_discord) == [] and creates(simulator) == []
+
+
+async def test_an_interaction_that_reached_the_bot_late_is_deferred_privately_at_once(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator
+) -> None:
+    """Discord's 3 seconds run from when it made the interaction (its id says when): one that
+    spent them on its way (a gateway replay after a reconnect) gets its private "thinking…"
+    first."""
+    await bot.moderation.ban(GUILD_ID, USER_ID, MODERATOR, "spam")
+    made = discord.utils.utcnow() - dt.timedelta(seconds=2)
+    payload = slash_command(
+        "video", [option("prompt", "a lake")], interaction_id=discord.utils.time_snowflake(made)
+    )
+    await dispatch(bot, payload)
+    iid = int(payload["id"])
+    assert fake_discord.interaction_response(iid) == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert "can't make videos" in fake_discord.private_reply(iid)["content"]
 
 
 async def test_slow_checks_then_a_start_post_the_status_and_remove_the_thinking(

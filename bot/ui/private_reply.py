@@ -4,13 +4,16 @@ A request that is refused must leave nothing in the channel, not even a "thinkin
 vanishes. So a command first decides what it can without waiting on anyone else (bans, the
 blocklist, credits: the database only) and answers that privately at once. Only when that takes
 longer than `BUDGET`, or when a slow call follows (EvoLink), does it show a "thinking…" first,
-and then a private one, edited into the answer when it comes.
+and then a private one, edited into the answer when it comes. The budget counts from when
+Discord made the interaction (its id says when), so time spent reaching the bot is not spent
+twice; never more than `BUDGET` from now, whichever clock is off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -21,7 +24,7 @@ from bot.ui.discord_limits import CONTENT, clip_text
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BUDGET = 2.0  # seconds of Discord's 3 spent deciding before a private "thinking…" is shown
+BUDGET = 1.5  # seconds of Discord's 3 spent deciding before a private "thinking…" is shown
 NO_PINGS = discord.AllowedMentions.none()
 
 
@@ -35,9 +38,10 @@ class PrivateReply:
         """The result of `work`, awaited here; if it is not ready within the budget, a private
         "thinking…" is shown meanwhile, so that Discord gets its answer in time."""
         deferring = asyncio.Event()
+        wait = self.time_left() if budget is None else budget
 
         async def think_when_late() -> None:
-            await asyncio.sleep(BUDGET if budget is None else budget)
+            await asyncio.sleep(wait)
             deferring.set()  # from here on it is not cancelled: Discord may have the answer
             await self.thinking()
 
@@ -49,6 +53,11 @@ class PrivateReply:
                 await timer
             else:
                 timer.cancel()
+
+    def time_left(self) -> float:
+        """What is left of the budget: from the interaction's creation, at most BUDGET."""
+        age = time.time() - self._interaction.created_at.timestamp()
+        return max(0.0, BUDGET - max(age, 0.0))
 
     async def thinking(self) -> None:
         """A private "thinking…", unless the interaction is answered already."""
