@@ -1,10 +1,12 @@
 """Benchmark of the video bot (issue 8). One command, from the repository root:
 
-    python -m bench                 # the full run: ~5 minutes on 2 cores
-    python -m bench --quick         # a smoke run, under a minute
+    python -m bench                 # the full run: ~9 minutes on 2 cores
+    python -m bench --quick         # a smoke run, ~2 minutes
+    python -m bench --sections tracking,short,crowd --spread 1,1   # estimates exact
     python -m bench --sections burst,restart --burst-sizes 200
     python -m bench --sections tracking --variants single --profile /tmp/prof
     python -m bench --sections tracking --api-latency-ms 150 --discord-latency-ms 80
+    python -m bench --sections backends   # SQLite vs PostgreSQL, one process (bench/backends.py)
 
 `--profile DIR` writes a cProfile (.prof and a text summary) of the measured part of every job.
 Results are in BENCHMARKS.md.
@@ -21,17 +23,16 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
-import math
 import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from bench.backends import backends
 from bench.common import (
     JobFailed,
     SimProcess,
@@ -39,65 +40,12 @@ from bench.common import (
     machine,
     mb,
     ms,
-    num,
     progress,
     run_job,
     sec,
 )
-from bot.settings import DEFAULTS
-
-SECTIONS = ("burst", "tracking", "restart", "history")
-
-
-@dataclass
-class Config:
-    sections: tuple[str, ...] = SECTIONS
-    burst_sizes: list[int] = field(default_factory=lambda: [50, 200, 1000])
-    tasks: int = 10_000
-    poll: float = 10.0
-    window: float = 40.0
-    min_length: float = 30.0
-    max_length: float = 150.0
-    naive_interval: float = 1.0
-    video_kb: int = 256
-    api_latency_ms: float = 0.0
-    poll_concurrency: int | None = None  # None: the bot's default (POLL_CONCURRENCY)
-    metrics: bool = False  # METRICS_PORT on (the bot counts for /metrics) while tracking
-    discord_latency_ms: float = 0.0
-    variants: tuple[str, ...] = ("batch", "single", "callbacks", "naive")
-    restart_tasks: int = 10_000
-    history_rows: int = 1_000_000
-    guilds: int = 100
-    members: int = 50_000
-    queries: int = 200
-    seed: int = 1
-    cache_dir: Path = Path(tempfile.gettempdir()) / "evolink-bench-cache"
-    profile: Path | None = None
-    keep: bool = False
-    markdown: Path | None = None
-    quick: bool = False
-
-    @classmethod
-    def quick_run(cls) -> Config:
-        return cls(
-            burst_sizes=[50, 200],
-            tasks=1000,
-            poll=1.0,
-            window=5.0,
-            min_length=5.0,
-            max_length=20.0,
-            restart_tasks=1000,
-            history_rows=20_000,
-            guilds=10,
-            members=2000,
-            queries=50,
-            quick=True,
-        )
-
-
-def spread3(s: dict[str, float], unit: Callable[[float], str], keys: tuple[str, ...]) -> str:
-    return " · ".join(f"{k} {unit(s[k])}" for k in keys)
-
+from bench.config import OPTIONAL, SECTIONS, Config, log_note, spread3
+from bench.tracking_report import crowd, short, tracking
 
 # --------------------------------------------------------------------------------------------
 # 1. Burst
@@ -150,150 +98,6 @@ def burst(cfg: Config, run_dir: Path) -> list[Table]:
 
 
 # --------------------------------------------------------------------------------------------
-# 2 and 5. Tracking, and the naive baseline
-# --------------------------------------------------------------------------------------------
-
-
-VARIANTS = (
-    ("batch", "polling, batch route answered (POST /v1/tasks/batch, 50 ids)", True),
-    ("single", "polling, no batch route (fallback: GET /v1/tasks/{id})", False),
-    ("callbacks", "callbacks on (polling as a 300 s safety net)", True),
-)
-
-
-def tracking(cfg: Config, run_dir: Path) -> list[Table]:
-    params = {
-        "tasks": cfg.tasks,
-        "poll": cfg.poll,
-        "window": cfg.window,
-        "min_length": cfg.min_length,
-        "max_length": cfg.max_length,
-        "naive_interval": cfg.naive_interval,
-        "seed": cfg.seed,
-        "discord_latency_ms": cfg.discord_latency_ms,
-        "poll_concurrency": cfg.poll_concurrency,
-        "metrics": cfg.metrics,
-    }
-    sim_options: dict[str, Any] = {
-        "video_bytes": cfg.video_kb * 1024,
-        "latency_ms": cfg.api_latency_ms,
-    }
-    results: dict[str, dict[str, Any]] = {}
-    variants = [v for v in VARIANTS if v[0] in cfg.variants]
-    for variant, label, batch_route in variants:
-        progress(f"tracking {cfg.tasks:,} tasks: {label}")
-        with SimProcess(batch=batch_route, **sim_options) as sim:
-            results[variant] = run_job("tracking", {**params, "variant": variant,
-                                       "sim_url": sim.url}, run_dir, cfg.profile)  # fmt: skip
-    naive: dict[str, Any] | None = None
-    if "naive" in cfg.variants:
-        progress(f"naive baseline: {cfg.tasks:,} tasks, GET each every {cfg.naive_interval:g} s")
-        with SimProcess(**sim_options) as sim:
-            naive = run_job("naive", {**params, "sim_url": sim.url}, run_dir, cfg.profile)
-
-    tables = []
-    poll = cfg.poll
-    for variant, label, _ in variants:
-        r = results[variant]
-        t = Table(f"2. Tracking {cfg.tasks:,} active tasks: {label}")
-        ended = max(1, r["ended"])
-        t.add("tasks ended in the window -> delivered", f"{r['delivered']:,} / {r['ended']:,}",
-              "all", r["delivered"] == r["ended"])  # fmt: skip
-        lag = r["lag"]
-        if variant == "callbacks":
-            target, ok = "p95 < 1 s", lag["p95"] < 1.0
-        else:
-            target, ok = f"p95 <= poll + 1 s = {poll + 1:g} s", lag["p95"] <= poll + 1.0
-        t.add("completion at API -> delivery posted", spread3(lag, sec, ("p50", "p95", "max")),
-              target, ok)  # fmt: skip
-        if variant != "callbacks":
-            t.add("  ... in poll intervals",
-                  spread3({k: lag[k] / poll for k in lag}, num, ("p50", "p95", "max")))  # fmt: skip
-        kind = f"{r['batch_queries']:,} batch + {r['single_queries']:,} single"
-        t.add("API queries per task", f"{r['requests'] / ended:.3f} ({kind} / {ended:,} ended)")
-        t.add("status look-ups per task (ids asked)", f"{r['lookups'] / ended:.2f}")
-        if variant == "callbacks":
-            worst = r["ended_lookups_max"]
-            t.add(
-                "queries per task after its create (status look-ups of each ended task)",
-                f"max {worst} · mean {r['ended_lookups_mean']:.2f}",
-                "<= 1",
-                worst <= 1,
-            )
-        t.add("API requests per second", num(r["requests"] / r["window"], 1))
-        t.add("bot CPU (% of one core; 2 cores)", f"{100 * r['cpu_share']:.0f} % = event loop "
-              f"{100 * r['loop_cpu_share']:.0f} % + other threads "
-              f"{100 * r['other_cpu_share']:.0f} % (SQLite worker)")  # fmt: skip
-        t.add("bot resident memory (max during run)", mb(r["rss_max_kib"]), "< 300 MB",
-              r["rss_max_kib"] < 300 * 1024)  # fmt: skip
-        posts = max(1, r["posts"])
-        t.add("Discord calls per delivery", f"{r['edits'] / posts:.2f} status edits · "
-              f"{r['uploaded_mb'] / posts * 1000:,.0f} KB uploaded")  # fmt: skip
-        t.add("simulator CPU (its own process)", f"{100 * r['sim_cpu_share']:.0f} %")
-        if variant == "callbacks":
-            t.add("callbacks received", f"{r['callbacks_ok']:,} ok, "
-                  f"{r['callbacks_failed']:,} failed")  # fmt: skip
-        _log_note(t, r)
-        tables.append(t)
-
-    if naive is None:
-        if tables:
-            tables[0].notes += _tracking_notes(cfg)
-        return tables
-    t = Table(f"5. Naive baseline: every task GET every {cfg.naive_interval:g} s, same load")
-    ended = max(1, naive["ended"])
-    t.add("tasks ended in the window -> seen", f"{naive['delivered']:,} / {naive['ended']:,}")
-    t.add("completion at API -> poller sees it", spread3(naive["lag"], sec, ("p50", "p95", "max")))
-    t.add("API queries per task", f"{naive['requests'] / ended:.2f} (single)")
-    t.add("API requests per second", f"{naive['requests'] / naive['window']:,.0f} achieved · "
-          f"{naive['intended_rate']:,.0f} intended")  # fmt: skip
-    t.add("poller CPU (% of one core)", f"{100 * naive['cpu_share']:.0f} %")
-    t.add("simulator CPU (its own process)", f"{100 * naive['sim_cpu_share']:.0f} %")
-    for variant, _label, _ in variants:
-        r = results[variant]
-        ours = r["requests"] / max(1, r["ended"])
-        theirs = naive["requests"] / ended
-        q_ratio = ours / theirs if theirs else math.nan
-        l50 = r["lag"]["p50"] / naive["lag"]["p50"] if naive["lag"]["p50"] else math.nan
-        l95 = r["lag"]["p95"] / naive["lag"]["p95"] if naive["lag"]["p95"] else math.nan
-        t.add(f"ours ({variant}) / naive", f"queries per task x{q_ratio:.4f} · "
-              f"lag p50 x{l50:.1f} · lag p95 x{l95:.1f}")  # fmt: skip
-    t.notes += _tracking_notes(cfg)
-    tables.append(t)
-    return tables
-
-
-def _tracking_notes(cfg: Config) -> list[str]:
-    mean_length = (cfg.min_length + cfg.max_length) / 2
-    poll = cfg.poll
-    return [
-        f"steady state: at t0 {cfg.tasks:,} tasks are running, of mixed lengths "
-        f"({cfg.min_length:g}-{cfg.max_length:g} s), each at a random point of its life; for "
-        f"the {cfg.window:g} s window new tasks arrive at {cfg.tasks / mean_length:,.0f}/s, "
-        "which keeps the number active steady; 5 % end failed. Figures are for the window "
-        f"(lag: tasks that ended in it). Poll interval {poll:g} s, POLL_CONCURRENCY "
-        f"{cfg.poll_concurrency or f'{DEFAULTS.poll_concurrency} (the default)'}.",
-        "lag: the task turning terminal at the API (simulator) to the delivery post reaching "
-        "the Discord layer (bot process), on the shared wall clock. The naive poller's lag "
-        "stops when it sees the answer: it delivers nothing, which flatters it.",
-        "queries per task: requests to the task routes during the window / tasks that ended "
-        "in it (the steady-state cost of one task's life); creates are not counted.",
-        f"the simulator serves a {cfg.video_kb:,} KB video file; the bot downloads it and "
-        "attaches it to the delivery (files under the upload limit are attached).",
-        f"latency added: EvoLink answers and file downloads {cfg.api_latency_ms:g} ms, Discord "
-        f"REST calls {cfg.discord_latency_ms:g} ms (0: loopback, as fast as the machine).",
-        "the naive poller is one process with 100 connections; where it cannot reach the "
-        "intended rate the shortfall is shown, as a real naive bot would fall behind too.",
-    ]
-
-
-def _log_note(t: Table, r: dict[str, Any]) -> None:
-    counts = {k: v for k, v in r.get("log_counts", {}).items() if k != "WARNING" or v > 2}
-    if counts:
-        t.notes.append(f"bot log: {counts}; first: {r.get('log_first')}")
-
-
-# --------------------------------------------------------------------------------------------
 # 3. Restart
 # --------------------------------------------------------------------------------------------
 
@@ -324,7 +128,7 @@ def restart(cfg: Config, run_dir: Path) -> list[Table]:
         "every task is due at start (the bot was down longer than a poll interval); the "
         "tracker takes 1,000 due rows per pass.",
     ]
-    _log_note(t, r)
+    log_note(t, r)
     return [t]
 
 
@@ -396,8 +200,11 @@ def history(cfg: Config, run_dir: Path) -> list[Table]:
 RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
     "burst": burst,
     "tracking": tracking,
+    "short": short,
+    "crowd": crowd,
     "restart": restart,
     "history": history,
+    "backends": backends,
 }
 
 
@@ -409,12 +216,18 @@ def parse_args(argv: list[str]) -> Config:
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (< 60 s)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help=f"comma-separated, from {', '.join(SECTIONS)}")  # fmt: skip
+                        help=f"comma-separated, from {', '.join(SECTIONS + OPTIONAL)}")  # fmt: skip
     parser.add_argument("--burst-sizes", help="comma-separated N (default 50,200,1000)")
     parser.add_argument("--tasks", type=int, help="active tasks to track (default 10,000)")
     parser.add_argument("--poll", type=float, help="poll interval, s (default 10)")
     parser.add_argument("--window", type=float, help="tracking window, s (default 40)")
-    parser.add_argument("--variants", help="tracking variants: batch,single,callbacks,naive")
+    parser.add_argument("--variants", help="tracking variants: batch,single,callbacks,naive,"
+                        "none-until-done")  # fmt: skip
+    parser.add_argument("--schedules", help="tracking schedules: fixed,predicted (both)")
+    parser.add_argument("--profiles", help="the progress profiles of the tracking mix "
+                        "(default linear,s-curve,stepwise,stuck-then-done)")  # fmt: skip
+    parser.add_argument("--spread", help="a task's real length / its estimate: LOW,HIGH "
+                        "(default 0.95,1.05)")  # fmt: skip
     parser.add_argument("--video-kb", type=int, help="size of the result file (default 256)")
     parser.add_argument("--api-latency-ms", type=float, help="added to each EvoLink answer (0)")
     parser.add_argument("--discord-latency-ms", type=float, help="added to each Discord call (0)")
@@ -427,19 +240,28 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--profile", type=Path, help="write a cProfile of every job here")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the run's temporary files")
+    parser.add_argument("--database-url", help="PostgreSQL server for `backends` (may CREATE "
+                        "DATABASE); default: a throwaway one")  # fmt: skip
     args = parser.parse_args(argv)
     cfg = Config.quick_run() if args.quick else Config()
     cfg.sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    unknown = set(cfg.sections) - set(SECTIONS)
+    unknown = set(cfg.sections) - set(SECTIONS + OPTIONAL)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     if args.variants:
         cfg.variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if args.schedules:
+        cfg.schedules = tuple(v.strip() for v in args.schedules.split(",") if v.strip())
+    if args.profiles:
+        cfg.profiles = tuple(v.strip() for v in args.profiles.split(",") if v.strip())
+    if args.spread:
+        low, high = (float(v) for v in args.spread.split(","))
+        cfg.spread = (low, high)
     if args.burst_sizes:
         cfg.burst_sizes = [int(n) for n in args.burst_sizes.split(",")]
     for name in ("tasks", "poll", "window", "video_kb", "api_latency_ms", "discord_latency_ms",
                  "poll_concurrency", "restart_tasks", "history_rows", "queries",
-                 "cache_dir", "profile", "markdown"):  # fmt: skip
+                 "cache_dir", "profile", "markdown", "database_url"):  # fmt: skip
         value = getattr(args, name)
         if value is not None:
             setattr(cfg, name, value)
@@ -477,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     tables: list[Table] = [head]
     failed = False
     try:
-        for name in SECTIONS:
+        for name in SECTIONS + OPTIONAL:
             if name not in cfg.sections:
                 continue
             section_start = time.time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 import secrets
@@ -14,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,17 @@ STATUS_MESSAGE = 1_330_000_000_000_000_000
 CALLBACK_SAFETY_POLL = 300.0  # Settings.callback_safety_poll's default
 
 
-def bench_settings(database: Path, base_url: str, **overrides: Any) -> Settings:
+def bench_settings(
+    database: Path, base_url: str, *, database_url: str | None = None, **overrides: Any
+) -> Settings:
     """Production defaults, with every per-member and server limit lifted: nothing a member is
-    entitled to may be refused during a benchmark."""
+    entitled to may be refused during a benchmark. `database_url`: PostgreSQL, not the file."""
     values: dict[str, Any] = {
         "discord_token": Secret("bench-discord-token-0123456789"),
         "evolink_api_key": Secret("sk-bench-key-0123456789"),
         "evolink_base_url": base_url,
         "database_path": database,
+        "database_url": Secret(database_url) if database_url else None,
         "default_user_credits": None,
         "max_running_per_user": 50,
         "max_queued_per_user": 50,
@@ -184,10 +189,29 @@ class Planned:
     duration: int
     callback_token: str | None
     arrival: bool = False  # submitted after t0 (keeps the number of active tasks steady)
+    estimate: float | None = None  # EvoLink's estimated_time (None: the length, exactly)
+    profile: str = "linear"  # how the task reports progress (bot/simulator/profiles.py)
 
     @property
     def terminal_at(self) -> float:
         return self.created_at + self.length
+
+    @property
+    def estimated(self) -> float:
+        return self.length if self.estimate is None else self.estimate
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How planned tasks report progress and how far they stray from their estimate."""
+
+    profiles: tuple[str, ...] = ("linear",)  # each task takes one of these, at random
+    spread: tuple[float, float] = (1.0, 1.0)  # real length / estimate, drawn log-uniformly
+
+    def draw(self, rng: random.Random, length: float) -> tuple[float, str]:
+        low, high = self.spread
+        factor = low if low == high else math.exp(rng.uniform(math.log(low), math.log(high)))
+        return length / factor, rng.choice(self.profiles)
 
 
 def make_plan(
@@ -201,11 +225,15 @@ def make_plan(
     fail_rate: float = 0.05,
     callbacks: bool = False,
     guilds: int = 100,
+    behaviour: Behaviour | None = None,
 ) -> list[Planned]:
     """`count` tasks running at `t0`, of mixed total lengths, each at a random point of its
     life (at least `min_remaining` s left); then, for `arrivals_for` seconds, new tasks arriving
-    (Poisson) at the rate that keeps `count` active: count / mean length."""
+    (Poisson) at the rate that keeps `count` active: count / mean length. `behaviour`: their
+    progress profiles and estimates (default: linear, estimate exact)."""
     rng = random.Random(seed)
+    shapes = random.Random(seed + 1)  # its own stream: the same lengths and times whatever it is
+    behaviour = behaviour or Behaviour()
     starts: list[tuple[float, float]] = []
     for _ in range(count):
         length = rng.uniform(*lengths)
@@ -221,6 +249,7 @@ def make_plan(
     plan = []
     for i, (created_at, length) in enumerate(starts):
         guild = i % guilds
+        estimate, profile = behaviour.draw(shapes, length)
         plan.append(
             Planned(
                 gen_id=i + 1,
@@ -235,6 +264,39 @@ def make_plan(
                 duration=rng.choice((5, 5, 5, 10, 15, 2)),
                 callback_token=secrets.token_urlsafe(24) if callbacks else None,
                 arrival=created_at > t0,
+                estimate=estimate,
+                profile=profile,
+            )
+        )
+    return plan
+
+
+def burst_plan(
+    count: int, t0: float, *, length: float, behaviour: Behaviour, seed: int, spread_over: float
+) -> list[Planned]:
+    """`count` tasks of `length` s, all created within `spread_over` s from `t0` (a burst of
+    members), each arriving as VideoService.submit leaves it."""
+    rng = random.Random(seed)
+    plan = []
+    for i in range(count):
+        created_at = t0 + spread_over * i / max(1, count)
+        estimate, profile = behaviour.draw(rng, length)
+        plan.append(
+            Planned(
+                gen_id=i + 1,
+                task_id=f"task-unified-{int(created_at)}-{i:08x}",
+                created_at=created_at,
+                length=length,
+                fail_code=None,
+                guild_id=BENCH_GUILD,
+                channel_id=BENCH_CHANNEL + i % 3,
+                user_id=BENCH_USER + i,
+                quality="720p",
+                duration=5,
+                callback_token=None,
+                arrival=True,
+                estimate=estimate,
+                profile=profile,
             )
         )
     return plan
@@ -251,6 +313,10 @@ async def load_plan(
             p.length,
             p.fail_code,
             f"{callback_base}/{p.gen_id}/{p.callback_token}" if callback_base else None,
+            p.estimated,
+            p.profile,
+            p.quality,
+            p.duration,
         ]
         for p in plan
     ]
@@ -280,7 +346,7 @@ def status_message_id(p: Planned) -> int:
 
 
 def insert_active(
-    database: Path,
+    database: Path | str,
     plan: list[Planned],
     next_poll: Callable[[Planned], float],
     now: float,
@@ -299,7 +365,7 @@ def insert_active(
                 p.gen_id, p.guild_id, p.channel_id, p.user_id, "en-US",
                 f"benchmark scene {p.gen_id}: a fox crossing a snowy field at dawn", p.quality,
                 "16:9", p.duration, str(uuid.uuid4()), p.task_id,
-                status, progress, p.length, cost, status_message_id(p), next_poll(p),
+                status, progress, p.estimated, cost, status_message_id(p), next_poll(p),
                 int(elapsed / 10), p.created_at - 0.5, p.created_at, now, p.callback_token,
             )
         )  # fmt: skip
@@ -307,6 +373,9 @@ def insert_active(
             (p.guild_id, p.user_id, p.gen_id, "reserve", -cost, p.created_at - 0.5, "estimate",
              p.created_at - 0.5)
         )  # fmt: skip
+    if isinstance(database, str):  # a PostgreSQL URL (this runs in a thread of its own)
+        asyncio.run(_insert_postgres(database, rows, ledger))
+        return
     marks = ", ".join("?" for _ in _ROW_COLUMNS.split(","))
     db = sqlite3.connect(database, isolation_level=None)
     try:
@@ -321,3 +390,26 @@ def insert_active(
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+async def _insert_postgres(
+    url: str, rows: list[tuple[Any, ...]], ledger: list[tuple[Any, ...]]
+) -> None:
+    import asyncpg
+
+    money = _ROW_COLUMNS.replace(" ", "").split(",").index("credits_reserved")
+    rows = [(*r[:money], Decimal(repr(r[money])), *r[money + 1 :]) for r in rows]
+    ledger = [(*r[:4], Decimal(repr(r[4])), *r[5:]) for r in ledger]
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "generations", records=rows, columns=_ROW_COLUMNS.replace(" ", "").split(",")
+            )
+            await connection.copy_records_to_table(
+                "credit_ledger", records=ledger,
+                columns=["guild_id", "user_id", "generation_id", "kind", "amount", "charged_at",
+                         "reason", "created_at"],
+            )  # fmt: skip
+    finally:
+        await connection.close()

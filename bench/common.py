@@ -55,7 +55,7 @@ class Table:
     def text(self) -> str:
         head = ("figure", "value", "target", "result")
         cells = [(r.figure, r.value, r.target, r.verdict) for r in self.rows]
-        widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(4)]
+        widths = [max([len(head[i]), *(len(c[i]) for c in cells)]) for i in range(4)]
         line = "  ".join("-" * w for w in widths)
         out = [self.title, "=" * len(self.title)]
         out.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())

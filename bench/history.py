@@ -233,6 +233,36 @@ def _fill(path: Path, rows: int, guilds: int, members: int, seed: int) -> dict[s
     }
 
 
+async def _target(params: dict[str, Any], database: Path) -> Path | str:
+    """The database the queries run on: the fixture file (read once first, so its pages are
+    cached), or the PostgreSQL copy of it (params["database_url"], made by to_postgres)."""
+    if params.get("database_url"):
+        return str(params["database_url"])
+    await asyncio.to_thread(warm, database)
+    return database
+
+
+async def to_postgres(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
+    """Copy the cached fixture into the empty PostgreSQL database params["database_url"] with
+    python -m bot.migrate's own copy (checked row by row), then ANALYZE it (the statistics
+    PostgreSQL's autovacuum gathers on a live database)."""
+    import asyncpg
+
+    from bot.store.copy_to_postgres import copy_to_postgres
+
+    database, _ = fixture_paths(params)
+    started = time.perf_counter()
+    report = await copy_to_postgres(database, params["database_url"])
+    copied = time.perf_counter() - started
+    connection = await asyncpg.connect(params["database_url"])
+    try:
+        await connection.execute("ANALYZE")
+        size = await connection.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await connection.close()
+    return {"rows": report.rows, "seconds": copied, "size_mb": int(size) / 1e6}
+
+
 def warm(database: Path) -> float:
     """Read the database file once, so that its pages are in the OS cache, as on a bot that has
     been running for a while (the fixture may have been built long ago). Returns the seconds."""
@@ -281,8 +311,8 @@ async def query(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     database, meta_path = fixture_paths(params)
     meta = json.loads(meta_path.read_text())
     now = float(meta["now"])
-    await asyncio.to_thread(warm, database)
-    store = await open_store(database, clock=lambda: now)
+    target = await _target(params, database)
+    store = await open_store(target, clock=lambda: now)
     mod = Moderation(store)
     settings = bench_settings(database, "http://127.0.0.1:9", default_user_credits=50.0)
     credits = Credits(store, Limits.from_settings(settings), Prices.from_settings(settings),
@@ -372,8 +402,8 @@ async def export(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     database, meta_path = fixture_paths(params)
     meta = json.loads(meta_path.read_text())
     now = float(meta["now"])
-    await asyncio.to_thread(warm, database)
-    store = await open_store(database, clock=lambda: now)
+    target = await _target(params, database)
+    store = await open_store(target, clock=lambda: now)
     mod = Moderation(store)
     wanted = LogFilter(int(meta["big_guild"]), since=float(meta["export_since"]))
     try:

@@ -73,10 +73,14 @@ class BenchSimulator(Simulator):
     # control ---------------------------------------------------------------------------------
 
     def load_plan(self, tasks: list[list[Any]]) -> int:
-        """Each task: [task_id, created_at, length, fail_code | None, callback_url | None]."""
+        """Each task: [task_id, created_at, length, fail_code | None, callback_url | None,
+        estimate, progress profile, quality, duration] (it reserves what the bot holds for it,
+        so that its charges are believed)."""
         loop = asyncio.get_running_loop()
         now = self.clock()
-        for task_id, created_at, length, fail_code, callback_url in tasks:
+        for row in tasks:
+            task_id, created_at, length, fail_code, callback_url, estimate, profile = row[:7]
+            quality, duration = str(row[7]), int(row[8])
             self.tasks[task_id] = SimTask(
                 id=task_id,
                 api_key="bench",
@@ -86,16 +90,18 @@ class BenchSimulator(Simulator):
                 prompt="a benchmark scene",
                 negative_prompt=None,
                 audio_urls=None,
-                quality="720p",
+                quality=quality,
                 aspect_ratio="16:9",
-                duration=5,
+                duration=duration,
                 seed=None,
                 prompt_extend=False,
                 callback_url=callback_url,
-                credits_reserved=5.0,
+                credits_reserved=self.price_per_second[quality] * duration,
                 request_body={},
                 fail_code=fail_code,
                 seconds=float(length),
+                estimated_seconds=float(estimate),
+                progress_profile=str(profile),
             )
             if callback_url:
                 delay = max(0.0, created_at + length - now)

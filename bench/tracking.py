@@ -1,11 +1,17 @@
-"""Sections 2 and 5: following 10,000 active tasks in a steady state, and the naive baseline.
+"""Sections 2, 5 and 6: following 10,000 active tasks in a steady state, the naive baseline,
+and a burst of short videos.
 
 One job per variant, each in a fresh process with its own simulator process:
 * `tracking` with variant `batch` (POST /v1/tasks/batch answered), `single` (the simulator has no
   batch route: the bot falls back to GET /v1/tasks/{id}) or `callbacks` (EvoLink calls back;
-  polling is the 300 s safety net). The real bot, its real tracker loop (`tracker.run()`, started
-  by setup_hook), the recorded Discord layer.
+  polling is the 300 s safety net), and schedule `predicted` (the bot's) or `fixed` (a look every
+  poll interval, ±10 %: the bot before predictions). The real bot, its real tracker loop
+  (`tracker.run()`, started by setup_hook), the recorded Discord layer.
 * `naive`: a tiny poller that GETs every task every second and does nothing else.
+
+Tasks report progress by the profiles given (`profiles`) and run their estimate times a factor
+drawn from `spread` (bench.botside.Behaviour). `load` `burst` replaces the steady state with
+`tasks` videos of `length` s created at once (within a second), each estimate times `estimate`.
 
 The load is a steady state: at t0, 10,000 tasks of mixed lengths are running, each at a random
 point of its life; during the window, new tasks arrive at the rate that keeps 10,000 active (as
@@ -30,9 +36,11 @@ import aiohttp
 
 from bench.botside import (
     CALLBACK_SAFETY_POLL,
+    Behaviour,
     BenchFakeDiscord,
     Planned,
     bench_settings,
+    burst_plan,
     insert_active,
     load_plan,
     make_plan,
@@ -47,7 +55,21 @@ LEAD = 1.5  # seconds between loading the fixtures and t0
 FEED_EVERY = 0.1  # new submissions are written in small groups, this often
 
 
+def _behaviour(params: dict[str, Any]) -> Behaviour:
+    low, high = params.get("spread", (1.0, 1.0))
+    return Behaviour(tuple(params.get("profiles", ("linear",))), (float(low), float(high)))
+
+
 def _plan(params: dict[str, Any], t0: float, callbacks: bool) -> list[Planned]:
+    if params.get("load") == "burst":
+        return burst_plan(
+            int(params["tasks"]),
+            t0,
+            length=float(params["length"]),
+            behaviour=_behaviour(params),
+            seed=int(params.get("seed", 1)),
+            spread_over=1.0,
+        )
     return make_plan(
         int(params["tasks"]),
         t0,
@@ -55,6 +77,7 @@ def _plan(params: dict[str, Any], t0: float, callbacks: bool) -> list[Planned]:
         lengths=(float(params["min_length"]), float(params["max_length"])),
         arrivals_for=float(params["window"]),
         callbacks=callbacks,
+        behaviour=_behaviour(params),
     )
 
 
@@ -95,7 +118,7 @@ def _query_figures(
 async def _feed(
     plan: list[Planned],
     fake: BenchFakeDiscord,
-    database: Path,
+    database: Path | str,
     next_poll: Any,
     wake: Any,
 ) -> None:
@@ -113,11 +136,14 @@ async def _feed(
 
 
 async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
+    from bot.schedule import FixedSchedule, PredictedSchedule, Schedule, Started
     from bot.ui.client import VideoBot
     from discord_double import start_bot
 
     variant = str(params["variant"])
-    run_dir = Path(params["_run_dir"]) / f"tracking-{variant}"
+    predicted = params.get("schedule", "predicted") == "predicted"
+    name = f"{params.get('load', 'steady')}-{variant}-{params.get('schedule', 'predicted')}"
+    run_dir = Path(params["_run_dir"]) / f"tracking-{name}-{time.monotonic_ns()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     logs = production_logging(run_dir / "bot.log")
     poll = float(params["poll"])
@@ -133,11 +159,17 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         port = _free_port()
         callback_base = f"http://127.0.0.1:{port}/evolink"
         overrides |= {"callback_public_url": callback_base, "callback_port": port}
-    settings = bench_settings(run_dir / "bot.db", params["sim_url"], **overrides)
+    settings = bench_settings(
+        run_dir / "bot.db", params["sim_url"], database_url=params.get("database_url"), **overrides
+    )
 
+    schedule: Schedule | None = None  # with callbacks: the bot's own (the safety interval)
+    if not callbacks:
+        schedule = PredictedSchedule(poll) if predicted else FixedSchedule(poll)
     fake = BenchFakeDiscord(lean=True, latency=float(params.get("discord_latency_ms", 0)) / 1000)
     fake.install()
-    bot = VideoBot(settings)  # the production wiring: wall clock, tracker started by setup_hook
+    # the production wiring (wall clock, tracker started by setup_hook), with the schedule
+    bot = VideoBot(settings, schedule=schedule)
     try:
         await start_bot(bot, fake)
         t0 = time.time() + LEAD
@@ -148,12 +180,17 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         def next_poll(p: Planned) -> float:
             if callbacks:  # what VideoService.submit stores when callbacks are on
                 return p.created_at + CALLBACK_SAFETY_POLL
-            if p.arrival:  # submit: first look after min(estimated time, poll interval)
-                return p.created_at + poll
-            return t0 + rng.uniform(0.0, poll)  # polled every interval so far
+            assert schedule is not None
+            if p.arrival:  # what VideoService.submit stores: the schedule's first look
+                kind = (p.quality, p.duration)
+                return schedule.first_look(Started(p.gen_id, p.created_at, p.estimated, kind))
+            phase = t0 + rng.uniform(0.0, poll)  # polled every interval so far
+            if predicted:  # and looked at when the estimate says it ends
+                return min(phase, max(t0, p.created_at + p.estimated))
+            return phase
 
         initial = [p for p in plan if not p.arrival]
-        await asyncio.to_thread(insert_active, settings.database_path, initial, next_poll, t0)
+        await asyncio.to_thread(insert_active, settings.database, initial, next_poll, t0)
         fake.add_status_messages([(status_message_id(p), p.channel_id) for p in initial])
         ended = _in_window(plan, t0, window)
         all_ended = fake.delivered({p.gen_id for p in ended})
@@ -164,7 +201,7 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         cpu0, wall0 = time.process_time(), time.time()
         bot.tracker.wake()  # the rows are in: wake the sleeping loop, as a submission does
         feeder = asyncio.create_task(
-            _feed(plan, fake, settings.database_path, next_poll, bot.tracker.wake)
+            _feed(plan, fake, settings.database, next_poll, bot.tracker.wake)
         )
         stop = asyncio.Event()
         samples: list[int] = []
@@ -191,6 +228,7 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     lags = [fake.deliveries[p.gen_id] - p.terminal_at for p in ended if p.gen_id in fake.deliveries]
     return {
         "variant": variant,
+        "schedule": "callbacks" if callbacks else ("predicted" if predicted else "fixed"),
         "tasks": int(params["tasks"]),
         "arrivals": sum(1 for p in plan if p.arrival),
         "ended": len(ended),
@@ -213,7 +251,7 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
 
 async def run_naive(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     """The baseline: every task GET every second from its submission, single queries only."""
-    run_dir = Path(params["_run_dir"]) / "tracking-naive"
+    run_dir = Path(params["_run_dir"]) / f"tracking-naive-{time.monotonic_ns()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     interval = float(params.get("naive_interval", 1.0))
     window = float(params["window"])

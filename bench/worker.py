@@ -23,11 +23,13 @@ JOBS: dict[str, tuple[str, str]] = {
     "burst": ("bench.burst", "run"),
     "tracking": ("bench.tracking", "run_ours"),
     "naive": ("bench.tracking", "run_naive"),
+    "crowd": ("bench.crowd", "run"),
     "restart-prepare": ("bench.restart", "prepare"),
     "restart": ("bench.restart", "run"),
     "history-build": ("bench.history", "build"),
     "history-query": ("bench.history", "query"),
     "history-export": ("bench.history", "export"),
+    "history-to-postgres": ("bench.history", "to_postgres"),
 }
 
 

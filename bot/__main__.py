@@ -21,7 +21,7 @@ from dotenv import load_dotenv
 from bot import first_run
 from bot.fdlimit import raise_open_file_limit
 from bot.logs import setup_logging
-from bot.preflight import database_problem, run_checks
+from bot.preflight import run_checks, settings_database_problem
 from bot.settings import Settings, SettingsError, load_settings
 from bot.ui.client import VideoBot
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         return run_checks(settings)
-    problem = database_problem(settings.database_path)
+    problem = settings_database_problem(settings)
     if problem is not None:
         print(f"The bot cannot start. Fix this setting in .env:\n  - {problem}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ folder. Run it as the user the bot runs as, from the folder the bot is started f
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -27,6 +28,14 @@ def backup_target(path: Path, now: datetime) -> Path:
 
 
 def take_backup(target: Path) -> int:
+    if os.environ.get("DATABASE_URL", "").strip():
+        print(
+            "The bot keeps its database in PostgreSQL (DATABASE_URL): back it up with "
+            "PostgreSQL's own tools (pg_dump), not with this command, which copies the SQLite "
+            "file at DATABASE_PATH.",
+            file=sys.stderr,
+        )
+        return 1
     source = database_path()
     if not source.is_file():
         print(f"There is no database at {source} (DATABASE_PATH) to back up.", file=sys.stderr)

@@ -103,6 +103,7 @@ class Admission:
     generation: Generation
     cost: float
     queue_position: int | None  # 1 = next to start; None when it was started at once
+    evolink_busy: bool = False  # it waits for EvoLink to take it, not for a free slot
 
 
 @dataclass(frozen=True)
@@ -225,12 +226,18 @@ class Credits:
         *,
         next_poll_at: float,
         callback_token: str | None = None,
+        hold: bool = False,
     ) -> Admission:
-        """Check every limit and store the request with its reservation, all in one transaction."""
+        """Check every limit and store the request with its reservation, all in one transaction.
+        `hold`: it waits even with a free slot (EvoLink is busy, others wait before it)."""
         cost = self.prices.estimate(request.quality, request.duration)
         now = self._clock()
         async with self._store.transaction() as tx:
             limits = await self.limits(who.guild_id, tx)
+            await tx.ledger.hold_spending(
+                who.guild_id, who.user_id,
+                server=limits.guild_cap is not None, bot=limits.global_cap is not None,
+            )  # fmt: skip
             start, renews = period_bounds(limits.period, now)
             await self._check_cooldown(tx, who, limits, now)
             running, queued = await self._counts(tx, who)
@@ -255,12 +262,13 @@ class Credits:
                 if spent + cost > limits.global_cap + 1e-9:
                     raise _cap_reached("bot", global_renews)
 
-            status = "queued" if must_wait else "requested"
+            status = "queued" if must_wait or hold else "requested"
             generation = await tx.generations.add(
                 _new_generation(who, request, status, next_poll_at, callback_token)
             )
             await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
-        return Admission(generation, cost, queued + 1 if status == "queued" else None)
+        position = queued + 1 if status == "queued" else None
+        return Admission(generation, cost, position, evolink_busy=hold and not must_wait)
 
     def cheaper(self, request: VideoRequest, left: float) -> Hint | None:
         """What the member could have instead with what is left, nearest to what they asked
@@ -326,6 +334,7 @@ class Credits:
         """
         if not math.isfinite(charge) or charge < 0:
             raise ValueError(f"refusing to settle generation {generation.id} to {charge!r}")
+        await tx.ledger.hold_generation(generation.id)
         net = await tx.ledger.generation_net(generation.id)
         if net is None:
             return 0.0  # nothing was reserved for it

@@ -4,9 +4,10 @@ One `EvoLinkClient` per process (one pooled `httpx.AsyncClient`, over aiohttp's 
 httpx's own transport spent ~0.5 ms of CPU per query, the bot's limit when following thousands of
 tasks one query at a time; see BENCHMARKS.md). Answers become typed results;
 every failure becomes an `EvoLinkError` subclass that says what a member or the owner should
-hear. Retries follow one rule: a query may be retried freely, a create only where the answer
-proves no task was made (429, or a connection that was never opened), so a retry can never
-start a second paid task.
+hear. Retries follow one rule: a query may be retried freely, a create only where no
+connection was opened, so a retry can never start a second paid task. A create answered 429
+(EvoLink is busy) is not retried here: the caller puts it in line behind the requests that came
+before it (bot/busy_line.py), which a retry here could overtake.
 """
 
 from __future__ import annotations
@@ -348,10 +349,9 @@ def _never_connected(exc: httpx.TransportError) -> bool:
 
 
 def _retryable(exc: EvoLinkError, safe_to_retry: bool) -> bool:
-    # A 429 was refused and an Unreachable create never connected: neither made a task.
-    if isinstance(exc, RateLimited | Unreachable):
+    if isinstance(exc, Unreachable):  # never connected: not even a create can have made a task
         return True
-    return safe_to_retry and isinstance(exc, ServerError | BadResponse)
+    return safe_to_retry and isinstance(exc, RateLimited | ServerError | BadResponse)
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

@@ -4,6 +4,9 @@ The row is written before the paid call, with the Idempotency-Key the call will 
 or a lost answer leaves a `requested` row that the tracker later settles by repeating the same
 call with the same key. EvoLink is expected to replay the task instead of making a second one;
 that is not published (see README, Money rules), so a repeat that makes a new task is logged.
+
+A create EvoLink did not take (busy, or not reached: certainly no task) is not refused: the
+request waits in line (bot/busy_line.py) and is created after Retry-After, in order.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from bot import evolink
+from bot.busy_line import BusyLine, Place
 from bot.charges import ChargeAnomaly, check_reported
 from bot.credits import Admission, Credits, Requester
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
 from bot.moderation import Moderation
 from bot.request import VideoRequest, request_of_stored
-from bot.store import Clock, Generation, Store
+from bot.schedule import Schedule, Started
+from bot.store import Clock, Generation, Store, WaitingRequest
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,16 @@ class SubmitRefused(Exception):
     """EvoLink said no; nothing was made and nothing is charged."""
 
     def __init__(self, error: evolink.EvoLinkError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+class SubmitHeld(Exception):
+    """EvoLink did not take the create (busy, or not reached), so nothing was made: the request
+    waits in line, its credits held, and is created after Retry-After."""
+
+    def __init__(self, generation: Generation, error: evolink.EvoLinkError) -> None:
+        self.generation = generation
         self.error = error
         super().__init__(str(error))
 
@@ -78,7 +93,7 @@ class VideoService:
         credits: Credits,
         moderation: Moderation,
         *,
-        poll_interval: float,
+        schedule: Schedule,
         clock: Clock = time.time,
         on_submitted: Callable[[], None] = lambda: None,
         on_charge_anomaly: Callable[[ChargeAnomaly], None] = lambda anomaly: None,
@@ -89,7 +104,7 @@ class VideoService:
         self._api = api
         self._credits = credits
         self._moderation = moderation
-        self._poll_interval = poll_interval
+        self._schedule = schedule
         self._clock = clock
         self._on_submitted = on_submitted
         self._on_charge_anomaly = on_charge_anomaly
@@ -97,9 +112,11 @@ class VideoService:
         self._instruments = instruments
         self.in_flight: set[int] = set()
         self._held_by_evolink_since: dict[int, float] = {}
+        self.line = BusyLine(clock)
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
-        """Admit the request, then start it unless it has to wait (`admit`, then `start`)."""
+        """Admit the request, then start it unless it has to wait (`admit`, then `start`): for a
+        free slot, or for EvoLink (busy, or others already wait for it: they go first)."""
         return await self.start(await self.admit(who, request))
 
     async def admit(self, who: Requester, request: VideoRequest) -> Admission:
@@ -119,19 +136,40 @@ class VideoService:
             request,
             next_poll_at=self._clock() + RECONCILE_DELAY,
             callback_token=secrets.token_urlsafe(24) if self._callback_base else None,
+            hold=self.line.waiting,
         )
         self._instruments.credits_reserved(admission.cost)
+        if admission.evolink_busy:
+            self.line.join(admission.generation.id)
         if admission.queue_position is not None:
             self._on_submitted()  # a slot may be free already: the tracker starts the oldest
+            return self._with_place(admission, admission.generation)
         return admission
 
     async def start(self, admission: Admission) -> Admission:
         """Make the paid call for an admitted request that need not wait; it raises as `submit`
-        does (SubmitRefused, SubmitUnconfirmed)."""
+        does (SubmitRefused, SubmitUnconfirmed). One EvoLink does not take waits in line."""
         if admission.queue_position is not None:
             return admission
-        generation = await self.submit(admission.generation, member_waiting=True)
+        try:
+            generation = await self.submit(admission.generation, member_waiting=True)
+        except SubmitHeld as held:
+            return self._with_place(replace(admission, evolink_busy=True), held.generation)
         return replace(admission, generation=generation)
+
+    def _with_place(self, admission: Admission, generation: Generation) -> Admission:
+        place = self.line.place(generation.id)
+        if place is None:
+            return replace(admission, generation=generation)
+        return replace(admission, generation=generation, queue_position=place.position)
+
+    async def place(self, generation: Generation) -> Place | None:
+        """Where a waiting request stands: in the line for EvoLink, or in its member's queue."""
+        in_line = self.line.place(generation.id)
+        if in_line is not None:
+            return in_line
+        position = await self._store.generations.queue_position(generation)
+        return Place(position) if position is not None else None
 
     @about_generation
     async def submit(
@@ -167,13 +205,14 @@ class VideoService:
             )
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
         except (evolink.RateLimited, evolink.Unreachable) as exc:
-            if member_waiting:  # certain that no task was made: the member may simply retry
-                await self._fail(generation, exc, member_told=True)
-                raise SubmitRefused(exc) from exc
-            await self._store.generations.retry_unsubmitted_later(
-                generation.id, self._clock() + RECONCILE_DELAY
-            )
-            raise SubmitUnconfirmed(generation.id, str(exc)) from exc
+            if repeat:  # this call made nothing, but the lost one may have: repeat it later
+                await self._store.generations.retry_unsubmitted_later(
+                    generation.id,
+                    self._clock() + RECONCILE_DELAY,
+                    counted=isinstance(exc, evolink.Unreachable),
+                )
+                raise SubmitUnconfirmed(generation.id, str(exc)) from exc
+            await self._hold(generation, exc)
         except evolink.EvoLinkError as exc:
             await self._fail(generation, exc, member_told=member_waiting)
             raise SubmitRefused(exc) from exc
@@ -232,10 +271,9 @@ class VideoService:
         self, generation: Generation, task: evolink.TaskState
     ) -> tuple[Generation, ChargeAnomaly | None]:
         """Store the task and settle the reservation to EvoLink's figure, if it is believable."""
-        first_look = (
-            self._poll_interval
-            if self._callback_base  # the callback says when; polling is only a safety net
-            else min(task.estimated_time or self._poll_interval, self._poll_interval)
+        kind = (generation.quality, generation.duration)
+        first_look = self._schedule.first_look(
+            Started(generation.id, self._clock(), task.estimated_time, kind)
         )
         checked = check_reported(
             self._credits.prices, generation, task.credits_reserved,
@@ -249,13 +287,24 @@ class VideoService:
                 progress=task.progress,
                 credits_reserved=checked.charge,
                 estimated_seconds=task.estimated_time,
-                next_poll_at=self._clock() + first_look,
+                next_poll_at=first_look,
             )
             if checked.charge is not None:
                 await self._credits.settle(
                     tx, submitted, checked.charge, reason="reserved by EvoLink"
                 )
         return submitted, checked.anomaly
+
+    async def _hold(self, generation: Generation, exc: evolink.EvoLinkError) -> None:
+        """Certainly no task was made: the request waits in line instead, credits held."""
+        self.line.refused(exc.retry_after, reachable=isinstance(exc, evolink.RateLimited))
+        held = await self._store.generations.hold_request(generation.id)
+        if held is None:  # no longer `requested`: nothing to hold (cannot happen in one process)
+            raise SubmitUnconfirmed(generation.id, str(exc)) from exc
+        self.line.join(held.id)
+        log.info("EvoLink did not take generation %s (%s); it waits, %d in line",
+                 held.id, exc, len(self.line))  # fmt: skip
+        raise SubmitHeld(held, exc) from exc
 
     async def _fail(
         self, generation: Generation, exc: evolink.EvoLinkError, *, member_told: bool
@@ -284,23 +333,60 @@ class VideoService:
             pass  # stored either way: refused rows go to delivery, lost ones wait their turn
 
     async def start_queued(self) -> list[Generation]:
-        """Start waiting requests whose member has a free slot, oldest first (a banned member's
-        are withdrawn instead). Returns what changed, for the status messages."""
-        started: list[Generation] = []
-        for guild_id, user_id in await self._store.generations.members_with_queued():
-            if await self._moderation.is_banned(guild_id, user_id):
-                started.extend(await self.withdraw_queued(guild_id, user_id))
-                continue
-            limits = await self._credits.limits(guild_id)
-            promoted = await self._store.generations.promote_queued(
-                guild_id, user_id, limits.max_running, self._clock() + RECONCILE_DELAY
+        """Start waiting requests, oldest first across every member: each whose member has a
+        free slot, unless EvoLink asked for a pause (a banned member's are withdrawn instead).
+        A create EvoLink does not take stops the rest until its Retry-After. Returns what
+        changed, for the status messages: started, withdrawn, and places in line that moved."""
+        if not self.line.open:
+            return []  # EvoLink asked for a pause; nothing else can start before its head
+        changed: list[Generation] = []
+        waiting = await self._store.generations.queued_in_order()
+        for guild_id, user_id in dict.fromkeys((w.guild_id, w.user_id) for w in waiting):
+            if guild_id is not None and await self._moderation.is_banned(guild_id, user_id):
+                withdrawn = await self.withdraw_queued(guild_id, user_id)
+                changed.extend(withdrawn)
+                gone = {g.id for g in withdrawn}
+                waiting = [w for w in waiting if w.id not in gone]
+        startable = await self._startable(waiting)
+        for index, (generation_id, max_running) in enumerate(startable):
+            promoted = await self._store.generations.promote_waiting(
+                generation_id, max_running, self._clock() + RECONCILE_DELAY
             )
-            for generation in promoted:
-                try:
-                    started.append(await self.submit(generation, member_waiting=False))
-                except (SubmitRefused, SubmitUnconfirmed):
-                    pass  # stored: the delivery loop tells the member, or the reconcile retries
-        return started
+            self.line.leave(generation_id)
+            if promoted is None:
+                continue
+            try:
+                changed.append(await self.submit(promoted, member_waiting=False))
+            except SubmitHeld:
+                moved = self.line.replace(gid for gid, _ in startable[index:])
+                changed.extend(await self._rows(moved))
+                break
+            except (SubmitRefused, SubmitUnconfirmed):
+                pass  # stored: the delivery loop tells the member, or the reconcile retries
+        return changed
+
+    async def _startable(self, waiting: list[WaitingRequest]) -> list[tuple[int, int]]:
+        """The waiting requests whose member has a slot for them, oldest first, each with its
+        member's running limit."""
+        ahead: dict[tuple[int | None, int], int] = {}  # member -> their requests before this
+        max_running: dict[int, int] = {}  # guild -> its running limit
+        startable = []
+        for request in waiting:
+            member = (request.guild_id, request.user_id)
+            before = ahead.get(member, 0)
+            ahead[member] = before + 1
+            guild = request.guild_id or 0  # /video is guild-only
+            if guild not in max_running:
+                max_running[guild] = (await self._credits.limits(guild)).max_running
+            if request.running + before < max_running[guild]:
+                startable.append((request.id, max_running[guild]))
+        return startable
+
+    async def _rows(self, generation_ids: Iterable[int]) -> list[Generation]:
+        rows = [
+            await self._store.generations.get(generation_id) for generation_id in generation_ids
+        ]
+        return [row for row in rows if row is not None]
 
     async def withdraw_queued(self, guild_id: int, user_id: int) -> list[Generation]:
         """Cancel every request the member still has waiting in our queue, each refunded in
@@ -309,6 +395,8 @@ class VideoService:
             withdrawn = await tx.generations.cancel_all_queued(guild_id, user_id)
             for generation in withdrawn:
                 await self._credits.refund(tx, generation, reason="withdrawn: member banned")
+        for generation in withdrawn:
+            self.line.leave(generation.id)
         return withdrawn
 
     async def cancel_queued(self, generation_id: int, user_id: int) -> Generation | None:
@@ -317,4 +405,6 @@ class VideoService:
             cancelled = await tx.generations.cancel_queued(generation_id, user_id)
             if cancelled is not None:
                 await self._credits.refund(tx, cancelled, reason="cancelled while waiting")
+        if cancelled is not None:
+            self.line.leave(cancelled.id)
         return cancelled

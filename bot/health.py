@@ -5,10 +5,10 @@ heard from EvoLink in the last few minutes, the calls videos need (creates and t
 included when it made any; 503 otherwise, naming what is wrong, as JSON.
 /metrics is the Prometheus text of bot/metrics.py.
 
-The server is small and bounded like the callback receiver (bot/callbacks.py): GET only, one
-request per connection, the request within a deadline, a fixed number of connections (the
-oldest still sending its request makes room for a newcomer), and answers computed at most once
-a second whatever the number of callers, so scraping it hard cannot starve the bot.
+The server is bounded like the callback receiver (bot/bounded_http.py): GET only, one request
+per connection, the request within a deadline, a fixed number of connections (the oldest still
+sending its request makes room for a newcomer), and answers computed at most once a second
+whatever the number of callers, so scraping it hard cannot starve the bot.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 
+from bot.bounded_http import Answer, BoundedServer, Request
 from bot.metrics import Metrics
 from bot.store import Clock, DatabaseUnwritable, Store
 
@@ -32,7 +32,6 @@ EVOLINK_STALE = 300.0  # healthy while EvoLink answered within this many seconds
 EVOLINK_PROBE = 60.0  # with nothing asked of EvoLink for this long, ask for the balance
 DATABASE_TIMEOUT = 2.0
 CACHE_SECONDS = 1.0
-_REQUEST_LINE = re.compile(r"([A-Z]{1,16}) (\S{1,2048}) HTTP/1\.[01]")
 
 
 @dataclass(frozen=True)
@@ -41,13 +40,6 @@ class ServerLimits:
     header_timeout: float = 5.0
     answer_timeout: float = 10.0
     max_header_bytes: int = 8 * 1024
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: HTTPStatus
-    content_type: str
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -133,114 +125,41 @@ class Health:
             await asyncio.sleep(EVOLINK_PROBE / 2)
 
 
-class MonitoringServer:
-    """GET-only HTTP/1.1 server answering a few fixed paths."""
+class MonitoringServer(BoundedServer):
+    """GET-only: a few fixed paths, each answered within `answer_timeout`."""
+
+    name = "monitoring"
 
     def __init__(
         self,
         routes: Mapping[str, Callable[[], Awaitable[Answer]]],
         limits: ServerLimits | None = None,
     ) -> None:
-        self._routes = routes
         self.limits = limits or ServerLimits()
-        self._server: asyncio.Server | None = None
-        self._receiving: dict[asyncio.StreamWriter, None] = {}  # oldest first: may make room
-        self._answering: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task[None]] = set()
-        self.port: int | None = None
+        super().__init__(
+            max_connections=self.limits.max_connections,
+            header_timeout=self.limits.header_timeout,
+            max_header_bytes=self.limits.max_header_bytes,
+        )
+        self._routes = routes
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, host, port, limit=self.limits.max_header_bytes
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        await super().start(host, port)
         log.info("health and metrics on http://%s:%s (/healthz, /metrics)", host, self.port)
 
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        self._server = None
-        for writer in [*self._receiving, *self._answering]:
-            writer.transport.abort()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-
-    @property
-    def open_connections(self) -> int:
-        return len(self._receiving) + len(self._answering)
-
-    def _admit(self, writer: asyncio.StreamWriter) -> bool:
-        if self.open_connections >= self.limits.max_connections:
-            if not self._receiving:
-                return False
-            oldest = next(iter(self._receiving))
-            del self._receiving[oldest]
-            oldest.transport.abort()
-        self._receiving[writer] = None
-        return True
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._admit(writer):
-            writer.transport.abort()
-            return
-        handler = asyncio.current_task()
-        if handler is not None:
-            self._handlers.add(handler)
-        try:
-            async with asyncio.timeout(self.limits.header_timeout):
-                head = await reader.readuntil(b"\r\n\r\n")
-            if writer not in self._receiving:
-                return  # dropped for a newer connection
-            del self._receiving[writer]
-            self._answering.add(writer)
-            async with asyncio.timeout(self.limits.answer_timeout):
-                answer = await self._answer(head)
-                writer.write(_response(answer))
-                await writer.drain()
-            writer.close()
-        except asyncio.LimitOverrunError:
-            writer.write(_response(_plain(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)))
-            writer.close()
-        except (OSError, asyncio.IncompleteReadError) as exc:  # TimeoutError included
-            log.debug("monitoring connection ended early: %s", type(exc).__name__)
-        except Exception:
-            log.exception("the monitoring endpoint failed to answer")
-        finally:
-            self._receiving.pop(writer, None)
-            self._answering.discard(writer)
-            if not writer.transport.is_closing():
-                writer.transport.abort()
-            if handler is not None:
-                self._handlers.discard(handler)
-
-    async def _answer(self, head: bytes) -> Answer:
-        lines = head.decode("latin-1").split("\r\n")
-        request = _REQUEST_LINE.fullmatch(lines[0])
-        if request is None:
-            return _plain(HTTPStatus.BAD_REQUEST)
-        method, path = request[1], request[2].partition("?")[0]
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "transfer-encoding" or (
-                name.strip().lower() == "content-length" and value.strip() not in ("", "0")
-            ):
-                return _plain(HTTPStatus.BAD_REQUEST)  # a GET carries no body
-        route = self._routes.get(path)
+    async def exchange(
+        self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Answer | None:
+        if not self.begin_answer(writer):
+            return None  # dropped for a newer connection
+        if "transfer-encoding" in request.headers or any(
+            value not in ("", "0") for value in request.headers.get("content-length", [])
+        ):
+            return self.refusal(HTTPStatus.BAD_REQUEST)  # a GET carries no body
+        route = self._routes.get(request.path)
         if route is None:
-            return _plain(HTTPStatus.NOT_FOUND)
-        if method != "GET":
-            return _plain(HTTPStatus.METHOD_NOT_ALLOWED)
-        return await route()
-
-
-def _plain(status: HTTPStatus) -> Answer:
-    return Answer(status, "text/plain; charset=utf-8", f"{status.phrase}\n".encode())
-
-
-def _response(answer: Answer) -> bytes:
-    allow = "Allow: GET\r\n" if answer.status == HTTPStatus.METHOD_NOT_ALLOWED else ""
-    return (
-        f"HTTP/1.1 {answer.status.value} {answer.status.phrase}\r\n"
-        f"Content-Type: {answer.content_type}\r\nContent-Length: {len(answer.body)}\r\n{allow}"
-        "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
-    ).encode() + answer.body
+            return self.refusal(HTTPStatus.NOT_FOUND)
+        if request.method != "GET":
+            return replace(self.refusal(HTTPStatus.METHOD_NOT_ALLOWED), allow="GET")
+        async with asyncio.timeout(self.limits.answer_timeout):
+            return await route()

@@ -18,6 +18,7 @@ import httpx
 from bot import evolink
 from bot.settings import Settings
 from bot.store import DatabaseTooNew, check_usable
+from bot.store.postgres import check_usable_server, describe
 from bot.ui.invite import invite_url
 
 TIMEOUT = 15.0
@@ -131,6 +132,34 @@ def database_problem(path: Path, *, prepare: bool = True) -> str | None:
     return None
 
 
+def server_problem(url: str) -> str | None:
+    """Whether the bot can keep its database in the PostgreSQL server at `url` (DATABASE_URL),
+    as one actionable sentence; nothing is created or changed."""
+    where = describe(url)
+    try:
+        asyncio.run(check_usable_server(url, connect_timeout=TIMEOUT))
+    except DatabaseTooNew as exc:
+        return (
+            f"DATABASE_URL ({where}) cannot be used by this version of the bot: {exc}. Migrations "
+            "only go forward: run the newer version again, or restore a backup made before the "
+            "upgrade."
+        )
+    except Exception as exc:  # OSError, asyncpg's errors: anything that stops the bot using it
+        return (
+            f"DATABASE_URL ({where}) cannot be used as the bot's database: "
+            f"{type(exc).__name__}: {exc}. Check that the server runs, and the URL's host, "
+            "port, user, password and database name."
+        )
+    return None
+
+
+def settings_database_problem(settings: Settings, *, prepare: bool = True) -> str | None:
+    """database_problem or server_problem, for the database the settings choose."""
+    if settings.database_url is not None:
+        return server_problem(settings.database_url.get())
+    return database_problem(settings.database_path, prepare=prepare)
+
+
 def _check_creatable(path: Path) -> None:
     """Raise OSError unless the bot could create `path` (and the folders missing on its way)."""
     folder = path.parent
@@ -149,8 +178,10 @@ def run_checks(settings: Settings, say: Callable[[str], None] = print) -> int:
     failed = 0
     path = settings.database_path
     existed = path.exists()
-    problem = database_problem(path, prepare=False)
-    if problem is None and not existed:
+    problem = settings_database_problem(settings, prepare=False)
+    if problem is None and settings.database_url is not None:
+        say(f"Database: OK ({describe(settings.database_url.get())} answers)")
+    elif problem is None and not existed:
         say(f"Database: OK ({path} does not exist yet: the first start creates it)")
     elif problem is None:
         say(f"Database: OK ({path} can be written)")

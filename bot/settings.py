@@ -55,6 +55,8 @@ class Settings:
     evolink_api_key: Secret
     evolink_base_url: str = "https://api.evolink.ai"
     database_path: Path = Path("data/bot.db")
+    database_url: Secret | None = None  # postgresql://...: PostgreSQL instead of the file
+    database_pool_size: int = 10
     discord_guild_id: int | None = None
     poll_interval: float = 10.0
     poll_concurrency: int = 32
@@ -79,6 +81,11 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
     log_format: str = "text"
+
+    @property
+    def database(self) -> Path | str:
+        """Where the bot keeps everything: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url.get() if self.database_url is not None else self.database_path
 
 
 DEFAULTS = Settings(discord_token=Secret(""), evolink_api_key=Secret(""))
@@ -125,6 +132,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     discord_base = parsed("DISCORD_API_BASE_URL", None, _http_url, "an http(s) URL")
     discord_gateway = parsed("DISCORD_GATEWAY_URL", None, _ws_url, "a ws:// or wss:// URL")
     db_path = parsed("DATABASE_PATH", DEFAULTS.database_path, Path, "a file path")
+    db_url = raw("DATABASE_URL")
+    if db_url is not None and not _postgres_url(db_url):
+        problems.append(  # never quoted: the URL may hold a password
+            "DATABASE_URL must be a postgresql:// URL, e.g. postgresql://bot:password@db:5432/bot"
+            " (leave it empty to keep the database in the file at DATABASE_PATH)."
+        )
+    pool_size = parsed(
+        "DATABASE_POOL_SIZE",
+        DEFAULTS.database_pool_size,
+        _int_between(1, 100),
+        "a whole number of connections between 1 and 100",
+    )
     guild_id = parsed("DISCORD_GUILD_ID", None, _snowflake, "a server id (a number, 17-20 digits)")
     poll = parsed(
         "POLL_INTERVAL_SECONDS",
@@ -217,6 +236,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         evolink_api_key=api_key,
         evolink_base_url=base_url.rstrip("/"),
         database_path=db_path,
+        database_url=Secret(db_url) if db_url is not None else None,
+        database_pool_size=pool_size,
         discord_guild_id=guild_id,
         poll_interval=poll,
         poll_concurrency=concurrency,
@@ -250,6 +271,11 @@ def database_path(env: Mapping[str, str] | None = None) -> Path:
     source = os.environ if env is None else env
     value = (source.get("DATABASE_PATH") or "").strip()
     return Path(value) if value else DEFAULTS.database_path
+
+
+def _postgres_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("postgresql", "postgres") and not any(c.isspace() for c in value)
 
 
 def _http_url(value: str) -> str:

@@ -1,7 +1,9 @@
 """Follows every active task until it is final and delivered, driven only by the database.
 
-One loop per process: settle lost creates, poll the tasks that are due (bounded concurrency),
-deliver what has finished, then sleep until the next row is due or a new submission wakes it.
+One loop per process: start waiting requests (in order, once EvoLink takes creates again),
+settle lost creates, poll the tasks that are due (bounded concurrency; when a task is next due is
+bot/schedule.py's answer), deliver what has finished, then sleep until the next row is due or a
+new submission wakes it.
 After a restart, unfinished rows are simply due; the one step at start makes creates the last
 process left in flight due as soon as their call can no longer be waiting (resume_lost_creates).
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from bot.credits import Credits
 from bot.generations import VideoService
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.logcontext import about_generation
+from bot.schedule import Schedule, Started
 from bot.store import Clock, Generation, ProgressUpdate, Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 BATCH = 50
 POLL_PAGE = 1000  # due tasks taken per pass
 BATCH_AHEAD = 1.0  # a pass also takes rows due this much later, so batches go out full
+BATCH_GATHER = 0.25  # and waits this long past the first due look (aimed looks are not early)
 BATCH_REPROBE = 3600.0  # after a "no batch route" answer, single queries for this long
 DELIVERY_CONCURRENCY = 128  # deliveries (download, upload) in flight at once
 MAX_IDLE_SLEEP = 30.0
@@ -74,6 +77,7 @@ class Tracker:
         credits: Credits,
         notifier: Notifier,
         *,
+        schedule: Schedule,
         poll_interval: float,
         concurrency: int,
         task_timeout: float,
@@ -88,6 +92,7 @@ class Tracker:
         self._service = service
         self._credits = credits
         self._notifier = notifier
+        self._schedule = schedule
         self._poll_interval = poll_interval
         self._task_timeout = task_timeout
         self._http_timeout = http_timeout
@@ -170,9 +175,11 @@ class Tracker:
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
-            # rows due within the next moment join this pass: fuller batches, no extra lag
+            # rows due within the next moment join this pass: fuller batches, no extra lag (but
+            # not a look aimed at a predicted end: sooner, it would likely miss it)
             ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
-            await self._poll_all(await self._store.generations.due_for_poll(now + ahead, POLL_PAGE))
+            due = await self._store.generations.due_for_poll(now + ahead, POLL_PAGE)
+            await self._poll_all([g for g in due if self._due_now(g, now)])
         due = await self._store.generations.due_for_delivery(
             self._clock(), BATCH, skip=self._delivering
         )
@@ -193,9 +200,13 @@ class Tracker:
         now = self._clock()
         next_poll = await self._store.generations.next_poll_at()
         if next_poll is not None:
+            if self._batch_usable():  # looks due within a moment go out in one batch query
+                next_poll += BATCH_GATHER
             next_poll = max(next_poll, self._paused_until)
         next_delivery = await self._store.generations.next_delivery_at(skip=self._delivering)
-        candidates = (next_poll, next_delivery, now + MAX_IDLE_SLEEP)
+        line = self._service.line
+        next_start = line.retry_at if len(line) else None  # EvoLink's pause for creates ends
+        candidates = (next_poll, next_delivery, next_start, now + MAX_IDLE_SLEEP)
         delay = min(t for t in candidates if t is not None) - now
         if delay <= 0:
             return
@@ -274,7 +285,8 @@ class Tracker:
                 # EvoLink answered, not readably for this task: no outage for the others (it is
                 # asked again each interval, and expires with a refund if it never reads well)
                 log.warning("could not read the state of task %s: %s", generation.task_id, exc)
-                await self._store.generations.reschedule_poll(generation.id, self._next_poll())
+                next_look = self._schedule.next_look(started(generation), generation.progress)
+                await self._store.generations.reschedule_poll(generation.id, next_look)
                 return None
             except evolink.EvoLinkError as exc:
                 await self._poll_failed([generation], exc)
@@ -297,9 +309,8 @@ class Tracker:
                     continue
                 self._completed_without_result[generation.id] = seen
                 log.warning("task %s completed without a result; polling again", task.id)
-                updates.append(
-                    ProgressUpdate(generation.id, "processing", task.progress, self._next_poll())
-                )
+                again = self._schedule.next_look(started(generation), task.progress)
+                updates.append(ProgressUpdate(generation.id, "processing", task.progress, again))
             elif task.is_terminal:
                 await self._finish(
                     generation,
@@ -309,9 +320,8 @@ class Tracker:
                     credits=task.credits_used,
                 )
             else:
-                updates.append(
-                    ProgressUpdate(generation.id, task.status, task.progress, self._next_poll())
-                )
+                next_look = self._schedule.next_look(started(generation), task.progress)
+                updates.append(ProgressUpdate(generation.id, task.status, task.progress, next_look))
                 if task.progress > generation.progress or (
                     task.status == "processing" and generation.status == "submitted"
                 ):
@@ -391,6 +401,7 @@ class Tracker:
     ) -> None:
         """Record a final state with its charge (completed: EvoLink's figure if believable, else
         what is held) or its full refund, in one transaction. The row keeps what was charged."""
+        self._schedule.finished(started(generation), completed=status == "completed")
         self._completed_without_result.pop(generation.id, None)
         anomaly = None
         if status == "completed":
@@ -480,11 +491,12 @@ class Tracker:
             return
         await self._notifier.give_up(given_up, reason)
 
+    def _due_now(self, generation: Generation, now: float) -> bool:
+        due_at = generation.next_poll_at
+        return due_at is None or due_at <= now or not self._schedule.aimed(generation.id)
+
     def _batch_usable(self) -> bool:
         return self._batch_supported_at <= self._clock()
-
-    def _next_poll(self) -> float:
-        return self._clock() + self._poll_interval * random.uniform(0.9, 1.1)
 
     def _in_background(self, work: Awaitable[None]) -> None:
         async def run() -> None:
@@ -496,3 +508,13 @@ class Tracker:
         task = asyncio.create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def started(generation: Generation) -> Started:
+    """A running task as the schedule knows it."""
+    return Started(
+        generation.id,
+        generation.submitted_at or generation.requested_at,
+        generation.estimated_seconds,
+        (generation.quality, generation.duration),
+    )

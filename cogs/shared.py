@@ -175,9 +175,10 @@ async def start_video(
         await reply.say(error_text(exc, locale))
         return
 
-    await reply.thinking()  # privately: EvoLink may take longer than Discord's 3 s
     try:
-        admission = await bot.service.start(admission)
+        # privately "thinking…", for EvoLink may take longer than Discord's 3 s; the paid call
+        # leaves meanwhile, in the order the requests were admitted (a busy EvoLink's line)
+        admission = await reply.thinking_while(bot.service.start(admission))
     except SubmitRefused as exc:
         bot.instruments.request("refused_evolink")
         if isinstance(exc.error, evolink.InsufficientBalance):
@@ -212,7 +213,11 @@ async def _post_status(
     where the bot cannot post, the member keeps it privately while the interaction lives."""
     generation, locale = admission.generation, interaction.locale
     embed = render.status_embed(
-        generation, now=bot.clock(), queue_position=admission.queue_position, locale=locale
+        generation,
+        now=bot.clock(),
+        queue_position=admission.queue_position,
+        evolink_busy=admission.evolink_busy,
+        locale=locale,
     )
     content = None
     if admission.queue_position is not None:

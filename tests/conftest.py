@@ -1,5 +1,6 @@
-"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, and the real bot on the
-in-process Discord double (discord_double/)."""
+"""Shared fixtures: a fake clock, the EvoLink simulator on loopback, the storage backend (each
+test that asks for `backend` runs on SQLite and on PostgreSQL: tests/backends.py), and the real
+bot on the in-process Discord double (discord_double/)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.simulator import Simulator
 from bot.ui import i18n
 from bot.ui.client import VideoBot
 from discord_double import FakeDiscord, running_bot
+from tests.backends import BACKENDS, Backend, PostgresServer
 
 START = 1_800_000_000.0
 
@@ -42,6 +44,72 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "process: the test runs the real bot in a process of its own (`-m 'not process'`)",
     )
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): the test is about SQLite itself (its file, WAL, its migrations, "
+        "its backups): its `backend` is SQLite only",
+    )
+    config.addinivalue_line("markers", "postgres_only(reason): the test is about PostgreSQL itself")
+    config.addinivalue_line(
+        "markers", "postgres: the test's `backend` is PostgreSQL (`-m 'not postgres'`)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that asks for `backend` runs once per backend, unless it is `sqlite_only`."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    names = list(BACKENDS)
+    for only in ("sqlite", "postgres"):
+        marker = metafunc.definition.get_closest_marker(f"{only}_only")
+        if marker is None:
+            continue
+        if not (marker.args and isinstance(marker.args[0], str)):
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: {only}_only needs its reason")
+        names = [only]
+    params = [
+        pytest.param(n, marks=[pytest.mark.postgres] if n == "postgres" else []) for n in names
+    ]
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL (tests/backends.py); a session without one fails every
+    [postgres] test with the reason."""
+    try:
+        server = PostgresServer.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        try:
+            server.make_template()
+        except Exception as exc:  # OSError, asyncpg's: the server cannot be used
+            pytest.fail(
+                f"the PostgreSQL for the [postgres] tests cannot be used (TEST_DATABASE_URL or "
+                f"the throwaway server): {type(exc).__name__}: {exc}",
+                pytrace=False,
+            )
+        yield server
+        server.drop_template()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Where this test keeps the bot's database: a new SQLite file, or a new PostgreSQL
+    database cloned from the session's template (dropped after the test)."""
+    path = tmp_path / "bot.db"
+    if request.param == "sqlite":
+        yield Backend("sqlite", path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.fresh_database()
+    try:
+        yield Backend("postgres", path, server.url(name))
+    finally:
+        server.drop(name)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -131,11 +199,14 @@ BotFactory = Callable[..., VideoBot]
 
 
 @pytest.fixture
-def make_bot(tmp_path: Path, simulator: Simulator, clock: FakeClock) -> BotFactory:
-    """A VideoBot against the simulator whose tracker the test drives with `run_once()`."""
+def make_bot(
+    tmp_path: Path, simulator: Simulator, clock: FakeClock, backend: Backend
+) -> BotFactory:
+    """A VideoBot against the simulator whose tracker the test drives with `run_once()`, its
+    database on the test's backend."""
 
     def factory(**overrides: Any) -> VideoBot:
-        settings = make_settings(tmp_path, simulator.base_url, **overrides)
+        settings = make_settings(tmp_path, simulator.base_url, **(backend.settings() | overrides))
         return VideoBot(settings, clock=clock, evolink_sleep=no_sleep, start_tracker=False)
 
     return factory

@@ -14,6 +14,7 @@ from bot.evolink import EvoLinkClient
 from bot.generations import VideoService
 from bot.moderation import Banned, Blocked, Moderation
 from bot.request import VideoRequest
+from bot.schedule import PredictedSchedule
 from bot.simulator import Simulator
 from bot.store import Store, open_store
 from tests.conftest import FakeClock, no_sleep
@@ -42,7 +43,8 @@ async def service(
 ) -> AsyncIterator[VideoService]:
     api = EvoLinkClient(simulator.base_url, "sk-sim-test-key-0123456789", sleep=no_sleep)
     credits = Credits(store, LIMITS, Prices({"720p": 1.0, "1080p": 2.0}), clock)
-    yield VideoService(store, api, credits, moderation, poll_interval=10.0, clock=clock)
+    schedule = PredictedSchedule(10.0, clock=clock)
+    yield VideoService(store, api, credits, moderation, schedule=schedule, clock=clock)
     await api.aclose()
 
 

@@ -34,6 +34,10 @@ from tests.test_process import (
     wait_ready,
 )
 
+pytestmark = pytest.mark.sqlite_only(
+    "python -m bot.backup copies the SQLite file (PostgreSQL has pg_dump)"
+)
+
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
@@ -50,14 +54,27 @@ async def discord_api() -> AsyncIterator[DiscordStandIn]:
         yield standin
 
 
-def backup_command(*args: str, database: Path, cwd: Path) -> tuple[int, str]:
+def backup_command(*args: str, database: Path, cwd: Path, **settings: str) -> tuple[int, str]:
     env = base_env()
     env["DATABASE_PATH"] = str(database)
+    env.update(settings)
     result = subprocess.run(
         [sys.executable, "-m", "bot.backup", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return result.returncode, result.stdout + result.stderr
+
+
+def test_a_bot_on_postgresql_is_sent_to_its_own_backup_tools(tmp_path: Path) -> None:
+    database = tmp_path / "bot.db"
+    database.write_bytes(b"")  # an old file left beside: not what the bot uses
+    code, said = backup_command(
+        str(tmp_path / "copy.db"), database=database, cwd=tmp_path,
+        DATABASE_URL="postgresql://bot:secret@db.example:5432/bot",
+    )  # fmt: skip
+    assert code == 1
+    assert "PostgreSQL (DATABASE_URL): back it up with PostgreSQL's own tools (pg_dump)" in said
+    assert "secret" not in said and not (tmp_path / "copy.db").exists()
 
 
 async def test_backup_while_videos_run_then_restore_elsewhere_delivers_each_once(

@@ -225,6 +225,7 @@ async def test_a_full_receiver_makes_room_for_a_real_callback(
         connection[1].close()
 
 
+@pytest.mark.sqlite_only("a read waits for SQLite's write lock (PostgreSQL's never wait)")
 async def test_newcomers_are_closed_at_once_while_every_place_waits_on_the_database(
     cb_bot: VideoBot, receiver: Receiver
 ) -> None:

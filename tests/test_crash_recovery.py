@@ -5,11 +5,9 @@ after it runs, as if the process had been killed there."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ import pytest
 from bot.evolink import EvoLinkClient
 from bot.generations import IN_FLIGHT_RETRY, VideoService, request_of
 from bot.simulator import Simulator
+from bot.store import open_store
 from bot.store.generations import Generations
 from bot.ui.client import VideoBot
 from bot.ui.delivery import DiscordNotifier
@@ -31,6 +30,7 @@ from discord_double import (
     slash_command,
     wait_until,
 )
+from tests.backends import Backend
 from tests.conftest import BotFactory, FakeClock
 
 
@@ -93,11 +93,16 @@ LEFT_AT = {
 }
 
 
-def left_behind(db: Path, simulator: Simulator, fake: FakeDiscord) -> Left:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        status, task_id, message_id, delivered_at = conn.execute(
+async def left_behind(backend: Backend, simulator: Simulator, fake: FakeDiscord) -> Left:
+    store = await open_store(backend.target)  # as the next process finds it
+    try:
+        row = await store.fetchone(
             "SELECT status, task_id, status_message_id, delivered_at FROM generations"
-        ).fetchone()
+        )
+    finally:
+        await store.close()
+    assert row is not None
+    status, task_id, message_id, delivered_at = row
     return Left(
         status,
         task_id is not None,
@@ -115,7 +120,7 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
     make_bot: BotFactory,
     simulator: Simulator,
     clock: FakeClock,
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
     with pytest.MonkeyPatch.context() as mp:
         STEPS[step](mp)
@@ -130,7 +135,7 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
                 crashed = True
             assert crashed, "the crash point was reached"
     # the process is gone; what it left is the state the step names
-    assert left_behind(tmp_path / "bot.db", simulator, fake_discord) == LEFT_AT[step]
+    assert await left_behind(backend, simulator, fake_discord) == LEFT_AT[step]
     # a new one starts on the same database
     async with running_bot(make_bot(), fake_discord) as second:
         assert isinstance(second, VideoBot)

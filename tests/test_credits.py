@@ -1,4 +1,5 @@
-"""Credit rules over a real SQLite store and a fake clock: no Discord, no network."""
+"""Credit rules over a real store (SQLite and PostgreSQL) and a fake clock: no Discord, no
+network."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +16,7 @@ from bot.request import VideoRequest
 from bot.simulator import DEFAULT_PRICES
 from bot.store import NewGeneration, Store, open_store
 from bot.ui.client import error_text
+from tests.backends import Backend
 from tests.conftest import FakeClock
 
 GUILD = 10
@@ -30,8 +31,8 @@ def member(user_id: int = 1, roles: tuple[int, ...] = (), guild_id: int = GUILD)
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
-    s = await open_store(tmp_path / "bot.db", clock=clock)
+async def store(backend: Backend, clock: FakeClock) -> AsyncIterator[Store]:
+    s = await open_store(backend.target, clock=clock)
     yield s
     await s.close()
 
@@ -250,16 +251,16 @@ async def test_cooldown_between_requests(store: Store, clock: FakeClock) -> None
 
 
 async def test_server_limits_override_the_env_defaults_and_survive_reopening(
-    tmp_path: Path, clock: FakeClock
+    backend: Backend, clock: FakeClock
 ) -> None:
-    store = await open_store(tmp_path / "x.db", clock=clock)
+    store = await open_store(backend.target, clock=clock)
     credits = make(store, clock)
     async with store.transaction() as tx:
         limits = await credits.set_limits(tx, GUILD, 9, default_credits=-1.0, max_running=3,
                                           period="weekly", guild_cap=500.0)  # fmt: skip
     assert limits.default_credits is None and limits.max_running == 3
     await store.close()
-    store = await open_store(tmp_path / "x.db", clock=clock)
+    store = await open_store(backend.target, clock=clock)
     again = await make(store, clock).limits(GUILD)
     assert (again.period, again.guild_cap, again.max_queued) == ("weekly", 500.0, 0)
     assert await make(store, clock).limits(GUILD + 1) == LIMITS
@@ -414,3 +415,76 @@ async def test_nothing_is_settled_or_refunded_for_a_request_that_reserved_nothin
         assert await credits.settle(tx, older, 5.0, reason="final charge") == 0.0
         assert await credits.refund(tx, older, "moderator refund", moderator_id=9) == 0.0
     assert await ledger_kinds(store, older.id) == []
+
+
+# --- admissions side by side (PostgreSQL runs transactions concurrently) ---------------------
+
+
+async def connections_ready(store: Store, count: int) -> None:
+    """Have `count` transactions open at once, so that the next ones start without waiting for
+    a new connection to a server (and so run truly side by side)."""
+
+    async def hold() -> None:
+        async with store.transaction():
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(hold() for _ in range(count)))
+
+
+async def admit_at_once(store: Store, credits: Credits, who: list[Requester]) -> tuple[int, int]:
+    """Every request at the same moment; (admitted, refused for credits)."""
+    await connections_ready(store, len(who))
+    results = await asyncio.gather(
+        *(credits.admit(w, FIVE_SECONDS, next_poll_at=0) for w in who), return_exceptions=True
+    )
+    unexpected = [r for r in results if isinstance(r, BaseException)]
+    refused = [r for r in unexpected if isinstance(r, CreditRefused)]
+    assert unexpected == refused, unexpected
+    return len(results) - len(refused), len(refused)
+
+
+async def test_requests_of_one_member_at_once_never_spend_more_than_the_allowance(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=12.0)  # two videos of 5 fit, not three
+    assert await admit_at_once(store, credits, [member()] * 6) == (2, 4)
+    assert await store.ledger.member_total_since(GUILD, 1, 0) == -10.0
+
+
+async def test_requests_of_many_members_at_once_never_pass_the_server_cap(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, guild_cap=12.0)
+    assert await admit_at_once(store, credits, [member(user) for user in range(1, 7)]) == (2, 4)
+    assert await store.ledger.server_spending_since(GUILD, 0) == -10.0
+
+
+async def test_requests_of_many_servers_at_once_never_pass_the_bot_cap(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, global_cap=17.0)
+    who = [member(guild_id=guild) for guild in range(1, 7)]
+    assert await admit_at_once(store, credits, who) == (3, 3)
+    assert await store.ledger.bot_spending_since(0) == -15.0
+
+
+async def test_requests_of_different_members_at_once_are_all_admitted(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock, default_credits=5.0)  # nothing refused that fits
+    assert await admit_at_once(store, credits, [member(user) for user in range(1, 9)]) == (8, 0)
+
+
+async def test_one_generation_settled_twice_at_once_is_charged_once(
+    store: Store, clock: FakeClock
+) -> None:
+    credits = make(store, clock)
+    generation = (await credits.admit(member(), FIVE_SECONDS, next_poll_at=0)).generation
+
+    async def settle() -> float:
+        async with store.transaction() as tx:
+            return await credits.settle(tx, generation, 3.0, reason="final charge")
+
+    await connections_ready(store, 3)
+    assert sorted(await asyncio.gather(settle(), settle(), settle())) == [0.0, 0.0, 2.0]
+    assert await ledger_kinds(store, generation.id) == [("reserve", -5.0), ("settle", 2.0)]

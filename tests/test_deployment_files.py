@@ -12,6 +12,7 @@ import sys
 import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -119,7 +120,8 @@ def test_compose_runs_the_image_with_env_and_a_volume_and_a_dry_run_profile() ->
     assert target == str(database.parent) and name in data["volumes"]
 
     for service in services.values():
-        assert set(service.get("environment", {})) <= documented_settings()
+        if service.get("image") == bot["image"]:  # the bot's own settings, documented
+            assert set(service.get("environment", {})) <= documented_settings()
         assert "ports" not in service, "nothing is published unless the owner chooses to"
 
     simulator, trial = services["simulator"], services["bot-dry-run"]
@@ -129,6 +131,25 @@ def test_compose_runs_the_image_with_env_and_a_volume_and_a_dry_run_profile() ->
     assert trial["environment"]["EVOLINK_BASE_URL"].startswith("http://127.0.0.1:")
     assert trial["environment"]["DATABASE_PATH"] != bot["environment"]["DATABASE_PATH"]
     assert trial["volumes"] != bot["volumes"], "a trial never touches the real database"
+
+
+def test_compose_has_a_postgresql_profile_with_its_own_volume_and_the_bot_pointed_at_it() -> None:
+    data = compose()
+    services = data["services"]
+    server, bot = services["postgres"], services["bot-postgres"]
+    assert server["profiles"] == ["postgres"] and bot["profiles"] == ["postgres"]
+    [volume] = server["volumes"]
+    name, _, target = volume.partition(":")
+    assert name in data["volumes"] and target == "/var/lib/postgresql/data"
+    assert name not in " ".join(services["bot"]["volumes"]), "not the SQLite bot's volume"
+    env, database_url = server["environment"], bot["environment"]["DATABASE_URL"]
+    url = urlsplit(re.sub(r"\$\{[^}]*\}", "password", database_url))
+    assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+    assert (url.username, url.path) == (env["POSTGRES_USER"], "/" + env["POSTGRES_DB"])
+    password = "${POSTGRES_PASSWORD:?"  # one password, from .env, required
+    assert env["POSTGRES_PASSWORD"].startswith(password) and password in database_url
+    assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert bot["image"] == services["bot"]["image"] and bot["env_file"] == ".env"
 
 
 def service_unit() -> configparser.ConfigParser:
@@ -222,5 +243,7 @@ def test_constraints_pin_a_release_every_requirement_accepts() -> None:
         assert requirement.specifier.contains(pins[name]), (requirement, pins[name])
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pip install --quiet -c constraints.txt -e ".[test]"' in ci
-    for step in ("ruff check .", "ruff format --check .", "mypy", "python -m pytest -q"):
+    for step in ("ruff check .", "ruff format --check .", "mypy"):
         assert re.search(rf"^{re.escape(step)}$", ci, re.MULTILINE), step
+    # the tests, with a throwaway PostgreSQL for the [postgres] half
+    assert re.search(r"^\.ci/with-postgres python -m pytest -q$", ci, re.MULTILINE)

@@ -17,6 +17,7 @@ from bot.request import VideoRequest
 
 BASE = "https://api.evolink.test"
 CREATE = f"{BASE}/v1/videos/generations"
+QUERY = f"{BASE}/v1/tasks/task-unified-1757169743-7cvnl5zw"
 TASK = {
     "created": 1757169743,
     "id": "task-unified-1757169743-7cvnl5zw",
@@ -105,43 +106,64 @@ async def test_create_errors_are_typed_and_not_retried(
 
 
 @respx.mock
-async def test_create_retries_429_honouring_retry_after(
+async def test_a_busy_create_is_handed_back_at_once_with_its_retry_after(
+    client: tuple[EvoLinkClient, list[float]],
+) -> None:
+    """The caller puts it in line behind earlier requests; a retry here could overtake them."""
+    api, sleeps = client
+    route = respx.post(CREATE).mock(
+        return_value=httpx.Response(
+            429, json=error("rate_limit_exceeded"), headers={"Retry-After": "7"}
+        )
+    )
+    with pytest.raises(evolink.RateLimited) as caught:
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert caught.value.retry_after == 7.0
+    assert route.call_count == 1 and sleeps == []
+
+
+@respx.mock
+async def test_query_retries_429_honouring_retry_after(
     client: tuple[EvoLinkClient, list[float]],
 ) -> None:
     api, sleeps = client
-    route = respx.post(CREATE).mock(
+    route = respx.get(QUERY).mock(
         side_effect=[
             httpx.Response(429, json=error("rate_limit_exceeded"), headers={"Retry-After": "7"}),
             httpx.Response(200, json=TASK),
         ]
     )
-    task = await api.create_task(VideoRequest(prompt="x"), "k")
+    task = await api.get_task(TASK["id"])
     assert task.id == TASK["id"] and route.call_count == 2
     assert 7 <= sleeps[0] <= 7.5
-    first, second = (c.request.headers["Idempotency-Key"] for c in route.calls)
-    assert first == second == "k"
 
 
 @respx.mock
 async def test_retry_after_as_http_date(client: tuple[EvoLinkClient, list[float]]) -> None:
     api, sleeps = client
     when = email.utils.formatdate(time.time() + 12, usegmt=True)
-    respx.post(CREATE).mock(
+    respx.get(QUERY).mock(
         side_effect=[
             httpx.Response(429, json=error("rate_limit_exceeded"), headers={"Retry-After": when}),
             httpx.Response(200, json=TASK),
         ]
     )
-    await api.create_task(VideoRequest(prompt="x"), "k")
+    await api.get_task(TASK["id"])
     assert 10 <= sleeps[0] <= 13
+    respx.post(CREATE).mock(
+        return_value=httpx.Response(429, json=error("rate_limit"), headers={"Retry-After": when})
+    )
+    with pytest.raises(evolink.RateLimited) as caught:
+        await api.create_task(VideoRequest(prompt="x"), "k")
+    assert caught.value.retry_after is not None and 10 <= caught.value.retry_after <= 13
 
 
 @respx.mock
 async def test_429_gives_up_after_max_retries(client: tuple[EvoLinkClient, list[float]]) -> None:
     api, sleeps = client
-    respx.post(CREATE).mock(return_value=httpx.Response(429, json=error("rate_limit_exceeded")))
+    respx.get(QUERY).mock(return_value=httpx.Response(429, json=error("rate_limit_exceeded")))
     with pytest.raises(evolink.RateLimited):
-        await api.create_task(VideoRequest(prompt="x"), "k")
+        await api.get_task(TASK["id"])
     assert len(sleeps) == 3
 
 

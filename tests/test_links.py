@@ -41,12 +41,15 @@ class Network:
     dns: dict[str, list[str]] = field(default_factory=dict)  # name -> the fake DNS answers
     asked: list[str] = field(default_factory=list)  # names looked up in the fake DNS
     connections: list[tuple[str, int]] = field(default_factory=list)  # every connection attempt
+    database: set[tuple[str, int]] = field(default_factory=set)  # the PostgreSQL server's
 
 
 @pytest.fixture
-async def network(monkeypatch: pytest.MonkeyPatch) -> Network:
+async def network(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Network:
     loop = asyncio.get_running_loop()
     net = Network()
+    if "backend" in request.fixturenames:
+        net.database = request.getfixturevalue("backend").server_addresses()
     real_getaddrinfo, real_connect = loop.getaddrinfo, loop.sock_connect
 
     async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
@@ -66,7 +69,8 @@ async def network(monkeypatch: pytest.MonkeyPatch) -> Network:
         ]
 
     async def sock_connect(sock: socket.socket, address: Any) -> None:
-        net.connections.append((address[0], address[1]))
+        if (address[0], address[1]) not in net.database:  # the bot's own database
+            net.connections.append((address[0], address[1]))
         if not ip_address(address[0]).is_loopback:
             raise OSError(errno.ENETUNREACH, "the tests never leave this machine")
         await real_connect(sock, address)

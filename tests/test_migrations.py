@@ -14,6 +14,10 @@ import pytest
 
 from bot.store import MIGRATIONS, MIGRATIONS_DIR, open_store
 
+pytestmark = pytest.mark.sqlite_only(
+    "SQLite's migrations, by PRAGMA user_version (PostgreSQL's history starts at its version 1)"
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT = len(MIGRATIONS)
 

@@ -12,8 +12,10 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import discord
 import pytest
 from aiohttp import web
@@ -33,6 +35,7 @@ from discord_double import (
     running_bot,
     slash_command,
 )
+from tests.backends import Backend, with_database
 from tests.conftest import BotFactory, FakeClock
 from tests.test_process import base_env
 
@@ -180,6 +183,7 @@ async def test_healthz_is_unhealthy_when_every_create_and_query_fails_though_the
     assert (status, body["checks"]["evolink"]) == (200, "ok")
 
 
+@pytest.mark.sqlite_only("another program holding SQLite's write lock")
 async def test_healthz_reports_a_database_that_cannot_be_written(
     monitored: VideoBot, simulator: Simulator
 ) -> None:
@@ -194,6 +198,28 @@ async def test_healthz_reports_a_database_that_cannot_be_written(
         other.close()
     assert status == 503
     assert body["checks"]["database"] == "the database was busy for more than 2 s"
+
+
+@pytest.mark.postgres_only("a PostgreSQL database that allows only reads")
+async def test_healthz_reports_a_postgresql_database_that_allows_only_reads(
+    monitored: VideoBot, backend: Backend
+) -> None:
+    monitored.dispatch("ready")
+    await dispatch(monitored, slash_command("video", [option("prompt", "a fox in the snow")]))
+    name = urlsplit(backend.url or "").path.lstrip("/")
+    admin = await asyncpg.connect(with_database(backend.url or "", "postgres"))
+    try:  # read-only from now on, and every connection the bot had is gone
+        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        await admin.execute(
+            """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+               WHERE datname = $1 AND pid <> pg_backend_pid()""",
+            name,
+        )
+        status, body = await health(monitored)
+    finally:
+        await admin.close()
+    assert status == 503
+    assert body["checks"]["database"].startswith("the database cannot be written: ")
 
 
 async def test_stalled_connections_cannot_lock_out_a_monitor(monitored: VideoBot) -> None:

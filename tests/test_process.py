@@ -20,7 +20,6 @@ import re
 import secrets
 import signal
 import socket
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import aiohttp
 import pytest
 
 from discord_double import APPLICATION_ID, DiscordStandIn, option, slash_command, wait_until
+from tests.backends import Backend, read_rows
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -53,6 +53,7 @@ def _setting_names() -> set[str]:
         "EVOLINK_API_KEY",
         "EVOLINK_BASE_URL",
         "DATABASE_PATH",
+        "DATABASE_URL",
         "DISCORD_GUILD_ID",
         "POLL_INTERVAL_SECONDS",
         "POLL_CONCURRENCY",
@@ -133,6 +134,7 @@ class Cluster:
     """The processes of one test, always cleaned up."""
 
     tmp: Path
+    backend: Backend | None = None  # None: SQLite files in tmp
     procs: list[Proc] = field(default_factory=list)
 
     async def spawn(
@@ -247,7 +249,7 @@ class Bot:
     proc: Proc
     token: str
     api_key: str
-    db: Path
+    db: Path | str  # the SQLite file, or the PostgreSQL database's URL
 
 
 async def start_bot(
@@ -255,14 +257,15 @@ async def start_bot(
     discord_api: DiscordStandIn,
     sim: Simulator,
     *,
-    db: Path | None = None,
+    db: Path | str | None = None,
     token: str | None = None,
     api_key: str | None = None,
     name: str = "bot",
     open_files: tuple[int, int] | None = None,
     **settings: str,
 ) -> Bot:
-    db = db or cluster.tmp / "state" / "bot.db"
+    file = cluster.tmp / "state" / "bot.db"
+    db = db or (cluster.backend and cluster.backend.url) or file
     token = token or distinctive("discord-token")
     api_key = api_key or distinctive("sk-evolink")
     env = base_env()
@@ -270,13 +273,17 @@ async def start_bot(
         DISCORD_TOKEN=token,
         EVOLINK_API_KEY=api_key,
         EVOLINK_BASE_URL=sim.base_url,
-        DATABASE_PATH=str(db),
+        DATABASE_PATH=str(file),
         DISCORD_API_BASE_URL=discord_api.api_base,
         POLL_INTERVAL_SECONDS="0.2",
         HTTP_TIMEOUT_SECONDS="10",
         LOG_LEVEL="INFO",
         STANDIN_GATEWAY_URL=discord_api.gateway_url,
     )
+    if isinstance(db, str):
+        env["DATABASE_URL"] = db
+    else:
+        env["DATABASE_PATH"] = str(db)
     env.update(settings)
     proc = await cluster.spawn(name, ["-m", "bot"], env, open_files)
     return Bot(proc, token, api_key, db)
@@ -344,8 +351,8 @@ async def stop_bot(bot: Bot, *, within: float = 10.0, hang_grace: float = 3.0) -
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path)
+async def cluster(tmp_path: Path, backend: Backend) -> AsyncIterator[Cluster]:
+    c = Cluster(tmp_path, backend=backend)
     try:
         yield c
     finally:
@@ -407,13 +414,12 @@ def status_ids(discord_api: DiscordStandIn, user_id: int) -> set[int]:
     }
 
 
-def delivered_rows(db: Path) -> int:
-    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-        row = conn.execute("SELECT count(*) FROM generations WHERE delivered_at IS NOT NULL")
-        return int(row.fetchone()[0])
+def delivered_rows(db: Path | str) -> int:
+    [(count,)] = read_rows(db, "SELECT count(*) FROM generations WHERE delivered_at IS NOT NULL")
+    return int(count)
 
 
-def assert_one_charge_per_video(db: Path, tasks: list[dict[str, Any]]) -> None:
+def assert_one_charge_per_video(db: Path | str, tasks: list[dict[str, Any]]) -> None:
     """The ledger explains each video once: exactly one reservation, and its reserve, settle and
     refund rows add up to what EvoLink charged (held, while the video is still being made)."""
     charged = {
@@ -422,14 +428,14 @@ def assert_one_charge_per_video(db: Path, tasks: list[dict[str, Any]]) -> None:
         )
         for task in tasks
     }  # fmt: skip
-    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-        rows = conn.execute(
-            """SELECT g.task_id, COALESCE(SUM(l.kind = 'reserve'), 0),
-                      ROUND(-COALESCE(SUM(l.amount), 0), 6)
-               FROM generations g LEFT JOIN credit_ledger l ON l.generation_id = g.id
-                    AND l.kind IN ('reserve', 'settle', 'refund')
-               GROUP BY g.id"""
-        ).fetchall()
+    rows = read_rows(
+        db,
+        """SELECT g.task_id, COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN 1 ELSE 0 END), 0),
+                  ROUND(-COALESCE(SUM(l.amount), 0), 6)
+           FROM generations g LEFT JOIN credit_ledger l ON l.generation_id = g.id
+                AND l.kind IN ('reserve', 'settle', 'refund')
+           GROUP BY g.id""",
+    )
     ledger = {task_id: (reserves, charge) for task_id, reserves, charge in rows}
     assert ledger == {task_id: (1, charge) for task_id, charge in charged.items()}
 

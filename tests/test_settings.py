@@ -120,3 +120,23 @@ def test_python_m_bot_names_a_database_path_it_cannot_use(tmp_path: Path, databa
     assert result.returncode == 2  # at once, not a hang or a retry loop blaming Discord
     assert "DATABASE_PATH" in result.stderr and "cannot be used" in result.stderr
     assert "Traceback" not in result.stderr and KEY not in result.stderr
+
+
+def test_database_url_chooses_postgresql_and_is_never_printed() -> None:
+    url = "postgresql://bot:s3cret-pass@db.example:5432/bot"
+    s = load_settings({"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY, "DATABASE_URL": url,
+                       "DATABASE_POOL_SIZE": "25"})  # fmt: skip
+    assert s.database == url and s.database_pool_size == 25
+    assert "s3cret" not in repr(s)
+    plain = load_settings({"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY})
+    assert plain.database == plain.database_path and plain.database_pool_size == 10
+
+
+def test_a_database_url_or_pool_size_that_cannot_be_used_is_named_without_the_url() -> None:
+    env = {"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY,
+           "DATABASE_URL": "mysql://bot:s3cret@db/bot", "DATABASE_POOL_SIZE": "0"}  # fmt: skip
+    with pytest.raises(SettingsError) as refused:
+        load_settings(env)
+    text = str(refused.value)
+    assert "DATABASE_URL must be a postgresql:// URL" in text and "s3cret" not in text
+    assert "DATABASE_POOL_SIZE must be a whole number of connections between 1 and 100" in text

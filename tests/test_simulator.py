@@ -910,6 +910,7 @@ async def test_sim_fault_endpoints(sim: Simulator, client: httpx.AsyncClient) ->
         assert (await ctl.delete("/_sim/faults")).json() == {
             "rules": [],
             "rate_limit_per_second": None,
+            "create_rate_limit_per_second": None,
         }
         await create(client)
 
@@ -1135,3 +1136,85 @@ async def test_cli_runs_as_module() -> None:
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=10)
+
+
+# ----------------------------------------------------------------- progress and run times
+
+
+async def progress_seen(client: httpx.AsyncClient, clock: FakeClock, task_id: str) -> list[int]:
+    """The progress a query reads at each second of the task's life, until it ends."""
+    seen = []
+    while True:
+        answer = await query(client, task_id)
+        if answer["status"] in ("completed", "failed"):
+            return seen
+        seen.append(answer["progress"])
+        clock.advance(1.0)
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        # 20 s tasks, 2 s pending, then 18 s of processing (1 s per reading)
+        ("linear", [0, 0, 1, 6, 11, 17, 22, 28, 33, 39, 44, 50, 55, 60, 66, 71, 77, 82, 88, 93]),
+        ("s-curve", [0, 0, 1, 1, 4, 8, 13, 19, 26, 33, 41, 50, 58, 66, 73, 80, 86, 91, 95, 98]),
+        ("stepwise", [0, 0, 1, 1, 1, 1, 1, 25, 25, 25, 25, 50, 50, 50, 50, 50, 75, 75, 75, 75]),
+        ("none-until-done", [0] * 20),
+        ("stuck-then-done", [0, 0, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, *[99] * 7]),
+    ],
+)
+async def test_each_progress_profile_reads_as_described(
+    make_sim: SimFactory, clock: FakeClock, profile: str, expected: list[int]
+) -> None:
+    sim = await make_sim(progress_profile=profile)
+    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH) as client:
+        task_id = (await create(client))["id"]
+        assert await progress_seen(client, clock, task_id) == expected
+        assert (await query(client, task_id))["progress"] == 100
+
+
+async def test_a_prompt_marker_chooses_the_profile_and_the_run_time_of_its_own_task(
+    sim: Simulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    marked = await create(client, prompt="a kite [[progress:none-until-done]] [[runtime:1.5]]")
+    plain = await create(client)
+    assert marked["task_info"]["estimated_time"] == 20  # the estimate does not know
+    clock.advance(20.0)
+    assert (await query(client, plain["id"]))["status"] == "completed"
+    late = await query(client, marked["id"])
+    assert (late["status"], late["progress"]) == ("processing", 0)
+    assert late["task_info"]["estimated_time"] == 1  # past its estimate: "any moment now"
+    clock.advance(10.0)
+    assert (await query(client, marked["id"]))["status"] == "completed"
+    unknown = await create(client, prompt="a kite [[progress:sideways]] [[runtime:0]]")
+    assert sim.tasks[unknown["id"]].progress_profile == "linear"  # unknown markers are ignored
+    assert sim.book.length(sim.tasks[unknown["id"]]) == 20
+
+
+async def test_run_times_spread_around_the_estimate_within_the_factors(
+    make_sim: SimFactory, clock: FakeClock
+) -> None:
+    sim = await make_sim(run_time_factors=(0.5, 2.0), seed=3)
+    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH) as client:
+        answers = [await create(client) for _ in range(40)]
+    assert {a["task_info"]["estimated_time"] for a in answers} == {20}
+    lengths = [sim.book.length(sim.tasks[a["id"]]) for a in answers]
+    assert all(10.0 <= length <= 40.0 for length in lengths)
+    assert min(lengths) < 15.0 and max(lengths) > 27.0  # both ways, not one fixed factor
+    with pytest.raises(ValueError):
+        await make_sim(run_time_factors=(2.0, 0.5))
+
+
+async def test_a_create_rate_limit_refuses_creates_only(
+    sim: Simulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    sim.faults.create_rate_limit_per_second = 2.0
+    made = [await create(client), await create(client)]
+    resp = await client.post("/v1/videos/generations", json=BASIC)
+    assert_error(resp, 429, "rate_limit_exceeded", "rate_limit_error")
+    assert resp.headers["retry-after"] == "1"
+    assert len(sim.tasks) == 2  # refused: no task, nothing charged
+    for _ in range(5):
+        assert (await client.get(f"/v1/tasks/{made[0]['id']}")).status_code == 200
+    clock.advance(0.5)
+    await create(client)

@@ -107,6 +107,7 @@ CLI_FAULTS = [
     *("--fault", "route=create,status=503,retry_after=7,count=2,message=busy"),
     *("--fault", '{"route": "files", "body": "not a video", "always": true}'),
     *("--rate-limit", "3"),
+    *("--create-rate-limit", "0.5"),
     *("--balance", "42"),
     *("--fail-rate", "0.25"),
     *("--credits-reserved", "lower"),
@@ -115,6 +116,8 @@ CLI_FAULTS = [
     "--no-batch",
     *("--task-retention-seconds", "600"),
     *("--link-ttl-seconds", "60"),
+    *("--progress-profile", "stuck-then-done"),
+    *("--run-time-factors", "0.5,2"),
 ]
 HTTP_FAULTS = {
     "/_sim/faults": {
@@ -123,6 +126,7 @@ HTTP_FAULTS = {
             {"route": "files", "body": "not a video", "always": True},
         ],
         "rate_limit_per_second": 3,
+        "create_rate_limit_per_second": 0.5,
     },
     "/_sim/balance": {"balance": 42},
     "/_sim/switches": {
@@ -133,6 +137,8 @@ HTTP_FAULTS = {
         "batch_enabled": False,
         "task_retention_seconds": 600,
         "link_ttl_seconds": 60,
+        "progress_profile": "stuck-then-done",
+        "run_time_factors": [0.5, 2],
     },
 }
 

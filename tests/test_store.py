@@ -7,13 +7,17 @@ import contextlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from bot.store import MIGRATIONS, NewGeneration, ProgressUpdate, Store, open_store
+from bot.store import MIGRATIONS, DatabaseTooNew, NewGeneration, ProgressUpdate, Store, open_store
 from bot.store.generations import Generations
+from bot.store.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
+from tests.backends import REFUSED, Backend, PostgresServer
 
 
 class FakeClock:
@@ -33,9 +37,9 @@ def new(user_id: int = 7, key: str = "key-1") -> NewGeneration:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
+async def store(backend: Backend) -> AsyncIterator[tuple[Store, FakeClock]]:
     clock = FakeClock()
-    s = await open_store(tmp_path / "sub" / "bot.db", clock=clock)
+    s = await open_store(backend.target, clock=clock)
     yield s, clock
     await s.close()
 
@@ -46,6 +50,7 @@ def generations(store: tuple[Store, FakeClock]) -> tuple[Generations, FakeClock]
     return s.generations, clock
 
 
+@pytest.mark.sqlite_only("the file's permissions and its WAL journal")
 async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     path = tmp_path / "data" / "bot.db"
     s = await open_store(path)
@@ -59,6 +64,7 @@ async def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     await again.close()
 
 
+@pytest.mark.sqlite_only("folders made for the database file")
 async def test_folders_the_bot_creates_are_owner_only_and_existing_ones_untouched(
     tmp_path: Path,
 ) -> None:
@@ -216,14 +222,19 @@ APPEND_ONLY = {
         "reason = 'edited'",
     ),
 }
-EDITS = {
+EDITS = {  # the ways each backend spells a change to an existing row
     "update": "UPDATE {table} SET {change}",
-    "update or replace": "UPDATE OR REPLACE {table} SET {change}",
     "delete": "DELETE FROM {table}",
+    "upsert": "INSERT INTO {table} {row} ON CONFLICT (id) DO UPDATE SET {change}",
+    "insert over": "INSERT INTO {table} {row}",
+    "insert or nothing": "INSERT INTO {table} {row} ON CONFLICT (id) DO NOTHING",
+}
+SQLITE_EDITS = {
+    "update or replace": "UPDATE OR REPLACE {table} SET {change}",
     "insert or replace": "INSERT OR REPLACE INTO {table} {row}",
     "replace into": "REPLACE INTO {table} {row}",
-    "upsert": "INSERT INTO {table} {row} ON CONFLICT (id) DO UPDATE SET {change}",
 }
+POSTGRES_EDITS = {"truncate": "TRUNCATE {table}"}
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
@@ -231,17 +242,39 @@ EDITS = {
 async def test_the_ledger_and_the_audit_log_refuse_every_kind_of_edit(
     store: tuple[Store, FakeClock], table: str, edit: str
 ) -> None:
-    s, _ = store
+    await refused_edit(store[0], table, EDITS[edit])
+
+
+@pytest.mark.sqlite_only("SQLite's own ways to replace a row")
+@pytest.mark.parametrize("edit", list(SQLITE_EDITS))
+@pytest.mark.parametrize("table", list(APPEND_ONLY))
+async def test_the_ledger_and_the_audit_log_refuse_sqlites_replace(
+    store: tuple[Store, FakeClock], table: str, edit: str
+) -> None:
+    await refused_edit(store[0], table, SQLITE_EDITS[edit])
+
+
+@pytest.mark.postgres_only("TRUNCATE, which SQLite does not have")
+@pytest.mark.parametrize("edit", list(POSTGRES_EDITS))
+@pytest.mark.parametrize("table", list(APPEND_ONLY))
+async def test_the_ledger_and_the_audit_log_refuse_postgresqls_truncate(
+    store: tuple[Store, FakeClock], table: str, edit: str
+) -> None:
+    await refused_edit(store[0], table, POSTGRES_EDITS[edit])
+
+
+async def refused_edit(s: Store, table: str, edit: str) -> None:
     first, row, change = APPEND_ONLY[table]
     await s.execute(first)
     before = [tuple(r) for r in await s.fetchall(f"SELECT * FROM {table}")]
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        await s.execute(EDITS[edit].format(table=table, row=row, change=change))
+    with pytest.raises(REFUSED, match="append-only"):
+        await s.execute(edit.format(table=table, row=row, change=change))
     assert [tuple(r) for r in await s.fetchall(f"SELECT * FROM {table}")] == before
     await s.execute(first)  # appending still works
     assert len(await s.fetchall(f"SELECT * FROM {table}")) == 2
 
 
+@pytest.mark.sqlite_only("SQLite's migration 8")
 async def test_a_database_of_the_previous_version_gains_the_replace_guard(
     tmp_path: Path,
 ) -> None:
@@ -261,6 +294,7 @@ async def test_a_database_of_the_previous_version_gains_the_replace_guard(
         await s.close()
 
 
+@pytest.mark.sqlite_only("SQLite's write lock, held by another program")
 async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_open(
     tmp_path: Path,
 ) -> None:
@@ -285,3 +319,74 @@ async def test_a_transaction_given_up_while_waiting_for_the_lock_leaves_none_ope
     finally:
         holder.close()
         await db.close()
+
+
+# --- PostgreSQL's own schema history ---------------------------------------------------------
+
+
+@pytest.fixture
+def empty_postgres(backend: Backend, postgres_server: PostgresServer) -> Iterator[str]:
+    """A second database on the test's server, without any table."""
+    name = postgres_server.fresh_database(empty=True)
+    yield postgres_server.url(name)
+    postgres_server.drop(name)
+
+
+@pytest.mark.postgres_only("PostgreSQL's migrations and its schema_version table")
+async def test_a_new_postgresql_database_is_migrated_once_even_by_stores_opening_together(
+    empty_postgres: str,
+) -> None:
+    stores = await asyncio.gather(*(open_store(empty_postgres, pool_size=1) for _ in range(4)))
+    try:
+        assert {await s.schema_version() for s in stores} == {len(POSTGRES_MIGRATIONS)}
+        rows = await stores[0].fetchall("SELECT version FROM schema_version")
+        assert [tuple(r) for r in rows] == [(len(POSTGRES_MIGRATIONS),)]
+        await stores[1].generations.add(new())
+        assert (await stores[2].generations.get(1)) is not None
+    finally:
+        for s in stores:
+            await s.close()
+
+
+@pytest.mark.postgres_only("PostgreSQL's schema_version table")
+async def test_a_postgresql_database_of_a_newer_bot_is_refused_and_left_unchanged(
+    empty_postgres: str,
+) -> None:
+    await (await open_store(empty_postgres)).close()
+    newer = len(POSTGRES_MIGRATIONS) + 1
+    connection = await asyncpg.connect(empty_postgres)
+    try:
+        await connection.execute("UPDATE schema_version SET version = $1", newer)
+        with pytest.raises(DatabaseTooNew, match=f"version {newer}, made by a newer version"):
+            await open_store(empty_postgres)
+        assert await connection.fetchval("SELECT version FROM schema_version") == newer
+    finally:
+        await connection.close()
+
+
+@pytest.mark.postgres_only("exact numeric money")
+async def test_credits_are_exact_in_postgresql_and_read_back_as_the_floats_written(
+    store: tuple[Store, FakeClock],
+) -> None:
+    s, _ = store
+    for amount in (0.1, 0.2, -1 / 3, 2.675, 1e-9):
+        await s.ledger.append(1, 7, "grant", amount)
+    row = await s.fetchone(
+        "SELECT SUM(amount) = 0.1 + 0.2 - 0.3333333333333333 + 2.675 + 0.000000001"
+        " FROM credit_ledger"
+    )
+    assert row is not None and row[0] is True, "the sum in the database is exact"
+    assert [e.amount for e in reversed(await s.ledger.recent(1, 7, 10))] == [
+        0.1,
+        0.2,
+        -1 / 3,
+        2.675,
+        1e-9,
+    ]
+    assert await s.ledger.member_total_since(1, 7, 0) == float(
+        Decimal("0.1")
+        + Decimal("0.2")
+        - Decimal("0.3333333333333333")
+        + Decimal("2.675")
+        + Decimal("0.000000001")
+    )

@@ -11,8 +11,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "bot" / "store"
-# The SQLite backend and its file tooling may speak SQLite; nothing else may.
-SQLITE_ONLY_ALLOWED = {STORE / "sqlite.py", STORE / "sqlite_backup.py"}
+# The SQLite backend and its file tooling may speak SQLite, and so may the copy from an SQLite
+# file into PostgreSQL (python -m bot.migrate); nothing else may.
+SQLITE_ONLY_ALLOWED = {
+    STORE / "sqlite.py",
+    STORE / "sqlite_backup.py",
+    STORE / "copy_to_postgres.py",
+}
 
 STATEMENT = re.compile(
     r"""\s*(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any
 
@@ -234,3 +235,71 @@ async def test_a_missing_batch_route_is_learnt_from_one_probe_not_a_burst(
     clock.advance(30)
     await bot.tracker.run_once()
     assert queries(simulator) == (1, 120)
+
+
+async def follow_to_delivery(bot: VideoBot, clock: FakeClock, generation_id: int) -> list[float]:
+    """Move the clock to each look the tracker planned, until the video is delivered; returns
+    the times of the looks."""
+    looks: list[float] = []
+    while True:
+        row = await bot.store.generations.get(generation_id)
+        assert row is not None
+        if row.delivered_at is not None:
+            return looks
+        assert row.next_poll_at is not None and len(looks) < 50
+        clock.now = max(clock.now, row.next_poll_at)
+        looks.append(clock.now)
+        await bot.tracker.run_once()
+
+
+async def test_a_video_longer_than_its_estimate_is_seen_a_moment_after_it_ends(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """EvoLink says 6 s, the video takes 10 s: seen about when it ends, not an interval after
+    the estimate (16 s)."""
+    simulator.book.task_seconds, simulator.book.pending_seconds = 6.0, 1.0
+    started = clock.now
+    await dispatch(bot, slash_command("video", [option("prompt", "a kite [[runtime:1.67]]")]))
+    looks = await follow_to_delivery(bot, clock, 1)
+    ended = started + 6.0 * 1.67
+    assert looks[0] == pytest.approx(started + 6.0)  # first at the estimate
+    assert len(looks) <= 4
+    assert ended <= looks[-1] <= ended + 1.5
+    assert delivered(fake_discord) == 1
+
+
+async def test_a_video_that_reports_no_progress_is_still_looked_at_every_interval(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """EvoLink says 60 s, reports 0 % throughout, and the video takes 120 s."""
+    started = clock.now
+    prompt = "a kite [[progress:none-until-done]] [[runtime:2]]"
+    await dispatch(bot, slash_command("video", [option("prompt", prompt)]))
+    looks = await follow_to_delivery(bot, clock, 1)
+    gaps = [b - a for a, b in itertools.pairwise([started, *looks])]
+    assert all(1.0 <= gap <= 10.0 for gap in gaps)
+    assert looks[-1] - (started + 120.0) <= 10.0
+    rows = [r for r in simulator.requests if r.path == "/v1/tasks/batch"]
+    assert len(rows) == len(looks)  # one query a look, in a batch
+
+
+async def test_a_look_aimed_at_a_videos_end_is_not_taken_early_to_fill_a_batch(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """Two 4 s videos started half a second apart: the pass at the first one's end does not
+    take the second early (it would find it running and cost a second look)."""
+    simulator.book.task_seconds, simulator.book.pending_seconds = 4.0, 1.0
+    await submit(bot, 1)
+    clock.advance(0.5)
+    await submit(bot, 1)
+    first, second = [(await bot.store.generations.get(n)) for n in (1, 2)]
+    assert first is not None and second is not None
+    clock.now = first.next_poll_at or 0.0
+    await bot.tracker.run_once()
+    [batch] = [r for r in simulator.requests if r.path == "/v1/tasks/batch"]
+    assert batch.json["task_ids"] == [first.task_id]
+    clock.now = second.next_poll_at or 0.0
+    await bot.tracker.run_once()
+    asked = [r.json["task_ids"] for r in simulator.requests if r.path == "/v1/tasks/batch"]
+    assert asked == [[first.task_id], [second.task_id]]  # each looked at once, as it ended
+    assert delivered(fake_discord) == 2

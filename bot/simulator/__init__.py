@@ -8,6 +8,8 @@ it, so a misreading of the API in the client is caught here instead of being cop
 One module per job:
   rules.py      what a create body may hold (the simulator's own reading of the limits)
   tasks.py      the task clock: pending → processing → completed | failed, answers, credits
+  profiles.py   how a running task reports progress, and how far its run time strays from
+                its estimate
   faults.py     fault rules that hit single requests (errors, drops, delays, bad JSON, files)
   switches.py   lasting misbehaviours (failed tasks, odd charges, idempotency, batch, expiry)
                 and the prompt markers that choose one for one task
@@ -25,8 +27,10 @@ Run it by hand with ``python -m bot.simulator --port 8787`` and point the bot's 
 at the printed address. Magic markers in a prompt drive a whole bot from outside:
 ``[[fail:content_policy_violation]]`` ends the task failed with that code, ``[[never]]`` keeps it
 processing forever, ``[[used:lower]]`` (or ``higher``, ``missing``, ``negative``, ``absurd``, or a
-number such as ``[[used:3]]``) makes the finished task report that ``usage.credits_used``, and
-``[[reserved:...]]`` does the same for the create answer's ``usage.credits_reserved``.
+number such as ``[[used:3]]``) makes the finished task report that ``usage.credits_used``,
+``[[reserved:...]]`` does the same for the create answer's ``usage.credits_reserved``,
+``[[progress:s-curve]]`` (or another profile of profiles.py) reports progress that way and
+``[[runtime:1.67]]`` makes the task run 1.67 times the time it announces.
 ``/_sim/...`` control endpoints (no auth) inject faults and finish tasks.
 """
 

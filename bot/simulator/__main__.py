@@ -16,6 +16,7 @@ import signal
 from collections.abc import Sequence
 
 from bot.simulator.faults import FAULT_FIELDS, FaultRule
+from bot.simulator.profiles import PROGRESS_PROFILES, progress_profile, run_time_factors
 from bot.simulator.server import Simulator
 from bot.simulator.switches import BILLING_MODES, SWITCH_HELP, billing_mode
 
@@ -64,6 +65,8 @@ prompt markers (one task, from the bot's side):
   [[never]]          the task never finishes
   [[used:MODE]]      usage.credits_used reported in that billing mode
   [[reserved:MODE]]  usage.credits_reserved reported in that billing mode
+  [[progress:NAME]]  progress reported by that profile (see --progress-profile)
+  [[runtime:X]]      the task runs X times its estimate (e.g. 1.67: the estimate 40 % short)
 
 control endpoints (no auth):
   GET|POST|DELETE /_sim/faults     rules and rate limit (DELETE: none)
@@ -128,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PER_SECOND",
         help="global rate limit on /v1 (429 with Retry-After) "
         "[POST /_sim/faults: rate_limit_per_second]",
+    )
+    faults.add_argument(
+        "--create-rate-limit",
+        type=float,
+        default=None,
+        dest="create_rate_limit_per_second",
+        metavar="PER_SECOND",
+        help="rate limit on creates only, after the global one (429 with Retry-After) "
+        "[POST /_sim/faults: create_rate_limit_per_second]",
     )
     faults.add_argument(
         "--balance",
@@ -203,7 +215,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=_switch("link_ttl_seconds", SWITCH_HELP["link_ttl_seconds"] + " (default 86400)"),
     )
+    faults.add_argument(
+        "--progress-profile",
+        type=progress_profile,
+        default="linear",
+        metavar="NAME",
+        help=_switch(
+            "progress_profile",
+            f"how running tasks report progress: {', '.join(PROGRESS_PROFILES)} (default "
+            "linear; see bot/simulator/profiles.py); a prompt's [[progress:NAME]] overrides it",
+        ),
+    )
+    faults.add_argument(
+        "--run-time-factors",
+        type=_factors,
+        default=(1.0, 1.0),
+        metavar="LOW,HIGH",
+        help=_switch(
+            "run_time_factors",
+            "each new task really runs its estimate (--task-seconds) times a factor drawn "
+            "log-uniformly between LOW and HIGH, e.g. 0.5,2; one number: always that factor "
+            "(default 1); a prompt's [[runtime:X]] overrides it",
+        ),
+    )
     return parser
+
+
+def _factors(text: str) -> tuple[float, float]:
+    try:
+        return run_time_factors([float(part) for part in text.split(",")])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def simulator_of(args: argparse.Namespace) -> Simulator:
@@ -223,11 +265,15 @@ def simulator_of(args: argparse.Namespace) -> Simulator:
         credits_reserved_mode=args.credits_reserved,
         credits_used_mode=args.credits_used,
         honour_idempotency=args.honour_idempotency,
+        progress_profile=args.progress_profile,
+        run_time_factors=args.run_time_factors,
     )
     for rule in args.rules:
         sim.faults.add(rule)
     if args.rate_limit_per_second:
         sim.faults.rate_limit_per_second = args.rate_limit_per_second
+    if args.create_rate_limit_per_second:
+        sim.faults.create_rate_limit_per_second = args.create_rate_limit_per_second
     return sim
 
 

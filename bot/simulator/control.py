@@ -3,7 +3,8 @@ balance, and the callbacks sent so far. They are the simulator's own, not EvoLin
 
 ``GET/POST/DELETE /_sim/faults``   the fault rules and the rate limit (bot/simulator/faults.py);
                                    POST takes one rule, a list of rules, or
-                                   ``{"rules": [...], "rate_limit_per_second": N | null}``
+                                   ``{"rules": [...], "rate_limit_per_second": N | null,
+                                   "create_rate_limit_per_second": N | null}``
 ``GET /_sim/tasks``                every task as a query would answer it
 ``POST /_sim/tasks/{id}/complete`` finish a task now (``{"results": [...]}``: answer these links)
 ``POST /_sim/tasks/{id}/fail``     fail a task now (``{"code": ..., "message": ...}``)
@@ -54,13 +55,13 @@ class ControlRoutes:
             return _not_json()
         faults = self._sim.faults
         try:
-            rules, rate_set, rate = _fault_request(data)
+            rules, rates = _fault_request(data)
         except (ValueError, TypeError) as exc:
             return error_response(400, "invalid_request", str(exc))
         for rule in rules:
             faults.add(rule)
-        if rate_set:
-            faults.rate_limit_per_second = rate
+        for name, rate in rates.items():
+            setattr(faults, name, rate)
         return json_response(faults.to_json())
 
     async def faults_delete(self, request: web.Request) -> web.Response:
@@ -159,24 +160,30 @@ def _not_json() -> web.Response:
     return error_response(400, "invalid_request", "Body must be JSON.", param="body")
 
 
-def _fault_request(data: Any) -> tuple[list[FaultRule], bool, float | None]:
-    """(rules, whether the rate limit is set, the rate limit) of a POST /_sim/faults body."""
+_RATE_LIMITS = ("rate_limit_per_second", "create_rate_limit_per_second")
+
+
+def _fault_request(data: Any) -> tuple[list[FaultRule], dict[str, float | None]]:
+    """(rules, the rate limits it sets by name) of a POST /_sim/faults body."""
     if isinstance(data, list):
-        return [FaultRule.from_json(item) for item in data], False, None
-    if not (isinstance(data, dict) and ("rules" in data or "rate_limit_per_second" in data)):
-        return [FaultRule.from_json(data)], False, None
-    extra = sorted(set(data) - {"rules", "rate_limit_per_second"})
+        return [FaultRule.from_json(item) for item in data], {}
+    if not (isinstance(data, dict) and ({"rules", *_RATE_LIMITS} & set(data))):
+        return [FaultRule.from_json(data)], {}
+    extra = sorted(set(data) - {"rules", *_RATE_LIMITS})
     if extra:
         raise ValueError(f"unknown field(s): {', '.join(extra)}")
     raw_rules = data.get("rules", [])
     if not isinstance(raw_rules, list):
         raise ValueError("rules must be an array")
     rules = [FaultRule.from_json(item) for item in raw_rules]
-    if "rate_limit_per_second" not in data:
-        return rules, False, None
-    value = data["rate_limit_per_second"]
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
-    ):
-        raise ValueError("rate_limit_per_second must be a positive number or null")
-    return rules, True, None if value is None else float(value)
+    rates: dict[str, float | None] = {}
+    for name in _RATE_LIMITS:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            raise ValueError(f"{name} must be a positive number or null")
+        rates[name] = None if value is None else float(value)
+    return rules, rates

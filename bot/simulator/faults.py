@@ -178,6 +178,7 @@ class Faults:
         sim.faults.add(route="query", drop=True)
         sim.faults.add(route="create", delay=5.0, create_after_fault=True)
         sim.faults.rate_limit_per_second = 2.0
+        sim.faults.create_rate_limit_per_second = 1.0
         sim.faults.clear()
     """
 
@@ -185,6 +186,9 @@ class Faults:
         self.rules: list[FaultRule] = []
         #: Global token-bucket rate limit on the /v1 routes (None: off); 429 + Retry-After.
         self.rate_limit_per_second: float | None = None
+        #: The same on creates only (checked after the global one), as a per-model limit on
+        #: new generations would be.
+        self.create_rate_limit_per_second: float | None = None
 
     def add(
         self,
@@ -234,14 +238,16 @@ class Faults:
         return self.add(**kwargs)
 
     def clear(self) -> None:
-        """Remove every rule and the rate limit."""
+        """Remove every rule and the rate limits."""
         self.rules.clear()
         self.rate_limit_per_second = None
+        self.create_rate_limit_per_second = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rules": [r.to_json() for r in self.rules],
             "rate_limit_per_second": self.rate_limit_per_second,
+            "create_rate_limit_per_second": self.create_rate_limit_per_second,
         }
 
     def take(self, route: str, *, after_create: bool = False) -> FaultRule | None:

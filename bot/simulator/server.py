@@ -81,6 +81,8 @@ class Simulator:
         credits_reserved_mode: str = "exact",
         credits_used_mode: str = "exact",
         honour_idempotency: bool = True,
+        progress_profile: str = "linear",
+        run_time_factors: tuple[float, float] = (1.0, 1.0),
     ) -> None:
         if video_bytes < 0:
             raise ValueError("video_bytes must be >= 0")
@@ -92,6 +94,8 @@ class Simulator:
             batch_enabled=batch_enabled,
             task_retention_seconds=task_retention_seconds,
             link_ttl_seconds=float(link_ttl_seconds),
+            progress_profile=progress_profile,
+            run_time_factors=run_time_factors,
         )
         self.faults = Faults()
         self.api_keys: set[str] | None = None if api_keys is None else set(api_keys)
@@ -122,6 +126,7 @@ class Simulator:
             poll_interval=callback_poll_interval,
         )
         self._bucket = _Bucket()
+        self._create_bucket = _Bucket()
         self._keys_in_progress = KeysInProgress(self)
         self._video: bytes | None = None
         self._runner: web.AppRunner | None = None
@@ -306,7 +311,10 @@ class Simulator:
                             "unauthorized",
                             "Invalid or expired token. Send 'Authorization: Bearer <API key>'.",
                         )
-                    wait = self._rate_limit_wait()
+                    wait = self._rate_limit_wait(self._bucket, self.faults.rate_limit_per_second)
+                    if wait is None and route == "create":
+                        limit = self.faults.create_rate_limit_per_second
+                        wait = self._rate_limit_wait(self._create_bucket, limit)
                     if wait is not None:
                         return error_response(
                             429,
@@ -372,14 +380,12 @@ class Simulator:
             return None
         return token
 
-    def _rate_limit_wait(self) -> float | None:
+    def _rate_limit_wait(self, bucket: _Bucket, rate: float | None) -> float | None:
         """None: the request may pass; else seconds until the token bucket has one."""
-        rate = self.faults.rate_limit_per_second
         if not rate or rate <= 0:
             return None
         now = self.clock()
         capacity = max(1.0, rate)
-        bucket = self._bucket
         if bucket.rate != rate:
             bucket.rate, bucket.tokens, bucket.last = rate, capacity, now
         bucket.tokens = min(capacity, bucket.tokens + max(0.0, now - bucket.last) * rate)

@@ -10,6 +10,9 @@ it (billed for a shorter video), ``higher`` 150 %, ``missing`` leaves the field 
 is minus it and ``absurd`` 1000 times it. ``lower``, ``higher`` and numbers of 0 or more are what
 the account is really charged; the other three are reporting faults (the account pays the
 reservation).
+
+Time figures: each task reports its progress by a profile (bot/simulator/profiles.py), and may
+run longer or shorter than the ``estimated_time`` it announces (``run_time_factors``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from bot.simulator.profiles import (
+    PROGRESS_PROFILES,
+    progress_profile,
+    run_time_factor,
+    run_time_factors,
+)
 
 BILLING_MODES: Final = ("exact", "lower", "higher", "missing", "negative", "absurd")
 _BILLING_FORM: Final = r"(exact|lower|higher|missing|negative|absurd|-?\d+(?:\.\d+)?)"
@@ -34,6 +44,9 @@ _FAIL_MARKER: Final = re.compile(r"\[\[fail:([A-Za-z0-9_.\-]+)\]\]")
 _NEVER_MARKER: Final = "[[never]]"
 _USED_MARKER: Final = re.compile(r"\[\[used:" + _BILLING_FORM + r"\]\]")
 _RESERVED_MARKER: Final = re.compile(r"\[\[reserved:" + _BILLING_FORM + r"\]\]")
+_PROGRESS_MARKER: Final = re.compile(r"\[\[progress:([a-z-]+)\]\]")
+_RUNTIME_MARKER: Final = re.compile(r"\[\[runtime:(\d+(?:\.\d+)?)\]\]")
+_T = TypeVar("_T")
 #: The code a task ends with when ``fail_rate`` picks it.
 RANDOM_FAILURE: Final = "generation_failed_no_content"
 
@@ -73,12 +86,16 @@ def really_charged(mode: str, reserved: float) -> float:
 class PromptMarkers:
     """What a prompt asks of its own task: ``[[fail:CODE]]`` ends it failed with that code,
     ``[[never]]`` keeps it processing forever, ``[[used:MODE]]`` and ``[[reserved:MODE]]``
-    report its credits in that billing mode (whatever the switches say)."""
+    report its credits in that billing mode, ``[[progress:PROFILE]]`` reports its progress so
+    and ``[[runtime:X]]`` makes it run X times its estimate (whatever the switches say). A
+    marker with a value the simulator does not know is ignored."""
 
     fail_code: str | None = None
     never: bool = False
     reserved_mode: str | None = None
     used_mode: str | None = None
+    progress_profile: str | None = None
+    run_time_factor: float | None = None
 
     @classmethod
     def read(cls, prompt: str) -> PromptMarkers:
@@ -86,12 +103,23 @@ class PromptMarkers:
         fail = _FAIL_MARKER.search(prompt)
         used = _USED_MARKER.search(prompt)
         reserved = _RESERVED_MARKER.search(prompt)
+        profile = _PROGRESS_MARKER.search(prompt)
+        runtime = _RUNTIME_MARKER.search(prompt)
         return cls(
             fail_code=fail.group(1) if fail else None,
             never=_NEVER_MARKER in prompt,
             reserved_mode=reserved.group(1) if reserved else None,
             used_mode=used.group(1) if used else None,
+            progress_profile=_known(progress_profile, profile.group(1)) if profile else None,
+            run_time_factor=_known(run_time_factor, runtime.group(1)) if runtime else None,
         )
+
+
+def _known(check: Callable[[str], _T], value: str) -> _T | None:
+    try:
+        return check(value)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -105,6 +133,8 @@ class Switches:
     batch_enabled: bool = True
     task_retention_seconds: float | None = None
     link_ttl_seconds: float = 86400.0
+    progress_profile: str = "linear"
+    run_time_factors: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail_rate <= 1.0:
@@ -115,9 +145,13 @@ class Switches:
             raise ValueError("task_retention_seconds must be a positive number or null")
         if not self.link_ttl_seconds >= 0:
             raise ValueError("link_ttl_seconds must be a number >= 0")
+        self.progress_profile = progress_profile(self.progress_profile)
+        self.run_time_factors = run_time_factors(self.run_time_factors)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["run_time_factors"] = list(self.run_time_factors)
+        return data
 
     def updated(self, data: Any) -> Switches:
         """These switches with the ones named in ``data`` (a JSON object) changed; ValueError
@@ -161,6 +195,16 @@ def _mode(name: str, value: Any) -> str:
     return billing_mode(value if isinstance(value, str) else format(value, "g"))
 
 
+def _profile(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be one of {', '.join(PROGRESS_PROFILES)}")
+    return progress_profile(value)
+
+
+def _factors(name: str, value: Any) -> tuple[float, float]:
+    return run_time_factors(value)
+
+
 _SWITCH_TYPES: Final = {
     "fail_rate": _number,
     "credits_reserved": _mode,
@@ -169,6 +213,8 @@ _SWITCH_TYPES: Final = {
     "batch_enabled": _boolean,
     "task_retention_seconds": _number_or_null,
     "link_ttl_seconds": _number,
+    "progress_profile": _profile,
+    "run_time_factors": _factors,
 }
 #: What each switch does (``--help`` and ``GET /_sim/switches`` use the same names).
 SWITCH_HELP: Final = {
@@ -179,4 +225,7 @@ SWITCH_HELP: Final = {
     "batch_enabled": "false: POST /v1/tasks/batch answers 404, as if EvoLink had no batch query",
     "task_retention_seconds": "a task older than this answers 404 task_not_found (null: never)",
     "link_ttl_seconds": "a result link older than this answers 403 link_expired",
+    "progress_profile": "how running tasks report progress: " + ", ".join(PROGRESS_PROFILES),
+    "run_time_factors": "each new task runs its estimate times a factor drawn (log-uniformly) "
+    "between [low, high]; one number: that factor",
 }

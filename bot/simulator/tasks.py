@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from bot.simulator.profiles import draw_factor, processing_progress
 from bot.simulator.rules import MODEL, OUTPUT_SIZES, CreateParams
 from bot.simulator.switches import (
     RANDOM_FAILURE,
@@ -80,6 +81,8 @@ class SimTask:
     reserved_mode: str = "exact"  # how usage.credits_reserved is reported (BILLING_MODES)
     used_mode: str = "exact"  # how usage.credits_used is reported once completed
     seconds: float | None = None  # create → terminal for this task (None: the simulator's)
+    estimated_seconds: float | None = None  # what estimated_time announces (None: `seconds`)
+    progress_profile: str = "linear"  # how it reports progress (bot/simulator/profiles.py)
     status: TaskStatus = "pending"
     progress: int = 0
     terminal_at: float | None = None  # clock() when it turned completed/failed
@@ -148,6 +151,7 @@ class TaskBook:
         if fail_code is None and switches.fail_rate > 0 and self._rng.random() < switches.fail_rate:
             fail_code = RANDOM_FAILURE
         cost = self.cost(params)
+        factor = markers.run_time_factor or draw_factor(switches.run_time_factors, self._rng)
         task = SimTask(
             id=self._new_task_id(now),
             api_key=api_key,
@@ -169,7 +173,11 @@ class TaskBook:
             never=markers.never,
             reserved_mode=markers.reserved_mode or switches.credits_reserved,
             used_mode=markers.used_mode or switches.credits_used,
+            progress_profile=markers.progress_profile or switches.progress_profile,
         )
+        if factor != 1.0:  # the estimate is the usual time; this task takes another
+            task.seconds = self.task_seconds * factor
+            task.estimated_seconds = self.task_seconds
         self.tasks[task.id] = task
         self.balance -= cost
         self.used_credits += cost
@@ -185,7 +193,12 @@ class TaskBook:
     # ---------------------------------------------------------------- the clock
 
     def length(self, task: SimTask) -> float:
+        """How long the task really takes, create → terminal."""
         return self.task_seconds if task.seconds is None else task.seconds
+
+    def estimate(self, task: SimTask) -> float:
+        """How long the task's answers say it takes (``estimated_time``)."""
+        return self.length(task) if task.estimated_seconds is None else task.estimated_seconds
 
     def sweep(self) -> None:
         """Bring every task's status up to ``clock()`` (refunds failures)."""
@@ -198,7 +211,7 @@ class TaskBook:
         length = self.length(task)
         pending = min(self.pending_seconds, length)
         elapsed = self.clock() - task.created_at
-        progress = self._progress_at(elapsed, pending, length)
+        progress = self._progress_at(task.progress_profile, elapsed, pending, length)
         if not task.never and elapsed >= length:
             task.progress = max(task.progress, progress)
             at = task.created_at + length
@@ -213,12 +226,12 @@ class TaskBook:
         task.progress = max(task.progress, progress if task.status == "processing" else 0)
 
     @staticmethod
-    def _progress_at(elapsed: float, pending: float, length: float) -> int:
+    def _progress_at(profile: str, elapsed: float, pending: float, length: float) -> int:
         if elapsed < pending:
             return 0
         span = length - pending
         fraction = (elapsed - pending) / span if span > 0 else 1.0
-        return min(99, max(1, 1 + int(98 * fraction)))
+        return processing_progress(profile, fraction)
 
     def _finish(
         self,
@@ -287,7 +300,7 @@ class TaskBook:
             "object": "video.generation.task",
             "progress": 0,
             "status": "pending",
-            "task_info": {"can_cancel": True, "estimated_time": _estimate(self.length(task))},
+            "task_info": {"can_cancel": True, "estimated_time": _estimate(self.estimate(task))},
             "type": "video",
             "usage": self._usage(task),
         }
@@ -326,7 +339,7 @@ class TaskBook:
                 "type": "video",
                 "usage": usage,
             }
-        remaining = task.created_at + self.length(task) - self.clock()
+        remaining = task.created_at + self.estimate(task) - self.clock()  # as far as it knows
         return {
             "created": task.created,
             "id": task.id,
@@ -349,5 +362,6 @@ class TaskBook:
 
 
 def _estimate(remaining: float) -> int:
-    """``task_info.estimated_time``: whole seconds left, at least 1."""
+    """``task_info.estimated_time``: whole seconds left by the estimate, at least 1 (the
+    simulator's reading: EvoLink documents the field on the create answer only)."""
     return max(1, math.ceil(remaining))

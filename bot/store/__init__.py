@@ -5,6 +5,7 @@ it says, so a restart resumes exactly where the last process stopped.
 
     database.py       the backend seam: what a database must provide (a second one implements it)
     sqlite.py         the SQLite backend: one connection, WAL, migrations by PRAGMA user_version
+    postgres.py       the PostgreSQL backend: a pool, row locks, exact money, a schema_version table
     sqlite_backup.py  online backup and read-only inspection of the SQLite file (bot/backup.py)
     generations.py    generations and their lifecycle: submit, queue, poll, finish, deliver
     history.py        the generations as moderators read them: log pages, export, autocomplete
@@ -30,10 +31,17 @@ from bot.store.database import (
     Executor,
     Row,
 )
-from bot.store.generations import Generation, Generations, NewGeneration, ProgressUpdate
+from bot.store.generations import (
+    Generation,
+    Generations,
+    NewGeneration,
+    ProgressUpdate,
+    WaitingRequest,
+)
 from bot.store.history import History, LogCursor, LogFilter
 from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides, VideoCharge
 from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
+from bot.store.postgres import PostgresDatabase, is_postgres_url
 from bot.store.sqlite import MIGRATIONS, MIGRATIONS_DIR, SQLiteDatabase, check_usable
 
 __all__ = [
@@ -56,7 +64,9 @@ __all__ = [
     "Store",
     "Transaction",
     "VideoCharge",
+    "WaitingRequest",
     "check_usable",
+    "is_postgres_url",
     "open_store",
 ]
 
@@ -134,7 +144,14 @@ class Store:
         return await self._db.execute(sql, *params)
 
 
-async def open_store(path: Path | str, clock: Clock = time.time) -> Store:
-    """Open the bot's database at `path` (created owner-only if new), its schema brought up to
-    date."""
-    return Store(await SQLiteDatabase.open(path), clock)
+DEFAULT_POOL_SIZE = 10
+
+
+async def open_store(
+    target: Path | str, clock: Clock = time.time, *, pool_size: int = DEFAULT_POOL_SIZE
+) -> Store:
+    """Open the bot's database, its schema brought up to date: a `postgresql://` URL (at most
+    `pool_size` connections), else the SQLite file at that path (created owner-only if new)."""
+    if is_postgres_url(target):
+        return Store(await PostgresDatabase.open(str(target), pool_size=pool_size), clock)
+    return Store(await SQLiteDatabase.open(target), clock)

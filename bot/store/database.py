@@ -9,20 +9,35 @@ What a backend provides:
   `transaction()`; rows readable by position and by column name;
 - the few fragments of SQL that differ between databases (`Dialect`): everything else the purpose
   modules write is portable (`ON CONFLICT`, `RETURNING`, row values, `COALESCE`, `CASE`);
+- `lock(names)` inside a transaction: the rules' read-then-write steps (an admission checks a
+  member's limits, then reserves) name what they must have to themselves; a backend whose
+  transactions already run one at a time (SQLite) has nothing to do, one whose transactions run
+  side by side (PostgreSQL) makes the transactions that name the same lock wait for each other;
 - its own migrations, schema version and checks (bot/store/sqlite.py: SQL files, `PRAGMA
-  user_version`).
+  user_version`; bot/store/postgres.py: SQL files, a `schema_version` table).
 
-Money is REAL (a float in Python) in SQLite; the ledger module turns every sum into a float in one
-place, so a backend with exact numerics hands back what it has and the rules see floats.
+Money is REAL (a float in Python) in SQLite and exact `numeric` in PostgreSQL, whose backend reads
+it back as floats: the rules see floats either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 Clock = Callable[[], float]
+
+
+def read_migrations(folder: Path) -> tuple[str, ...]:
+    """The SQL of each schema version, in order: `0001_*.sql` moves a new database to version 1,
+    and so on. A file is never edited once it has shipped; a change is a new file."""
+    files = sorted(folder.glob("*.sql"))
+    numbers = [int(path.name.split("_", 1)[0]) for path in files]
+    if numbers != list(range(1, len(files) + 1)):
+        raise RuntimeError(f"the migrations in {folder} are not numbered 1 to {len(files)}")
+    return tuple(path.read_text(encoding="utf-8") for path in files)
 
 
 class DatabaseTooNew(Exception):
@@ -109,14 +124,22 @@ class Executor(Protocol):
         transaction already open (nothing nests)."""
         ...
 
+    async def lock(self, *names: str) -> None:
+        """In a transaction: wait until no other transaction holds any of the locks `names`,
+        then hold them until this one ends. All of a transaction's locks are named in one call
+        (they are taken in one order, so two transactions never wait for each other). Outside
+        a transaction: RuntimeError."""
+        ...
+
 
 class Database(Executor, Protocol):
     """A backend: the database the bot keeps everything in."""
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """Statements that commit together or not at all, never interleaved with another
-        coroutine's statements, taking the write lock at once (so two admissions checking
-        the same limits run one after the other, not side by side)."""
+        coroutine's statements. Two admissions checking the same limits run one after the
+        other: SQLite's transactions take the write lock at once; where transactions run side
+        by side, the admission names its locks (`lock`)."""
         ...
 
     async def schema_version(self) -> int: ...

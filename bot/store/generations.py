@@ -3,7 +3,7 @@ finished and delivered; plus the counts that admission and the task gauges need.
 as moderators read it is bot/store/history.py.)
 
 Work is taken in four places only: `due_unsubmitted`, `due_for_poll`, `due_for_delivery` and
-`promote_queued`. One SQLite process needs no more than a read there; a backend shared by several
+`promote_waiting`. One SQLite process needs no more than a read there; a backend shared by several
 processes claims the rows it returns in those methods (`FOR UPDATE SKIP LOCKED`, with a lease on
 `next_poll_at` / `next_delivery_at`), and the tracker above them stays as it is.
 """
@@ -100,6 +100,16 @@ class NewGeneration:
     callback_token: str | None = None
     upload_limit: int | None = None
     user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitingRequest:
+    """A request waiting in the bot's queue (see Generations.queued_in_order)."""
+
+    id: int
+    guild_id: int | None
+    user_id: int
+    running: int  # the member's videos started and not yet finished
 
 
 @dataclass(frozen=True)
@@ -217,28 +227,6 @@ class Generations:
 
     # --- the queue -------------------------------------------------------------------------------
 
-    async def promote_queued(
-        self, guild_id: int, user_id: int, max_running: int, next_poll_at: float
-    ) -> list[Generation]:
-        """Move the member's oldest waiting requests into free slots, as one transaction."""
-        async with self._db.atomic() as db:
-            row = await db.fetchone(
-                """SELECT COUNT(*) FROM generations WHERE guild_id = ? AND user_id = ?
-                   AND status IN ('requested', 'submitted', 'running')""",
-                guild_id, user_id,
-            )  # fmt: skip
-            free = max_running - (int(row[0]) if row else 0)
-            if free <= 0:
-                return []
-            rows = await db.fetchall(
-                f"""UPDATE generations SET status = 'requested', next_poll_at = ?, updated_at = ?
-                   WHERE id IN (SELECT id FROM generations WHERE guild_id = ? AND user_id = ?
-                                AND status = 'queued' ORDER BY id LIMIT ?)
-                   RETURNING {_COLUMNS}""",
-                next_poll_at, self._clock(), guild_id, user_id, free,
-            )  # fmt: skip
-        return sorted((Generation.from_row(r) for r in rows), key=lambda g: g.id)
-
     async def cancel_queued(self, generation_id: int, user_id: int) -> Generation | None:
         """The requester withdraws one waiting request (told at once, in the interaction)."""
         cancelled = await self._cancel_waiting(
@@ -292,12 +280,46 @@ class Generations:
         position = int(row[0]) if row else 0
         return position or None
 
-    async def members_with_queued(self) -> list[tuple[int, int]]:
-        """(guild_id, user_id) of every member with a request waiting."""
+    # --- the line of requests waiting for EvoLink (bot/busy_line.py) ------------------------------
+
+    async def queued_in_order(self) -> list[WaitingRequest]:
+        """Every waiting request, oldest first, with how many videos its member has started."""
         rows = await self._db.fetchall(
-            "SELECT DISTINCT guild_id, user_id FROM generations WHERE status = 'queued'"
+            """SELECT q.id, q.guild_id, q.user_id,
+                      (SELECT COUNT(*) FROM generations AS a
+                       WHERE a.guild_id = q.guild_id AND a.user_id = q.user_id
+                         AND a.status IN ('requested', 'submitted', 'running')) AS running
+               FROM generations AS q WHERE q.status = 'queued' ORDER BY q.id"""
         )
-        return [(row[0], row[1]) for row in rows]
+        return [WaitingRequest(int(r[0]), r[1], int(r[2]), int(r[3])) for r in rows]
+
+    async def promote_waiting(
+        self, generation_id: int, max_running: int, next_poll_at: float
+    ) -> Generation | None:
+        """Move one waiting request to `requested` (its create is about to be made), if it is
+        still waiting, is its member's oldest, and the member has a free slot; else None."""
+        return await self._one(
+            f"""UPDATE generations SET status = 'requested', next_poll_at = ?, updated_at = ?
+               WHERE id = ? AND status = 'queued'
+                 AND id = (SELECT MIN(o.id) FROM generations AS o WHERE o.status = 'queued'
+                           AND o.guild_id = generations.guild_id
+                           AND o.user_id = generations.user_id)
+                 AND (SELECT COUNT(*) FROM generations AS a
+                      WHERE a.guild_id = generations.guild_id
+                        AND a.user_id = generations.user_id
+                        AND a.status IN ('requested', 'submitted', 'running')) < ?
+               RETURNING {_COLUMNS}""",
+            next_poll_at, self._clock(), generation_id, max_running,
+        )  # fmt: skip
+
+    async def hold_request(self, generation_id: int) -> Generation | None:
+        """EvoLink made no task for this request (busy, or not reached): back to waiting, its
+        reservation kept. None if it was no longer `requested`."""
+        return await self._one(
+            f"""UPDATE generations SET status = 'queued', next_poll_at = NULL, updated_at = ?
+               WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
+            self._clock(), generation_id,
+        )  # fmt: skip
 
     # --- admission -------------------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ class History:
         rows = await self._db.fetchall(
             f"""SELECT {_COLUMNS} FROM (
                    SELECT * FROM generations WHERE guild_id = ?
-                   ORDER BY requested_at DESC, id DESC LIMIT ?)
+                   ORDER BY requested_at DESC, id DESC LIMIT ?) AS latest
                WHERE ? = '' OR {contains("lower(COALESCE(task_id, ''))")}
                   OR {contains("lower(prompt)")}
                ORDER BY requested_at DESC, id DESC LIMIT ?""",

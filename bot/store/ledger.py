@@ -56,12 +56,37 @@ class LimitOverrides:
 LIMIT_NAMES = tuple(f.name for f in fields(LimitOverrides))
 
 
+def member_lock(guild_id: int, user_id: int) -> str:
+    """The lock on a member's spending and slots (see Ledger.hold_spending)."""
+    return f"spending of member {user_id} in server {guild_id}"
+
+
 class Ledger:
     """The credit tables, on the database (each call commits alone) or in a transaction."""
 
     def __init__(self, db: Executor, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    # --- locks: read-then-write steps that must not run side by side ----------------------------
+
+    async def hold_spending(
+        self, guild_id: int, user_id: int, *, server: bool = False, bot: bool = False
+    ) -> None:
+        """In a transaction, before reading what a member may still spend: have the member's
+        spending to this transaction (and, with `server`/`bot`, the server's or the bot's under
+        its cap) until it ends, so two admissions never both spend the same last credits."""
+        names = [member_lock(guild_id, user_id)]
+        if server:
+            names.append(f"spending of server {guild_id}")
+        if bot:
+            names.append("spending of the bot")
+        await self._db.lock(*names)
+
+    async def hold_generation(self, generation_id: int) -> None:
+        """In a transaction, before reading what a generation was charged to change it: two
+        settlements of one generation run one after the other."""
+        await self._db.lock(f"charges of generation {generation_id}")
 
     # --- per-server limits -----------------------------------------------------------------------
 

@@ -21,7 +21,13 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.database import DatabaseTooNew, DatabaseUnwritable, Executor, Row
+from bot.store.database import (
+    DatabaseTooNew,
+    DatabaseUnwritable,
+    Executor,
+    Row,
+    read_migrations,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
 PRAGMAS = (
@@ -32,17 +38,7 @@ PRAGMAS = (
 )
 
 
-def read_migrations(folder: Path = MIGRATIONS_DIR) -> tuple[str, ...]:
-    """The SQL of each schema version, in order: `0001_*.sql` moves a new database to version 1,
-    and so on. A file is never edited once it has shipped; a change is a new file."""
-    files = sorted(folder.glob("*.sql"))
-    numbers = [int(path.name.split("_", 1)[0]) for path in files]
-    if numbers != list(range(1, len(files) + 1)):
-        raise RuntimeError(f"the migrations in {folder} are not numbered 1 to {len(files)}")
-    return tuple(path.read_text(encoding="utf-8") for path in files)
-
-
-MIGRATIONS = read_migrations()
+MIGRATIONS = read_migrations(MIGRATIONS_DIR)
 
 
 class SQLiteDialect:
@@ -99,6 +95,9 @@ class SQLiteTransaction:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self._connection.executemany(sql, rows)
+
+    async def lock(self, *names: str) -> None:
+        pass  # SQLite's transactions already run one at a time, holding the write lock
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Executor]:
@@ -179,6 +178,9 @@ class SQLiteDatabase:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self._lock:
             await self._tx.executemany(sql, rows)
+
+    async def lock(self, *names: str) -> None:
+        raise RuntimeError("locks are held by a transaction: take them in one")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:

@@ -17,17 +17,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
+from bot.bounded_http import Answer
 from bot.callbacks import CallbackServer, ReceiverLimits
 from bot.charges import ChargeAnomaly
 from bot.credits import Credits, Limits, Prices
 from bot.fdlimit import open_file_limit
 from bot.generations import VideoService
-from bot.health import Answer, Health, MonitoringServer
+from bot.health import Health, MonitoringServer
 from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
 from bot.refusal import Hint
+from bot.schedule import FixedSchedule, PredictedSchedule, Schedule
 from bot.settings import Settings
 from bot.store import Clock, Store, open_store
 from bot.store.bot_state import COMMANDS_GUILD
@@ -202,7 +204,10 @@ class VideoBot(commands.Bot):
         evolink_sleep: evolink.Sleep = asyncio.sleep,
         start_tracker: bool = True,
         extensions: Sequence[str] = EXTENSIONS,
+        schedule: Schedule | None = None,
     ) -> None:
+        """`schedule`: when to look at running tasks (default: predicted from what EvoLink says,
+        or every CALLBACK_SAFETY_POLL_SECONDS with callbacks on)."""
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),
@@ -216,6 +221,7 @@ class VideoBot(commands.Bot):
         self._evolink_sleep = evolink_sleep
         self._start_tracker = start_tracker
         self._extension_names = tuple(extensions)
+        self._schedule = schedule
         self._tracker_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
         self.callbacks: CallbackServer | None = None
@@ -240,7 +246,7 @@ class VideoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         s = self.settings
-        self.store = await open_store(s.database_path, clock=self.clock)
+        self.store = await open_store(s.database, clock=self.clock, pool_size=s.database_pool_size)
         self.api = evolink.EvoLinkClient(
             s.evolink_base_url,
             s.evolink_api_key.get(),
@@ -257,7 +263,7 @@ class VideoBot(commands.Bot):
             # the simulator serves its files at a loopback EVOLINK_BASE_URL's own origin
             videos=VideoDownloader(evolink_base_url=s.evolink_base_url),
             buttons=self.buttons,
-            queue_position=self.store.generations.queue_position,
+            place_of=lambda g: self.service.place(g),  # in its member's queue, or in line
             withhold=lambda g: self.moderation.is_banned(g.guild_id or 0, g.user_id),
             on_outcome=lambda g, withheld: self.modlog.post_outcome(g, withheld=withheld),
             on_undeliverable=self.modlog.post_undelivered,
@@ -268,15 +274,20 @@ class VideoBot(commands.Bot):
         )
         # With callbacks, EvoLink says when a task is done; polling is only the safety net.
         poll_interval = s.callback_safety_poll if s.callback_public_url else s.poll_interval
+        schedule = self._schedule or (
+            FixedSchedule(poll_interval, clock=self.clock, first_at_estimate=False)
+            if s.callback_public_url
+            else PredictedSchedule(poll_interval, clock=self.clock)
+        )
         self.service = VideoService(
-            self.store, self.api, self.credits, self.moderation, poll_interval=poll_interval,
+            self.store, self.api, self.credits, self.moderation, schedule=schedule,
             clock=self.clock, on_submitted=lambda: self.tracker.wake(),
             callback_base=s.callback_public_url, on_charge_anomaly=self.report_charge_anomaly,
             instruments=self.instruments,
         )  # fmt: skip
         self.tracker = Tracker(
             self.store, self.api, self.service, self.credits, self.notifier,
-            poll_interval=poll_interval, concurrency=s.poll_concurrency,
+            schedule=schedule, poll_interval=poll_interval, concurrency=s.poll_concurrency,
             task_timeout=s.task_timeout, http_timeout=s.http_timeout, clock=self.clock,
             on_charge_anomaly=self.report_charge_anomaly, on_key_refused=self.report_key_refused,
             instruments=self.instruments,

@@ -28,6 +28,7 @@ import aiohttp
 import discord
 
 from bot import media
+from bot.busy_line import Place
 from bot.logcontext import about_generation
 from bot.store import Clock, Generation
 from bot.tracker import Delivery, DeliveryFailed
@@ -48,7 +49,7 @@ Withhold = Callable[[Generation], Awaitable[bool]]
 Outcome = Callable[[Generation, bool], Awaitable[object]]
 GaveUp = Callable[[Generation, str, str | None], Awaitable[object]]
 RecordRoute = Callable[[int, str | None], Awaitable[None]]
-QueuePosition = Callable[[Generation], Awaitable[int | None]]
+PlaceOf = Callable[[Generation], Awaitable[Place | None]]
 
 
 def no_buttons(generation: Generation) -> None:
@@ -106,7 +107,7 @@ class DiscordNotifier:
         *,
         videos: media.VideoDownloader | None = None,
         buttons: MessageButtons | None = None,
-        queue_position: QueuePosition | None = None,
+        place_of: PlaceOf | None = None,
         withhold: Withhold | None = None,
         on_outcome: Outcome | None = None,
         on_undeliverable: GaveUp | None = None,
@@ -118,7 +119,7 @@ class DiscordNotifier:
         self._throttle = EditThrottle(clock)
         self._videos = videos
         self._buttons = buttons or MessageButtons()
-        self._queue_position = queue_position
+        self._place_of = place_of  # where a waiting request stands
         self._withhold = withhold  # e.g. the requester was banned meanwhile
         self._on_outcome = on_outcome  # e.g. the mod-log post
         self._on_undeliverable = on_undeliverable  # (generation, why, where the note went)
@@ -418,11 +419,15 @@ class DiscordNotifier:
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
-        position = None
-        if generation.status == "queued" and self._queue_position is not None:
-            position = await self._queue_position(generation)
+        place = None
+        if generation.status == "queued" and self._place_of is not None:
+            place = await self._place_of(generation)
         embed = render.status_embed(
-            generation, now=self._clock(), queue_position=position, locale=generation.locale
+            generation,
+            now=self._clock(),
+            queue_position=place.position if place else None,
+            evolink_busy=place is not None and place.evolink_busy,
+            locale=generation.locale,
         )
         view = self._buttons.status(generation)
         if generation.status_message_id is None:

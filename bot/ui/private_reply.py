@@ -54,6 +54,15 @@ class PrivateReply:
             else:
                 timer.cancel()
 
+    async def thinking_while(self, work: Awaitable[T]) -> T:
+        """The result of `work`, awaited here from its first step on, while a private
+        "thinking…" is sent; the interaction is answered when this returns or raises."""
+        thinking = asyncio.ensure_future(self.thinking())
+        try:
+            return await work
+        finally:
+            await thinking
+
     def time_left(self) -> float:
         """What is left of the budget: from the interaction's creation, at most BUDGET."""
         age = time.time() - self._interaction.created_at.timestamp()

@@ -68,8 +68,6 @@ def submit_error_text(error: evolink.EvoLinkError, locale: Locale = None) -> str
             return t("submit.key_refused", locale)
         case evolink.InsufficientBalance():
             return t("submit.insufficient_balance", locale)
-        case evolink.RateLimited():
-            return t("submit.rate_limited", locale)
         case _:
             return t("submit.unavailable", locale)
 
@@ -116,12 +114,19 @@ def status_embed(
     now: float | None = None,
     *,
     queue_position: int | None = None,
+    evolink_busy: bool = False,
     locale: Locale = None,
 ) -> discord.Embed:
-    """The one message that follows a request from start to end, in the requester's language."""
+    """The one message that follows a request from start to end, in the requester's language.
+    A waiting request shows its place: in its member's queue, or (`evolink_busy`) in the line of
+    requests EvoLink could not take yet."""
     now = time.time() if now is None else now
     status = t("field.status", locale)
-    if g.status == "queued":
+    if g.status == "queued" and evolink_busy and queue_position:
+        embed = discord.Embed(title=t("status.title.evolink_busy", locale), colour=COLOR_WORKING)
+        value = t("status.evolink_busy", locale, position=queue_position)
+        embed.add_field(name=status, value=value, inline=False)
+    elif g.status == "queued":
         embed = discord.Embed(title=t("status.title.queued", locale), colour=COLOR_WORKING)
         if queue_position:
             value = t("status.queued.position", locale, position=queue_position)
