@@ -61,6 +61,7 @@ class Notifier(Protocol):
 class Delivery:
     via: str
     message_id: int | None
+    attached: bool | None = None  # the message carries the video's file (None: no video)
 
 
 class DeliveryFailed(Exception):
@@ -456,8 +457,9 @@ class Tracker:
             await self._attempt_failed(generation, str(exc) or type(exc).__name__)
             return
         await self._store.generations.mark_delivered(
-            generation.id, via=delivery.via, message_id=delivery.message_id
-        )
+            generation.id, via=delivery.via, message_id=delivery.message_id,
+            attached=delivery.attached,
+        )  # fmt: skip
         if generation.finished_at is not None:
             self._instruments.delivered(self._clock() - generation.finished_at)
 

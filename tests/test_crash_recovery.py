@@ -215,14 +215,14 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
         mp.setattr(Generations, "mark_submitted", locked_once)
         await dispatch(bot, payload)
     assert failures and len(simulator.tasks) == 1
-    status = fake_discord.original(int(payload["id"]))
-    assert status is not None and "EvoLink has started your video" in status["content"]
+    status = fake_discord.private_reply(int(payload["id"]))  # told privately
+    assert "EvoLink has started your video" in status["content"]
     assert "a second video, paid separately" in status["content"]
     said = [status["content"], *(m["content"] for m in fake_discord.followups(int(payload["id"])))]
     assert not any("not charged" in text or "were not charged" in text for text in said)
     row = await bot.store.generations.get(1)
     assert row is not None and row.status == "requested" and row.task_id is None
-    assert row.status_message_id == status["id"], "kept, so the delivery can edit it"
+    assert fake_discord.channel_messages(CHANNEL_ID) == [status]  # nothing public meanwhile
 
     for _ in range(3):
         clock.advance(61)
@@ -233,8 +233,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1, "delivered once"
     row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.task_id in simulator.tasks
-    final = fake_discord.original(int(payload["id"]))
-    assert final is not None and "ready" in str(final["embeds"]).lower()
+    assert fake_discord.original(int(payload["id"])) is None  # it made way for the video
 
 
 def creates(sim: Simulator) -> int:

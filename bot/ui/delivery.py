@@ -5,6 +5,11 @@ after the 15-minute interaction token has expired and after a restart. A deliver
 nonce derived from the generation id: if the bot dies between sending and recording it, the
 repeated send returns the message Discord already has instead of posting it twice.
 
+One message per video: when the result is posted, the status message that followed the request
+is deleted, so a busy channel shows each video once, with one mention of the member who asked. A
+failure is not the channel's business: the member is told privately while their interaction
+still works (an ephemeral follow-up), else by a short message that names no prompt.
+
 Every text is in the requester's language (the `locale` stored with the request), public
 deliveries included: it is their video.
 """
@@ -16,6 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aiohttp
@@ -86,6 +92,13 @@ def note_nonce(generation_id: int) -> str:
     return f"evl-note-{generation_id}"
 
 
+@dataclass(frozen=True)
+class Remembered:
+    seen: float
+    interaction: discord.Interaction[Any]
+    shows_status: bool  # the status is the interaction's own (private) message
+
+
 class DiscordNotifier:
     def __init__(
         self,
@@ -102,7 +115,7 @@ class DiscordNotifier:
     ) -> None:
         self._client = client
         self._clock = clock
-        self._interactions: OrderedDict[int, tuple[float, discord.Interaction[Any]]] = OrderedDict()
+        self._interactions: OrderedDict[int, Remembered] = OrderedDict()
         self._throttle = EditThrottle(clock)
         self._videos = videos
         self._buttons = buttons or MessageButtons()
@@ -113,47 +126,62 @@ class DiscordNotifier:
         self._record_route = record_route  # remembers a fallback while it is tried
 
     def remember_interaction(
-        self, generation_id: int, interaction: discord.Interaction[Any]
+        self,
+        generation_id: int,
+        interaction: discord.Interaction[Any],
+        *,
+        shows_status: bool = False,
     ) -> None:
-        """Keep a fresh interaction for follow-ups while its token still works."""
+        """Keep a fresh interaction while its token still works: to tell the member privately
+        (and, `shows_status`, to edit the status where it is the interaction's own message)."""
         now = self._clock()
         while self._interactions:
-            oldest_id, (seen, _) = next(iter(self._interactions.items()))
-            if now - seen < INTERACTION_LIFETIME:
+            oldest_id, oldest = next(iter(self._interactions.items()))
+            if now - oldest.seen < INTERACTION_LIFETIME:
                 break
             del self._interactions[oldest_id]
-        self._interactions[generation_id] = (now, interaction)
+        self._interactions[generation_id] = Remembered(now, interaction, shows_status)
+
+    def _fresh(self, generation_id: int) -> Remembered | None:
+        entry = self._interactions.get(generation_id)
+        if entry is None or self._clock() - entry.seen >= INTERACTION_LIFETIME:
+            return None
+        return entry
 
     def _fresh_interaction(self, generation_id: int) -> discord.Interaction[Any] | None:
-        entry = self._interactions.get(generation_id)
-        if entry is None or self._clock() - entry[0] >= INTERACTION_LIFETIME:
-            return None
-        return entry[1]
+        entry = self._fresh(generation_id)
+        return entry.interaction if entry is not None else None
 
     @about_generation
     async def progress(self, generation: Generation) -> None:
         """A progress edit, skipped when the channel is busy (the next poll brings a newer one).
         A waiting request's place in the queue has no next poll: that edit goes out anyway."""
-        if generation.status_message_id is None:
+        if generation.status_message_id is not None:
+            message_id = generation.status_message_id
+        elif (entry := self._fresh(generation.id)) is not None and entry.shows_status:
+            message_id = -generation.id  # the interaction's own message: no id of its own here
+        else:
             return
         correction = generation.status == "queued"
-        if self._throttle.allow(
-            generation.channel_id, generation.status_message_id, correction=correction
-        ):
+        if self._throttle.allow(generation.channel_id, message_id, correction=correction):
             await self._edit_status(generation)
 
     @about_generation
     async def deliver(self, generation: Generation) -> Delivery:
         if self._withhold is not None and await self._withhold(generation):
+            await self._remove_status(generation)
             await self._report(generation, withheld=True)
             return Delivery("withheld", None)
-        await self._edit_status(generation)
-        video = await self._fetch_video(generation)
-        try:
-            delivery = await self._send_everywhere(generation, video)
-        finally:
-            if video is not None:
-                video.close()
+        if generation.status == "completed":
+            video = await self._fetch_video(generation)
+            try:
+                delivery = await self._send_everywhere(generation, video)
+            finally:
+                if video is not None:
+                    video.close()
+        else:
+            delivery = await self._tell_failure(generation)
+        await self._remove_status(generation)
         await self._report(generation, withheld=False)
         return delivery
 
@@ -212,12 +240,12 @@ class DiscordNotifier:
         if g.delivery_route == "followup":
             found = await self._find_followup(g)
             if found is not None:
-                return Delivery("followup", found)
+                return Delivery("followup", found, attached=None)
         if g.delivery_route is None:
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
-                message = await self._send(channel, g, video)
-                return Delivery("channel", message.id)
+                message, attached = await self._send(channel, g, video)
+                return Delivery("channel", message.id, attached)
             except (discord.Forbidden, discord.NotFound) as exc:
                 log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
             except DISCORD_ERRORS as exc:
@@ -230,7 +258,7 @@ class DiscordNotifier:
                     message = await interaction.followup.send(
                         **self._message(g, video, link_only=video is None), wait=True
                     )
-                    return Delivery("followup", message.id)
+                    return Delivery("followup", message.id, video is not None)
                 except DISCORD_ERRORS as exc:
                     log.warning("follow-up for generation %s failed (%s)", g.id, exc)
 
@@ -238,11 +266,60 @@ class DiscordNotifier:
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
-            message = await self._send(dm, g, video, note=note)
-            return Delivery("dm", message.id)
+            message, attached = await self._send(dm, g, video, note=note)
+            return Delivery("dm", message.id, attached)
         except DISCORD_ERRORS as exc:
             await self._route(g, None)
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    async def _tell_failure(self, g: Generation) -> Delivery:
+        """A video that was not made: privately while the member's interaction still works,
+        else in the channel without the prompt, else by direct message. As with a video, a
+        route still recorded after a restart is not tried again: the direct message is next."""
+        if g.delivery_route is None:
+            interaction = self._fresh_interaction(g.id)
+            if interaction is not None:
+                await self._route(g, "ephemeral")
+                try:
+                    message = await interaction.followup.send(
+                        **self._failure(g, private=True), ephemeral=True, wait=True
+                    )
+                    return Delivery("ephemeral", message.id)
+                except DISCORD_ERRORS as exc:
+                    log.info("private notice of generation %s failed (%s)", g.id, exc)
+                await self._route(g, None)
+            channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+            try:
+                sent = await channel.send(**self._failure(g), nonce=delivery_nonce(g.id))
+                return Delivery("channel", sent.id)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
+            except DISCORD_ERRORS as exc:
+                raise DeliveryFailed(f"channel send failed: {exc}") from exc
+        await self._route(g, "dm")
+        try:
+            dm = await self._client.create_dm(discord.Object(g.user_id))
+            note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
+            notice = self._failure(g, private=True, note=note)
+            sent = await dm.send(**notice, nonce=delivery_nonce(g.id))
+            return Delivery("dm", sent.id)
+        except DISCORD_ERRORS as exc:
+            await self._route(g, None)
+            raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    def _failure(
+        self, g: Generation, *, private: bool = False, note: str | None = None
+    ) -> dict[str, Any]:
+        """Why the video was not made, with the buttons to try again; the prompt and settings
+        only where nobody but the member reads them (`private`)."""
+        content, embed = render.failure_notice(g, private=private, note=note, locale=g.locale)
+        kwargs: dict[str, Any] = {"content": content, "allowed_mentions": only_mention(g.user_id)}
+        if embed is not None:
+            kwargs["embed"] = embed
+        view = self._buttons.result(g)
+        if view is not None:
+            kwargs["view"] = view
+        return kwargs
 
     async def _route(self, g: Generation, route: str | None) -> None:
         if self._record_route is not None:
@@ -270,19 +347,22 @@ class DiscordNotifier:
         g: Generation,
         video: media.Video | None,
         note: str | None = None,
-    ) -> discord.Message:
+    ) -> tuple[discord.Message, bool]:
+        """The message, and whether it carries the file."""
         if video is not None:
             try:
-                return await target.send(
+                message = await target.send(
                     **self._message(g, video, note=note), nonce=delivery_nonce(g.id)
                 )
+                return message, True
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != 40005:  # too large for this channel
                     raise
                 log.info("video %s too large to upload here; sending the link", g.id)
-        return await target.send(
+        message = await target.send(
             **self._message(g, None, note=note, link_only=True), nonce=delivery_nonce(g.id)
         )
+        return message, False
 
     def _message(
         self,
@@ -316,6 +396,27 @@ class DiscordNotifier:
             g.result_url, max_bytes=limit, max_seconds=DOWNLOAD_TIMEOUT
         )
 
+    async def _remove_status(self, g: Generation) -> None:
+        """The outcome is out: the status message goes, so the channel shows the video once.
+        Best effort: one that cannot be deleted is brought to its final state instead."""
+        entry = self._fresh(g.id)
+        if g.status_message_id is None:
+            if entry is not None and entry.shows_status:
+                try:
+                    await entry.interaction.delete_original_response()
+                except DISCORD_ERRORS as exc:
+                    log.info("private status of generation %s not removed: %s", g.id, exc)
+            return
+        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+        try:
+            await channel.get_partial_message(g.status_message_id).delete()
+            return
+        except discord.NotFound:
+            return  # gone already (a repeated delivery, or someone removed it)
+        except DISCORD_ERRORS as exc:
+            log.info("status message of generation %s not deleted: %s", g.id, exc)
+        await self._edit_status(g)
+
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
         place = None
@@ -329,16 +430,14 @@ class DiscordNotifier:
             locale=generation.locale,
         )
         view = self._buttons.status(generation)
-        interaction = self._fresh_interaction(generation.id)
-        if interaction is not None:
-            try:
-                await interaction.edit_original_response(content=None, embed=embed, view=view)
-                return
-            except DISCORD_ERRORS as exc:
-                log.info(
-                    "status of generation %s not edited via the interaction: %s", generation.id, exc
-                )
         if generation.status_message_id is None:
+            entry = self._fresh(generation.id)
+            if entry is None or not entry.shows_status:
+                return
+            try:
+                await entry.interaction.edit_original_response(content=None, embed=embed, view=view)
+            except DISCORD_ERRORS as exc:
+                log.info("private status of generation %s not edited: %s", generation.id, exc)
             return
         channel = self._client.get_partial_messageable(
             generation.channel_id, guild_id=generation.guild_id
