@@ -1,4 +1,4 @@
-"""Benchmark of the video bot (issue 8). One command, from the repository root:
+"""Benchmark of the video bot. One command, from the repository root:
 
     python -m bench                 # the full run: ~9 minutes on 2 cores
     python -m bench --quick         # a smoke run, ~2 minutes
@@ -211,7 +211,7 @@ RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
 def parse_args(argv: list[str]) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark of the video bot (issue 8): one table per section. "
+        description="Benchmark of the video bot: one table per section. "
         "Results and how to read them: BENCHMARKS.md.",
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (< 60 s)")
