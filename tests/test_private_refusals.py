@@ -123,3 +123,24 @@ async def test_a_request_that_waits_its_turn_gets_a_public_status_without_a_ping
     assert status["content"] == "Reserved 5 credits."
     assert fake_discord.interaction_messages(int(waiting["id"])) == []
     assert len(creates(simulator)) == 1
+
+
+@pytest.mark.parametrize("budget", [0.0, 1.5])
+async def test_a_thinking_discord_did_not_take_loses_nothing(
+    budget: float,
+    fake_discord: FakeDiscord,
+    bot: VideoBot,
+    simulator: Simulator,
+    monkeypatch: Any,
+) -> None:
+    """Discord failing the private "thinking…" (an outage, a token that ran out) must not lose
+    a request the rules admitted: its credits are held and it starts, with its status in the
+    channel, as any other."""
+    monkeypatch.setattr(private_reply, "BUDGET", budget)
+    fake_discord.fail(method="POST", path_contains="/callback", status=500, times=2)
+    payload = slash_command("video", [option("prompt", "a lake")])
+    await dispatch(bot, payload)
+    assert len(creates(simulator)) == 1
+    assert status_for(fake_discord, payload) is not None
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.task_id and row.status == "submitted"

@@ -69,9 +69,15 @@ class PrivateReply:
         return max(0.0, BUDGET - max(age, 0.0))
 
     async def thinking(self) -> None:
-        """A private "thinking…", unless the interaction is answered already."""
-        if not self._interaction.response.is_done():
+        """A private "thinking…", unless the interaction is answered already. Discord failing
+        it must not lose the work it covers (a request admitted, a task made): the answer then
+        goes where it can."""
+        if self._interaction.response.is_done():
+            return
+        try:
             await self._interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as exc:
+            log.warning("could not show the private 'thinking': %s", exc)
 
     async def say(
         self,
