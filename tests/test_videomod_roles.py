@@ -140,3 +140,12 @@ async def test_autocomplete_follows_the_same_permissions(
         await dispatch(bot, payload)
         choices = fake_discord.interaction_response(int(payload["id"]))["data"]["choices"]
         assert [c["value"] for c in choices] == expected
+
+
+async def test_a_malformed_answer_from_discord_leaves_manage_server_to_decide(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    garbage = [{"id": "not a number", "type": "role"}, {"permission": True}]
+    fake_discord.command_permissions.setdefault(GUILD_ID, {})[videomod_id(fake_discord)] = garbage
+    assert (await bans(bot, fake_discord, roles=(HELPERS,))).startswith(REFUSED)
+    assert ALLOWED in await bans(bot, fake_discord, permissions=MOD_PERMISSIONS)

@@ -56,19 +56,25 @@ class CommandPermissions:
             answer = await self._client.http.get_guild_application_command_permissions(
                 self._application_id(), guild_id
             )
-        except discord.HTTPException as exc:
-            log.warning("could not read the command permissions of server %s: %s", guild_id, exc)
+            overrides = _parse(answer)
+        except (discord.HTTPException, KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("could not read the command permissions of server %s: %r", guild_id, exc)
             self._servers[guild_id] = (now + RETRY, {})
             return {}
-        overrides: Overrides = {
-            int(command["id"]): [
-                Override(int(p["id"]), int(p["type"]), bool(p["permission"]))
-                for p in command.get("permissions") or []
-            ]
-            for command in answer or []
-        }
         self._servers[guild_id] = (now + KEEP, overrides)
         return overrides
 
     def _application_id(self) -> int:
         return self._client.application_id or 0
+
+
+def _parse(answer: Any) -> Overrides:
+    """Discord's answer, checked: anything malformed raises, and the caller treats it as no
+    answer (the command's default permission decides)."""
+    return {
+        int(command["id"]): [
+            Override(int(p["id"]), int(p["type"]), p["permission"] is True)
+            for p in command.get("permissions") or []
+        ]
+        for command in answer or []
+    }
