@@ -66,6 +66,9 @@ STEPS = {
     "EvoLink made the task, before its id was stored": crash_after(EvoLinkClient, "create_task"),
     # after submit() returns, so the transaction that stored the id has committed
     "task id stored, before the status message": crash_after(VideoService, "submit"),
+    "status message posted, before its id was stored": crash_before(
+        Generations, "set_status_message"
+    ),
     "task finished and recorded, before delivery": crash_before(DiscordNotifier, "deliver"),
     "video posted, before that was recorded": crash_before(Generations, "mark_delivered"),
 }
@@ -88,6 +91,7 @@ LEFT_AT = {
     "stored the request, before calling EvoLink": Left("requested", False, False, False, 0, 0),
     "EvoLink made the task, before its id was stored": Left("requested", False, False, False, 1, 0),
     "task id stored, before the status message": Left("submitted", True, False, False, 1, 0),
+    "status message posted, before its id was stored": Left("submitted", True, False, False, 1, 0),
     "task finished and recorded, before delivery": Left("completed", True, True, False, 1, 0),
     "video posted, before that was recorded": Left("completed", True, True, False, 1, 1),
 }
@@ -153,6 +157,8 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
              if "your video is ready" in m["content"]]  # fmt: skip
     assert len(ready) == 1, "delivered once"
     assert [tuple(r) for r in rows] == [("completed", "channel")]
+    public = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert public == ready, "one message for the video: no status message left behind"
 
 
 def ready_messages(fake: FakeDiscord, channel_id: int | None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ deliveries included: it is their video.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import time
@@ -32,7 +33,7 @@ from bot.busy_line import Place
 from bot.logcontext import about_generation
 from bot.store import Clock, Generation
 from bot.tracker import Delivery, DeliveryFailed
-from bot.ui import render
+from bot.ui import render, unrecorded
 from bot.ui.i18n import t
 from bot.ui.throttle import EditThrottle
 
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 INTERACTION_LIFETIME = 14 * 60.0  # a little under Discord's 15 minutes
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
 DOWNLOAD_TIMEOUT = 60.0
-FOLLOWUP_SEARCH = 50  # latest channel messages searched for an unrecorded follow-up
 DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
 ButtonsFor = Callable[[Generation], discord.ui.View | None]
@@ -181,7 +181,7 @@ class DiscordNotifier:
                     video.close()
         else:
             delivery = await self._tell_failure(generation)
-        await self._remove_status(generation)
+        await self._remove_status(generation, besides=delivery.message_id)
         await self._report(generation, withheld=False)
         return delivery
 
@@ -238,7 +238,7 @@ class DiscordNotifier:
         still recorded means the bot stopped while sending it: the video may be there already,
         so the delivery resumes on that route rather than posting again in the channel."""
         if g.delivery_route == "followup":
-            found = await self._find_followup(g)
+            found = await unrecorded.find_followup(self._client, g)
             if found is not None:
                 return Delivery("followup", found, attached=None)
         if g.delivery_route is None:
@@ -325,22 +325,6 @@ class DiscordNotifier:
         if self._record_route is not None:
             await self._record_route(g.id, route)
 
-    async def _find_followup(self, g: Generation) -> int | None:
-        """A follow-up the bot may have posted before it stopped: follow-ups carry no nonce, so
-        look for it among the channel's latest messages (by the bot, naming the task)."""
-        if not g.task_id or self._client.user is None:
-            return None
-        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
-        try:
-            async for message in channel.history(limit=FOLLOWUP_SEARCH):
-                if message.author.id == self._client.user.id and any(
-                    g.task_id in (embed.footer.text or "") for embed in message.embeds
-                ):
-                    return message.id
-        except DISCORD_ERRORS as exc:
-            log.warning("could not look for generation %s's follow-up (%s)", g.id, exc)
-        return None
-
     async def _send(
         self,
         target: discord.abc.Messageable,
@@ -396,26 +380,43 @@ class DiscordNotifier:
             g.result_url, max_bytes=limit, max_seconds=DOWNLOAD_TIMEOUT
         )
 
-    async def _remove_status(self, g: Generation) -> None:
+    async def _remove_status(self, g: Generation, besides: int | None = None) -> None:
         """The outcome is out: the status message goes, so the channel shows the video once.
-        Best effort: one that cannot be deleted is brought to its final state instead."""
+        Best effort: one that cannot be deleted is brought to its final state instead. One the
+        bot posted but did not get to record (it stopped in between) is looked for; `besides`:
+        the message that delivered the outcome."""
         entry = self._fresh(g.id)
-        if g.status_message_id is None:
-            if entry is not None and entry.shows_status:
-                try:
-                    await entry.interaction.delete_original_response()
-                except DISCORD_ERRORS as exc:
-                    log.info("private status of generation %s not removed: %s", g.id, exc)
-            return
+        status_id = g.status_message_id
+        if status_id is None:
+            if entry is not None:
+                if entry.shows_status:
+                    try:
+                        await entry.interaction.delete_original_response()
+                    except DISCORD_ERRORS as exc:
+                        log.info("private status of generation %s not removed: %s", g.id, exc)
+                return
+            status_id = await unrecorded.find_status(
+                self._client, g, besides=besides, buttons=self._status_button_ids(g)
+            )
+            if status_id is None:
+                return
         channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
         try:
-            await channel.get_partial_message(g.status_message_id).delete()
+            await channel.get_partial_message(status_id).delete()
             return
         except discord.NotFound:
             return  # gone already (a repeated delivery, or someone removed it)
         except DISCORD_ERRORS as exc:
             log.info("status message of generation %s not deleted: %s", g.id, exc)
         await self._edit_status(g)
+
+    def _status_button_ids(self, g: Generation) -> list[str]:
+        """The custom ids under the status of `g` while it waited its turn (it then had no task
+        to name)."""
+        view = self._buttons.status(dataclasses.replace(g, status="queued"))
+        if view is None:
+            return []
+        return [str(item.custom_id) for item in view.children if hasattr(item, "custom_id")]
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
