@@ -263,7 +263,7 @@ def test_the_migrations_are_numbered_files_that_an_installed_bot_carries() -> No
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
         "setuptools"
     ]
-    package = ".".join(MIGRATIONS_DIR.relative_to(ROOT).parts[:2])  # bot.store
+    package = ".".join(MIGRATIONS_DIR.relative_to(ROOT).parts)  # bot.store.migrations.sqlite
     assert package in setuptools["packages"]
     shipped = {
         path
