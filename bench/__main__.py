@@ -1,4 +1,4 @@
-"""Benchmark of the video bot (issue 8). One command, from the repository root:
+"""Benchmark of the video bot. One command, from the repository root:
 
     python -m bench                 # the full run: ~9 minutes on 2 cores
     python -m bench --quick         # a smoke run, ~2 minutes
@@ -63,8 +63,8 @@ def burst(cfg: Config, run_dir: Path) -> list[Table]:
                 r = run_job("burst", params, run_dir, cfg.profile)
             mode = "" if yields else ", pre-buffered burst"
             ack, status = r["ack"], r["status"]
-            if n == 200:
-                target, ok = "p99 < 100 ms", ack["p99"] < 0.100
+            if n == 200:  # decided before answering (private refusals): a store transaction each
+                target, ok = "p99 < 1,000 ms", ack["p99"] < 1.0
             else:
                 target, ok = "max < 3,000 ms (Discord)", ack["max"] < 3.0
             table.add(f"N={n}{mode}: acknowledgement", spread3(ack, ms, ("p50", "p99", "max")),
@@ -83,9 +83,10 @@ def burst(cfg: Config, run_dir: Path) -> list[Table]:
                 table.notes.append(f"N={n}: task errors: {r['errors']}")
     table.notes += [
         "acknowledgement: from the payload entering discord.py's INTERACTION_CREATE parser to "
-        'the deferred response ({"type": 5}) reaching the Discord layer; status message: to '
-        "the first edit of @original (the embed with the task id, after the credit check, the "
-        "EvoLink create and two database transactions). Network time to Discord not included.",
+        'the private deferred response ({"type": 5}, after the ban, blocklist and credit checks '
+        "and the reservation, which decide before Discord is answered); status message: to the "
+        "status posted in the channel (the embed with the task id, after the EvoLink create and "
+        "two database transactions). Network time to Discord not included.",
         "gateway pace: one payload per turn of the event loop, as the gateway reader delivers "
         "them; pre-buffered: all N parsed before any handler runs (a burst already sitting in "
         "the websocket buffer), so each acknowledgement also waits for discord.py to parse the "
@@ -210,7 +211,7 @@ RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
 def parse_args(argv: list[str]) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark of the video bot (issue 8): one table per section. "
+        description="Benchmark of the video bot: one table per section. "
         "Results and how to read them: BENCHMARKS.md.",
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (< 60 s)")

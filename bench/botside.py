@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import random
+import re
 import secrets
 import sqlite3
 import time
@@ -23,9 +24,10 @@ from discord.http import Route
 
 from bot.settings import Secret, Settings
 from discord_double import Call, FakeDiscord, message_payload
-from discord_double.routes import CALLBACK, CHANNEL_MESSAGES, ORIGINAL
+from discord_double.routes import CALLBACK, CHANNEL_MESSAGES
 
 NONCE_PREFIX = "evl-video-"  # bot.ui.delivery.delivery_nonce
+_ASKED_BY = re.compile(r"'description': '[^']*<@(\d+)>")  # a status embed names who asked
 BENCH_GUILD = 1_300_000_000_000_000_000
 BENCH_CHANNEL = 1_310_000_000_000_000_000
 BENCH_USER = 1_320_000_000_000_000_000
@@ -64,8 +66,9 @@ class _CountOnly(list[Call]):
 
 class BenchFakeDiscord(FakeDiscord):
     """discord_double.FakeDiscord that timestamps what a member would see, as each request
-    reaches it (before any simulated latency): the acknowledgement of an interaction, the first
-    edit of its original response (the status message) and the delivery post of each generation.
+    reaches it (before any simulated latency): the acknowledgement of an interaction, the status
+    message posted in the channel for each member (by the mention its embed names) and the
+    delivery post of each generation.
 
     `lean=True` keeps no call history, no embeds and no uploaded files: over 10,000 deliveries
     the fake would otherwise hold gigabytes that are Discord's memory, not the bot's.
@@ -80,7 +83,7 @@ class BenchFakeDiscord(FakeDiscord):
         self.clock = clock
         self.counts: Counter[tuple[str, str]] = Counter()
         self.acks: dict[int, tuple[float, int]] = {}
-        self.originals: dict[str, float] = {}
+        self.statuses: dict[int, float] = {}  # member id -> their status message posted
         self.deliveries: dict[int, float] = {}
         self.uploaded_bytes = 0
         self._expected: tuple[set[int], asyncio.Event] | None = None
@@ -104,10 +107,11 @@ class BenchFakeDiscord(FakeDiscord):
         if method == "POST" and template == CALLBACK:
             kind = int((body or {}).get("type", 0))
             self.acks.setdefault(int(str(route.webhook_id)), (now, kind))
-        elif method == "PATCH" and template == ORIGINAL:
-            self.originals.setdefault(str(route.webhook_token), now)
         elif method == "POST" and template == CHANNEL_MESSAGES:
             nonce = str((body or {}).get("nonce") or "")
+            asked_by = _ASKED_BY.search(str(((body or {}).get("embeds") or [{}])[0]))
+            if asked_by is not None and not nonce.startswith(NONCE_PREFIX):
+                self.statuses.setdefault(int(asked_by.group(1)), now)
             if nonce.startswith(NONCE_PREFIX):
                 generation_id = int(nonce[len(NONCE_PREFIX) :])
                 self.deliveries.setdefault(generation_id, now)

@@ -7,8 +7,9 @@ per turn of the event loop, all N back to back (`yields`), or all N parsed befor
 runs (`yields=False`: a burst already buffered in the websocket, the worst case). Timestamps
 (time.perf_counter):
 * sent: just before the payload is parsed;
-* acknowledged: the interaction callback reaching the Discord layer (`{"type": 5}`: "thinking");
-* status: the first edit of the original response (the status message with the task id).
+* acknowledged: the interaction callback reaching the Discord layer (a private "thinking…",
+  `{"type": 5}`, once the request was admitted; a refusal would be the answer itself);
+* status: the status message (with the task id) posted in the channel.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ async def run(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     acks = [fake.acks[i][0] - t for i, t in sent.items() if i in fake.acks]
     kinds = Counter(str(fake.acks[i][1]) for i in sent if i in fake.acks)
     status = [
-        fake.originals[str(p["token"])] - sent[int(p["id"])]
+        fake.statuses[user] - sent[int(p["id"])]
         for p in payloads
-        if str(p["token"]) in fake.originals
+        if (user := int(p["member"]["user"]["id"])) in fake.statuses
     ]
     db = sqlite3.connect(settings.database_path)
     try:

@@ -13,18 +13,27 @@ import datetime as dt
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.refusal import Refusal
+from bot.refusal import Hint, Refusal
 from bot.request import DURATION, QUALITY, VideoRequest, stored_columns
 from bot.settings import Settings
-from bot.store import Clock, Generation, LedgerEntry, NewGeneration, Store, Transaction
+from bot.store import (
+    Clock,
+    Generation,
+    LedgerEntry,
+    NewGeneration,
+    Store,
+    Transaction,
+    VideoCharge,
+)
 
 SPENDING = ("reserve", "settle", "refund")
 ACTIVE_STATUSES = ("requested", "submitted", "running")
 COSTING_STATUSES = ("queued", *ACTIVE_STATUSES, "completed")  # the rest were refunded in full
 DAY = 86400.0
+RECENT = 5  # videos and moderators' changes shown in /credits
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,9 @@ class MemberCredits:
     renews_at: float | None
     period: str
     recent: list[LedgerEntry]
+    granted: float = 0.0  # this period, by moderators: grants less takes
+    videos: list[VideoCharge] = field(default_factory=list)  # latest first
+    adjustments: list[LedgerEntry] = field(default_factory=list)  # moderators', latest first
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,7 @@ class Requester:
     role_ids: tuple[int, ...] = ()
     locale: str | None = None
     upload_limit: int | None = None
+    user_name: str | None = None  # as the member is called now, kept for the moderators
 
 
 LARGEST_BELIEVABLE = 1e12  # credits: more than any account, allowance or price holds
@@ -237,7 +250,8 @@ class Credits:
                     who.guild_id, who.user_id, start
                 )
                 if left + 1e-9 < cost:
-                    raise _allowance_spent(cost, max(left, 0.0), renews)
+                    hint = self.cheaper(request, max(left, 0.0))
+                    raise _allowance_spent(cost, max(left, 0.0), renews, hint)
             if limits.guild_cap is not None:
                 spent = -await tx.ledger.server_spending_since(who.guild_id, start)
                 if spent + cost > limits.guild_cap + 1e-9:
@@ -255,6 +269,35 @@ class Credits:
             await self._append(tx, generation, "reserve", -cost, now, reason="estimate")
         position = queued + 1 if status == "queued" else None
         return Admission(generation, cost, position, evolink_busy=hold and not must_wait)
+
+    def cheaper(self, request: VideoRequest, left: float) -> Hint | None:
+        """What the member could have instead with what is left, nearest to what they asked
+        for: the same video at a cheaper quality, else a shorter one, else shorter and
+        cheaper; None when nothing would fit (nothing cheaper is suggested in vain)."""
+        quality = request.quality or QUALITY.default
+        duration = request.duration or DURATION.default
+        cheapest = min(self.prices.per_second, key=lambda q: self.prices.per_second[q])
+        same_cheaper = self.prices.estimate(cheapest, duration)
+        cheaper_quality = same_cheaper < self.prices.estimate(quality, duration)
+        if cheaper_quality and same_cheaper <= left + 1e-9:
+            values = {"quality": cheapest, "cost": fmt(same_cheaper), "count": same_cheaper}
+            return Hint("refusal.hint.quality", values)
+        options = [(quality, "refusal.hint.shorter")]
+        if cheaper_quality:
+            options.append((cheapest, "refusal.hint.quality_shorter"))
+        for candidate, key in options:
+            seconds = self._longest(candidate, duration - 1, left)
+            if seconds is not None:
+                cost = self.prices.estimate(candidate, seconds)
+                values = {"quality": candidate, "seconds": seconds, "cost": fmt(cost)}
+                return Hint(key, {**values, "count": cost})
+        return None
+
+    def _longest(self, quality: str, at_most: int, left: float) -> int | None:
+        """The longest duration up to `at_most` seconds that `left` credits pay for."""
+        per_second = self.prices.per_second[quality]
+        seconds = at_most if per_second <= 0 else min(at_most, int((left + 1e-9) // per_second))
+        return seconds if seconds >= DURATION.minimum else None
 
     async def _check_cooldown(
         self, tx: Transaction, who: Requester, limits: Limits, now: float
@@ -355,8 +398,10 @@ class Credits:
         limits = await self.limits(guild_id)
         start, renews = period_bounds(limits.period, now)
         allowance = await self.allowance(guild_id, user_id, role_ids, limits)
-        # One read, no write lock: what this period spent, and what requests in flight hold.
-        spent, holding = await self._store.ledger.member_totals(guild_id, user_id, start)
+        # One read, no write lock: what this period spent, what requests in flight hold, and
+        # what moderators granted or took.
+        ledger = self._store.ledger
+        spent, holding, granted = await ledger.member_totals(guild_id, user_id, start)
         remaining = None if allowance is None else allowance + spent
         return MemberCredits(
             allowance=allowance,
@@ -365,6 +410,9 @@ class Credits:
             renews_at=renews,
             period=limits.period,
             recent=await self.ledger(guild_id, user_id, limit=5),
+            granted=granted + 0.0,
+            videos=await ledger.video_charges(guild_id, user_id, RECENT),
+            adjustments=await ledger.recent(guild_id, user_id, RECENT, adjustments_only=True),
         )
 
     async def ledger(self, guild_id: int, user_id: int, *, limit: int = 20) -> list[LedgerEntry]:
@@ -395,14 +443,20 @@ def _new_generation(
         status=status,
         callback_token=callback_token,
         upload_limit=who.upload_limit,
+        user_name=who.user_name,
     )
 
 
-def _allowance_spent(cost: float, left: float, renews: float | None) -> CreditRefused:
-    values = {"cost": fmt(cost), "left": fmt(left), "count": cost}
+def _allowance_spent(
+    cost: float, left: float, renews: float | None, hint: Hint | None
+) -> CreditRefused:
+    values: dict[str, object] = {"cost": fmt(cost), "left": fmt(left), "count": cost}
+    key = "refusal.allowance.renews" if renews else "refusal.allowance.no_renewal"
     if renews:
-        return CreditRefused("refusal.allowance.renews", when=renews, **values)
-    return CreditRefused("refusal.allowance.no_renewal", **values)
+        values["when"] = renews
+    if hint is not None:  # only what would help: nothing when no smaller video fits
+        return CreditRefused(f"{key}.hint", hint=hint, **values)
+    return CreditRefused(key, **values)
 
 
 def _cap_reached(who: str, renews: float | None) -> CreditRefused:

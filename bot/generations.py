@@ -122,13 +122,18 @@ class VideoService:
         self._started_at = clock()  # a pause asked for before this start is not learned (below)
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
-        """Admit the request, then start it unless it has to wait: for a free slot, or for
-        EvoLink (busy, or others already wait for it: they go first).
+        """Admit the request, then start it unless it has to wait (`admit`, then `start`): for a
+        free slot, or for EvoLink (busy, or others already wait for it: they go first)."""
+        return await self.start(await self.admit(who, request))
+
+    async def admit(self, who: Requester, request: VideoRequest) -> Admission:
+        """Whether the member may have this video, decided without EvoLink (so quickly enough
+        to answer within Discord's 3 seconds), and, if so, the request stored with its credits.
 
         Every way a member asks for a video comes here, so the rules run once, in this order:
         bans and the blocklist (raising Banned or Blocked), then the limits, checked with the
         reservation in one transaction (CreditRefused); nothing is stored or charged for a
-        refused request. Starting it raises as `submit` does (SubmitRefused, SubmitUnconfirmed).
+        refused request.
         """
         # one admission of this process at a time, in the order members asked: ids, and so the
         # line of requests waiting for EvoLink, follow it (SQLite's one connection did that by
@@ -151,6 +156,13 @@ class VideoService:
         if admission.queue_position is not None:
             self._on_submitted()  # a slot may be free already: the tracker starts the oldest
             return self._with_place(admission, admission.generation)
+        return admission
+
+    async def start(self, admission: Admission) -> Admission:
+        """Make the paid call for an admitted request that need not wait; it raises as `submit`
+        does (SubmitRefused, SubmitUnconfirmed). One EvoLink does not take waits in line."""
+        if admission.queue_position is not None:
+            return admission
         try:
             generation = await self.submit(admission.generation, member_waiting=True)
         except SubmitHeld as held:

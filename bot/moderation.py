@@ -7,16 +7,15 @@ What a blocklist entry means, and the checking of prompts, is bot/blocklist.py.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import IO, Any, Generic, TypeVar
 
 from bot.blocklist import MAX_RULES, Checker, RuleError, checked, parse_rule, plain
+from bot.export import Wording, write_csv
 from bot.refusal import Refusal
-from bot.request import PROMPT_EXTEND
-from bot.store import Generation, Row, Store, Transaction
+from bot.store import Generation, Store, Transaction
 from bot.store.generations import STATUSES
 
 # The records moderators keep are the store's; the cogs and renderers read them from here.
@@ -50,9 +49,6 @@ BAN, UNBAN = "ban", "unban"
 BLOCKLIST_ADD, BLOCKLIST_REMOVE = "blocklist_add", "blocklist_remove"
 CONFIG = "config"
 GRANT, LIMIT, REFUND = "grant", "limit", "refund"
-
-# Every column goes into the CSV export except secrets (e.g. the callback URL's token).
-EXPORT_COLUMNS = [f.name for f in fields(Generation) if not re.search("token|secret", f.name)]
 
 
 class InvalidInput(Refusal, ValueError):
@@ -176,20 +172,17 @@ class Moderation:
     async def active_count(self, guild_id: int, user_id: int) -> int:
         return await self._store.history.count_in_progress(guild_id, user_id)
 
-    async def export_csv(self, f: LogFilter, out: IO[str], *, batch: int = EXPORT_BATCH) -> int:
-        """Write every matching generation (newest first, every column) as CSV; returns the
-        number of rows. Rows are read `batch` at a time, so memory does not grow with history.
-        Every text cell is quoted and defused (see `_defuse`); numbers are left bare."""
-        writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
-        writer.writerow(EXPORT_COLUMNS)
-        count, after = 0, None
-        while True:
-            rows = await self._store.history.export_batch(f, after, batch)
-            writer.writerows(_csv_row(row) for row in rows)
-            count += len(rows)
-            if len(rows) < batch:
-                return count
-            after = (float(rows[-1]["requested_at"]), int(rows[-1]["id"]))
+    async def export_csv(
+        self,
+        f: LogFilter,
+        out: IO[str],
+        *,
+        batch: int = EXPORT_BATCH,
+        wording: Wording | None = None,
+    ) -> int:
+        """Write every matching video (newest first) as CSV a person can open: see
+        bot/export.py. Returns the number of rows; memory does not grow with the history."""
+        return await write_csv(self._store.history, f, out, wording or Wording(), batch=batch)
 
     # bans -------------------------------------------------------------------------------------
 
@@ -396,34 +389,6 @@ class Moderation:
         )  # fmt: skip
         items = rows[:limit]
         return Page(items, items[-1].id if len(rows) > limit else None)
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula. Depending on its locale
-# and import settings it may also split a cell at `;`, `,`, a tab or `|` (quotes or not), so a
-# formula start right after one of those (or a line break), spaces aside, is defused too.
-_FORMULA_AFTER_SPLIT = re.compile(r"(^|[;,\t|\n\r])(\s*)(?=[=+\-@\t\r＝＋－＠])")
-
-
-def _defuse(text: str) -> str:
-    """Member text as inert spreadsheet text: `'` before each formula start (`a;=1` → `a;'=1`)."""
-    return _FORMULA_AFTER_SPLIT.sub(r"\1\2'", text)
-
-
-def _csv_row(row: Row) -> list[Any]:
-    out: list[Any] = []
-    for name in EXPORT_COLUMNS:
-        value = row[name]
-        if value is None:
-            out.append("")
-        elif name.endswith("_at"):
-            out.append(dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds"))
-        elif name == PROMPT_EXTEND.column:
-            out.append("true" if value else "false")
-        elif isinstance(value, str):
-            out.append(_defuse(value))
-        else:
-            out.append(value)
-    return out
 
 
 def _reason(reason: str | None) -> str | None:

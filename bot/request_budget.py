@@ -8,9 +8,7 @@ in the database that every process takes from (bot/store/shared.py, PostgreSQL),
 number of processes together stay within the one limit.
 
 The bucket refills at nine tenths of the limit and holds a tenth in reserve: however the
-requests fall, no second sees more than the limit. `congested`: requests are waiting for the
-budget now; work that can go through an interaction's token (a delivery while the member's
-interaction lives) should then go that way. Nothing is dropped: the rest waits its turn.
+requests fall, no second sees more than the limit. Nothing is dropped: a request waits its turn.
 """
 
 from __future__ import annotations
@@ -50,7 +48,6 @@ class RequestBudget:
         self._shared: SharedState | None = None
         self._shared_clock: Clock | None = None
         self._lock = asyncio.Lock()  # one request at a time asks the bucket, in order
-        self._sleeping = 0
         self._shared_failed = False
 
     def share_through(self, shared: SharedState, *, clock: Clock | None = None) -> None:
@@ -59,20 +56,11 @@ class RequestBudget:
         self._shared = shared
         self._shared_clock = clock
 
-    @property
-    def congested(self) -> bool:
-        """A request is waiting for the budget right now."""
-        return self._sleeping > 0
-
     async def acquire(self) -> None:
         """Wait until this process may make one more request with the bot token."""
         async with self._lock:
             while (wait := await self._take()) > 0:
-                self._sleeping += 1
-                try:
-                    await self._sleep(wait)
-                finally:
-                    self._sleeping -= 1
+                await self._sleep(wait)
 
     async def _take(self) -> float:
         if self._shared is not None:

@@ -64,6 +64,7 @@ class Notifier(Protocol):
 class Delivery:
     via: str
     message_id: int | None
+    attached: bool | None = None  # the message carries the video's file (None: no video)
 
 
 class DeliveryFailed(Exception):
@@ -169,9 +170,12 @@ class Tracker:
         self._wake.set()
 
     async def run_once(self) -> None:
-        """One pass, then wait for the deliveries it started."""
+        """One pass, then wait for the deliveries and status edits it started (each request
+        to Discord may first wait its turn: bot/request_budget.py)."""
         await self._pass()
         await self.deliveries_done()
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def deliveries_done(self) -> None:
         """Wait until no delivery is in flight; re-raise what killed one (tests inject crashes)."""
@@ -484,8 +488,9 @@ class Tracker:
             await self._attempt_failed(generation, str(exc) or type(exc).__name__)
             return
         await self._store.generations.mark_delivered(
-            generation.id, via=delivery.via, message_id=delivery.message_id
-        )
+            generation.id, via=delivery.via, message_id=delivery.message_id,
+            attached=delivery.attached,
+        )  # fmt: skip
         if generation.finished_at is not None:
             self._instruments.delivered(self._clock() - generation.finished_at)
 

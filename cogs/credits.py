@@ -10,10 +10,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.credits import Limits, MemberCredits, fmt, odd_balance
-from bot.moderation import GRANT, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
+from bot.credits import RECENT, Limits, MemberCredits, fmt, odd_balance
+from bot.moderation import GRANT, IN_PROGRESS, LIMIT, MAX_REASON_LENGTH, REFUND, AuditEntry
 from bot.settings import CREDIT_PERIODS
-from bot.store import LedgerEntry
+from bot.store import LedgerEntry, VideoCharge
 from bot.ui.client import UserFacingError
 from bot.ui.discord_limits import FIELD_VALUE, fit_embed, join_lines
 from bot.ui.i18n import AnyLocale, t, tn
@@ -63,6 +63,31 @@ def ledger_line(entry: LedgerEntry, locale: AnyLocale = None) -> str:
     )
 
 
+def video_line(video: VideoCharge, locale: AnyLocale = None) -> str:
+    """What one video did to the member's credits: what it holds while it is made; once it is
+    over, what it held, what it finally cost and what came back."""
+    name = t("ledger.video", locale, generation_id=video.generation_id)
+    if video.status in IN_PROGRESS:
+        parts = [t("credits.video.holding", locale, held=fmt(video.cost))]
+    else:
+        parts = [t("credits.video.held", locale, held=fmt(video.held))]
+        if fmt(video.cost) == "0":
+            parts.append(t("credits.video.free", locale))
+        else:
+            parts.append(t("credits.video.cost", locale, cost=fmt(video.cost)))
+        back = video.held - video.cost
+        if fmt(back) != "0" and back > 0:
+            parts.append(t("credits.video.back", locale, back=fmt(back)))
+    return f"{name} · {' · '.join(parts)} · <t:{int(video.requested_at)}:R>"
+
+
+def recent_lines(summary: MemberCredits, locale: AnyLocale = None) -> list[str]:
+    """The member's latest videos and moderators' changes, newest first."""
+    dated = [(v.requested_at, video_line(v, locale)) for v in summary.videos]
+    dated += [(e.created_at, ledger_line(e, locale)) for e in summary.adjustments]
+    return [line for _, line in sorted(dated, key=lambda d: d[0], reverse=True)][:RECENT]
+
+
 def credits_embed(
     summary: MemberCredits, title: str | None = None, locale: AnyLocale = None
 ) -> discord.Embed:
@@ -78,7 +103,7 @@ def credits_embed(
         else t("credits.renews_never", locale)
     )
     embed.add_field(name=t("credits.field.renews", locale), value=renews, inline=True)
-    lines = [ledger_line(e, locale) for e in summary.recent] or [t("credits.nothing_yet", locale)]
+    lines = recent_lines(summary, locale) or [t("credits.nothing_yet", locale)]
     embed.add_field(
         name=t("credits.field.recent", locale), value=ledger_text(lines, locale), inline=False
     )

@@ -13,7 +13,7 @@ from bot.store import Generation
 from bot.ui import mod_render
 from bot.ui.client import UserFacingError
 from bot.ui.i18n import t
-from cogs.shared import Pager, ResultButton
+from cogs.shared import PROMPT_REFUSED, Pager, ResultButton
 
 if TYPE_CHECKING:
     from bot.ui.client import VideoBot
@@ -44,6 +44,7 @@ class HistoryCog(commands.Cog):
                 title=t("history.title", locale),
                 description=t("history.description", locale),
                 page=page,
+                now=self.bot.clock(),
                 with_member=False,
                 locale=locale,
             )
@@ -51,7 +52,12 @@ class HistoryCog(commands.Cog):
 
         def regenerate_buttons() -> list[discord.ui.Item[Any]]:
             """🔁 #id under the page: the same settings again, with a new seed."""
-            finished = [g for g in shown if g.status in ("completed", "failed", "expired")]
+            finished = [
+                g
+                for g in shown
+                if g.status in ("completed", "failed", "expired")
+                and g.error_code not in PROMPT_REFUSED
+            ]
             return [
                 ResultButton("again", g.id, label=f"🔁 #{g.id}", row=1 + n // 5)
                 for n, g in enumerate(finished[:10])

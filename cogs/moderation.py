@@ -1,8 +1,9 @@
 """/videomod: the moderators' view of the video bot, and their controls.
 
 The whole group is shown by default only to members with Manage Server (server admins can
-re-assign it under Server Settings → Integrations) and every command checks the permission again
-when it runs, since a crafted request does not have to respect what Discord shows.
+re-assign it under Server Settings → Integrations) and every command checks again when it runs,
+Manage Server or the server's overrides (cogs/shared.py: `is_moderator`), since a crafted request
+does not have to respect what Discord shows.
 
 The group itself is shared (cogs/shared.py: `moderator_group`); this cog's commands join it, as
 do other cogs' moderator commands (`ModeratorCog`): they all inherit the same permission check.
@@ -23,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.export import Wording
 from bot.moderation import STATUS_FILTERS, InvalidInput, LogCursor, LogFilter, parse_since
 from bot.ui import mod_render
 from bot.ui.client import UserFacingError
@@ -124,6 +126,7 @@ class ModerationCog(ModeratorCog):
                 title=t("modview.log_title", locale),
                 description=description,
                 page=page,
+                now=self.bot.clock(),
                 locale=locale,
             )
             return embed, result.next
@@ -143,7 +146,7 @@ class ModerationCog(ModeratorCog):
         if g is None:
             raise UserFacingError.translated("mod.show.not_found", task_id=code(task_id, 100))
         locale = interaction.locale
-        embed, too_long = mod_render.generation_embed(g, locale)
+        embed, too_long = mod_render.generation_embed(g, self.bot.clock(), locale)
         files = []
         if too_long:
             files.append(discord.File(io.BytesIO(g.prompt.encode()), f"prompt-{g.id}.txt"))
@@ -161,7 +164,7 @@ class ModerationCog(ModeratorCog):
     async def _task_ids(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        if not is_moderator(interaction):  # autocomplete skips the group's check
+        if not await is_moderator(interaction):  # autocomplete skips the group's check
             return []
         choices = []
         for g in await self.mod.recent(_guild(interaction), current):
@@ -190,7 +193,7 @@ class ModerationCog(ModeratorCog):
         none = discord.AllowedMentions.none()
         limit = interaction.filesize_limit - UPLOAD_MARGIN
         with tempfile.TemporaryFile() as raw, tempfile.TemporaryFile() as packed:
-            rows = await self._write_csv(f, raw)
+            rows = await self._write_csv(f, raw, mod_render.export_wording(locale))
             if rows == 0:
                 await interaction.followup.send(
                     t("mod.export.none", locale), ephemeral=True, allowed_mentions=none
@@ -214,11 +217,11 @@ class ModerationCog(ModeratorCog):
                 file=discord.File(upload, name), ephemeral=True, allowed_mentions=none,
             )  # fmt: skip
 
-    async def _write_csv(self, f: LogFilter, raw: IO[bytes]) -> int:
+    async def _write_csv(self, f: LogFilter, raw: IO[bytes], wording: Wording) -> int:
         # UTF-8 with a byte-order mark, so that spreadsheet apps read Chinese prompts correctly
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
-            return await self.mod.export_csv(f, text)
+            return await self.mod.export_csv(f, text, wording=wording)
         finally:
             text.flush()
             text.detach()
@@ -412,7 +415,7 @@ class ModerationCog(ModeratorCog):
     async def _patterns(
         self, interaction: discord.Interaction[VideoBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        if not is_moderator(interaction):
+        if not await is_moderator(interaction):
             return []
         needle = current.lower()
         rules = [

@@ -16,7 +16,13 @@ from discord.ext import commands
 from bot.store import Generation
 from bot.ui.i18n import t
 from bot.validation import InvalidRequest, validate_video_request
-from cogs.shared import ResultButton, refuse_invalid, report_failure, start_video
+from cogs.shared import (
+    PROMPT_REFUSED,
+    ResultButton,
+    refuse_invalid,
+    report_failure,
+    start_video,
+)
 
 if TYPE_CHECKING:
     from bot.ui.client import VideoBot
@@ -70,12 +76,14 @@ def form_values(data: Any) -> dict[str, str]:
 
 def result_view(generation: Generation) -> discord.ui.View | None:
     """The buttons under a delivered video (or under a failure, to try again), labelled in the
-    requester's language: only they may press them."""
+    requester's language: only they may press them. After a refused prompt, Edit & retry only:
+    Regenerate would send the same prompt to be refused again."""
     if generation.status not in ("completed", "failed", "expired"):
         return None
     locale = generation.locale
     view = discord.ui.View(timeout=None)
-    view.add_item(ResultButton("again", generation.id, locale))
+    if generation.error_code not in PROMPT_REFUSED:
+        view.add_item(ResultButton("again", generation.id, locale))
     if generation.seed is not None and generation.status == "completed":
         view.add_item(ResultButton("seed", generation.id, locale))
     view.add_item(ResultButton("edit", generation.id, locale))

@@ -31,7 +31,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import evolink
-from bot.credits import CreditRefused, MemberCredits, Requester, fmt
+from bot.command_access import Asker
+from bot.credits import Admission, CreditRefused, MemberCredits, Requester, fmt
 from bot.generations import SubmitRefused, SubmitUnconfirmed, SubmitUnrecorded, request_of
 from bot.moderation import Banned, Blocked
 from bot.request import NEGATIVE_PROMPT, SEED, VideoRequest
@@ -40,6 +41,7 @@ from bot.store import Generation
 from bot.ui import render
 from bot.ui.client import already_answered, error_text, reply_privately
 from bot.ui.i18n import AnyLocale, t, tn
+from bot.ui.private_reply import PrivateReply
 from bot.validation import InvalidRequest
 
 if TYPE_CHECKING:
@@ -98,16 +100,25 @@ def member_role_ids(member: discord.abc.User) -> tuple[int, ...]:
 
 
 def remaining_text(summary: MemberCredits, locale: AnyLocale = None) -> str:
-    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`."""
+    """What is left this period, e.g. `**7** of 10 per day`, or `Unlimited`; the period's
+    allowance and what moderators granted or took are told apart (`**56** of 50 per day plus 10
+    credits granted by a moderator`), so that nothing reads "56 of 50 per day" alone."""
     if summary.allowance is None:
         return t("credits.unlimited", locale)
-    remaining = max(summary.remaining or 0.0, 0.0)
+    remaining = fmt(max(summary.remaining or 0.0, 0.0))
+    allowance = fmt(summary.allowance)
     period = summary.period if summary.period in CREDIT_PERIODS else "other"
+    extra = summary.granted
+    if fmt(abs(extra)) == "0":
+        return t(f"credits.remaining.{period}", locale, remaining=remaining, allowance=allowance)
+    key = "credits.extra.granted" if extra > 0 else "credits.extra.taken"
+    extra_text = tn(key, abs(extra), locale, credits=fmt(abs(extra)))
     return t(
-        f"credits.remaining.{period}",
+        f"credits.remaining_extra.{period}",
         locale,
-        remaining=fmt(remaining),
-        allowance=fmt(summary.allowance),
+        remaining=remaining,
+        allowance=allowance,
+        extra=extra_text,
     )
 
 
@@ -122,14 +133,19 @@ async def refuse_invalid(interaction: discord.Interaction[VideoBot], error: Inva
 async def start_video(
     bot: VideoBot, interaction: discord.Interaction[VideoBot], request: VideoRequest
 ) -> None:
-    """The one way a video is asked for: /video, Regenerate, Use seed and Edit & retry."""
+    """The one way a video is asked for: /video, Regenerate, Use seed and Edit & retry.
+
+    Refusals are private from the first moment and a request that never starts leaves nothing
+    in the channel: the checks that need no one else come first (answered at once, bot/ui/
+    private_reply.py), then EvoLink's answer behind a private "thinking…"; only a request that
+    started, or waits its turn, gets a public status message (which goes when the result comes).
+    """
     locale = interaction.locale  # the member's Discord language: every answer below uses it
     if not await bot.admit(interaction):  # buttons do not pass the command tree's check
         return
     if interaction.guild_id is None or interaction.channel_id is None:
         await interaction.response.send_message(t("video.guild_only", locale), ephemeral=True)
         return
-    await interaction.response.defer(thinking=True)  # within Discord's 3 s, whatever follows
     guild_id = interaction.guild_id
     requester = Requester(
         guild_id=guild_id,
@@ -138,24 +154,31 @@ async def start_video(
         role_ids=member_role_ids(interaction.user),
         locale=locale.value,
         upload_limit=interaction.filesize_limit,
+        user_name=member_name(interaction.user),
     )
+    reply = PrivateReply(interaction)
     try:
-        admission = await bot.service.request(requester, request)
+        admission = await reply.within_budget(bot.service.admit(requester, request))
     except Banned as exc:
         bot.instruments.request("refused_banned")
-        await _refuse(interaction, error_text(exc, locale))
+        await reply.say(error_text(exc, locale))
         return
     except Blocked as exc:
         bot.instruments.request("refused_blocked")
         bot.spawn(bot.modlog.post_blocked(
             guild_id, requester.user_id, request.prompt, exc.pattern, request.negative_prompt
         ))  # fmt: skip
-        await _refuse(interaction, error_text(exc, locale))
+        await reply.say(error_text(exc, locale))
         return
     except CreditRefused as exc:
         bot.instruments.request("refused_limits")
-        await _refuse(interaction, error_text(exc, locale))
+        await reply.say(error_text(exc, locale))
         return
+
+    try:
+        # privately "thinking…", for EvoLink may take longer than Discord's 3 s; the paid call
+        # leaves meanwhile, in the order the requests were admitted (a busy EvoLink's line)
+        admission = await reply.thinking_while(bot.service.start(admission))
     except SubmitRefused as exc:
         bot.instruments.request("refused_evolink")
         if isinstance(exc.error, evolink.InsufficientBalance):
@@ -164,24 +187,31 @@ async def start_video(
             bot.warn_moderators(guild_id, warning, kind="low_balance")
         elif isinstance(exc.error, evolink.Unauthorized | evolink.ModelAccessDenied):
             bot.spawn(bot.report_key_refused(exc.error))
-        await _refuse(interaction, render.submit_error_text(exc.error, locale))
+        await reply.say(render.submit_error_text(exc.error, locale))
         return
     except SubmitUnconfirmed as exc:
         bot.instruments.request("unconfirmed")
         # Both mean: a task may exist and will be settled. Never "not charged, try again".
         key = "video.unrecorded" if isinstance(exc, SubmitUnrecorded) else "video.unconfirmed"
-        bot.notifier.remember_interaction(exc.generation_id, interaction)
-        message = await interaction.edit_original_response(content=t(key, locale))
-        try:
-            await bot.store.generations.set_status_message(exc.generation_id, message.id)
-        except Exception:  # the database may still be failing; the member already knows enough
-            log.exception("could not store the status message of generation %s", exc.generation_id)
+        bot.notifier.remember_interaction(exc.generation_id, interaction, shows_status=True)
+        await reply.say(t(key, locale))
         return
 
     generation = admission.generation
     bot.instruments.request("started" if admission.queue_position is None else "queued")
-    bot.notifier.remember_interaction(generation.id, interaction)
     bot.spawn(bot.modlog.post_request(generation))
+    await _post_status(bot, interaction, admission, reply)
+
+
+async def _post_status(
+    bot: VideoBot,
+    interaction: discord.Interaction[VideoBot],
+    admission: Admission,
+    reply: PrivateReply,
+) -> None:
+    """The public status message of a request that started or waits its turn, in the channel;
+    where the bot cannot post, the member keeps it privately while the interaction lives."""
+    generation, locale = admission.generation, interaction.locale
     embed = render.status_embed(
         generation,
         now=bot.clock(),
@@ -189,25 +219,33 @@ async def start_video(
         evolink_busy=admission.evolink_busy,
         locale=locale,
     )
+    content = None
     if admission.queue_position is not None:
-        message = await interaction.edit_original_response(
-            content=tn("video.reserved", admission.cost, locale, credits=fmt(admission.cost)),
-            embed=embed,
-            view=bot.buttons.status(generation),
-            allowed_mentions=NO_PINGS,
-        )
-    else:
-        message = await interaction.edit_original_response(embed=embed, allowed_mentions=NO_PINGS)
-    await bot.store.generations.set_status_message(generation.id, message.id)
-
-
-async def _refuse(interaction: discord.Interaction[VideoBot], text: str) -> None:
-    """A private answer in place of the public 'thinking…' message."""
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        content = tn("video.reserved", admission.cost, locale, credits=fmt(admission.cost))
+    view = bot.buttons.status(generation)
+    channel = bot.get_partial_messageable(generation.channel_id, guild_id=generation.guild_id)
+    extra: dict[str, Any] = {"view": view} if view is not None else {}
     try:
-        await interaction.delete_original_response()
+        message = await channel.send(content, embed=embed, allowed_mentions=NO_PINGS, **extra)
     except discord.HTTPException as exc:
-        log.info("could not remove the 'thinking' message: %s", exc)
+        log.warning("status of generation %s not posted in the channel: %s", generation.id, exc)
+        bot.notifier.remember_interaction(generation.id, interaction, shows_status=True)
+        await reply.say(content, embed=embed, view=view)
+        return
+    bot.notifier.remember_interaction(generation.id, interaction)
+    await bot.store.generations.set_status_message(generation.id, message.id)
+    await reply.withdraw()
+
+
+def member_name(user: discord.abc.User) -> str:
+    """How moderators know the member: their name here, and their username if it differs."""
+    shown, username = user.display_name, user.name
+    return shown if shown == username else f"{shown} ({username})"
+
+
+#: Failures that the same prompt would meet again: only a changed prompt can help, so no
+#: Regenerate is offered after one (Edit & retry is).
+PROMPT_REFUSED = frozenset({"content_policy_violation"})
 
 
 class ResultButton(
@@ -302,11 +340,27 @@ class EditModal(discord.ui.Modal):
         )
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+async def is_moderator(interaction: discord.Interaction[VideoBot]) -> bool:
+    """Who may use /videomod: administrators; whoever the server's command permission overrides
+    allow (Server Settings → Integrations), and nobody they forbid; else Manage Server, the
+    command's default permission."""
     if interaction.guild_id is None:
         return False
     permissions = interaction.permissions
-    return permissions.manage_guild or permissions.administrator
+    if permissions.administrator:
+        return True
+    data: Any = interaction.data or {}
+    channel = interaction.channel
+    parent = getattr(channel, "parent_id", None)
+    asker = Asker(
+        guild_id=interaction.guild_id,
+        user_id=interaction.user.id,
+        role_ids=member_role_ids(interaction.user),
+        channel_ids=[c for c in (interaction.channel_id, parent) if c is not None],
+    )
+    command_id = int(data.get("id") or 0)
+    decided = await interaction.client.command_permissions.decide(command_id, asker)
+    return permissions.manage_guild if decided is None else decided
 
 
 class NotModerator(app_commands.CheckFailure):
@@ -322,7 +376,7 @@ class ModGroup(app_commands.Group):
     by a `ModeratorCog`."""
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if not is_moderator(interaction):
+        if not await is_moderator(interaction):
             raise NotModerator()
         return True
 

@@ -26,6 +26,7 @@ __all__ = [
     "TaskTracker",
     "dispatch",
     "guild_available",
+    "permissions_changed",
     "running_bot",
     "settled",
     "start_bot",
@@ -177,3 +178,11 @@ async def guild_available(
     payload = guild_payload(guild_id, preferred_locale=preferred_locale)
     async with settled():
         bot._connection.parsers["GUILD_CREATE"](payload)
+
+
+async def permissions_changed(bot: discord.Client, event: dict[str, Any]) -> None:
+    """Feed an APPLICATION_COMMAND_PERMISSIONS_UPDATE (as from
+    ``FakeDiscord.set_command_permissions``), as the gateway does when a server's admins change
+    who may use a command."""
+    async with settled():
+        bot._connection.parsers["APPLICATION_COMMAND_PERMISSIONS_UPDATE"](event)

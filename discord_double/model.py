@@ -19,6 +19,7 @@ import copy
 from typing import Any, cast
 
 from discord_double.ids import APPLICATION_ID, DEFAULT_UPLOAD_LIMIT, GUILD_ID, OWNER_ID
+from discord_double.messages import EPHEMERAL
 from discord_double.records import (
     Call,
     DiscordError,
@@ -231,6 +232,14 @@ class DiscordModel(RestModel):
         if state is None or state.original_id is None:
             return None
         return self.messages.get(state.original_id)
+
+    def private_reply(self, interaction_id: int) -> MessageRecord:
+        """The interaction's own message where only the member sees it: an ephemeral answer,
+        or a private "thinking…" edited into one (AssertionError when there is none)."""
+        message = self.original(interaction_id)
+        if message is None or not message["flags"] & EPHEMERAL:
+            raise AssertionError(f"interaction {interaction_id} has no private reply: {message}")
+        return message
 
     def followups(self, interaction_id: int) -> list[MessageRecord]:
         return [m for m in self.interaction_messages(interaction_id) if m["kind"] == "followup"]

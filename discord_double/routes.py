@@ -41,6 +41,7 @@ CHANNEL_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 _REACTION = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
 _COMMANDS = "/applications/{application_id}/commands"
 _GUILD_COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"
+_COMMAND_PERMISSIONS = "/applications/{application_id}/guilds/{guild_id}/commands/permissions"
 
 _Handler = Callable[[Call], Any]
 _patterns: dict[str, re.Pattern[str]] = {}
@@ -74,6 +75,10 @@ class RestModel(MessageStore):
         :meth:`add_channel` and DMs the bot opens."""
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         """Registered commands as ``tree.sync()`` left them; key ``None`` = global."""
+        self.command_permissions: dict[int, dict[int, list[dict[str, Any]]]] = {}
+        """A server's command permission overrides (Server Settings → Integrations): guild id
+        -> command id (or the application's id: all its commands) -> overrides; see
+        :meth:`set_command_permissions`."""
         self.webhooks: dict[int, tuple[str, int]] = {}
         """Webhooks other than interactions': id -> (token, channel id)."""
         self._interactions: dict[int, InteractionState] = {}
@@ -103,6 +108,7 @@ class RestModel(MessageStore):
             ("PUT", _GUILD_COMMANDS, self._sync_commands),
             ("GET", _COMMANDS, self._get_commands),
             ("GET", _GUILD_COMMANDS, self._get_commands),
+            ("GET", _COMMAND_PERMISSIONS, self._get_command_permissions),
             ("POST", CALLBACK, self._interaction_callback),
             ("POST", WEBHOOK, self._webhook_execute),
             ("GET", ORIGINAL, self._webhook_get_message),
@@ -162,6 +168,25 @@ class RestModel(MessageStore):
         msg = payload.get("message")
         if msg is not None and int(msg["id"]) not in self.messages:
             self._adopt_message(msg)
+
+    def set_command_permissions(
+        self, guild_id: int, command_id: int, permissions: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A server's admins set who may use a command (``command_id``; the application's id:
+        all of them): ``permissions`` as Discord writes them, ``{"id", "type" (1 role, 2 user,
+        3 channel), "permission"}`` (the server's id: @everyone; one less: all channels).
+        Returns the APPLICATION_COMMAND_PERMISSIONS_UPDATE event Discord then sends."""
+        overrides = [
+            {"id": str(p["id"]), "type": int(p["type"]), "permission": bool(p["permission"])}
+            for p in permissions
+        ]
+        self.command_permissions.setdefault(guild_id, {})[command_id] = overrides
+        return {
+            "id": str(command_id),
+            "application_id": str(self.application_id),
+            "guild_id": str(guild_id),
+            "permissions": copy.deepcopy(overrides),
+        }
 
     def expire_interaction(self, interaction_id: int) -> None:
         """From now on, requests with this interaction's token answer 401, code 50027."""
@@ -270,6 +295,19 @@ class RestModel(MessageStore):
             out.append(echoed)
         self.commands[guild_id] = out
         return out
+
+    def _get_command_permissions(self, call: Call) -> list[dict[str, Any]]:
+        guild_id = int(call.route_params["guild_id"])
+        return [
+            {
+                "id": str(command_id),
+                "application_id": str(self.application_id),
+                "guild_id": str(guild_id),
+                "permissions": permissions,
+            }
+            for command_id, permissions in self.command_permissions.get(guild_id, {}).items()
+            if permissions
+        ]
 
     def _get_commands(self, call: Call) -> list[dict[str, Any]]:
         guild = call.route_params.get("guild_id")

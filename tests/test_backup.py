@@ -28,7 +28,7 @@ from tests.test_process import (
     deliveries,
     start_bot,
     start_simulator,
-    status_edits,
+    status_posts,
     video_command,
     wait_for,
     wait_ready,
@@ -89,7 +89,7 @@ async def test_backup_while_videos_run_then_restore_elsewhere_delivers_each_once
         ids.append(int(payload["id"]))
         await discord_api.send_interaction(payload)
     await wait_for(
-        lambda: all(status_edits(discord_api, iid) for iid in ids),
+        lambda: all(status_posts(discord_api, user) for user in USER_IDS),
         "three status messages",
         discord_api=discord_api,
         bot=first,

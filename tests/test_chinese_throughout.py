@@ -49,6 +49,7 @@ from discord_double import (
     subcommand_group,
 )
 from tests.conftest import BotFactory, FakeClock
+from tests.test_video_flow import status_for
 
 ZH = "zh-CN"
 EPHEMERAL = 64
@@ -209,7 +210,7 @@ def assert_no_english(fake: FakeDiscord, data: tuple[str, ...] = ()) -> None:
 
 
 def status_of(fake: FakeDiscord, payload: dict[str, Any]) -> dict[str, Any]:
-    status = fake.original(int(payload["id"]))
+    status = status_for(fake, payload)
     assert status is not None
     return status
 

@@ -66,6 +66,9 @@ STEPS = {
     "EvoLink made the task, before its id was stored": crash_after(EvoLinkClient, "create_task"),
     # after submit() returns, so the transaction that stored the id has committed
     "task id stored, before the status message": crash_after(VideoService, "submit"),
+    "status message posted, before its id was stored": crash_before(
+        Generations, "set_status_message"
+    ),
     "task finished and recorded, before delivery": crash_before(DiscordNotifier, "deliver"),
     "video posted, before that was recorded": crash_before(Generations, "mark_delivered"),
 }
@@ -88,6 +91,7 @@ LEFT_AT = {
     "stored the request, before calling EvoLink": Left("requested", False, False, False, 0, 0),
     "EvoLink made the task, before its id was stored": Left("requested", False, False, False, 1, 0),
     "task id stored, before the status message": Left("submitted", True, False, False, 1, 0),
+    "status message posted, before its id was stored": Left("submitted", True, False, False, 1, 0),
     "task finished and recorded, before delivery": Left("completed", True, True, False, 1, 0),
     "video posted, before that was recorded": Left("completed", True, True, False, 1, 1),
 }
@@ -153,6 +157,8 @@ async def test_restart_after_a_crash_gives_one_task_one_charge_one_delivery(
              if "your video is ready" in m["content"]]  # fmt: skip
     assert len(ready) == 1, "delivered once"
     assert [tuple(r) for r in rows] == [("completed", "channel")]
+    public = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    assert public == ready, "one message for the video: no status message left behind"
 
 
 def ready_messages(fake: FakeDiscord, channel_id: int | None) -> list[dict[str, Any]]:
@@ -215,14 +221,14 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
         mp.setattr(Generations, "mark_submitted", locked_once)
         await dispatch(bot, payload)
     assert failures and len(simulator.tasks) == 1
-    status = fake_discord.original(int(payload["id"]))
-    assert status is not None and "EvoLink has started your video" in status["content"]
+    status = fake_discord.private_reply(int(payload["id"]))  # told privately
+    assert "EvoLink has started your video" in status["content"]
     assert "a second video, paid separately" in status["content"]
     said = [status["content"], *(m["content"] for m in fake_discord.followups(int(payload["id"])))]
     assert not any("not charged" in text or "were not charged" in text for text in said)
     row = await bot.store.generations.get(1)
     assert row is not None and row.status == "requested" and row.task_id is None
-    assert row.status_message_id == status["id"], "kept, so the delivery can edit it"
+    assert fake_discord.channel_messages(CHANNEL_ID) == [status]  # nothing public meanwhile
 
     for _ in range(3):
         clock.advance(61)
@@ -233,8 +239,7 @@ async def test_a_database_failure_after_evolink_made_the_task_is_recovered_and_p
     assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1, "delivered once"
     row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.task_id in simulator.tasks
-    final = fake_discord.original(int(payload["id"]))
-    assert final is not None and "ready" in str(final["embeds"]).lower()
+    assert fake_discord.original(int(payload["id"])) is None  # it made way for the video
 
 
 def creates(sim: Simulator) -> int:

@@ -100,8 +100,27 @@ async def test_grant_and_take_are_ledger_and_audit_rows(
         bot, fake_discord, videomod("show", [user_option("member", ALICE)], group="credits")
     )
     fields = {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}
-    assert fields["Remaining"].startswith("**65** of 50")
+    # the period's allowance and the moderators' extra, apart: not "65 of 50"
+    assert fields["Remaining"] == "**65** of 50 per day plus 15 credits granted by a moderator"
     assert "won the contest" in fields["Ledger (newest first)"]
+
+
+async def test_a_member_reads_a_take_apart_from_the_allowance_and_each_video_s_charge(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    take = [user_option("member", USER_ID), option("amount", 10.0), option("reason", "spam")]
+    await answer(bot, fake_discord, videomod("take", take, group="credits"))
+    await dispatch(bot, slash_command("video", [option("prompt", "x")]))
+    clock.advance(61)
+    await bot.tracker.run_once()
+    payload = slash_command("credits")
+    await dispatch(bot, payload)
+    [embed] = fake_discord.interaction_response(int(payload["id"]))["data"]["embeds"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Remaining"] == "**35** of 50 per day minus 10 credits taken by a moderator"
+    video, took = fields["Latest videos and changes"].splitlines()
+    assert video.startswith("video #1 · held 5 · cost 5 · <t:")  # nothing came back
+    assert took.startswith("`−10` taken · spam · <t:")
 
 
 async def test_a_crafted_negative_grant_is_refused(
@@ -138,7 +157,7 @@ async def test_a_role_allowance_applies_to_video_requests(
         "video", [option("prompt", "b"), option("duration", 5)], user_id=ALICE, roles=[ROLE]
     )
     await dispatch(bot, again)
-    [refusal] = fake_discord.followups(int(again["id"]))
+    refusal = fake_discord.private_reply(int(again["id"]))
     assert "you have 2 left" in refusal["content"]
     assert (MODERATOR, "limit", None, None) in await audit_rows(bot)
 
@@ -167,7 +186,7 @@ async def test_limits_are_shown_set_and_applied(
     await dispatch(bot, slash_command("video", [option("prompt", "one")]))
     busy = slash_command("video", [option("prompt", "two")])
     await dispatch(bot, busy)
-    [refusal] = fake_discord.followups(int(busy["id"]))
+    refusal = fake_discord.private_reply(int(busy["id"]))
     assert "You already have 1 video in progress" in refusal["content"]
     reset = await answer(bot, fake_discord, videomod("limits", [option("reset", True)]))
     fields = {f["name"]: f["value"] for f in reset["embeds"][0]["fields"]}
@@ -242,7 +261,7 @@ async def test_an_empty_evolink_balance_warns_the_moderators(
     simulator.faults.add(route="create", status=402)
     payload = slash_command("video", [option("prompt", "x")], user_id=USER_ID)
     await dispatch(bot, payload)
-    [member_sees] = fake_discord.followups(int(payload["id"]))
+    member_sees = fake_discord.private_reply(int(payload["id"]))
     assert "out of credits" in member_sees["content"] and "not charged" in member_sees["content"]
     warnings = [
         m
@@ -265,8 +284,11 @@ async def test_a_refused_key_is_reported_once_in_the_log_and_the_mod_log(
     for n in range(3):
         payload = slash_command("video", [option("prompt", f"x{n}")], user_id=USER_ID + n)
         await dispatch(bot, payload)
-        [member_sees] = fake_discord.followups(int(payload["id"]))
-        assert "key was refused" in member_sees["content"]
+        member_sees = fake_discord.private_reply(int(payload["id"]))
+        assert "refused the bot's key" in member_sees["content"]
+        # only the owner can fix it: members are not sent to the server's admins
+        assert "Only the bot's owner" in member_sees["content"]
+        assert "server admin" not in member_sees["content"]
     posts = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
              if "refused the bot's API key" in str(m["embeds"])]  # fmt: skip
     assert len(posts) == 1

@@ -22,6 +22,7 @@ from discord_double import (
     wait_until,
 )
 from tests.conftest import BotFactory, FakeClock
+from tests.test_video_flow import public, status_for
 
 EPHEMERAL = 64
 MOD_PERMISSIONS = 0x20 | 0x400 | 0x800  # Manage Server, view and send
@@ -60,7 +61,8 @@ async def test_credits_shows_remaining_held_renewal_and_recent_charges(
     assert fields["Remaining"].startswith("**30** of 50 per day")
     assert fields["Held by videos in progress"] == "20"
     assert fields["Renews"].startswith("<t:")
-    assert "`−20` reserved · video #1" in fields["Recent changes"]
+    [line] = fields["Latest videos and changes"].splitlines()
+    assert line.startswith("video #1 · holding 20 while it is made · <t:")
 
 
 async def test_a_refusal_for_credits_costs_nothing_and_calls_nothing(
@@ -71,11 +73,11 @@ async def test_a_refusal_for_credits_costs_nothing_and_calls_nothing(
         await dispatch(bot, video(duration=10))
         payload = video(duration=5)
         await dispatch(bot, payload)
-    [refusal] = fake_discord.followups(int(payload["id"]))
-    assert refusal["flags"] & EPHEMERAL
+    refusal = fake_discord.private_reply(int(payload["id"]))
+    assert fake_discord.interaction_response(int(payload["id"]))["type"] == 4  # not deferred
     assert "would cost 5 credits and you have 2 left" in refusal["content"]
     assert "renew <t:" in refusal["content"]
-    assert fake_discord.original(int(payload["id"])) is None
+    assert len(public(fake_discord)) == 1  # the first request's status; none for the refused
     assert creates(simulator) == 1
 
 
@@ -89,8 +91,11 @@ async def test_settled_to_the_api_figure_when_it_charges_less(
     await bot.tracker.run_once()
     assert await ledger(bot) == [("reserve", -5.0), ("settle", 1.0)]  # credits_used = 4 too
     fields = await credits_embed(bot, fake_discord)
-    assert fields["Remaining"].startswith("**46** of 50")
+    assert fields["Remaining"].startswith("**46** of 50 per day")
     assert fields["Held by videos in progress"] == "0"
+    # what the video held, what it finally cost and what came back: no "reserved · estimate"
+    [line] = fields["Latest videos and changes"].splitlines()
+    assert line.startswith("video #1 · held 5 · cost 4 · 1 came back · <t:")
 
 
 async def test_a_failed_video_gives_every_credit_back(
@@ -100,8 +105,10 @@ async def test_a_failed_video_gives_every_credit_back(
     clock.advance(61)
     await bot.tracker.run_once()
     assert await ledger(bot) == [("reserve", -5.0), ("refund", 5.0)]
-    assert "Remaining" in (fields := await credits_embed(bot, fake_discord))
+    fields = await credits_embed(bot, fake_discord)
     assert fields["Remaining"].startswith("**50**")
+    [line] = fields["Latest videos and changes"].splitlines()
+    assert line.startswith("video #1 · held 5 · cost nothing · 5 came back · <t:")
 
 
 async def test_an_api_refusal_refunds_at_once(
@@ -123,7 +130,7 @@ async def test_queue_cancel_and_promotion(
         await dispatch(bot, third)
         assert creates(simulator) == 1  # the others wait in our own queue, not at EvoLink
 
-        status = fake_discord.original(int(third["id"]))
+        status = status_for(fake_discord, third)
         assert status is not None
         assert "#2 in your queue" in status["embeds"][0]["fields"][0]["value"]
         [button] = status["components"][0]["components"]
@@ -170,7 +177,7 @@ async def test_cancel_button_works_after_a_restart(
         await dispatch(first, video("running"))
         queued = video("waiting")
         await dispatch(first, queued)
-    status = fake_discord.original(int(queued["id"]))
+    status = status_for(fake_discord, queued)
     assert status is not None
     async with running_bot(make_bot(max_running_per_user=1), fake_discord) as second:
         assert isinstance(second, VideoBot)
@@ -188,7 +195,7 @@ async def test_pressing_cancel_after_the_video_started_explains_why_not(
         await dispatch(bot, video("first"))
         queued = video("second")
         await dispatch(bot, queued)
-        status = fake_discord.original(int(queued["id"]))
+        status = status_for(fake_discord, queued)
         assert status is not None
         message = fake_discord.api_message(status["id"])  # as the member's client still shows it
         clock.advance(61)
@@ -212,7 +219,7 @@ async def test_a_new_request_waits_behind_the_older_queued_ones(
         await bot.tracker.run_once()  # the first finishes; its slot is free for a moment
         latecomer = video("latecomer")
         await dispatch(bot, latecomer)
-        status = fake_discord.original(int(latecomer["id"]))
+        status = status_for(fake_discord, latecomer)
         assert status is not None
         assert "#3 in your queue" in status["embeds"][0]["fields"][0]["value"]
         await bot.tracker.run_once()
@@ -291,7 +298,7 @@ async def test_cancelling_twice_says_it_was_already_cancelled(
         await dispatch(bot, video("first"))
         queued = video("second")
         await dispatch(bot, queued)
-        status = fake_discord.original(int(queued["id"]))
+        status = status_for(fake_discord, queued)
         assert status is not None
         message = fake_discord.api_message(status["id"])
         await dispatch(bot, button_press("video:cancel:2", message=message))
@@ -310,7 +317,7 @@ async def test_two_cancels_at_once_both_say_it_is_cancelled(
         await dispatch(bot, video("first"))
         queued = video("second")
         await dispatch(bot, queued)
-        status = fake_discord.original(int(queued["id"]))
+        status = status_for(fake_discord, queued)
         assert status is not None
         message = fake_discord.api_message(status["id"])
         presses = [button_press("video:cancel:2", message=message) for _ in range(2)]
@@ -333,7 +340,7 @@ async def test_waiting_requests_move_up_when_one_leaves_the_queue(
     fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, clock: FakeClock
 ) -> None:
     def place(payload: dict[str, Any]) -> tuple[str, list[str]]:
-        status = fake_discord.original(int(payload["id"]))
+        status = status_for(fake_discord, payload)
         assert status is not None
         buttons = [b["custom_id"] for row in status["components"] for b in row["components"]]
         return status["embeds"][0]["fields"][0]["value"], buttons
@@ -344,7 +351,7 @@ async def test_waiting_requests_move_up_when_one_leaves_the_queue(
         for payload in (first, second, third, fourth):
             await dispatch(bot, payload)
         assert "#3 in your queue" in place(fourth)[0]
-        status = fake_discord.original(int(second["id"]))
+        status = status_for(fake_discord, second)
         assert status is not None
         cancel = button_press("video:cancel:2", message=fake_discord.api_message(status["id"]))
         await dispatch(bot, cancel)

@@ -117,6 +117,12 @@ class Script:
         await call("known channel", http.get_channel(OTHER_CHANNEL))
         await call("user", http.get_user(USER_ID))
         await call("member", http.get_member(GUILD_ID, USER_ID))
+        await call("no overrides", http.get_guild_application_command_permissions(
+            APPLICATION_ID, GUILD_ID))  # fmt: skip
+        self.double.set_command_permissions(GUILD_ID, 77, [{"id": 5, "type": 1,
+                                                            "permission": True}])  # fmt: skip
+        await call("overrides", http.get_guild_application_command_permissions(
+            APPLICATION_ID, GUILD_ID))  # fmt: skip
 
     async def failures_and_limits(self) -> None:
         http, call, double = self.http, self.call, self.double

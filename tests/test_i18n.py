@@ -123,7 +123,9 @@ def test_plural_forms_are_valid(path: Path, count: int) -> None:
             assert len(forms(message)) == count, message.id
 
 
-LANGUAGE_NEUTRAL = {"credits.remaining.other", "join.list", "join.sentences"}
+LANGUAGE_NEUTRAL = {
+    "credits.remaining.other", "credits.remaining_extra.other", "join.list", "join.sentences",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("key", MESSAGE_KEYS)

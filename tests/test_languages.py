@@ -28,6 +28,7 @@ from discord_double import (
     subcommand,
 )
 from tests.conftest import BotFactory, FakeClock, SpeakFrom
+from tests.test_video_flow import status_for
 
 EPHEMERAL = 64
 ZH = "zh-CN"
@@ -58,9 +59,9 @@ def deliveries(fake: FakeDiscord, status_id: int) -> list[dict[str, Any]]:
 
 
 async def requested(bot: VideoBot, fake: FakeDiscord, payload: dict[str, Any]) -> dict[str, Any]:
-    """Dispatch a /video and return its status message (the edited 'thinking' answer)."""
+    """Dispatch a /video and return its status message (posted in the channel)."""
     await dispatch(bot, payload)
-    status = fake.original(int(payload["id"]))
+    status = status_for(fake, payload)
     assert status is not None
     return status
 
@@ -140,9 +141,7 @@ async def test_a_chinese_member_follows_the_video_in_chinese(
         "🌱 使用此种子": "video:seed:1",
         "✏️ 修改后重试": "video:edit:1",
     }
-    final = fake_discord.messages[status["id"]]["embeds"][0]
-    assert final["title"] == "✅ 视频已完成"
-    assert fields(final)["状态"] == "已完成：视频已发布在下方。"
+    assert status["id"] in fake_discord.deleted_messages  # one message per video
 
 
 async def test_a_video_too_big_to_upload_is_linked_with_its_expiry_in_chinese(
@@ -167,17 +166,17 @@ async def test_a_video_too_big_to_upload_is_linked_with_its_expiry_in_chinese(
 async def test_a_failure_is_explained_in_chinese(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
 ) -> None:
-    status = await requested(bot, fake_discord, video("雨夜 [[fail:content_policy_violation]]"))
+    payload = video("雨夜 [[fail:content_policy_violation]]")
+    status = await requested(bot, fake_discord, payload)
     clock.advance(61)
     await bot.tracker.run_once()
-    [delivery] = deliveries(fake_discord, status["id"])
-    assert delivery["content"] == (
-        f"<@{USER_ID}> 你的视频未能生成。"
+    [notice] = fake_discord.followups(int(payload["id"]))  # privately
+    assert notice["flags"] == EPHEMERAL and notice["content"] == (
+        "你的视频未能生成。"
         "EvoLink 的安全过滤器拦截了这个视频。请换一种方式描述画面。本次没有扣除任何积分。"
     )
-    final = fake_discord.messages[status["id"]]["embeds"][0]
-    assert final["title"] == "❌ 视频生成失败"
-    assert buttons(delivery) == {"🔁 重新生成": "video:again:1", "✏️ 修改后重试": "video:edit:1"}
+    assert buttons(notice) == {"✏️ 修改后重试": "video:edit:1"}  # not the same prompt again
+    assert status["id"] in fake_discord.deleted_messages
 
 
 async def test_bad_input_is_refused_in_chinese_with_chinese_option_names(
@@ -206,10 +205,11 @@ async def test_a_refusal_for_credits_is_in_chinese(
         assert isinstance(bot, VideoBot)
         payload = video()
         await dispatch(bot, payload)
-    [refusal] = fake_discord.followups(int(payload["id"]))
+    refusal = fake_discord.private_reply(int(payload["id"]))
     assert refusal["flags"] & EPHEMERAL
-    assert refusal["content"].startswith("这个视频需要 5 积分，而你只剩 3 积分。你的积分将在 <t:")
-    assert refusal["content"].endswith("时长更短或 720p 的视频花费更少。本次没有扣除任何积分。")
+    said = refusal["content"]
+    assert said.startswith("这个视频需要 5 积分，而你只剩 3 积分。3 秒的视频只需 3 积分。")
+    assert said.endswith("重置。本次没有扣除任何积分。")
     assert simulator.tasks == {}
 
 
@@ -220,7 +220,7 @@ async def test_a_blocked_prompt_is_refused_in_chinese(
     guild_id = int(payload["guild_id"])
     await bot.moderation.blocklist_add(guild_id, "狐狸", 1)
     await dispatch(bot, payload)
-    [refusal] = fake_discord.followups(int(payload["id"]))
+    refusal = fake_discord.private_reply(int(payload["id"]))
     assert refusal["content"].startswith("这个提示词包含本服务器不允许的词语")
     assert simulator.tasks == {}
 
@@ -303,7 +303,7 @@ async def test_credits_and_history_in_chinese(
     assert embed["title"] == "你的视频积分"
     shown = fields(embed)
     assert shown["剩余"] == "**40** / 50（每天）" and shown["生成中的视频占用"] == "10"
-    assert "`−10` 预留 · 视频 #1" in shown["最近变动"]
+    assert shown["最近的视频和变动"].startswith("视频 #1 · 生成期间占用 10 · <t:")
     assert embed["footer"]["text"].startswith("5 秒视频在 720p 下需 5 积分，1080p 下需 10 积分")
 
     data = await private_answer(bot, fake_discord, slash_command("videos", locale=ZH))
@@ -424,7 +424,7 @@ async def test_moderators_are_answered_in_their_language(
     member = await private_answer(
         bot, fake_discord, videomod("log", locale=ZH, permissions=MEMBER_PERMISSIONS)
     )
-    assert member["content"].startswith("只有拥有 **管理服务器** 权限的成员才能使用 `/视频管理`")
+    assert member["content"].startswith("只有拥有 **管理服务器** 权限的成员，或服务器管理员授权")
 
     banned = option("user", USER_ID, type=6)
     data = await private_answer(
@@ -436,7 +436,7 @@ async def test_moderators_are_answered_in_their_language(
     )
     payload = video()
     await dispatch(bot, payload)  # the banned member is told in their own language
-    [refusal] = fake_discord.followups(int(payload["id"]))
+    refusal = fake_discord.private_reply(int(payload["id"]))
     assert refusal["content"].startswith("你目前无法在本服务器生成视频。")
 
     data = await private_answer(

@@ -17,6 +17,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot import moderation
+from bot.export import COLUMNS as EXPORT_COLUMNS
 from bot.settings import CREDIT_PERIODS
 from bot.store import MIGRATIONS
 from bot.ui.client import VideoBot
@@ -128,6 +129,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "modview.action.{}": (*ACTIONS, "take"),
     "limits.period.{}": CREDIT_PERIODS,
     "credits.remaining.{}": (*CREDIT_PERIODS, "other"),
+    "credits.remaining_extra.{}": (*CREDIT_PERIODS, "other"),  # with a grant or a take
+    "export.column.{}": EXPORT_COLUMNS,
+    "refusal.allowance.{}": ("renews", "no_renewal"),  # bot/credits.py: _allowance_spent
+    "{}.hint": ("refusal.allowance.renews", "refusal.allowance.no_renewal"),  # with a Hint
     # plural messages: one key, every form (the credit refusals count too: bot/credits.py)
     "{}": tuple(sorted(literal_first_args("tn") | literal_first_args("CreditRefused"))),
     "modview.{}": tuple(sorted(literal_first_args("say", "bot/ui/mod_render.py") | set(TIMELINE))),

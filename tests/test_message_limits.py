@@ -52,6 +52,9 @@ AUDIO = "https://cdn.example.com/" + "a_b*" * 505 + ".mp3"  # 2,048 characters
 NAME = "_" * 32
 
 
+EPHEMERAL = 64
+
+
 def long_link(simulator: Simulator, task_id: str, length: int = 2048) -> str:
     """A link at the simulator's own origin (so the bot accepts plain http), `length` long."""
     start = f"{simulator.base_url}/files/{task_id}.mp4?signature="
@@ -152,8 +155,14 @@ async def test_a_member_s_videos_with_the_longest_data_fit_everywhere(
     await bot.tracker.run_once()
 
     delivered = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
-    assert len(delivered) == 3 and all(m["content"].startswith(f"<@{USER_ID}>") for m in delivered)
-    assert all(message["components"] for message in delivered), "the buttons are still there"
+    assert len(delivered) == 2 and all(m["content"].startswith(f"<@{USER_ID}>") for m in delivered)
+    [failure] = [
+        m
+        for m in fake_discord.messages.values()
+        if m["kind"] == "followup" and "video:edit:3" in str(m["components"])
+    ]
+    assert failure["flags"] == EPHEMERAL, "the failure is told to the member alone"
+    assert all(m["components"] for m in [*delivered, failure]), "the buttons are still there"
     for link in links.values():
         assert sum(links_in(every_text(m)).count(link) for m in delivered) == 1, "whole, once"
     assert [m for m in delivered if links[first] in m["content"]]  # it fits in the text itself
@@ -161,9 +170,9 @@ async def test_a_member_s_videos_with_the_longest_data_fit_everywhere(
     for link in links.values():
         for message in fake_discord.messages.values():
             whole_links_only(message, link)
-    for generation_id in (1, 2, 3):
+    for generation_id, via in ((1, "channel"), (2, "channel"), (3, "ephemeral")):
         generation = await bot.store.generations.get(generation_id)
-        assert generation is not None and generation.delivered_via == "channel"
+        assert generation is not None and generation.delivered_via == via
 
     edit = button_press(
         "video:edit:1", message=fake_discord.api_message(delivered[0]["id"]), locale=locale

@@ -51,7 +51,7 @@ def request(user_id: int, key: str, **fields: object) -> NewGeneration:
 async def populate(store: Store, clock: FakeClock) -> None:
     """A little of everything the bot keeps, with the awkward values: thirds of credits,
     large ids, NULLs, Chinese text, quotes."""
-    done = await store.generations.add(request(ALICE, "done"))
+    done = await store.generations.add(request(ALICE, "done", user_name="Alice (alice_99)"))
     await store.generations.mark_submitted(
         done.id, task_id="task-1", status="processing", progress=10,
         credits_reserved=1 / 3, estimated_seconds=61.25, next_poll_at=clock() + 10,
@@ -73,6 +73,7 @@ async def populate(store: Store, clock: FakeClock) -> None:
     await store.moderation.add_blocklist_entry(GUILD, "dog", False, MOD)
     await store.moderation.set_log_channel(GUILD, 555, MOD)
     await store.moderation.record_audit(GUILD, MOD, "ban", BOB, {"why": "spam", "n": 1}, None)
+    await store.state.put("commands_guild", str(GUILD))
 
 
 @pytest.fixture
@@ -158,7 +159,7 @@ async def test_a_database_with_rows_already_is_refused_and_left_as_it_was(
         assert "Nothing was written" in done.stderr
 
         rows = await every_row(url)
-        assert [len(rows[t]) for t in TABLES] == [0, 0, 0, 0, 0, 1, 0, 0]
+        assert [len(rows[t]) for t in TABLES] == [0, 0, 0, 0, 0, 1, 0, 0, 0]
     finally:
         postgres_server.drop(name)
 

@@ -32,13 +32,14 @@ SHIPPED = {
     "0006_member_status_time_index.sql": "a3f1e3242a7d141a",
     "0007_delivery_route.sql": "046f9cbdf0928aa6",
     "0008_append_only_refuses_replace.sql": "294418dc1559b953",
-    "0009_claims_and_shared_state.sql": "bb78906c8228d7e7",
+    "0009_member_name_delivered_file_bot_state.sql": "d2f7354387dfdde2",
+    "0010_claims_and_shared_state.sql": "ef576119d9a7e65f",
 }
 
 # The version a column first exists at; earlier databases cannot hold it.
 COLUMN_SINCE = {
-    "callback_token": 4, "upload_limit": 4, "delivery_route": 7, "claimed_by": 9,
-    "lease_until": 9,
+    "callback_token": 4, "upload_limit": 4, "delivery_route": 7, "user_name": 9,
+    "delivered_file": 9, "claimed_by": 10, "lease_until": 10,
 }  # fmt: skip
 
 
@@ -55,7 +56,8 @@ def generation(id: int, status: str, **values: Any) -> dict[str, Any]:
         "delivered_at": None, "delivered_via": None, "delivery_message_id": None,
         "delivery_attempts": 0, "next_delivery_at": None, "updated_at": 1_000.0 + id,
         "callback_token": f"secret-{id}", "upload_limit": 10_485_760, "delivery_route": None,
-        "claimed_by": None, "lease_until": None,
+        "user_name": f"Mei ({id})", "delivered_file": None, "claimed_by": None,
+        "lease_until": None,
     }  # fmt: skip
     row.update(values)
     return row
@@ -81,7 +83,7 @@ GENERATIONS = [
     finished(
         5, "completed", progress=100, credits_used=5.0, result_url="https://files.example/5.mp4",
         delivered_at=1_110.0, delivered_via="channel", delivery_message_id=955,
-        delivery_attempts=1,
+        delivery_attempts=1, delivered_file=1,
     ),
     finished(
         6, "failed", error_code="content_policy_violation", error_message="refused",
@@ -145,6 +147,7 @@ ROWS: dict[str, tuple[int, list[dict[str, Any]]]] = {
         {"id": 2, "guild_id": 10, "pattern": "bl(o|0)od", "is_regex": 1, "added_by": 77,
          "added_at": 1_306.0},
     ]),
+    "bot_state": (9, [{"name": "commands_guild", "value": "10"}]),
     "audit_log": (3, [
         {"id": 1, "guild_id": 10, "moderator_id": 77, "action": "ban", "target_user_id": 66,
          "details": "{}", "reason": "spam", "created_at": 1_304.0},
@@ -187,7 +190,9 @@ def schema(db: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 def table_rows(db: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
     db.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
+        columns = len(db.execute(f"SELECT * FROM {table} LIMIT 0").description)
+        order = ", ".join(str(n) for n in range(1, min(columns, 3) + 1))  # bot_state has 2
+        return [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
     finally:
         db.row_factory = None
 
@@ -260,7 +265,7 @@ def test_the_migrations_are_numbered_files_that_an_installed_bot_carries() -> No
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
         "setuptools"
     ]
-    package = ".".join(MIGRATIONS_DIR.relative_to(ROOT).parts[:2])  # bot.store
+    package = ".".join(MIGRATIONS_DIR.relative_to(ROOT).parts)  # bot.store.migrations.sqlite
     assert package in setuptools["packages"]
     shipped = {
         path

@@ -237,13 +237,13 @@ async def test_export_of_twenty_thousand_rows_streams_in_bounded_memory(
     assert size > 30_000_000  # the file is far bigger than what the export ever held
     assert peak < 20_000_000 and peak < size / 3, (peak, size)
     assert elapsed < 10
-    assert header[:5] == ["id", "guild_id", "channel_id", "user_id", "locale"]
-    assert {"prompt", "negative_prompt", "task_id", "status", "credits_used", "result_url",
-            "error_code", "requested_at", "finished_at"} <= set(header)  # fmt: skip
-    assert "callback_token" not in header and "idempotency_key" in header  # no secrets
+    assert header[:5] == ["time", "video", "server", "channel", "member_id"]
+    assert {"prompt", "negative_prompt", "task_id", "status", "credits_charged", "message",
+            "error", "seed"} <= set(header)  # fmt: skip
+    assert not {"callback_token", "idempotency_key", "next_poll_at"} & set(header)  # no internals
     row = dict(zip(header, first, strict=True))
-    assert row["id"] == "20000" and row["task_id"] == "task-20000"  # newest first
-    assert row["requested_at"] == "2027-01-15T13:33:20+00:00"  # START + 20000 s, in UTC
+    assert row["video"] == "20000" and row["task_id"] == "task-20000"  # newest first
+    assert row["time"] == "2027-01-15T13:33:20Z"  # START + 20000 s, in UTC
 
 
 async def test_export_filters_and_makes_member_text_safe_for_spreadsheets(
@@ -259,7 +259,7 @@ async def test_export_filters_and_makes_member_text_safe_for_spreadsheets(
         '一只小猫, "quoted"\nsecond line',
         '\'=HYPERLINK("http://evil.example","click")',
     ]
-    assert rows[0]["negative_prompt"] == "" and rows[0]["prompt_extend"] == ""
+    assert rows[0]["negative_prompt"] == "" and rows[0]["prompt_extend"] == "false"
     only_bob = io.StringIO()
     assert await mod.export_csv(LogFilter(GUILD, user_id=BOB), only_bob) == 1
 

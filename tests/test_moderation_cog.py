@@ -279,7 +279,8 @@ async def test_show_gives_one_generation_in_full_and_autocompletes(
     assert call.files == [(f"prompt-{g.id}.txt", long_prompt.encode())]  # the whole prompt
 
     data = await answer(bot, fake_discord, videomod("show", [option("task_id", done.task_id)]))
-    assert fields(data["embeds"][0])["Video"] == f"[Open the video]({done.result_url})"
+    video = fields(data["embeds"][0])["Video"]
+    assert video.startswith(f"[Open the video]({done.result_url}) · the link expires <t:")
 
     missing = await answer(bot, fake_discord, videomod("show", [option("task_id", hidden.task_id)]))
     assert "can't find" in missing["content"]
@@ -316,8 +317,8 @@ async def test_export_sends_a_csv_attachment_with_the_same_filters(
     assert "30 videos" in text and name.startswith(f"videos-{GUILD_ID}-") and name.endswith(".csv")
     assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, for spreadsheet apps
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-    assert len(rows) == 30 and rows[0]["prompt"] == "scene 29, 一只猫"
-    assert rows[0]["user_id"] == str(BOB) and rows[0]["result_url"].startswith("https://")
+    assert len(rows) == 30 and rows[0]["Prompt"] == "scene 29, 一只猫"
+    assert rows[0]["Member ID"] == f'="{BOB}"' and rows[0]["Status"] == "✅ completed"
 
     _, _, only_alice = await export_file(
         bot, fake_discord, videomod("export", [user_option("user", ALICE)])
@@ -682,9 +683,11 @@ async def test_embeds_stay_within_discord_limits_with_the_longest_values(
         assert got is not None
         items.append(got)
     embeds = [
-        mod_render.log_embed(items, title="Video log", description="All", page=1),
-        mod_render.log_embed(items, title="Yours", description="x", page=1, with_member=False),
-        mod_render.generation_embed(items[0])[0],
+        mod_render.log_embed(items, title="Video log", description="All", page=1, now=clock.now),
+        mod_render.log_embed(
+            items, title="Yours", description="x", page=1, now=clock.now, with_member=False
+        ),
+        mod_render.generation_embed(items[0], clock.now)[0],
         modlog_render.request_post(items[0]),
         modlog_render.outcome_post(items[0], withheld=True),
         modlog_render.blocked_post(ALICE, worst, worst[:210], worst[:500], clock.now),

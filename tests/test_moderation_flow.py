@@ -44,7 +44,7 @@ async def test_a_banned_member_is_refused_politely_with_no_call_and_no_charge(
     await dispatch(bot, videomod("ban", [user_option("user", USER_ID), option("reason", "spam")]))
     payload = slash_command("video", [option("prompt", "a cat")])
     await dispatch(bot, payload)
-    [refusal] = fake_discord.followups(int(payload["id"]))
+    refusal = fake_discord.private_reply(int(payload["id"]))
     assert refusal["flags"] & EPHEMERAL
     assert "can't make videos in this server" in refusal["content"]
     assert "moderator" in refusal["content"] and str(USER_ID + 1000) not in refusal["content"]
@@ -80,7 +80,7 @@ async def test_a_blocked_prompt_costs_nothing_calls_nothing_and_is_logged(
         "video", [option("prompt", "a calm lake"), option("negative_prompt", "FORBIDDEN fish")]
     )
     await dispatch(bot, payload)
-    [refusal] = fake_discord.followups(int(payload["id"]))
+    refusal = fake_discord.private_reply(int(payload["id"]))
     assert refusal["flags"] & EPHEMERAL and "doesn't allow" in refusal["content"]
     assert creates(simulator) == [] and await ledger_rows(bot) == 0
     assert await bot.store.generations.get(1) is None
@@ -101,7 +101,7 @@ async def test_a_regex_typed_in_full_width_blocks_the_prompt_typed_the_same_way(
     for prompt in ("一个 １８禁 场景", "a 18禁 scene", "一个裸体，女人", "a GUN+ show"):
         payload = slash_command("video", [option("prompt", prompt)], locale="zh-CN")
         await dispatch(bot, payload)
-        [refusal] = fake_discord.followups(int(payload["id"]))
+        refusal = fake_discord.private_reply(int(payload["id"]))
         assert refusal["flags"] & EPHEMERAL and "不允许" in refusal["content"], prompt
     assert creates(simulator) == [] and await ledger_rows(bot) == 0
     await dispatch(bot, slash_command("video", [option("prompt", "a gunn show")]))
@@ -125,7 +125,7 @@ async def test_no_blocklist_pattern_can_stall_video_requests(
         await dispatch(bot, blocked)
     [create] = creates(simulator)
     assert create["prompt"] == "a" * 5000
-    [refusal] = fake_discord.followups(int(blocked["id"]))
+    refusal = fake_discord.private_reply(int(blocked["id"]))
     assert refusal["flags"] & EPHEMERAL and "doesn't allow" in refusal["content"]
     assert await ledger_rows(bot) == 1  # the allowed video's reservation only
 

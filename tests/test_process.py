@@ -391,13 +391,27 @@ def deliveries(discord_api: DiscordStandIn, user_id: int) -> list[dict[str, Any]
     ]
 
 
-def status_edits(discord_api: DiscordStandIn, interaction_id: int) -> list[dict[str, Any]]:
-    """JSON bodies of the ``@original`` edits of an interaction that carry an embed."""
+def status_posts(discord_api: DiscordStandIn, user_id: int) -> list[Any]:
+    """The status messages posted in the channel for ``user_id``'s requests (answered): the
+    requests whose embed says who asked."""
     return [
-        r.json
-        for r in discord_api.original_edits(interaction_id)
-        if isinstance(r.json, dict) and r.json.get("embeds")
+        r
+        for r in discord_api.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")
+        if r.status == 200
+        and isinstance(r.json, dict)
+        and (r.json.get("embeds") or [{}])[0].get("description") == f"Asked for by <@{user_id}>"
     ]
+
+
+def status_ids(discord_api: DiscordStandIn, user_id: int) -> set[int]:
+    """The ids of the status messages posted for ``user_id``."""
+    return {
+        int(m["id"])
+        for m in [*discord_api.messages.values(), *discord_api.deleted_messages.values()]
+        if m["kind"] == "channel"
+        and m["embeds"]
+        and m["embeds"][0].get("description") == f"Asked for by <@{user_id}>"
+    }
 
 
 def delivered_rows(db: Path | str) -> int:
@@ -474,17 +488,19 @@ async def test_video_end_to_end(cluster: Cluster, discord_api: DiscordStandIn, u
         discord_api=discord_api,
         bot=bot,
     )
-    assert [c.json["type"] for c in callbacks] == [5], "expected one deferred acknowledgement"
+    assert [c.json for c in callbacks] == [{"type": 5, "data": {"flags": 64}}], (
+        "expected one private deferred acknowledgement"
+    )
     assert callbacks[0].status == 200
 
     first = (
         await wait_for(
-            lambda: status_edits(discord_api, iid),
+            lambda: status_posts(discord_api, user),
             "the status message",
             discord_api=discord_api,
             bot=bot,
         )
-    )[0]
+    )[0].json
     embed = first["embeds"][0]
     assert "Making your video" in embed["title"]
     assert first.get("allowed_mentions", {}).get("parse", []) == []
@@ -505,7 +521,11 @@ async def test_video_end_to_end(cluster: Cluster, discord_api: DiscordStandIn, u
     assert [str(u) for u in allowed.get("users", [])] == [str(user)]
     assert allowed.get("parse", []) == [] and not allowed.get("roles")
 
-    sends = discord_api.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")
+    sends = [
+        r
+        for r in discord_api.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")
+        if r not in status_posts(discord_api, user)
+    ]
     assert all(r.bot_auth and r.json.get("enforce_nonce") is True for r in sends)
     assert len({r.json.get("nonce") for r in sends}) == 1, "one delivery, one nonce"
     posted = next(r for r in sends if r.status == 200)
@@ -521,9 +541,14 @@ async def test_video_end_to_end(cluster: Cluster, discord_api: DiscordStandIn, u
         assert video_url in message["content"]
     assert embed.get("footer", {}).get("text", "").endswith(task["id"])
 
-    # The status message ends as "ready" (edited before the delivery is posted).
-    final = status_edits(discord_api, iid)[-1]["embeds"][0]
-    assert "ready" in final["title"].lower(), final
+    # One message per video: the status message made way for the delivery.
+    [status_id] = status_ids(discord_api, user)
+    await wait_for(
+        lambda: status_id in discord_api.deleted_messages,
+        "the status message removed",
+        discord_api=discord_api,
+        bot=bot,
+    )
     assert len(deliveries(discord_api, user)) == 1
     assert_one_charge_per_video(bot.db, tasks)
 
@@ -546,7 +571,7 @@ async def test_sigkill_mid_task_delivers_each_video_once(
         interactions[user] = int(payload["id"])
         await discord_api.send_interaction(payload)
     await wait_for(
-        lambda: all(status_edits(discord_api, iid) for iid in interactions.values()),
+        lambda: all(status_posts(discord_api, user) for user in interactions),
         "three status messages",
         discord_api=discord_api,
         bot=first,
@@ -591,14 +616,10 @@ async def test_sigkill_mid_task_delivers_each_video_once(
     assert len(tasks) == 3, f"EvoLink got {len(tasks)} creates, expected 3"
     assert {t["status"] for t in tasks} == {"completed"}
     assert_one_charge_per_video(second.db, tasks)
-    # After the restart the interaction tokens are unknown to the bot: the status messages are
-    # updated with the bot token through the channel.
-    originals = {int((discord_api.original(iid) or {})["id"]) for iid in interactions.values()}
-    channel_edits = {
-        int(r.path.rsplit("/", 1)[1])
-        for r in discord_api.requests_to("PATCH", f"/channels/{CHANNEL_ID}/messages/")
-    }
-    assert originals <= channel_edits
+    # The status messages are channel messages: after the restart, with the interaction tokens
+    # unknown to the bot, they are still removed with the bot token once each video is posted.
+    statuses = set().union(*(status_ids(discord_api, user) for user in USER_IDS))
+    assert len(statuses) == 3 and statuses <= set(discord_api.deleted_messages)
 
     assert_clean_log(second)
     await stop_bot(second)
@@ -610,11 +631,15 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
     """Discord posts the video but the bot dies before hearing so: the restarted bot sends it
     again with the same nonce, and Discord (enforce_nonce) returns the message it already has."""
     sim = await start_simulator(cluster, task_seconds=1.5)
-    hold = discord_api.hold_answers(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages")
     first = await start_bot(cluster, discord_api, sim, name="bot-first", **PRICIER_THAN_EVOLINK)
     await wait_ready(discord_api, first)
     user = USER_IDS[0]
     await discord_api.send_interaction(video_command(user, "a kite over a beach at noon"))
+    await wait_for(
+        lambda: status_posts(discord_api, user), "the status message", discord_api=discord_api,
+        bot=first,
+    )  # fmt: skip
+    hold = discord_api.hold_answers(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages")
     await wait_for(
         lambda: hold.held, "the delivery to be posted", discord_api=discord_api, bot=first
     )
@@ -640,7 +665,11 @@ async def test_sigkill_before_the_delivery_is_confirmed_posts_once(
         discord_api=discord_api,
         bot=second,
     )
-    sends = discord_api.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")
+    sends = [
+        r
+        for r in discord_api.requests_to("POST", f"/channels/{CHANNEL_ID}/messages")
+        if r not in status_posts(discord_api, user)
+    ]
     nonces = [r.json.get("nonce") for r in sends]
     assert len(sends) >= 2 and len(set(nonces)) == 1 and nonces[0], nonces
     assert all(r.json.get("enforce_nonce") is True for r in sends)
@@ -728,14 +757,14 @@ async def sigterm_while_rendering(
         ids.append(int(payload["id"]))
         await discord_api.send_interaction(payload)
     await wait_for(
-        lambda: all(status_edits(discord_api, iid) for iid in ids),
+        lambda: all(status_posts(discord_api, user) for user in members),
         "the status messages",
         discord_api=discord_api,
         bot=bot,
     )
     # let the tracker poll them a few times (POLL_INTERVAL_SECONDS=0.2)
     await wait_for(
-        lambda: len(discord_api.requests_to("PATCH", "/messages/@original")) > len(ids),
+        lambda: len(discord_api.requests_to("PATCH", f"/channels/{CHANNEL_ID}/messages/")) > 0,
         "a progress edit",
         discord_api=discord_api,
         bot=bot,

@@ -32,10 +32,9 @@ async def refusal(bot: VideoBot, fake: FakeDiscord, locale: str, prompt: str = "
     """/video by the member in `locale`; what they read ("" if it was accepted)."""
     payload = slash_command("video", [option("prompt", prompt)], locale=locale)
     await dispatch(bot, payload)
-    followups = fake.followups(int(payload["id"]))
-    if not followups:
+    said = fake.original(int(payload["id"]))
+    if said is None:  # accepted: the private "thinking…" made way for the public status
         return ""
-    [said] = followups
     assert said["flags"] & EPHEMERAL
     return str(said["content"])
 
@@ -48,19 +47,28 @@ def renews(clock: FakeClock, period: str) -> str:
     return f"<t:{int(midnight.timestamp())}:R>"
 
 
+# a 3-second video is what 3 credits pay for (the hint's key and values)
+SHORTER = ("refusal.hint.shorter", {"seconds": 3, "cost": "3", "count": 3})
+
 # (settings, requests accepted first, the refusal's key, its values; "{when}": the renewal)
 SCENARIOS: dict[str, tuple[dict[str, Any], int, str, dict[str, Any]]] = {
     "allowance, renews": (
         {"default_user_credits": 3.0},
         0,
-        "refusal.allowance.renews",
-        {"cost": "5", "left": "3", "count": 5, "when": "{when}"},
+        "refusal.allowance.renews.hint",
+        {"cost": "5", "left": "3", "count": 5, "when": "{when}", "hint": SHORTER},
     ),
     "allowance, never renews": (
         {"default_user_credits": 3.0, "credit_period": "once"},
         0,
-        "refusal.allowance.no_renewal",
-        {"cost": "5", "left": "3", "count": 5},
+        "refusal.allowance.no_renewal.hint",
+        {"cost": "5", "left": "3", "count": 5, "hint": SHORTER},
+    ),
+    "allowance, nothing smaller fits": (
+        {"default_user_credits": 1.5},
+        0,
+        "refusal.allowance.renews",
+        {"cost": "5", "left": "1.5", "count": 5, "when": "{when}"},
     ),
     "server cap, renews": (
         {"guild_credit_cap": 7.0},
@@ -121,10 +129,49 @@ async def test_each_credit_refusal_in_the_member_s_language(
         requests = await bot.store.fetchall("SELECT id FROM generations")
     if values.get("when"):
         values = {**values, "when": renews(clock, "daily")}
+    if "hint" in values:
+        hint_key, hint_values = values["hint"]
+        values = {**values, "hint": t(hint_key, locale, **hint_values)}
     assert said == t(key, locale, **values)
     assert said.endswith(("Nothing was charged.", "本次没有扣除任何积分。"))
     assert len(requests) == accepted  # the refused one left nothing behind
     assert len(creates(simulator)) == min(accepted, 1 if "busy" in scenario else accepted)
+
+
+@pytest.mark.parametrize(
+    ("allowance", "options", "hint"),
+    [
+        (5.0, {"quality": "1080p"}, "At 720p the same video costs 5 credits."),
+        (4.0, {"quality": "1080p", "duration": 3}, "At 720p the same video costs 3 credits."),
+        (3.0, {"quality": "1080p"}, "A 3-second video at 720p costs 3 credits."),
+        (4.0, {"quality": "1080p", "duration": 5}, "A 2-second video costs 4 credits."),
+        (4.0, {}, "A 4-second video costs 4 credits."),
+        (2.0, {"duration": 15}, "A 2-second video costs 2 credits."),
+        (1.9, {}, None),
+        (1.9, {"quality": "1080p"}, None),
+    ],
+)
+async def test_a_credit_refusal_suggests_only_what_would_help(
+    fake_discord: FakeDiscord,
+    make_bot: BotFactory,
+    allowance: float,
+    options: dict[str, Any],
+    hint: str | None,
+) -> None:
+    async with running_bot(make_bot(default_user_credits=allowance), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        opts = [option("prompt", "a fox")] + [option(k, v) for k, v in options.items()]
+        payload = slash_command("video", opts)
+        await dispatch(bot, payload)
+    said = fake_discord.private_reply(int(payload["id"]))["content"]
+    assert f"you have {allowance:g} left." in said
+    assert "shorter or 720p" not in said  # no blanket advice
+    if hint is None:
+        assert "costs" not in said, "nothing smaller fits: nothing is suggested"
+    else:
+        assert f"left. {hint} Your credits renew" in said
+    if options.get("quality") != "1080p":
+        assert "720p" not in said, "a 720p request is not told to try 720p"
 
 
 # --- grants and takes -------------------------------------------------------------------------
@@ -232,5 +279,5 @@ async def test_credits_lists_the_five_latest_changes(
 ) -> None:
     for n in range(1, 8):
         await adjust(bot, fake_discord, "grant", float(n))
-    recent = (await credits_fields(bot, fake_discord))["Recent changes"].splitlines()
+    recent = (await credits_fields(bot, fake_discord))["Latest videos and changes"].splitlines()
     assert [line.split("`")[1] for line in recent] == ["+7", "+6", "+5", "+4", "+3"]

@@ -1,6 +1,6 @@
 """The bot token's share of Discord's global rate limit (bot/request_budget.py), on a virtual
-clock: however the requests fall, no second sees more than the limit, none waits longer than it
-must, and `congested` tells the delivery to use the member's interaction token meanwhile."""
+clock: however the requests fall, no second sees more than the limit, and none waits longer than
+it must."""
 
 from __future__ import annotations
 
@@ -39,17 +39,3 @@ async def test_requests_that_fit_never_wait() -> None:
         await limit.acquire()
         clock.now += 1 / 40
     assert slept == []
-
-
-async def test_while_a_request_waits_the_budget_is_congested() -> None:
-    clock, slept = FakeClock(0.0), []
-    seen: list[bool] = []
-    limit = budget(10, clock, slept)
-    for _ in range(int(limit.burst)):
-        await limit.acquire()
-    assert not limit.congested
-    waiting = asyncio.create_task(limit.acquire())
-    await asyncio.sleep(0)
-    seen.append(limit.congested)
-    await waiting
-    assert seen == [True] and not limit.congested and slept

@@ -63,14 +63,18 @@ async def test_regenerate_keeps_the_settings_with_a_new_seed(
     message = await delivered_video(bot, fake_discord, clock, quality="1080p", duration=3, seed=5)
     press = button_press("video:again:1", message=fake_discord.api_message(message["id"]))
     await dispatch(bot, press)
-    assert fake_discord.interaction_response(int(press["id"])) == {"type": 5}
+    # privately "thinking" while EvoLink answers, as for /video
+    answer = fake_discord.interaction_response(int(press["id"]))
+    assert answer == {"type": 5, "data": {"flags": EPHEMERAL}}
     first, again = creates(simulator)
     assert {k: v for k, v in again.items() if k != "seed"} == {
         k: v for k, v in first.items() if k != "seed"
     }
     assert again["seed"] != 5 and 1 <= again["seed"] <= 2147483647
-    status = fake_discord.original(int(press["id"]))
-    assert status is not None and f"seed {again['seed']}" in str(status["embeds"][0])
+    row = await bot.store.generations.get(2)
+    assert row is not None and row.status_message_id is not None
+    status = fake_discord.messages[row.status_message_id]
+    assert f"seed {again['seed']}" in str(status["embeds"][0])
 
 
 async def test_use_seed_keeps_the_seed(

@@ -28,6 +28,7 @@ from discord_double import (
 from tests.conftest import FakeClock
 from tests.test_moderation_cog import LOG_CHANNEL, videomod
 from tests.test_moderation_flow import set_log_channel
+from tests.test_video_flow import public
 
 ODD_LINKS = {
     "space": "https://exa mple.com/v.mp4",
@@ -81,7 +82,7 @@ async def test_an_unusable_result_link_is_a_refunded_failure_told_to_member_and_
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock, link: str
 ) -> None:
     await set_log_channel(bot)
-    task_id = await start_video(bot, simulator)
+    task_id = await start_video(bot, simulator, fake_discord)  # told in the channel, then
     await complete_with(simulator, task_id, link)
     for _ in range(4):  # the poll, the delivery, and later passes that must do nothing more
         clock.advance(30)
@@ -91,12 +92,10 @@ async def test_an_unusable_result_link_is_a_refunded_failure_told_to_member_and_
     assert generation.status == "failed" and generation.error_code == "unusable_result"
     assert generation.delivered_via == "channel" and generation.delivery_attempts == 1
     assert await balance_change(bot) == 0  # the reservation was refunded in full
-    [told] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    [told] = public(fake_discord)  # the status message made way for it
     assert told["content"].startswith(f"<@{USER_ID}> your video could not be made.")
     assert "link" in told["content"] and "You were not charged for it." in told["content"]
     assert link not in str(told)
-    status = fake_discord.channel_messages(CHANNEL_ID)[-2]
-    assert status["kind"] == "original" and status["embeds"][0]["title"] == "❌ Video failed"
     [outcome] = [m for m in fake_discord.channel_messages(LOG_CHANNEL)
                  if "video not made" in m["embeds"][0]["title"]]  # fmt: skip
     error = {f["name"]: f["value"] for f in outcome["embeds"][0]["fields"]}["Error"]
@@ -111,7 +110,7 @@ async def test_a_video_completed_without_a_link_is_given_up_after_a_few_looks(
     then a refunded failure the member is told of plainly, not two hours of "Making your
     video"."""
     await set_log_channel(bot)
-    task_id = await start_video(bot, simulator)
+    task_id = await start_video(bot, simulator, fake_discord)
     async with httpx.AsyncClient(base_url=simulator.base_url) as control:
         answer = await control.post(f"/_sim/tasks/{task_id}/complete", json={"results": []})
     assert answer.status_code == 200
@@ -119,14 +118,14 @@ async def test_a_video_completed_without_a_link_is_given_up_after_a_few_looks(
         clock.advance(11)
         await bot.tracker.run_once()
         assert (await row(bot)).status == "running"
-        assert not [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+        assert not [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["mentions"]]
     clock.advance(11)
     await bot.tracker.run_once()
 
     generation = await row(bot)
     assert generation.status == "failed" and generation.error_code == "no_result"
     assert await balance_change(bot) == 0  # refunded in full
-    [told] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    [told] = public(fake_discord)
     assert told["content"].startswith(f"<@{USER_ID}> your video could not be made.")
     assert "finished but never sent it" in told["content"]
     assert "You were not charged for it." in told["content"]
@@ -170,7 +169,7 @@ async def test_markdown_in_a_result_link_is_shown_inert_to_members_and_moderator
     await dispatch(bot, show)
     [embed] = fake_discord.interaction_response(int(show["id"]))["data"]["embeds"]
     shown = {f["name"]: f["value"] for f in embed["fields"]}["Video"]
-    assert shown == f"[Open the video]({INERT})"
+    assert f" · [Open the video]({INERT}) · the link expires <t:" in shown
     history = slash_command("videos")
     await dispatch(bot, history)
     [embed] = fake_discord.interaction_response(int(history["id"]))["data"]["embeds"]
@@ -226,7 +225,7 @@ async def test_an_unexpected_error_in_delivery_ends_after_the_bounded_retries(
     generation = await row(bot)
     assert generation.delivered_via == "undeliverable"
     assert generation.delivery_attempts == len(DELIVERY_RETRY_DELAYS) + 1
-    [note] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["kind"] == "channel"]
+    [note] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["mentions"]]
     assert note["content"].startswith(f"<@{USER_ID}> your video is ready: {simulator.base_url}")
     assert note["embeds"] == [] and note["components"] == []
     assert note["allowed_mentions"]["users"] == [USER_ID]

@@ -11,6 +11,7 @@ import pytest
 from bot.simulator import Simulator
 from bot.store import open_store
 from bot.ui.client import VideoBot
+from bot.ui.render import clip
 from discord_double import (
     CHANNEL_ID,
     USER_ID,
@@ -22,6 +23,7 @@ from discord_double import (
     running_bot,
     settled,
     slash_command,
+    user_payload,
 )
 from tests.conftest import BotFactory, FakeClock
 
@@ -33,6 +35,32 @@ def video(
 ) -> dict[str, Any]:
     opts = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
     return slash_command("video", opts)
+
+
+def public(fake: FakeDiscord, channel_id: int = CHANNEL_ID) -> list[Any]:
+    """What everyone in the channel sees: its messages, ephemeral ones aside."""
+    return [m for m in fake.channel_messages(channel_id) if not m["flags"] & EPHEMERAL]
+
+
+def status_for(fake: FakeDiscord, payload: dict[str, Any]) -> Any:
+    """The public status message of the /video request `payload` made, found as its member finds
+    it in the channel: their mention and their prompt (None when there is none)."""
+    user = payload["member"]["user"]["id"]
+    [typed] = [o["value"] for o in payload["data"]["options"] if o["name"] == "prompt"]
+    prompt = clip(typed, 1000)  # as the status shows it: inert, markdown escaped
+    for message in public(fake, int(payload["channel_id"])):
+        for embed in message["embeds"]:
+            fields = [f["value"] for f in embed.get("fields", [])]
+            if f"<@{user}>" in embed.get("description", "") and prompt in fields:
+                return message
+    return None
+
+
+async def status_message(bot: VideoBot, fake: FakeDiscord, generation_id: int = 1) -> Any:
+    """The request's public status message, as the bot recorded it."""
+    row = await bot.store.generations.get(generation_id)
+    assert row is not None and row.status_message_id is not None
+    return fake.messages.get(row.status_message_id)
 
 
 def creates(sim: Simulator) -> list[Any]:
@@ -87,7 +115,9 @@ async def test_full_request_maps_every_option_and_shows_a_status(
     await dispatch(bot, payload)
 
     iid = int(payload["id"])
-    assert fake_discord.interaction_response(iid) == {"type": 5}  # deferred at once
+    # privately "thinking" while EvoLink answers; the status is then posted in the channel
+    assert fake_discord.interaction_response(iid) == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert fake_discord.interaction_messages(iid) == []  # the private "thinking" is removed
     [create] = creates(simulator)
     assert create.json == {
         "model": "wan2.7-text-to-video",
@@ -101,9 +131,11 @@ async def test_full_request_maps_every_option_and_shows_a_status(
         "audio_urls": [audio["url"]],
     }
     assert create.headers["idempotency-key"]
-    status = fake_discord.original(iid)
-    assert status is not None
+    [status] = public(fake_discord)
+    assert status == await status_message(bot, fake_discord)
+    assert status["kind"] == "channel" and status["mentions"] == []  # nobody pinged yet
     [embed] = status["embeds"]
+    assert embed["description"] == f"Asked for by <@{USER_ID}>"
     task_id = next(iter(simulator.tasks))
     assert task_id in embed["footer"]["text"]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
@@ -161,8 +193,8 @@ async def test_each_refusal_of_the_api_is_explained_and_costs_nothing(
 ) -> None:
     cases = [
         (402, "out of credits"),
-        (401, "key was refused"),
-        (403, "key was refused"),
+        (401, "Only the bot's owner"),
+        (403, "Only the bot's owner"),
         (400, "EvoLink refused this request"),
     ]  # a busy EvoLink (429) is not refused: the request waits (tests/test_busy_evolink.py)
     for status, expected in cases:
@@ -171,10 +203,12 @@ async def test_each_refusal_of_the_api_is_explained_and_costs_nothing(
         await dispatch(bot, payload)
         simulator.faults.clear()
         iid = int(payload["id"])
-        [followup] = fake_discord.followups(iid)
-        assert followup["flags"] & EPHEMERAL, status
-        assert expected in followup["content"] and "not charged" in followup["content"]
-        assert fake_discord.original(iid) is None  # the public "thinking" message is removed
+        # private from the first moment: a private "thinking…", then the answer in its place
+        assert fake_discord.interaction_response(iid)["data"]["flags"] == EPHEMERAL
+        [answer] = fake_discord.interaction_messages(iid)
+        assert answer["flags"] == EPHEMERAL, status
+        assert expected in answer["content"] and "not charged" in answer["content"]
+    assert public(fake_discord) == []  # nothing public for a request that never started
     assert simulator.tasks == {}
     for generation_id in range(1, len(cases) + 1):
         row = await bot.store.generations.get(generation_id)
@@ -186,7 +220,7 @@ async def test_progress_then_delivery_with_only_the_requester_pinged(
 ) -> None:
     payload = video("@everyone look <@&999> **bold** <@42>")
     await dispatch(bot, payload)
-    status_id = fake_discord.original(int(payload["id"]))["id"]  # type: ignore[index]
+    status_id = (await status_message(bot, fake_discord))["id"]
 
     clock.advance(30)
     await bot.tracker.run_once()
@@ -196,7 +230,8 @@ async def test_progress_then_delivery_with_only_the_requester_pinged(
     assert "%" in status["embeds"][0]["fields"][0]["value"]
 
     await finish_all(bot, simulator, clock)
-    [delivery] = [m for m in fake_discord.channel_messages(CHANNEL_ID) if m["id"] != status_id]
+    [delivery] = public(fake_discord)  # one message per video: the status message went
+    assert status_id in fake_discord.deleted_messages
     task = next(iter(simulator.tasks.values()))
     assert delivery["content"] == f"<@{USER_ID}> your video is ready."
     assert delivery["attachments"] == ["video-1.mp4"]  # small enough: it plays inline
@@ -208,7 +243,7 @@ async def test_progress_then_delivery_with_only_the_requester_pinged(
     prompt_shown = delivery["embeds"][0]["description"]
     assert "@everyone" not in prompt_shown.replace("@\u200beveryone", "")
     assert "\\*\\*bold\\*\\*" in prompt_shown
-    assert "✅" in fake_discord.messages[status_id]["embeds"][0]["title"]
+    assert delivery["mentions"] == [user_payload(USER_ID)]  # the one ping: the requester
 
     row = await bot.store.generations.get(1)
     assert row is not None and row.status == "completed" and row.delivered_via == "channel"
@@ -216,34 +251,76 @@ async def test_progress_then_delivery_with_only_the_requester_pinged(
 
     clock.advance(600)
     await bot.tracker.run_once()
-    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 2  # nothing posted twice
+    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 1  # nothing posted twice
 
 
-async def test_a_failed_task_tells_the_requester_why(
+def buttons(message: Any) -> list[str]:
+    return [c["custom_id"] for row in message["components"] for c in row["components"]]
+
+
+async def test_a_failed_task_is_told_to_the_requester_privately(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
 ) -> None:
-    await dispatch(bot, video("a scene [[fail:content_policy_violation]]"))
+    payload = video("a scene [[fail:content_policy_violation]]")
+    await dispatch(bot, payload)
     await finish_all(bot, simulator, clock)
-    delivery = fake_discord.channel_messages(CHANNEL_ID)[-1]
-    assert delivery["content"].startswith(f"<@{USER_ID}> your video could not be made.")
-    assert "safety filter" in delivery["content"] and "not charged" in delivery["content"]
+    assert public(fake_discord) == []  # the status message went, and nothing else came
+    [notice] = fake_discord.followups(int(payload["id"]))
+    assert notice["flags"] == EPHEMERAL
+    assert notice["content"].startswith("Your video could not be made.")
+    assert "safety filter" in notice["content"] and "not charged" in notice["content"]
+    assert "a scene" in notice["embeds"][0]["description"]  # the prompt, for their eyes only
+    assert buttons(notice) == ["video:edit:1"]  # the same prompt would be refused again
     row = await bot.store.generations.get(1)
     assert row is not None and row.error_code == "content_policy_violation"
+    assert row.delivered_via == "ephemeral"
 
 
-async def test_delivery_after_the_interaction_token_expired(
+async def test_a_failure_after_the_token_expired_names_no_prompt_in_the_channel(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payload = video("a secret scene [[fail:content_policy_violation]]")
+    await dispatch(bot, payload)
+    fake_discord.expire_interaction(int(payload["id"]))
+    clock.advance(20 * 60)
+    await bot.tracker.run_once()
+    [note] = public(fake_discord)
+    assert note["content"].startswith(f"<@{USER_ID}> your video could not be made.")
+    assert note["mentions"] == [user_payload(USER_ID)] and note["embeds"] == []
+    assert "secret" not in str(note)  # the prompt is not repeated publicly
+    assert buttons(note) == ["video:edit:1"]
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.delivered_via == "channel"
+
+
+async def test_other_failures_offer_regenerate_too(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    payload = video("a scene [[fail:service_error]]")
+    await dispatch(bot, payload)
+    await finish_all(bot, simulator, clock)
+    [notice] = fake_discord.followups(int(payload["id"]))
+    assert buttons(notice) == ["video:again:1", "video:edit:1"]
+
+
+async def test_status_and_delivery_after_the_interaction_token_expired(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
 ) -> None:
     payload = video()
     await dispatch(bot, payload)
     iid = int(payload["id"])
-    status_id = fake_discord.original(iid)["id"]  # type: ignore[index]
+    status_id = (await status_message(bot, fake_discord))["id"]
     fake_discord.expire_interaction(iid)
+    clock.advance(30)
+    await bot.tracker.run_once()
+    await asyncio.sleep(0.05)  # progress edits are sent in the background
+    edits = fake_discord.calls_to("PATCH", f"/channels/{CHANNEL_ID}/messages/{status_id}")
+    assert edits, "the status message is edited with the bot token"
     clock.advance(20 * 60)  # longer than an interaction token lives
     await bot.tracker.run_once()
-    edits = fake_discord.calls_to("PATCH", f"/channels/{CHANNEL_ID}/messages/{status_id}")
-    assert edits, "the status message is edited with the bot token, not the expired one"
-    assert fake_discord.channel_messages(CHANNEL_ID)[-1]["content"].startswith(f"<@{USER_ID}>")
+    [delivery] = public(fake_discord)
+    assert delivery["content"].startswith(f"<@{USER_ID}>")
+    assert fake_discord.calls_to("DELETE", f"/channels/{CHANNEL_ID}/messages/{status_id}")
 
 
 async def test_channel_refused_falls_back_to_a_direct_message(
@@ -304,14 +381,20 @@ async def test_fifty_members_at_once(
         for p in payloads:
             fake_discord.register_interaction(p)
             bot._connection.parsers["INTERACTION_CREATE"](p)
-    assert all(fake_discord.interaction_response(int(p["id"])) == {"type": 5} for p in payloads)
+    private = {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert all(fake_discord.interaction_response(int(p["id"])) == private for p in payloads)
     assert len(creates(simulator)) == 50 and len(simulator.tasks) == 50
+    assert len(public(fake_discord)) == 50  # a status message each, pinging nobody
+    assert all(m["mentions"] == [] for m in public(fake_discord))
     await finish_all(bot, simulator, clock)
-    deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
-                  if "your video is ready" in m["content"]]  # fmt: skip
-    assert sorted(m["allowed_mentions"]["users"][0] for m in deliveries) == [
+    # one message per video in the busy channel: each result, pinging its own member only
+    deliveries = public(fake_discord)
+    assert all("your video is ready" in m["content"] for m in deliveries)
+    assert sorted(int(m["mentions"][0]["id"]) for m in deliveries) == [
         USER_ID + n for n in range(50)
     ]
+    assert all(len(m["mentions"]) == 1 for m in deliveries)
+    assert all(fake_discord.interaction_messages(int(p["id"])) == [] for p in payloads)
 
 
 async def test_restart_mid_task_delivers_exactly_once(
@@ -343,7 +426,8 @@ async def test_crash_between_posting_and_recording_posts_once(
     deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
                   if "your video is ready" in m["content"]]  # fmt: skip
     assert len(deliveries) == 1  # the same nonce returned the same message
-    assert len(fake_discord.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == 2
+    # the status message, then the video twice: the second time Discord knew the nonce
+    assert len(fake_discord.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")) == 3
 
 
 async def test_a_lost_create_answer_is_settled_without_a_second_task(
@@ -352,7 +436,9 @@ async def test_a_lost_create_answer_is_settled_without_a_second_task(
     simulator.faults.create_after_fault(status=500)
     payload = video()
     await dispatch(bot, payload)
-    assert "did not confirm" in fake_discord.original(int(payload["id"]))["content"]  # type: ignore[index]
+    [told] = fake_discord.interaction_messages(int(payload["id"]))
+    assert "did not confirm" in told["content"] and told["flags"] == EPHEMERAL
+    assert public(fake_discord) == []  # whether it started is not known yet
     assert len(simulator.tasks) == 1  # EvoLink did make (and charge) a task
     clock.advance(61)
     await bot.tracker.run_once()  # same call, same Idempotency-Key: replayed

@@ -13,6 +13,7 @@ it says, so a restart resumes exactly where the last process stopped.
     shared.py         what the processes agree on: pauses, notices, Discord's request budget
     ledger.py         the credit ledger, allowances, per-server limits
     moderation.py     bans, blocklist entries, the audit log, server settings (guild_config)
+    bot_state.py      what the bot remembers between starts (e.g. where its commands are)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bot.store.bot_state import BotState
 from bot.store.database import (
     Claimant,
     Clock,
@@ -40,7 +42,7 @@ from bot.store.generations import (
     WaitingRequest,
 )
 from bot.store.history import History, LogCursor, LogFilter
-from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides
+from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides, VideoCharge
 from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
 from bot.store.postgres import PostgresDatabase, is_postgres_url
 from bot.store.shared import SharedState
@@ -67,6 +69,7 @@ __all__ = [
     "Row",
     "Store",
     "Transaction",
+    "VideoCharge",
     "WaitingRequest",
     "Work",
     "check_usable",
@@ -87,6 +90,7 @@ class Transaction:
         self.history = History(executor)
         self.ledger = Ledger(executor, clock)
         self.moderation = ModerationRecords(executor, clock)
+        self.state = BotState(executor)
 
     async def fetchone(self, sql: str, *params: Any) -> Row | None:
         return await self._executor.fetchone(sql, *params)
@@ -118,6 +122,7 @@ class Store:
         self.history = History(db)
         self.ledger = Ledger(db, clock)
         self.moderation = ModerationRecords(db, clock)
+        self.state = BotState(db)
 
     @property
     def clock(self) -> Clock:

@@ -38,6 +38,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "bans": ("guild_id", "user_id"),
     "blocklist": ("id",),
     "audit_log": ("id",),
+    "bot_state": ("name",),
 }
 IDENTITIES = ("generations", "credit_ledger", "blocklist", "audit_log")  # their `id` counts on
 BATCH = 4096

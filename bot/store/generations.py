@@ -61,12 +61,15 @@ class Generation:
     callback_token: str | None = None
     upload_limit: int | None = None
     delivery_route: str | None = None
+    user_name: str | None = None  # as the member was called when they asked
+    delivered_file: bool | None = None  # the delivered message carries the video's file
 
     @classmethod
     def from_row(cls, row: Row) -> Generation:
         values = dict(zip(row.keys(), row, strict=True))
-        if values["prompt_extend"] is not None:
-            values["prompt_extend"] = bool(values["prompt_extend"])
+        for flag in ("prompt_extend", "delivered_file"):
+            if values[flag] is not None:
+                values[flag] = bool(values[flag])
         return cls(**values)
 
 
@@ -95,6 +98,7 @@ class NewGeneration:
     status: str = "requested"
     callback_token: str | None = None
     upload_limit: int | None = None
+    user_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -456,14 +460,19 @@ class Generations:
             "UPDATE generations SET delivery_route = ? WHERE id = ?", route, generation_id
         )
 
-    async def mark_delivered(self, generation_id: int, *, via: str, message_id: int | None) -> bool:
+    async def mark_delivered(
+        self, generation_id: int, *, via: str, message_id: int | None, attached: bool | None = None
+    ) -> bool:
+        """`attached`: whether that message carries the video's file (None: no video in it)."""
         now = self._clock()
         changed = await self._db.execute(
             """UPDATE generations SET delivered_at = ?, delivered_via = ?,
-                   delivery_message_id = ?, delivery_attempts = delivery_attempts + 1,
-                   next_delivery_at = NULL, updated_at = ?, claimed_by = NULL, lease_until = NULL
+                   delivery_message_id = ?, delivered_file = ?,
+                   delivery_attempts = delivery_attempts + 1, next_delivery_at = NULL,
+                   updated_at = ?, claimed_by = NULL, lease_until = NULL
                WHERE id = ? AND delivered_at IS NULL""",
-            now, via, message_id, now, generation_id,
+            now, via, message_id, None if attached is None else int(attached), now,
+            generation_id,
         )  # fmt: skip
         return changed == 1
 

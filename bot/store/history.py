@@ -40,9 +40,11 @@ class History:
         return [Generation.from_row(r) for r in rows]
 
     async def export_batch(self, f: LogFilter, after: LogCursor | None, limit: int) -> list[Row]:
-        """As `page`, but rows (every column of Generation, by name) rather than objects: an
-        export of 100,000 videos builds none."""
-        return await self._db.fetchall(*_log_query(f, after, limit))
+        """As `page`, but rows rather than objects (an export of 100,000 videos builds none):
+        every column of Generation by name, and from the ledger `held` (what the request
+        reserved) and `charged` (what it costs in the end, refunds and moderators' refunds
+        counted); both NULL for a request that never held anything."""
+        return await self._db.fetchall(*_log_query(f, after, limit, with_charges=True))
 
     async def by_task_id(self, guild_id: int, task_id: str) -> Generation | None:
         """The server's generation with this EvoLink task id."""
@@ -89,7 +91,18 @@ class History:
         return Generation.from_row(row) if row is not None else None
 
 
-def _log_query(f: LogFilter, after: LogCursor | None, limit: int) -> tuple[Any, ...]:
+# What a generation held and what it costs in the end (ledger signs: spending is negative).
+_CHARGES = """,
+    (SELECT -SUM(amount) FROM credit_ledger
+      WHERE generation_id = generations.id AND kind = 'reserve') AS held,
+    (SELECT -SUM(amount) FROM credit_ledger
+      WHERE generation_id = generations.id AND kind IN ('reserve', 'settle', 'refund'))
+      AS charged"""
+
+
+def _log_query(
+    f: LogFilter, after: LogCursor | None, limit: int, *, with_charges: bool = False
+) -> tuple[Any, ...]:
     conds: list[str] = ["guild_id = ?"]
     params: list[Any] = [f.guild_id]
     if f.user_id is not None:
@@ -108,6 +121,7 @@ def _log_query(f: LogFilter, after: LogCursor | None, limit: int) -> tuple[Any, 
     if after is not None:
         conds.append("(requested_at, id) < (?, ?)")
         params.extend(after)
-    sql = f"""SELECT {_COLUMNS} FROM generations WHERE {" AND ".join(conds)}
+    charges = _CHARGES if with_charges else ""
+    sql = f"""SELECT {_COLUMNS}{charges} FROM generations WHERE {" AND ".join(conds)}
               ORDER BY requested_at DESC, id DESC LIMIT ?"""
     return (sql, *params, limit)

@@ -28,6 +28,19 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class VideoCharge:
+    """What one of a member's videos did to their credits: what its request held (the
+    reservation), and what it costs now (what is still held while it is made; its final
+    charge once it is over)."""
+
+    generation_id: int
+    status: str
+    requested_at: float
+    held: float
+    cost: float
+
+
+@dataclass(frozen=True)
 class LimitOverrides:
     """A server's own limits, as stored: None where the .env value applies. A negative
     default_credits or guild_cap means unlimited (see bot/credits.py)."""
@@ -204,9 +217,12 @@ class Ledger:
             return None
         return float(row[0]), float(row[1])
 
-    async def member_totals(self, guild_id: int, user_id: int, since: float) -> tuple[float, float]:
+    async def member_totals(
+        self, guild_id: int, user_id: int, since: float
+    ) -> tuple[float, float, float]:
         """In one read, without the write lock: the member's total since `since` (as
-        member_total_since) and what their requests in progress hold (negative)."""
+        member_total_since), what their requests in progress hold (negative), and what
+        moderators granted (positive) or took (negative) since `since`."""
         row = await self._db.fetchone(
             """SELECT
                  (SELECT COALESCE(SUM(amount), 0) FROM credit_ledger
@@ -214,16 +230,43 @@ class Ledger:
                  (SELECT COALESCE(SUM(l.amount), 0) FROM credit_ledger l
                    JOIN generations g ON g.id = l.generation_id
                    WHERE g.guild_id = ? AND g.user_id = ?
-                     AND g.status IN ('queued', 'requested', 'submitted', 'running'))""",
-            guild_id, user_id, since, guild_id, user_id,
+                     AND g.status IN ('queued', 'requested', 'submitted', 'running')),
+                 (SELECT COALESCE(SUM(amount), 0) FROM credit_ledger
+                   WHERE guild_id = ? AND user_id = ? AND charged_at >= ?
+                     AND kind IN ('grant', 'take'))""",
+            guild_id, user_id, since, guild_id, user_id, guild_id, user_id, since,
         )  # fmt: skip
-        return (float(row[0]), float(row[1])) if row else (0.0, 0.0)
+        return (float(row[0]), float(row[1]), float(row[2])) if row else (0.0, 0.0, 0.0)
 
-    async def recent(self, guild_id: int, user_id: int, limit: int) -> list[LedgerEntry]:
-        """The member's latest rows, newest first."""
+    async def video_charges(self, guild_id: int, user_id: int, limit: int) -> list[VideoCharge]:
+        """The member's latest videos that held credits, newest first, each with what it held
+        and what it costs (see VideoCharge)."""
         rows = await self._db.fetchall(
-            """SELECT id, kind, amount, generation_id, moderator_id, reason, created_at
-               FROM credit_ledger WHERE guild_id = ? AND user_id = ?
+            """SELECT g.id, g.status, g.requested_at,
+                 (SELECT COALESCE(-SUM(amount), 0) FROM credit_ledger
+                   WHERE generation_id = g.id AND kind = 'reserve'),
+                 (SELECT COALESCE(-SUM(amount), 0) FROM credit_ledger
+                   WHERE generation_id = g.id AND kind IN ('reserve', 'settle', 'refund'))
+               FROM generations g
+               WHERE g.guild_id = ? AND g.user_id = ?
+                 AND EXISTS (SELECT 1 FROM credit_ledger WHERE generation_id = g.id)
+               ORDER BY g.requested_at DESC, g.id DESC LIMIT ?""",
+            guild_id, user_id, limit,
+        )  # fmt: skip
+        return [
+            VideoCharge(int(r[0]), str(r[1]), float(r[2]), float(r[3]) + 0.0, float(r[4]) + 0.0)
+            for r in rows
+        ]
+
+    async def recent(
+        self, guild_id: int, user_id: int, limit: int, *, adjustments_only: bool = False
+    ) -> list[LedgerEntry]:
+        """The member's latest rows, newest first (`adjustments_only`: moderators' grants and
+        takes only)."""
+        kinds = "AND kind IN ('grant', 'take')" if adjustments_only else ""
+        rows = await self._db.fetchall(
+            f"""SELECT id, kind, amount, generation_id, moderator_id, reason, created_at
+               FROM credit_ledger WHERE guild_id = ? AND user_id = ? {kinds}
                ORDER BY id DESC LIMIT ?""",
             guild_id, user_id, limit,
         )  # fmt: skip

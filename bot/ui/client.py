@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -27,13 +28,16 @@ from bot.instruments import NO_INSTRUMENTS, Instruments
 from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
+from bot.refusal import Hint
 from bot.request_budget import RequestBudget
 from bot.schedule import FixedSchedule, PredictedSchedule, Schedule
 from bot.settings import Settings
 from bot.store import Claimant, Clock, Store, open_store
+from bot.store.bot_state import COMMANDS_GUILD
 from bot.tracker import Tracker
 from bot.ui import render
 from bot.ui.budgeted_http import spend_budget
+from bot.ui.command_permissions import CommandPermissions
 from bot.ui.delivery import DiscordNotifier, MessageButtons
 from bot.ui.discord_limits import CONTENT, clip_text
 from bot.ui.i18n import AnyLocale, Translator, command_text, listing, option_label, t
@@ -56,6 +60,8 @@ EXTENSIONS = (
 )
 WARN_EVERY = 3600.0  # seconds between two mod-log warnings of one kind in one server
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight requests and the tracker's pass to finish
+REMEMBERED_INTERACTIONS = 10_000  # ids kept to know a replayed interaction (minutes of traffic)
+ADMITTED = "evl-admitted"  # marks an interaction (its `extras`) as the copy being handled
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -94,7 +100,8 @@ def error_text(error: Exception, locale: discord.Locale | str | None) -> str:
 def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
     """A refusal's values (bot/refusal.py) with `option` (an option's name) and `choices` (a
     tuple of choice names) as the reader's Discord shows them, `period` and `daily, weekly` in
-    English, and `when` (seconds since the epoch) as a Discord timestamp relative to now."""
+    English, `when` (seconds since the epoch) as a Discord timestamp relative to now, and `hint`
+    (a Hint) as its own sentence."""
     shown = dict(values)
     when = values.get("when")
     if isinstance(when, int | float):
@@ -104,6 +111,9 @@ def as_shown(values: dict[str, object], locale: AnyLocale) -> dict[str, object]:
     choices = values.get("choices")
     if isinstance(choices, tuple):
         shown["choices"] = listing(locale, (command_text(str(c), locale) for c in choices))
+    hint = values.get("hint")
+    if isinstance(hint, Hint):
+        shown["hint"] = t(hint.key, locale, **as_shown(hint.values, locale))
     return shown
 
 
@@ -224,6 +234,7 @@ class VideoBot(commands.Bot):
         self.callbacks: CallbackServer | None = None
         self.closing = False
         self._requests: set[asyncio.Task[Any]] = set()
+        self._admitted: OrderedDict[int, None] = OrderedDict()  # interaction ids, newest last
         self._background: set[asyncio.Task[None]] = set()
         self._key_refused_reported = False
         self._warned: dict[tuple[int, str], float] = {}
@@ -238,6 +249,7 @@ class VideoBot(commands.Bot):
         self._stop_counting_rate_limits: Callable[[], None] = lambda: None
         # the cogs that answer the buttons under status and result messages supply them
         self.buttons = MessageButtons()
+        self.command_permissions = CommandPermissions(self, clock)
 
     @staticmethod
     def gateway_options(settings: Settings) -> dict[str, Any]:
@@ -273,7 +285,6 @@ class VideoBot(commands.Bot):
             on_outcome=lambda g, withheld: self.modlog.post_outcome(g, withheld=withheld),
             on_undeliverable=self.modlog.post_undelivered,
             record_route=self.store.generations.set_delivery_route,
-            congested=lambda: self.budget.congested,
         )  # fmt: skip
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock
@@ -358,6 +369,12 @@ class VideoBot(commands.Bot):
             user, user.id if user else "?", len(self.guilds), invite_url(client_id),
         )  # fmt: skip
 
+    async def on_raw_app_command_permissions_update(
+        self, payload: discord.RawAppCommandPermissionsUpdateEvent
+    ) -> None:
+        """A server's admins changed who may use a command (Server Settings → Integrations)."""
+        self.command_permissions.changed(payload.guild.id, payload.target_id, payload.permissions)
+
     async def on_resumed(self) -> None:
         self.gateway_connected = True
 
@@ -365,7 +382,13 @@ class VideoBot(commands.Bot):
         self.gateway_connected = False
 
     async def admit(self, interaction: discord.Interaction[VideoBot]) -> bool:
-        """Refuse new work while closing; otherwise let close() wait for this interaction."""
+        """Refuse new work while closing, and a second copy of an interaction (the gateway
+        replays events after a lost connection: /video decides before it answers, so a copy
+        would otherwise be admitted, and charged, again); otherwise let close() wait for it."""
+        if self._seen_before(interaction):
+            log.warning("interaction %s already answered (a replayed interaction?)",
+                        interaction.id)  # fmt: skip
+            return False
         if self.closing:
             await reply_privately(interaction, t("error.closing", interaction.locale))
             return False
@@ -374,6 +397,18 @@ class VideoBot(commands.Bot):
             self._requests.add(current)
             current.add_done_callback(self._requests.discard)
         return True
+
+    def _seen_before(self, interaction: discord.Interaction[VideoBot]) -> bool:
+        """Whether another copy of this interaction (same id) came first."""
+        if interaction.extras.get(ADMITTED):
+            return False  # this very copy, asked again (the tree's check, then the command)
+        if interaction.id in self._admitted:
+            return True
+        interaction.extras[ADMITTED] = True
+        self._admitted[interaction.id] = None
+        while len(self._admitted) > REMEMBERED_INTERACTIONS:
+            self._admitted.popitem(last=False)
+        return False
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run side work (mod-log posts) without making the member wait; errors are logged."""
@@ -389,14 +424,33 @@ class VideoBot(commands.Bot):
         task.add_done_callback(self._background.discard)
 
     async def sync_commands(self) -> None:
+        """Register the commands so that each server sees each once: everywhere, or, with
+        DISCORD_GUILD_ID, in that server only (they appear there at once). The server they were
+        registered in last is remembered, so that a change of the setting removes the copies
+        left there."""
+        target = self.settings.discord_guild_id
         try:
-            await self.tree.sync()
-            if self.settings.discord_guild_id is not None:
-                guild = discord.Object(self.settings.discord_guild_id)
+            remembered = await self.store.state.get(COMMANDS_GUILD)
+            if target is None:
+                await self.tree.sync()
+            else:
+                guild = discord.Object(target)
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
+                await self.http.bulk_upsert_global_commands(self.application_id or 0, [])
+            if remembered is not None and int(remembered) != target:
+                await self._remove_commands_from(int(remembered))
+            await self.store.state.put(COMMANDS_GUILD, None if target is None else str(target))
         except discord.HTTPException as exc:
             log.error("could not register the slash commands with Discord: %s", exc)
+
+    async def _remove_commands_from(self, guild_id: int) -> None:
+        """The copies registered in a server by an earlier DISCORD_GUILD_ID."""
+        try:
+            await self.http.bulk_upsert_guild_commands(self.application_id or 0, guild_id, [])
+            log.info("removed the commands registered in server %s before", guild_id)
+        except (discord.Forbidden, discord.NotFound) as exc:  # the bot left it: nothing to see
+            log.info("server %s's commands were not removed (%s)", guild_id, exc)
 
     async def check_evolink_key(self) -> None:
         """Tell the owner at start, in the log, whether EvoLink accepts the key."""

@@ -5,17 +5,24 @@ after the 15-minute interaction token has expired and after a restart. A deliver
 nonce derived from the generation id: if the bot dies between sending and recording it, the
 repeated send returns the message Discord already has instead of posting it twice.
 
+One message per video: when the result is posted, the status message that followed the request
+is deleted, so a busy channel shows each video once, with one mention of the member who asked. A
+failure is not the channel's business: the member is told privately while their interaction
+still works (an ephemeral follow-up), else by a short message that names no prompt.
+
 Every text is in the requester's language (the `locale` stored with the request), public
 deliveries included: it is their video.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aiohttp
@@ -26,7 +33,7 @@ from bot.busy_line import Place
 from bot.logcontext import about_generation
 from bot.store import Clock, Generation
 from bot.tracker import Delivery, DeliveryFailed
-from bot.ui import render
+from bot.ui import render, unrecorded
 from bot.ui.i18n import t
 from bot.ui.throttle import EditThrottle
 
@@ -35,7 +42,6 @@ log = logging.getLogger(__name__)
 INTERACTION_LIFETIME = 14 * 60.0  # a little under Discord's 15 minutes
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
 DOWNLOAD_TIMEOUT = 60.0
-FOLLOWUP_SEARCH = 50  # latest channel messages searched for an unrecorded follow-up
 DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
 ButtonsFor = Callable[[Generation], discord.ui.View | None]
@@ -86,6 +92,13 @@ def note_nonce(generation_id: int) -> str:
     return f"evl-note-{generation_id}"
 
 
+@dataclass(frozen=True)
+class Remembered:
+    seen: float
+    interaction: discord.Interaction[Any]
+    shows_status: bool  # the status is the interaction's own (private) message
+
+
 class DiscordNotifier:
     def __init__(
         self,
@@ -99,11 +112,10 @@ class DiscordNotifier:
         on_outcome: Outcome | None = None,
         on_undeliverable: GaveUp | None = None,
         record_route: RecordRoute | None = None,
-        congested: Callable[[], bool] = lambda: False,
     ) -> None:
         self._client = client
         self._clock = clock
-        self._interactions: OrderedDict[int, tuple[float, discord.Interaction[Any]]] = OrderedDict()
+        self._interactions: OrderedDict[int, Remembered] = OrderedDict()
         self._throttle = EditThrottle(clock)
         self._videos = videos
         self._buttons = buttons or MessageButtons()
@@ -112,50 +124,64 @@ class DiscordNotifier:
         self._on_outcome = on_outcome  # e.g. the mod-log post
         self._on_undeliverable = on_undeliverable  # (generation, why, where the note went)
         self._record_route = record_route  # remembers a fallback while it is tried
-        self._congested = congested  # requests wait for Discord's global limit (the bot token)
 
     def remember_interaction(
-        self, generation_id: int, interaction: discord.Interaction[Any]
+        self,
+        generation_id: int,
+        interaction: discord.Interaction[Any],
+        *,
+        shows_status: bool = False,
     ) -> None:
-        """Keep a fresh interaction for follow-ups while its token still works."""
+        """Keep a fresh interaction while its token still works: to tell the member privately
+        (and, `shows_status`, to edit the status where it is the interaction's own message)."""
         now = self._clock()
         while self._interactions:
-            oldest_id, (seen, _) = next(iter(self._interactions.items()))
-            if now - seen < INTERACTION_LIFETIME:
+            oldest_id, oldest = next(iter(self._interactions.items()))
+            if now - oldest.seen < INTERACTION_LIFETIME:
                 break
             del self._interactions[oldest_id]
-        self._interactions[generation_id] = (now, interaction)
+        self._interactions[generation_id] = Remembered(now, interaction, shows_status)
+
+    def _fresh(self, generation_id: int) -> Remembered | None:
+        entry = self._interactions.get(generation_id)
+        if entry is None or self._clock() - entry.seen >= INTERACTION_LIFETIME:
+            return None
+        return entry
 
     def _fresh_interaction(self, generation_id: int) -> discord.Interaction[Any] | None:
-        entry = self._interactions.get(generation_id)
-        if entry is None or self._clock() - entry[0] >= INTERACTION_LIFETIME:
-            return None
-        return entry[1]
+        entry = self._fresh(generation_id)
+        return entry.interaction if entry is not None else None
 
     @about_generation
     async def progress(self, generation: Generation) -> None:
         """A progress edit, skipped when the channel is busy (the next poll brings a newer one).
         A waiting request's place in the queue has no next poll: that edit goes out anyway."""
-        if generation.status_message_id is None:
+        if generation.status_message_id is not None:
+            message_id = generation.status_message_id
+        elif (entry := self._fresh(generation.id)) is not None and entry.shows_status:
+            message_id = -generation.id  # the interaction's own message: no id of its own here
+        else:
             return
         correction = generation.status == "queued"
-        if self._throttle.allow(
-            generation.channel_id, generation.status_message_id, correction=correction
-        ):
+        if self._throttle.allow(generation.channel_id, message_id, correction=correction):
             await self._edit_status(generation)
 
     @about_generation
     async def deliver(self, generation: Generation) -> Delivery:
         if self._withhold is not None and await self._withhold(generation):
+            await self._remove_status(generation)
             await self._report(generation, withheld=True)
             return Delivery("withheld", None)
-        await self._edit_status(generation)
-        video = await self._fetch_video(generation)
-        try:
-            delivery = await self._send_everywhere(generation, video)
-        finally:
-            if video is not None:
-                video.close()
+        if generation.status == "completed":
+            video = await self._fetch_video(generation)
+            try:
+                delivery = await self._send_everywhere(generation, video)
+            finally:
+                if video is not None:
+                    video.close()
+        else:
+            delivery = await self._tell_failure(generation)
+        await self._remove_status(generation, besides=delivery.message_id)
         await self._report(generation, withheld=False)
         return delivery
 
@@ -206,84 +232,98 @@ class DiscordNotifier:
             log.exception("could not report the outcome of generation %s", generation.id)
 
     async def _send_everywhere(self, g: Generation, video: media.Video | None) -> Delivery:
-        """Channel first, then a follow-up while the interaction is fresh, then a DM. While
-        requests wait for the bot token's budget (Discord's global limit, every process's), the
-        follow-up comes first: an interaction's own token does not spend that budget.
+        """Channel first, then a follow-up while the interaction is fresh, then a DM.
 
         A fallback is recorded (`record_route`) before it is tried and cleared if it fails. One
         still recorded means the bot stopped while sending it: the video may be there already,
         so the delivery resumes on that route rather than posting again in the channel."""
         if g.delivery_route == "followup":
-            found = await self._find_followup(g)
+            found = await unrecorded.find_followup(self._client, g)
             if found is not None:
-                return Delivery("followup", found)
+                return Delivery("followup", found, attached=None)
         if g.delivery_route is None:
-            interaction = self._fresh_interaction(g.id)
-            if interaction is not None and self._congested():
-                # the channel would wait for the bot token's budget: the member's interaction
-                # does not spend it (its follow-up carries no nonce: the route is recorded)
-                delivered = await self._followup(g, video, interaction)
-                if delivered is not None:
-                    return delivered
-                interaction = None  # tried: the channel, then a direct message
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
-                message = await self._send(channel, g, video)
-                return Delivery("channel", message.id)
+                message, attached = await self._send(channel, g, video)
+                return Delivery("channel", message.id, attached)
             except (discord.Forbidden, discord.NotFound) as exc:
                 log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
             except DISCORD_ERRORS as exc:
                 raise DeliveryFailed(f"channel send failed: {exc}") from exc
 
+            interaction = self._fresh_interaction(g.id)
             if interaction is not None:
-                delivered = await self._followup(g, video, interaction)
-                if delivered is not None:
-                    return delivered
+                await self._route(g, "followup")
+                try:
+                    message = await interaction.followup.send(
+                        **self._message(g, video, link_only=video is None), wait=True
+                    )
+                    return Delivery("followup", message.id, video is not None)
+                except DISCORD_ERRORS as exc:
+                    log.warning("follow-up for generation %s failed (%s)", g.id, exc)
 
         await self._route(g, "dm")  # the DM carries the nonce: sent twice, it is posted once
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
-            message = await self._send(dm, g, video, note=note)
-            return Delivery("dm", message.id)
+            message, attached = await self._send(dm, g, video, note=note)
+            return Delivery("dm", message.id, attached)
         except DISCORD_ERRORS as exc:
             await self._route(g, None)
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
 
-    async def _followup(
-        self, g: Generation, video: media.Video | None, interaction: discord.Interaction[Any]
-    ) -> Delivery | None:
-        """The video as a follow-up of the member's interaction; None if that failed."""
-        await self._route(g, "followup")
+    async def _tell_failure(self, g: Generation) -> Delivery:
+        """A video that was not made: privately while the member's interaction still works,
+        else in the channel without the prompt, else by direct message. As with a video, a
+        route still recorded after a restart is not tried again: the direct message is next."""
+        if g.delivery_route is None:
+            interaction = self._fresh_interaction(g.id)
+            if interaction is not None:
+                await self._route(g, "ephemeral")
+                try:
+                    message = await interaction.followup.send(
+                        **self._failure(g, private=True), ephemeral=True, wait=True
+                    )
+                    return Delivery("ephemeral", message.id)
+                except DISCORD_ERRORS as exc:
+                    log.info("private notice of generation %s failed (%s)", g.id, exc)
+                await self._route(g, None)
+            channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+            try:
+                sent = await channel.send(**self._failure(g), nonce=delivery_nonce(g.id))
+                return Delivery("channel", sent.id)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.warning("cannot post in channel %s (%s)", g.channel_id, exc)
+            except DISCORD_ERRORS as exc:
+                raise DeliveryFailed(f"channel send failed: {exc}") from exc
+        await self._route(g, "dm")
         try:
-            message = await interaction.followup.send(
-                **self._message(g, video, link_only=video is None), wait=True
-            )
-            return Delivery("followup", message.id)
+            dm = await self._client.create_dm(discord.Object(g.user_id))
+            note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
+            notice = self._failure(g, private=True, note=note)
+            sent = await dm.send(**notice, nonce=delivery_nonce(g.id))
+            return Delivery("dm", sent.id)
         except DISCORD_ERRORS as exc:
-            log.warning("follow-up for generation %s failed (%s)", g.id, exc)
-        await self._route(g, None)
-        return None
+            await self._route(g, None)
+            raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    def _failure(
+        self, g: Generation, *, private: bool = False, note: str | None = None
+    ) -> dict[str, Any]:
+        """Why the video was not made, with the buttons to try again; the prompt and settings
+        only where nobody but the member reads them (`private`)."""
+        content, embed = render.failure_notice(g, private=private, note=note, locale=g.locale)
+        kwargs: dict[str, Any] = {"content": content, "allowed_mentions": only_mention(g.user_id)}
+        if embed is not None:
+            kwargs["embed"] = embed
+        view = self._buttons.result(g)
+        if view is not None:
+            kwargs["view"] = view
+        return kwargs
 
     async def _route(self, g: Generation, route: str | None) -> None:
         if self._record_route is not None:
             await self._record_route(g.id, route)
-
-    async def _find_followup(self, g: Generation) -> int | None:
-        """A follow-up the bot may have posted before it stopped: follow-ups carry no nonce, so
-        look for it among the channel's latest messages (by the bot, naming the task)."""
-        if not g.task_id or self._client.user is None:
-            return None
-        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
-        try:
-            async for message in channel.history(limit=FOLLOWUP_SEARCH):
-                if message.author.id == self._client.user.id and any(
-                    g.task_id in (embed.footer.text or "") for embed in message.embeds
-                ):
-                    return message.id
-        except DISCORD_ERRORS as exc:
-            log.warning("could not look for generation %s's follow-up (%s)", g.id, exc)
-        return None
 
     async def _send(
         self,
@@ -291,19 +331,22 @@ class DiscordNotifier:
         g: Generation,
         video: media.Video | None,
         note: str | None = None,
-    ) -> discord.Message:
+    ) -> tuple[discord.Message, bool]:
+        """The message, and whether it carries the file."""
         if video is not None:
             try:
-                return await target.send(
+                message = await target.send(
                     **self._message(g, video, note=note), nonce=delivery_nonce(g.id)
                 )
+                return message, True
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != 40005:  # too large for this channel
                     raise
                 log.info("video %s too large to upload here; sending the link", g.id)
-        return await target.send(
+        message = await target.send(
             **self._message(g, None, note=note, link_only=True), nonce=delivery_nonce(g.id)
         )
+        return message, False
 
     def _message(
         self,
@@ -337,6 +380,44 @@ class DiscordNotifier:
             g.result_url, max_bytes=limit, max_seconds=DOWNLOAD_TIMEOUT
         )
 
+    async def _remove_status(self, g: Generation, besides: int | None = None) -> None:
+        """The outcome is out: the status message goes, so the channel shows the video once.
+        Best effort: one that cannot be deleted is brought to its final state instead. One the
+        bot posted but did not get to record (it stopped in between) is looked for; `besides`:
+        the message that delivered the outcome."""
+        entry = self._fresh(g.id)
+        status_id = g.status_message_id
+        if status_id is None:
+            if entry is not None:
+                if entry.shows_status:
+                    try:
+                        await entry.interaction.delete_original_response()
+                    except DISCORD_ERRORS as exc:
+                        log.info("private status of generation %s not removed: %s", g.id, exc)
+                return
+            status_id = await unrecorded.find_status(
+                self._client, g, besides=besides, buttons=self._status_button_ids(g)
+            )
+            if status_id is None:
+                return
+        channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
+        try:
+            await channel.get_partial_message(status_id).delete()
+            return
+        except discord.NotFound:
+            return  # gone already (a repeated delivery, or someone removed it)
+        except DISCORD_ERRORS as exc:
+            log.info("status message of generation %s not deleted: %s", g.id, exc)
+        await self._edit_status(g)
+
+    def _status_button_ids(self, g: Generation) -> list[str]:
+        """The custom ids under the status of `g` while it waited its turn (it then had no task
+        to name)."""
+        view = self._buttons.status(dataclasses.replace(g, status="queued"))
+        if view is None:
+            return []
+        return [str(item.custom_id) for item in view.children if hasattr(item, "custom_id")]
+
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
         place = None
@@ -350,16 +431,14 @@ class DiscordNotifier:
             locale=generation.locale,
         )
         view = self._buttons.status(generation)
-        interaction = self._fresh_interaction(generation.id)
-        if interaction is not None:
-            try:
-                await interaction.edit_original_response(content=None, embed=embed, view=view)
-                return
-            except DISCORD_ERRORS as exc:
-                log.info(
-                    "status of generation %s not edited via the interaction: %s", generation.id, exc
-                )
         if generation.status_message_id is None:
+            entry = self._fresh(generation.id)
+            if entry is None or not entry.shows_status:
+                return
+            try:
+                await entry.interaction.edit_original_response(content=None, embed=embed, view=view)
+            except DISCORD_ERRORS as exc:
+                log.info("private status of generation %s not edited: %s", generation.id, exc)
             return
         channel = self._client.get_partial_messageable(
             generation.channel_id, guild_id=generation.guild_id

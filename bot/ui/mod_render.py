@@ -11,13 +11,16 @@ from __future__ import annotations
 import discord
 
 from bot.credits import fmt
+from bot.export import COLUMNS as EXPORT_COLUMNS
+from bot.export import Wording
+from bot.export import message_link as posted_message_link
 from bot.moderation import NOT_CHECKED, WIDENED, AuditEntry, Ban, BlockRule, LogFilter
 from bot.request import ASPECT_RATIO, DURATION, QUALITY
 from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui.discord_limits import clip_text, fit_embed
 from bot.ui.i18n import AnyLocale, listing, option_label, t, tn
-from bot.ui.render import clip, inert_link, parameters_line, task_failure_text
+from bot.ui.render import LINK_LIFETIME, clip, inert_link, parameters_line, task_failure_text
 
 COLOR_MOD = discord.Colour.dark_teal()
 COLOR_REQUEST = discord.Colour.blurple()
@@ -31,7 +34,8 @@ STATUS_LABELS = {s: t(f"log.status.{s}") for s in STATUSES}  # English; status_l
 ACTIONS = ("ban", "unban", "blocklist_add", "blocklist_remove", "config", "grant", "limit",
            "refund")  # fmt: skip
 #: Where a result went (generations.delivered_via), each with its "modview.via.<route>" text.
-ROUTES = ("channel", "dm", "followup", "interaction", "withheld", "withdrawn", "undeliverable")
+ROUTES = ("channel", "dm", "followup", "ephemeral", "interaction", "withheld", "withdrawn",
+          "undeliverable")  # fmt: skip
 #: The details the audit trail stores ("audit.detail.<name>"); others are /videomod options.
 DETAIL_NAMES = ("amount", "allowance", "target", "credits", "generation", "limits", "reset")
 
@@ -74,16 +78,61 @@ def video_link(url: str, limit: int = 1024, locale: AnyLocale = None) -> str:
     return text if len(text) <= limit else t("log.link_too_long", locale)
 
 
-def outcome_line(
-    g: Generation, *, for_member: bool = False, limit: int = 1024, locale: AnyLocale = None
+def message_link(g: Generation) -> str | None:
+    """The address of the message a video was posted in, where the server has one."""
+    return posted_message_link(g.guild_id, g.channel_id, g.delivery_message_id, g.delivered_via)
+
+
+def where_to_find(
+    g: Generation, now: float, *, limit: int = 1024, locale: AnyLocale = None
 ) -> str | None:
-    if g.status == "completed" and g.result_url:
-        return video_link(g.result_url, limit, locale)
+    """Where a finished video can still be watched: the message it was posted in (and whether
+    its file is there), EvoLink's link while it is valid (a day), or that neither exists any
+    more. None for a video that was not made."""
+    if g.status != "completed":
+        return None
+    parts: list[str] = []
+    posted = message_link(g)
+    if posted is not None:
+        parts.append(t("log.posted.file" if g.delivered_file else "log.posted", locale, url=posted))
+    elif g.delivered_via == "dm":
+        parts.append(t("log.sent_dm.file" if g.delivered_file else "log.sent_dm", locale))
+    expires = (g.finished_at or g.requested_at) + LINK_LIFETIME
+    if g.result_url and now < expires:
+        link = video_link(g.result_url, limit, locale)
+        parts.append(f"{link} · {t('log.link_expires', locale, expires=ts(expires))}")
+    elif not g.delivered_file:
+        parts.append(t("log.gone", locale, expired=ts(expires)))
+    text = " · ".join(parts)
+    return text if len(text) <= limit else clip_text(parts[0], limit)
+
+
+def outcome_line(
+    g: Generation,
+    now: float,
+    *,
+    for_member: bool = False,
+    limit: int = 1024,
+    locale: AnyLocale = None,
+) -> str | None:
+    if g.status == "completed":
+        return where_to_find(g, now, limit=limit, locale=locale)
     if g.status in ("failed", "expired"):
         if for_member:
             return task_failure_text(g.error_code or g.status, None, locale)
         return t("log.error", locale, code=code(g.error_code or g.status, 60))
     return None
+
+
+def export_wording(locale: AnyLocale = None) -> Wording:
+    """The CSV export's header and values in the moderator's language."""
+    return Wording(
+        header={column: t(f"export.column.{column}", locale) for column in EXPORT_COLUMNS},
+        statuses={status: t(f"log.status.{status}", locale) for status in STATUSES},
+        yes=t("export.yes", locale),
+        no=t("export.no", locale),
+        random_seed=t("modview.random", locale),
+    )
 
 
 def filters_text(f: LogFilter, status_name: str | None, locale: AnyLocale = None) -> str:
@@ -102,7 +151,9 @@ def filters_text(f: LogFilter, status_name: str | None, locale: AnyLocale = None
 ENTRY_LIMIT = 850  # six entries and the headers stay under Discord's 6000 per embed
 
 
-def _entry(g: Generation, *, with_member: bool, locale: AnyLocale = None) -> tuple[str, str]:
+def _entry(
+    g: Generation, now: float, *, with_member: bool, locale: AnyLocale = None
+) -> tuple[str, str]:
     head = [f"<@{g.user_id}>"] if with_member else []
     head += [ts(g.requested_at), status_label(g, locale)]
     lines = [
@@ -113,7 +164,9 @@ def _entry(g: Generation, *, with_member: bool, locale: AnyLocale = None) -> tup
     if g.task_id:
         lines.append(t("footer.task", locale, task_id=code(g.task_id, 80)))
     used = sum(len(line) + 1 for line in lines)
-    outcome = outcome_line(g, for_member=not with_member, limit=ENTRY_LIMIT - used, locale=locale)
+    outcome = outcome_line(
+        g, now, for_member=not with_member, limit=ENTRY_LIMIT - used, locale=locale
+    )
     if outcome:
         lines.append(outcome)
     return f"#{g.id}", clip_text("\n".join(lines), ENTRY_LIMIT)
@@ -125,13 +178,15 @@ def log_embed(
     title: str,
     description: str,
     page: int,
+    now: float,
     with_member: bool = True,
     locale: AnyLocale = None,
 ) -> discord.Embed:
-    """A page of the log; `locale`: the reader's language (a member reading /videos)."""
+    """A page of the log; `locale`: the reader's language (a member reading /videos); `now`:
+    for what is still valid (EvoLink's links last a day)."""
     embed = discord.Embed(title=title, description=description, colour=COLOR_MOD)
     for g in items:
-        name, value = _entry(g, with_member=with_member, locale=locale)
+        name, value = _entry(g, now, with_member=with_member, locale=locale)
         embed.add_field(name=name, value=value, inline=False)
     if not items:
         embed.add_field(
@@ -144,7 +199,9 @@ def log_embed(
 SHOW_PROMPT_LIMIT = 2000  # with every other field at its longest, the embed stays under 6000
 
 
-def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.Embed, bool]:
+def generation_embed(
+    g: Generation, now: float, locale: AnyLocale = None
+) -> tuple[discord.Embed, bool]:
     """One generation in full; the flag says the prompt was too long and needs a file."""
 
     def say(key: str, **values: object) -> str:
@@ -159,7 +216,10 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
     )
     where = say("member_in", member=f"<@{g.user_id}>", channel=f"<#{g.channel_id}>")
     embed.add_field(name=say("member"), value=where)
-    embed.add_field(name=say("status"), value=f"{status_label(g, locale)} ({g.progress}%)")
+    status = status_label(g, locale)
+    if g.status in ("submitted", "running"):  # a finished video's progress says nothing
+        status = f"{status} ({g.progress}%)"
+    embed.add_field(name=say("status"), value=status)
     embed.add_field(name=say("credits"), value=_credits_detail(g, locale))
     if g.negative_prompt:
         embed.add_field(
@@ -198,10 +258,9 @@ def generation_embed(g: Generation, locale: AnyLocale = None) -> tuple[discord.E
         text += clip(g.error_message, 400) if g.error_message else ""
         text += f"\n{task_failure_text(g.error_code or g.status, None, locale)}"
         embed.add_field(name=say("error"), value=text, inline=False)
-    if g.result_url:
-        embed.add_field(
-            name=say("video"), value=video_link(g.result_url, locale=locale), inline=False
-        )
+    found = where_to_find(g, now, locale=locale)
+    if found:
+        embed.add_field(name=say("video"), value=found, inline=False)
     task = g.task_id or say("not_started")
     embed.set_footer(text=say("footer", task_id=task, id=g.id))
     return fit_embed(embed), too_long
@@ -248,7 +307,7 @@ def _details_text(e: AuditEntry, locale: AnyLocale = None) -> str:
     if "pattern" in d:
         return t("modview.entry", locale, entry=code(str(d["pattern"]), 210))
     text = " · ".join(
-        f"{clip(_detail_name(str(k), locale), 40)}: {clip(_detail_value(v, locale), 100)}"
+        f"{clip(_detail_name(str(k), locale), 40)}: {_detail_value(str(k), v, d, locale)}"
         for k, v in d.items()
     )
     return clip_text(text, 300)
@@ -260,24 +319,46 @@ def _detail_name(name: str, locale: AnyLocale) -> str:
     return option_label(name, locale)
 
 
-def _detail_value(value: object, locale: AnyLocale) -> str:
-    """A stored detail as it reads (in English: exactly as Python writes it)."""
+def _detail_value(name: str, value: object, details: dict[str, object], locale: AnyLocale) -> str:
+    """A stored detail as a moderator reads it: numbers as people write them (an amount taken
+    without its sign: the action says "took"), a member or role as their mention, a video by
+    its number, a server's limits one by one."""
+    if name == "target" and isinstance(value, int):
+        return f"<@&{value}>" if details.get("allowance") == "role" else f"<@{value}>"
+    if name == "generation" and isinstance(value, int):
+        return f"#{value}"
+    if name == "amount" and isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt(abs(value))
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{clip(_detail_name(str(k), locale), 40)}: {_limit_value(str(k), v, locale)}"
+            for k, v in value.items()
+        )
+    return _plain(value, locale)
+
+
+def _limit_value(name: str, value: object, locale: AnyLocale) -> str:
+    """One of a server's limits as it was set: a negative allowance or cap is unlimited."""
+    if name in ("default_credits", "guild_cap") and isinstance(value, int | float):
+        if value < 0:
+            return t("modcredits.unlimited", locale)
+    if name == "cooldown" and isinstance(value, int | float) and not isinstance(value, bool):
+        return t("limits.seconds", locale, seconds=fmt(value))
+    if value in CREDIT_PERIODS:
+        return t(f"limits.period.{value}", locale)
+    return _plain(value, locale)
+
+
+def _plain(value: object, locale: AnyLocale) -> str:
     if isinstance(value, bool):
         return t(f"audit.value.{value}", locale)
-    if isinstance(value, dict):
-        pairs = (f"{_detail_name(str(k), locale)!r}: {_inner(v, locale)}" for k, v in value.items())
-        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, int | float):
+        return fmt(value)
     if value in ("member", "role"):  # whose allowance
         return option_label(str(value), locale)
     if value == "default":
         return t("audit.value.default", locale)
-    return str(value)
-
-
-def _inner(value: object, locale: AnyLocale) -> str:
-    if value in CREDIT_PERIODS:
-        return repr(t(f"limits.period.{value}", locale))
-    return repr(value)
+    return clip(str(value), 100)
 
 
 def audit_description(

@@ -159,6 +159,7 @@ def status_embed(
             else:
                 value += "\n" + t("status.elapsed", locale, elapsed=elapsed)
         embed.add_field(name=status, value=value, inline=False)
+    embed.description = t("status.asked_by", locale, mention=f"<@{g.user_id}>")  # no ping
     embed.add_field(name=t("field.prompt", locale), value=_clip(g.prompt, 1000), inline=False)
     _add_request_fields(embed, g, locale)
     if g.credits_reserved is not None and g.status not in ("failed", "expired", "cancelled"):
@@ -196,6 +197,21 @@ def result_message(
         embed.description = f"{link}\n\n{embed.description}" if embed.description else link
         fit_embed(embed)
     return clip_text(content, CONTENT), embed
+
+
+def failure_notice(
+    g: Generation, *, private: bool, note: str | None = None, locale: Locale = None
+) -> tuple[str, discord.Embed | None]:
+    """Why a video was not made, and that it cost nothing. `private` (an ephemeral reply or a
+    direct message): with the prompt and settings below; else a mention and the reason only, so
+    that the channel never reads the prompt a second time (nor EvoLink's words about it)."""
+    if private:
+        reason = task_failure_text(g.error_code or g.status, g.error_message, locale)
+        content = _after_note(note, t("result.failed.private", locale, reason=reason))
+        return clip_text(content, CONTENT), result_embed(g, locale)
+    reason = task_failure_text(g.error_code or g.status, None, locale)
+    content = t("result.failed", locale, mention=f"<@{g.user_id}>", reason=reason)
+    return clip_text(content, CONTENT), None
 
 
 def _after_note(note: str | None, text: str) -> str:
