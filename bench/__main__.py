@@ -7,6 +7,7 @@
     python -m bench --sections tracking --variants single --profile /tmp/prof
     python -m bench --sections tracking --api-latency-ms 150 --discord-latency-ms 80
     python -m bench --sections backends   # SQLite vs PostgreSQL, one process (bench/backends.py)
+    python -m bench --sections scale      # 1, 2, 3 processes on one PostgreSQL (bench/scale.py)
 
 `--profile DIR` writes a cProfile (.prof and a text summary) of the measured part of every job.
 Results are in BENCHMARKS.md.
@@ -45,6 +46,7 @@ from bench.common import (
     sec,
 )
 from bench.config import OPTIONAL, SECTIONS, Config, log_note, spread3
+from bench.scale import scale
 from bench.tracking_report import crowd, short, tracking
 
 # --------------------------------------------------------------------------------------------
@@ -205,6 +207,7 @@ RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
     "restart": restart,
     "history": history,
     "backends": backends,
+    "scale": scale,
 }
 
 

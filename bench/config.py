@@ -11,8 +11,9 @@ from typing import Any
 from bench.common import Table
 
 SECTIONS = ("burst", "tracking", "short", "crowd", "restart", "history")
-# run only when asked for (--sections backends): needs PostgreSQL (bench/backends.py)
-OPTIONAL = ("backends",)
+# run only when asked for (--sections backends,scale): need PostgreSQL (bench/backends.py,
+# bench/scale.py)
+OPTIONAL = ("backends", "scale")
 #: The profiles the tracking mix draws from, in equal parts: every one that reports progress
 #: (none-until-done is measured on its own).
 MIX = ("linear", "s-curve", "stepwise", "stuck-then-done")
