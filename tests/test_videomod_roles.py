@@ -149,3 +149,22 @@ async def test_a_malformed_answer_from_discord_leaves_manage_server_to_decide(
     fake_discord.command_permissions.setdefault(GUILD_ID, {})[videomod_id(fake_discord)] = garbage
     assert (await bans(bot, fake_discord, roles=(HELPERS,))).startswith(REFUSED)
     assert ALLOWED in await bans(bot, fake_discord, permissions=MOD_PERMISSIONS)
+
+
+async def test_an_update_about_another_app_changes_nothing_here(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    """Discord tells of other apps' command permissions too (or a buggy gateway names the wrong
+    app): only this bot's own overrides decide who may use /videomod."""
+    allow(fake_discord, (HELPERS, ROLE, True))
+    assert ALLOWED in await bans(bot, fake_discord, roles=(HELPERS,))
+    for target in (videomod_id(fake_discord), APPLICATION_ID):
+        event = {
+            "id": str(target),
+            "application_id": str(APPLICATION_ID + 1),
+            "guild_id": str(GUILD_ID),
+            "permissions": [{"id": str(GUILD_ID), "type": ROLE, "permission": False}],
+        }
+        await permissions_changed(bot, event)
+    assert ALLOWED in await bans(bot, fake_discord, roles=(HELPERS,))
+    assert ALLOWED in await bans(bot, fake_discord, permissions=MOD_PERMISSIONS)

@@ -361,6 +361,8 @@ class VideoBot(commands.Bot):
         self, payload: discord.RawAppCommandPermissionsUpdateEvent
     ) -> None:
         """A server's admins changed who may use a command (Server Settings → Integrations)."""
+        if payload.application_id != self.application_id:
+            return  # another app's commands: their overrides say nothing about this bot's
         self.command_permissions.changed(payload.guild.id, payload.target_id, payload.permissions)
 
     async def on_resumed(self) -> None:
