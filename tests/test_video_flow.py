@@ -10,6 +10,7 @@ import pytest
 
 from bot.simulator import Simulator
 from bot.store import open_store
+from bot.tracker import DELIVERY_RETRY_DELAYS
 from bot.ui.client import VideoBot
 from bot.ui.render import clip
 from discord_double import (
@@ -579,3 +580,27 @@ async def test_crafted_payloads_get_a_clear_private_answer_and_cost_nothing(
     assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
     assert expected in answer["data"]["content"]
     assert creates(simulator) == [] and await bot.store.generations.get(1) is None
+
+
+async def test_a_delivery_given_up_leaves_no_running_status_and_no_evolink_words_in_public(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """Discord failed every delivery attempt, then came back for the last word: the channel
+    holds that short note only, not a status that shows the video running for ever, and not
+    what EvoLink said about the prompt."""
+    payload = video("a secret scene [[fail:odd_failure]]")
+    await dispatch(bot, payload)
+    status_id = (await status_message(bot, fake_discord))["id"]
+    fake_discord.expire_interaction(int(payload["id"]))
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=503, times=len(DELIVERY_RETRY_DELAYS) + 1)  # fmt: skip
+    await finish_all(bot, simulator, clock)
+    for delay in (*DELIVERY_RETRY_DELAYS, 3600.0):
+        clock.advance(delay)
+        await bot.tracker.run_once()
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.delivered_via == "undeliverable"
+    assert status_id in fake_discord.deleted_messages
+    [note] = public(fake_discord)
+    assert note["content"].startswith(f"<@{USER_ID}> your video could not be made.")
+    assert "odd_failure" not in note["content"] and "secret" not in str(note)

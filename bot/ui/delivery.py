@@ -188,12 +188,16 @@ class DiscordNotifier:
     async def give_up(self, generation: Generation, reason: str) -> None:
         """Every attempt failed: the outcome as plain text (no details, buttons or file: the
         parts most likely to be what failed; a link too long for the text comes alone in an
-        embed), then word to the moderators."""
+        embed), the status message removed, then word to the moderators."""
         try:
             reached = await self._note(generation)
         except Exception:
             log.exception("could not send generation %s's note", generation.id)
             reached = None
+        try:
+            await self._remove_status(generation)  # else it shows the video running for ever
+        except Exception:
+            log.exception("could not remove generation %s's status", generation.id)
         if self._on_undeliverable is None:
             return
         try:
@@ -209,9 +213,12 @@ class DiscordNotifier:
         text, link = render.result_message(g, details=False, locale=g.locale)
         embeds = [link] if link is not None else []
         mentions, nonce = only_mention(g.user_id), note_nonce(g.id)
+        public = text  # a failure: the reason only, never EvoLink's words about the prompt
+        if g.status != "completed":
+            public, _ = render.failure_notice(g, private=False, locale=g.locale)
         channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
         try:
-            await channel.send(text, embeds=embeds, allowed_mentions=mentions, nonce=nonce)
+            await channel.send(public, embeds=embeds, allowed_mentions=mentions, nonce=nonce)
             return "channel"
         except DISCORD_ERRORS as exc:
             log.info("note for generation %s not posted in the channel: %s", g.id, exc)
