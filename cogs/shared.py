@@ -233,7 +233,10 @@ async def _post_status(
         await reply.say(content, embed=embed, view=view)
         return
     bot.notifier.remember_interaction(generation.id, interaction)
-    await bot.store.generations.set_status_message(generation.id, message.id)
+    try:
+        await bot.store.generations.set_status_message(generation.id, message.id)
+    except Exception:  # the video runs all the same; its status is found when it ends
+        log.exception("status message of generation %s not recorded", generation.id)
     await reply.withdraw()
 
 

@@ -390,17 +390,16 @@ class DiscordNotifier:
     async def _remove_status(self, g: Generation, besides: int | None = None) -> None:
         """The outcome is out: the status message goes, so the channel shows the video once.
         Best effort: one that cannot be deleted is brought to its final state instead. One the
-        bot posted but did not get to record (it stopped in between) is looked for; `besides`:
-        the message that delivered the outcome."""
+        bot posted but did not get to record (it stopped in between, or the database failed) is
+        looked for; `besides`: the message that delivered the outcome."""
         entry = self._fresh(g.id)
         status_id = g.status_message_id
         if status_id is None:
-            if entry is not None:
-                if entry.shows_status:
-                    try:
-                        await entry.interaction.delete_original_response()
-                    except DISCORD_ERRORS as exc:
-                        log.info("private status of generation %s not removed: %s", g.id, exc)
+            if entry is not None and entry.shows_status:
+                try:
+                    await entry.interaction.delete_original_response()
+                except DISCORD_ERRORS as exc:
+                    log.info("private status of generation %s not removed: %s", g.id, exc)
                 return
             status_id = await unrecorded.find_status(
                 self._client, g, besides=besides, buttons=self._status_button_ids(g)
