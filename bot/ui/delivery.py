@@ -195,7 +195,10 @@ class DiscordNotifier:
             log.exception("could not send generation %s's note", generation.id)
             reached = None
         try:
-            await self._remove_status(generation)  # else it shows the video running for ever
+            # else it shows the video running for ever; not looked for when unrecorded: a
+            # post Discord made while its answers failed may be the video itself
+            if generation.status_message_id is not None:
+                await self._remove_status(generation)
         except Exception:
             log.exception("could not remove generation %s's status", generation.id)
         if self._on_undeliverable is None:
