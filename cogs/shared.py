@@ -286,12 +286,12 @@ class ResultButton(
         bot = interaction.client
         locale = interaction.locale
         generation = await bot.store.generations.get(self.generation_id)
-        if (
-            generation is None
-            or generation.user_id != interaction.user.id
-            or generation.guild_id != interaction.guild_id
-        ):
+        if generation is None or generation.user_id != interaction.user.id:
             await interaction.response.send_message(t("results.not_yours", locale), ephemeral=True)
+            return
+        if generation.guild_id != interaction.guild_id:  # e.g. pressed in a direct message
+            key = "video.guild_only" if interaction.guild_id is None else "results.not_yours"
+            await interaction.response.send_message(t(key, locale), ephemeral=True)
             return
         if self.action == "edit":
             if len(generation.prompt) > MODAL_TEXT_MAX:

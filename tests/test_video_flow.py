@@ -19,6 +19,7 @@ from discord_double import (
     FakeDiscord,
     attachment,
     attachment_option,
+    button_press,
     dispatch,
     option,
     running_bot,
@@ -340,6 +341,33 @@ async def test_channel_refused_falls_back_to_a_direct_message(
     assert "your video is ready" in message["content"]
     row = await bot.store.generations.get(1)
     assert row is not None and row.delivered_via == "dm"
+
+
+@pytest.mark.parametrize("prompt", ["a calm lake", "a scene [[fail:service_error]]"])
+async def test_a_direct_message_offers_no_button_that_only_works_in_the_server(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock, prompt: str
+) -> None:
+    """Regenerate and Edit & retry start a video in a server: under a direct message they could
+    only fail. One pressed there anyway (a message sent before) says where to ask, not that
+    the video is someone else's."""
+    payload = video(prompt)
+    await dispatch(bot, payload)
+    fake_discord.expire_interaction(int(payload["id"]))
+    clock.advance(20 * 60)
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=403, code=50013)  # fmt: skip
+    await bot.tracker.run_once()
+    dm = fake_discord.dm_channel_id(USER_ID)
+    assert dm is not None
+    [message] = fake_discord.channel_messages(dm)
+    assert message["components"] == []
+    sent_before = fake_discord.api_message(message["id"]) | {"components": [
+        {"type": 1, "components": [{"type": 2, "style": 2, "custom_id": "video:again:1"}]}
+    ]}  # fmt: skip
+    press = button_press("video:again:1", message=sent_before, guild_id=None)
+    await dispatch(bot, press)
+    answer = fake_discord.interaction_response(int(press["id"]))["data"]["content"]
+    assert answer == "Use /video in a server channel."
 
 
 async def test_discord_outage_is_retried_later_not_lost(

@@ -276,7 +276,7 @@ class DiscordNotifier:
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
-            message, attached = await self._send(dm, g, video, note=note)
+            message, attached = await self._send(dm, g, video, note=note, buttons=False)
             return Delivery("dm", message.id, attached)
         except DISCORD_ERRORS as exc:
             await self._route(g, None)
@@ -310,7 +310,7 @@ class DiscordNotifier:
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
-            notice = self._failure(g, private=True, note=note)
+            notice = self._failure(g, private=True, note=note, buttons=False)
             sent = await dm.send(**notice, nonce=delivery_nonce(g.id))
             return Delivery("dm", sent.id)
         except DISCORD_ERRORS as exc:
@@ -318,15 +318,21 @@ class DiscordNotifier:
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
 
     def _failure(
-        self, g: Generation, *, private: bool = False, note: str | None = None
+        self,
+        g: Generation,
+        *,
+        private: bool = False,
+        note: str | None = None,
+        buttons: bool = True,
     ) -> dict[str, Any]:
-        """Why the video was not made, with the buttons to try again; the prompt and settings
-        only where nobody but the member reads them (`private`)."""
+        """Why the video was not made, with the buttons to try again (not in a direct message:
+        a video is asked for in a server); the prompt and settings only where nobody but the
+        member reads them (`private`)."""
         content, embed = render.failure_notice(g, private=private, note=note, locale=g.locale)
         kwargs: dict[str, Any] = {"content": content, "allowed_mentions": only_mention(g.user_id)}
         if embed is not None:
             kwargs["embed"] = embed
-        view = self._buttons.result(g)
+        view = self._buttons.result(g) if buttons else None
         if view is not None:
             kwargs["view"] = view
         return kwargs
@@ -341,12 +347,14 @@ class DiscordNotifier:
         g: Generation,
         video: media.Video | None,
         note: str | None = None,
+        buttons: bool = True,
     ) -> tuple[discord.Message, bool]:
         """The message, and whether it carries the file."""
         if video is not None:
             try:
                 message = await target.send(
-                    **self._message(g, video, note=note), nonce=delivery_nonce(g.id)
+                    **self._message(g, video, note=note, buttons=buttons),
+                    nonce=delivery_nonce(g.id),
                 )
                 return message, True
             except discord.HTTPException as exc:
@@ -354,7 +362,8 @@ class DiscordNotifier:
                     raise
                 log.info("video %s too large to upload here; sending the link", g.id)
         message = await target.send(
-            **self._message(g, None, note=note, link_only=True), nonce=delivery_nonce(g.id)
+            **self._message(g, None, note=note, link_only=True, buttons=buttons),
+            nonce=delivery_nonce(g.id),
         )
         return message, False
 
@@ -365,7 +374,9 @@ class DiscordNotifier:
         *,
         note: str | None = None,
         link_only: bool = False,
+        buttons: bool = True,
     ) -> dict[str, Any]:
+        """The delivery; `buttons`: Regenerate and the others, which work in a server only."""
         attached = video is not None and not link_only
         content, embed = render.result_message(g, attached=attached, note=note, locale=g.locale)
         kwargs: dict[str, Any] = {
@@ -373,7 +384,7 @@ class DiscordNotifier:
             "embed": embed,
             "allowed_mentions": only_mention(g.user_id),
         }
-        view = self._buttons.result(g)
+        view = self._buttons.result(g) if buttons else None
         if view is not None:
             kwargs["view"] = view
         if video is not None and not link_only:
