@@ -40,6 +40,7 @@ from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui import render
 from bot.ui.client import already_answered, error_text, reply_privately
+from bot.ui.delivery import DISCORD_ERRORS
 from bot.ui.i18n import AnyLocale, t, tn
 from bot.ui.private_reply import PrivateReply
 from bot.validation import InvalidRequest
@@ -227,7 +228,7 @@ async def _post_status(
     extra: dict[str, Any] = {"view": view} if view is not None else {}
     try:
         message = await channel.send(content, embed=embed, allowed_mentions=NO_PINGS, **extra)
-    except discord.HTTPException as exc:
+    except DISCORD_ERRORS as exc:  # a refusal, or the connection lost: the video runs anyway
         log.warning("status of generation %s not posted in the channel: %s", generation.id, exc)
         bot.notifier.remember_interaction(generation.id, interaction, shows_status=True)
         await reply.say(content, embed=embed, view=view)

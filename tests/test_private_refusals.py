@@ -8,13 +8,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
+from discord.http import HTTPClient, Route
+from discord.webhook.async_ import AsyncWebhookAdapter
 
 from bot.simulator import Simulator
 from bot.ui import private_reply
 from bot.ui.client import VideoBot
 from discord_double import (
+    CHANNEL_ID,
     GUILD_ID,
     USER_ID,
     FakeDiscord,
@@ -23,9 +27,9 @@ from discord_double import (
     running_bot,
     slash_command,
 )
-from tests.conftest import BotFactory
+from tests.conftest import BotFactory, FakeClock
 from tests.test_moderation_cog import MODERATOR
-from tests.test_video_flow import EPHEMERAL, creates, public, status_for
+from tests.test_video_flow import EPHEMERAL, creates, public, status_for, video
 
 FAST_REFUSALS = ("banned", "blocked", "credits", "cooldown", "invalid")
 
@@ -144,3 +148,59 @@ async def test_a_thinking_discord_did_not_take_loses_nothing(
     assert status_for(fake_discord, payload) is not None
     row = await bot.store.generations.get(1)
     assert row is not None and row.task_id and row.status == "submitted"
+
+
+async def test_a_connection_lost_while_posting_the_status_does_not_say_not_charged(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The video started (a task at EvoLink, credits held) and then the connection to Discord
+    broke as its status went out: the member keeps the status privately, and is never told
+    that nothing happened and nothing was charged."""
+    answered = HTTPClient.request  # the fake's answers, installed for this test
+    dropped: list[str] = []
+
+    async def flaky(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
+        if route.method == "POST" and route.path.endswith("/messages") and not dropped:
+            dropped.append(route.path)
+            raise aiohttp.ServerDisconnectedError()
+        return await answered(self, route, **kwargs)
+
+    payload = video("a kite over a beach")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(HTTPClient, "request", flaky)
+        await dispatch(bot, payload)
+    assert dropped, "the status post met the broken connection"
+    shown = fake_discord.original(int(payload["id"]))
+    assert shown is not None and shown["embeds"], "the status, privately"
+    said = [m["content"] for m in fake_discord.followups(int(payload["id"]))]
+    assert not [s for s in said if "not charged" in s], said
+    clock.advance(61)
+    await bot.tracker.run_once()
+    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 1  # the video, once
+
+
+async def test_a_connection_lost_while_showing_thinking_loses_no_started_video(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The private "thinking…" meets a broken connection while EvoLink makes the video: the
+    video is not lost for it, its status is posted, and nobody says it was not charged."""
+    answered = AsyncWebhookAdapter.request
+    dropped: list[str] = []
+
+    async def flaky(self: AsyncWebhookAdapter, route: Route, *args: Any, **kwargs: Any) -> Any:
+        if route.path.endswith("/callback") and not dropped:
+            dropped.append(route.path)
+            raise aiohttp.ServerDisconnectedError()
+        return await answered(self, route, *args, **kwargs)
+
+    payload = video("a kite over a beach")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(AsyncWebhookAdapter, "request", flaky)
+        await dispatch(bot, payload)
+    assert dropped, "the 'thinking…' met the broken connection"
+    assert status_for(fake_discord, payload) is not None
+    said = [m["content"] for m in fake_discord.followups(int(payload["id"]))]
+    assert not [s for s in said if "not charged" in s], said
+    clock.advance(61)
+    await bot.tracker.run_once()
+    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 1  # the video, once

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import aiohttp
 import discord
 
 from bot.ui.discord_limits import CONTENT, clip_text
@@ -76,7 +77,7 @@ class PrivateReply:
             return
         try:
             await self._interaction.response.defer(ephemeral=True, thinking=True)
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not show the private 'thinking': %s", exc)
 
     async def say(
