@@ -231,7 +231,10 @@ async def _post_status(
     except DISCORD_ERRORS as exc:  # a refusal, or the connection lost: the video runs anyway
         log.warning("status of generation %s not posted in the channel: %s", generation.id, exc)
         bot.notifier.remember_interaction(generation.id, interaction, shows_status=True)
-        await reply.say(content, embed=embed, view=view)
+        try:
+            await reply.say(content, embed=embed, view=view)
+        except DISCORD_ERRORS as exc:  # the video is told about when it comes all the same
+            log.warning("status of generation %s not shown privately: %s", generation.id, exc)
         return
     bot.notifier.remember_interaction(generation.id, interaction)
     try:

@@ -6,6 +6,7 @@ When deciding takes longer than Discord allows, the "thinking…" shown meanwhil
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -150,57 +151,66 @@ async def test_a_thinking_discord_did_not_take_loses_nothing(
     assert row is not None and row.task_id and row.status == "submitted"
 
 
-async def test_a_connection_lost_while_posting_the_status_does_not_say_not_charged(
-    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+def _posts_the_status(route: Route) -> bool:
+    return route.method == "POST" and route.path.endswith("/messages")
+
+
+def _shows_thinking(route: Route) -> bool:
+    return route.path.endswith("/callback")
+
+
+def _touches_the_private_answer(route: Route) -> bool:
+    return route.path.endswith("/messages/@original")
+
+
+@pytest.mark.parametrize(
+    ("breaks", "status_refused"),
+    [
+        (_posts_the_status, False),
+        (_shows_thinking, False),
+        (_touches_the_private_answer, False),  # removing the "thinking…"
+        (_touches_the_private_answer, True),  # showing the status there instead
+    ],
+)
+async def test_a_connection_lost_after_the_video_started_loses_nothing_and_says_nothing_false(
+    fake_discord: FakeDiscord,
+    bot: VideoBot,
+    simulator: Simulator,
+    clock: FakeClock,
+    breaks: Callable[[Route], bool],
+    status_refused: bool,
 ) -> None:
-    """The video started (a task at EvoLink, credits held) and then the connection to Discord
-    broke as its status went out: the member keeps the status privately, and is never told
-    that nothing happened and nothing was charged."""
-    answered = HTTPClient.request  # the fake's answers, installed for this test
+    """The video started (a task at EvoLink, credits held), then the connection to Discord broke
+    under one of the command's last steps: the command goes on, and the member is never told
+    that nothing happened and nothing was charged; the video comes, once."""
+    answered = (HTTPClient.request, AsyncWebhookAdapter.request)  # the fake's, for this test
     dropped: list[str] = []
 
-    async def flaky(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
-        if route.method == "POST" and route.path.endswith("/messages") and not dropped:
+    def drop(route: Route) -> None:
+        if breaks(route) and not dropped:
             dropped.append(route.path)
             raise aiohttp.ServerDisconnectedError()
-        return await answered(self, route, **kwargs)
 
+    async def rest(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
+        drop(route)
+        return await answered[0](self, route, **kwargs)
+
+    async def webhook(self: AsyncWebhookAdapter, route: Route, *args: Any, **kwargs: Any) -> Any:
+        drop(route)
+        return await answered[1](self, route, *args, **kwargs)
+
+    if status_refused:
+        fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                          status=403, code=50013)  # fmt: skip
     payload = video("a kite over a beach")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(HTTPClient, "request", flaky)
+        mp.setattr(HTTPClient, "request", rest)
+        mp.setattr(AsyncWebhookAdapter, "request", webhook)
         await dispatch(bot, payload)
-    assert dropped, "the status post met the broken connection"
-    shown = fake_discord.original(int(payload["id"]))
-    assert shown is not None and shown["embeds"], "the status, privately"
+    assert dropped, "the connection broke under the command"
     said = [m["content"] for m in fake_discord.followups(int(payload["id"]))]
     assert not [s for s in said if "not charged" in s], said
     clock.advance(61)
     await bot.tracker.run_once()
-    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 1  # the video, once
-
-
-async def test_a_connection_lost_while_showing_thinking_loses_no_started_video(
-    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
-) -> None:
-    """The private "thinking…" meets a broken connection while EvoLink makes the video: the
-    video is not lost for it, its status is posted, and nobody says it was not charged."""
-    answered = AsyncWebhookAdapter.request
-    dropped: list[str] = []
-
-    async def flaky(self: AsyncWebhookAdapter, route: Route, *args: Any, **kwargs: Any) -> Any:
-        if route.path.endswith("/callback") and not dropped:
-            dropped.append(route.path)
-            raise aiohttp.ServerDisconnectedError()
-        return await answered(self, route, *args, **kwargs)
-
-    payload = video("a kite over a beach")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(AsyncWebhookAdapter, "request", flaky)
-        await dispatch(bot, payload)
-    assert dropped, "the 'thinking…' met the broken connection"
-    assert status_for(fake_discord, payload) is not None
-    said = [m["content"] for m in fake_discord.followups(int(payload["id"]))]
-    assert not [s for s in said if "not charged" in s], said
-    clock.advance(61)
-    await bot.tracker.run_once()
-    assert len(fake_discord.channel_messages(CHANNEL_ID)) == 1  # the video, once
+    [video_message] = public(fake_discord)
+    assert "your video is ready" in video_message["content"]
