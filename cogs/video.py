@@ -81,12 +81,17 @@ class CancelQueued(
         if cancelled is None:
             # read the row as it is now: a second press racing the first finds it cancelled
             current = await bot.store.generations.get(generation.id)
-            key = (
-                "video.cancel.already"
-                if current is not None and current.status == "cancelled"
-                else "video.cancel.too_late"
+            if current is None or current.status != "cancelled":
+                await interaction.response.send_message(
+                    t("video.cancel.too_late", locale), ephemeral=True
+                )
+                return
+            await interaction.response.send_message(
+                t("video.cancel.already", locale), ephemeral=True
             )
-            await interaction.response.send_message(t(key, locale), ephemeral=True)
+            # its status may still show it waiting (the bot stopped before it was edited)
+            embed = render.status_embed(current, now=bot.clock(), locale=current.locale)
+            await _show_cancelled(interaction.message, embed)
             return
         embed = render.status_embed(cancelled, now=bot.clock(), locale=cancelled.locale)
         try:  # no "credits reserved" above it any more: they were given back
