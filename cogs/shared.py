@@ -40,9 +40,8 @@ from bot.settings import CREDIT_PERIODS
 from bot.store import Generation
 from bot.ui import render
 from bot.ui.client import already_answered, error_text, reply_privately
-from bot.ui.delivery import DISCORD_ERRORS
 from bot.ui.i18n import AnyLocale, t, tn
-from bot.ui.private_reply import PrivateReply
+from bot.ui.private_reply import DISCORD_ERRORS, PrivateReply
 from bot.validation import InvalidRequest
 
 if TYPE_CHECKING:
