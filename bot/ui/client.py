@@ -192,8 +192,9 @@ def _server_id(remembered: str | None) -> int | None:
         return None
     if remembered.isascii() and remembered.isdigit() and 0 < int(remembered) < 2**64:
         return int(remembered)
-    log.warning("forgot %r, remembered as the server the commands were registered in: "
-                "it is no server id", remembered[:40])  # fmt: skip
+    log.warning("forgot %r, remembered as the server the commands were registered in: it is "
+                "no server id; if a server shows the commands twice, start once with "
+                "DISCORD_GUILD_ID set to it, then as you mean to run", remembered[:40])  # fmt: skip
     return None
 
 
