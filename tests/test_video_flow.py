@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
+from discord.http import HTTPClient, Route
 
 from bot.simulator import Simulator
 from bot.store import open_store
@@ -450,7 +452,9 @@ async def test_crash_between_posting_and_recording_posts_once(
     await dispatch(bot, video())
     await finish_all(bot, simulator, clock)
     # as if the process died after Discord accepted the message but before the commit
-    await bot.store.execute("UPDATE generations SET delivered_at = NULL, next_delivery_at = 0")
+    await bot.store.execute(
+        "UPDATE generations SET delivered_at = NULL, next_delivery_at = 0, delivery_attempts = 0"
+    )
     await bot.tracker.run_once()
     deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
                   if "your video is ready" in m["content"]]  # fmt: skip
@@ -632,3 +636,39 @@ async def test_a_delivery_given_up_leaves_no_running_status_and_no_evolink_words
     [note] = public(fake_discord)
     assert note["content"].startswith(f"<@{USER_ID}> your video could not be made.")
     assert "odd_failure" not in note["content"] and "secret" not in str(note)
+
+
+@pytest.mark.parametrize("prompt", ["a calm lake", "a scene [[fail:service_error]]"])
+async def test_an_outcome_posted_while_discord_s_answer_was_lost_is_not_posted_again_later(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock, prompt: str
+) -> None:
+    """Discord posted the video (or the failure notice) but the connection broke before its
+    answer came; the retry comes after Discord has forgotten the nonce (a few minutes): the
+    message already there is found and kept, not posted a second time."""
+    answered = HTTPClient.request  # the fake's, for this test
+    lost: list[str] = []
+
+    async def answer_lost(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
+        result = await answered(self, route, **kwargs)
+        if route.method == "POST" and route.path.endswith("/messages") and not lost:
+            lost.append(route.path)
+            raise aiohttp.ServerDisconnectedError()
+        return result
+
+    payload = video(prompt)
+    await dispatch(bot, payload)
+    fake_discord.expire_interaction(int(payload["id"]))  # the outcome goes to the channel
+    clock.advance(20 * 60)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(HTTPClient, "request", answer_lost)
+        await bot.tracker.run_once()
+    assert lost, "the first attempt's answer was lost"
+    fake_discord.forget_nonces()
+    for delay in DELIVERY_RETRY_DELAYS[:2]:
+        clock.advance(delay)
+        await bot.tracker.run_once()
+    [outcome] = public(fake_discord)
+    assert f"<@{USER_ID}>" in outcome["content"]
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.delivered_via == "channel"
+    assert row.delivery_message_id == outcome["id"]

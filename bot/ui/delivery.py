@@ -252,6 +252,8 @@ class DiscordNotifier:
             if found is not None:
                 return Delivery("followup", found, attached=None)
         if g.delivery_route is None:
+            if (posted := await self._posted_before(g)) is not None:
+                return Delivery("channel", posted.id, bool(posted.attachments))
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
                 message, attached = await self._send(channel, g, video)
@@ -298,6 +300,8 @@ class DiscordNotifier:
                 except DISCORD_ERRORS as exc:
                     log.info("private notice of generation %s failed (%s)", g.id, exc)
                 await self._route(g, None)
+            if (posted := await self._posted_before(g)) is not None:
+                return Delivery("channel", posted.id)
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
                 sent = await channel.send(**self._failure(g), nonce=delivery_nonce(g.id))
@@ -433,10 +437,15 @@ class DiscordNotifier:
     def _status_button_ids(self, g: Generation) -> list[str]:
         """The custom ids under the status of `g` while it waited its turn (it then had no task
         to name)."""
-        view = self._buttons.status(dataclasses.replace(g, status="queued"))
-        if view is None:
-            return []
-        return [str(item.custom_id) for item in view.children if hasattr(item, "custom_id")]
+        return _custom_ids(self._buttons.status(dataclasses.replace(g, status="queued")))
+
+    async def _posted_before(self, g: Generation) -> discord.Message | None:
+        """The outcome of `g` in its channel, if an earlier attempt posted it though it failed
+        (its nonce no longer helps once Discord has forgotten it)."""
+        if not g.delivery_attempts:
+            return None
+        buttons = _custom_ids(self._buttons.result(g))
+        return await unrecorded.find_outcome(self._client, g, buttons=buttons)
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
@@ -468,3 +477,9 @@ class DiscordNotifier:
             await message.edit(content=None, embed=embed, view=view)
         except DISCORD_ERRORS as exc:
             log.info("status message of generation %s not updated: %s", generation.id, exc)
+
+
+def _custom_ids(view: discord.ui.View | None) -> list[str]:
+    if view is None:
+        return []
+    return [str(item.custom_id) for item in view.children if hasattr(item, "custom_id")]
