@@ -41,7 +41,7 @@ from bot.store import Generation
 from bot.ui import render
 from bot.ui.client import already_answered, error_text, reply_privately
 from bot.ui.i18n import AnyLocale, t, tn
-from bot.ui.private_reply import PrivateReply
+from bot.ui.private_reply import DISCORD_ERRORS, PrivateReply
 from bot.validation import InvalidRequest
 
 if TYPE_CHECKING:
@@ -227,13 +227,19 @@ async def _post_status(
     extra: dict[str, Any] = {"view": view} if view is not None else {}
     try:
         message = await channel.send(content, embed=embed, allowed_mentions=NO_PINGS, **extra)
-    except discord.HTTPException as exc:
+    except DISCORD_ERRORS as exc:  # a refusal, or the connection lost: the video runs anyway
         log.warning("status of generation %s not posted in the channel: %s", generation.id, exc)
         bot.notifier.remember_interaction(generation.id, interaction, shows_status=True)
-        await reply.say(content, embed=embed, view=view)
+        try:
+            await reply.say(content, embed=embed, view=view)
+        except DISCORD_ERRORS as exc:  # the video is told about when it comes all the same
+            log.warning("status of generation %s not shown privately: %s", generation.id, exc)
         return
     bot.notifier.remember_interaction(generation.id, interaction)
-    await bot.store.generations.set_status_message(generation.id, message.id)
+    try:
+        await bot.store.generations.set_status_message(generation.id, message.id)
+    except Exception:  # the video runs all the same; its status is found when it ends
+        log.exception("status message of generation %s not recorded", generation.id)
     await reply.withdraw()
 
 
@@ -283,12 +289,12 @@ class ResultButton(
         bot = interaction.client
         locale = interaction.locale
         generation = await bot.store.generations.get(self.generation_id)
-        if (
-            generation is None
-            or generation.user_id != interaction.user.id
-            or generation.guild_id != interaction.guild_id
-        ):
+        if generation is None or generation.user_id != interaction.user.id:
             await interaction.response.send_message(t("results.not_yours", locale), ephemeral=True)
+            return
+        if generation.guild_id != interaction.guild_id:  # e.g. pressed in a direct message
+            key = "video.guild_only" if interaction.guild_id is None else "results.not_yours"
+            await interaction.response.send_message(t(key, locale), ephemeral=True)
             return
         if self.action == "edit":
             if len(generation.prompt) > MODAL_TEXT_MAX:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from cogs.shared import friendly_errors, refuse_invalid, start_video
 
 if TYPE_CHECKING:
     from bot.ui.client import VideoBot
+
+log = logging.getLogger(__name__)
 
 ASPECT_NAMES = {"16:9": "landscape", "9:16": "portrait", "1:1": "square", "4:3": "classic",
                 "3:4": "classic portrait"}  # fmt: skip
@@ -78,17 +81,38 @@ class CancelQueued(
         if cancelled is None:
             # read the row as it is now: a second press racing the first finds it cancelled
             current = await bot.store.generations.get(generation.id)
-            key = (
-                "video.cancel.already"
-                if current is not None and current.status == "cancelled"
-                else "video.cancel.too_late"
+            if current is None or current.status != "cancelled":
+                await interaction.response.send_message(
+                    t("video.cancel.too_late", locale), ephemeral=True
+                )
+                return
+            await interaction.response.send_message(
+                t("video.cancel.already", locale), ephemeral=True
             )
-            await interaction.response.send_message(t(key, locale), ephemeral=True)
+            # its status may still show it waiting (the bot stopped before it was edited)
+            embed = render.status_embed(current, now=bot.clock(), locale=current.locale)
+            await _show_cancelled(interaction.message, embed)
             return
         embed = render.status_embed(cancelled, now=bot.clock(), locale=cancelled.locale)
-        await interaction.response.edit_message(embed=embed, view=None)
-        await interaction.followup.send(t("video.cancel.done", locale), ephemeral=True)
+        try:  # no "credits reserved" above it any more: they were given back
+            await interaction.response.edit_message(content=None, embed=embed, view=None)
+            await interaction.followup.send(t("video.cancel.done", locale), ephemeral=True)
+        except discord.HTTPException as exc:
+            # too late to answer (a slow database) or Discord failed: the status message must
+            # not go on saying the request waits, holding credits, with a Cancel button
+            log.info("cancel of generation %s not answered (%s)", cancelled.id, exc)
+            await _show_cancelled(interaction.message, embed)
         await bot.tracker.renumber_queue(cancelled.guild_id, cancelled.user_id)
+
+
+async def _show_cancelled(status: discord.Message | None, embed: discord.Embed) -> None:
+    """The status message edited with the bot's own token (an ephemeral one cannot be)."""
+    if status is None:
+        return
+    try:
+        await status.edit(content=None, embed=embed, view=None)
+    except discord.HTTPException as exc:
+        log.info("status message %s not updated after a cancel: %s", status.id, exc)
 
 
 def status_buttons(generation: Generation) -> discord.ui.View | None:

@@ -195,6 +195,11 @@ class RestModel(MessageStore):
             raise KeyError(f"unknown interaction {interaction_id}")
         self._expired_tokens.add(state.token)
 
+    def forget_nonces(self) -> None:
+        """Discord holds a nonce for a few minutes only: from now on, a message sent again
+        with a nonce seen before is posted again."""
+        self._nonces.clear()
+
     def dm_channel_id(self, user_id: int) -> int | None:
         """The id of the DM channel the bot opened with ``user_id``, if any."""
         return self._dm_channels.get(user_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.ui.client import VideoBot
 from discord_double import GUILD_ID, FakeDiscord, running_bot
 from tests.conftest import BotFactory
 
@@ -70,3 +71,23 @@ async def test_a_server_the_bot_has_left_is_forgotten(
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     await start(fake_discord, make_bot, None)
     assert len(fake_discord.calls_to("PUT", f"/guilds/{GUILD_ID}/commands")) == 2  # not again
+
+
+@pytest.mark.parametrize("tampered", ["not a number", "", "-5", "１２３", "9" * 30])
+async def test_a_remembered_server_that_is_no_server_id_is_forgotten_and_the_bot_starts(
+    fake_discord: FakeDiscord,
+    make_bot: BotFactory,
+    caplog: pytest.LogCaptureFixture,
+    tampered: str,
+) -> None:
+    """The remembered server is the bot's own note in its database; edited by hand or damaged,
+    it must not keep the bot from starting nor from registering its commands."""
+    async with running_bot(make_bot(discord_guild_id=GUILD_ID), fake_discord) as first:
+        assert isinstance(first, VideoBot)
+        await first.store.state.put("commands_guild", tampered)
+    async with running_bot(make_bot(discord_guild_id=None), fake_discord) as second:
+        assert isinstance(second, VideoBot)
+        assert await second.store.state.get("commands_guild") is None
+    assert sorted(names(fake_discord, None)) == sorted(NAMES)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "it is no server id" in caplog.text

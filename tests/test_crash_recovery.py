@@ -384,3 +384,25 @@ async def test_a_database_still_failing_for_the_status_message_adds_no_not_charg
         clock.advance(61)
         await bot.tracker.run_once()
     assert len(simulator.tasks) == 1 and len(ready_messages(fake_discord, CHANNEL_ID)) == 1
+
+
+async def test_a_status_message_the_database_did_not_record_still_goes_when_the_video_comes(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """The status is posted but the database fails to note its id: the video runs all the
+    same, the member's private "thinking…" goes, and the channel ends with one message."""
+
+    async def locked(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    payload = slash_command("video", [option("prompt", "a red fox")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Generations, "set_status_message", locked)
+        await dispatch(bot, payload)
+    assert fake_discord.original(int(payload["id"])) is None, "no 'thinking…' left behind"
+    [status] = fake_discord.channel_messages(CHANNEL_ID)
+    clock.advance(61)
+    await bot.tracker.run_once()
+    assert status["id"] in fake_discord.deleted_messages
+    assert fake_discord.channel_messages(CHANNEL_ID) == ready_messages(fake_discord, CHANNEL_ID)
+    assert len(ready_messages(fake_discord, CHANNEL_ID)) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.simulator import Simulator
 from bot.ui.client import VideoBot
 from discord_double import (
@@ -306,6 +308,54 @@ async def test_cancelling_twice_says_it_was_already_cancelled(
         await dispatch(bot, again)
         answer = fake_discord.interaction_response(int(again["id"]))["data"]["content"]
         assert answer == "This request was already cancelled; its credits were given back."
+
+
+@pytest.mark.parametrize("answered", [True, False])
+async def test_a_cancelled_request_s_status_says_so_even_when_the_press_was_answered_too_late(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator, answered: bool
+) -> None:
+    """The public status of a cancelled request tells the truth: no "credits reserved" over
+    it and no Cancel button, also when Discord no longer took the answer to the press (a slow
+    database made it late): then the bot edits the message with its own token."""
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        queued = video("second")
+        await dispatch(bot, queued)
+        status = status_for(fake_discord, queued)
+        assert status is not None and status["content"].startswith("Reserved 5 credits")
+        if not answered:
+            fake_discord.fail(method="POST", path_contains="/callback", status=404, code=10062)
+        await dispatch(
+            bot, button_press("video:cancel:2", message=fake_discord.api_message(status["id"]))
+        )
+        shown = fake_discord.messages[status["id"]]
+        assert "🚫" in shown["embeds"][0]["title"] and "given back" in str(shown["embeds"])
+        assert not shown["content"] and shown["components"] == []
+        assert (await ledger(bot))[-1] == ("refund", 5.0)
+
+
+async def test_a_cancel_the_bot_stopped_before_showing_is_shown_at_the_next_press(
+    fake_discord: FakeDiscord, make_bot: BotFactory, simulator: Simulator
+) -> None:
+    """The request was cancelled and refunded, but the bot stopped before its status said so:
+    the member, seeing Cancel still there, presses it again; the status then tells the truth."""
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        assert isinstance(bot, VideoBot)
+        await dispatch(bot, video("first"))
+        queued = video("second")
+        await dispatch(bot, queued)
+        status = status_for(fake_discord, queued)
+        assert status is not None
+        assert await bot.service.cancel_queued(2, USER_ID) is not None  # then the bot stopped
+    async with running_bot(make_bot(max_running_per_user=1), fake_discord) as bot:
+        press = button_press("video:cancel:2", message=fake_discord.api_message(status["id"]))
+        await dispatch(bot, press)
+        answer = fake_discord.interaction_response(int(press["id"]))["data"]["content"]
+        assert answer == "This request was already cancelled; its credits were given back."
+        shown = fake_discord.messages[status["id"]]
+        assert "🚫" in shown["embeds"][0]["title"] and shown["components"] == []
+        assert not shown["content"]
 
 
 async def test_two_cancels_at_once_both_say_it_is_cancelled(

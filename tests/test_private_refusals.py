@@ -6,15 +6,20 @@ When deciding takes longer than Discord allows, the "thinking…" shown meanwhil
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
+from discord.http import HTTPClient, Route
+from discord.webhook.async_ import AsyncWebhookAdapter
 
 from bot.simulator import Simulator
 from bot.ui import private_reply
 from bot.ui.client import VideoBot
 from discord_double import (
+    CHANNEL_ID,
     GUILD_ID,
     USER_ID,
     FakeDiscord,
@@ -23,9 +28,9 @@ from discord_double import (
     running_bot,
     slash_command,
 )
-from tests.conftest import BotFactory
+from tests.conftest import BotFactory, FakeClock
 from tests.test_moderation_cog import MODERATOR
-from tests.test_video_flow import EPHEMERAL, creates, public, status_for
+from tests.test_video_flow import EPHEMERAL, creates, public, status_for, video
 
 FAST_REFUSALS = ("banned", "blocked", "credits", "cooldown", "invalid")
 
@@ -144,3 +149,68 @@ async def test_a_thinking_discord_did_not_take_loses_nothing(
     assert status_for(fake_discord, payload) is not None
     row = await bot.store.generations.get(1)
     assert row is not None and row.task_id and row.status == "submitted"
+
+
+def _posts_the_status(route: Route) -> bool:
+    return route.method == "POST" and route.path.endswith("/messages")
+
+
+def _shows_thinking(route: Route) -> bool:
+    return route.path.endswith("/callback")
+
+
+def _touches_the_private_answer(route: Route) -> bool:
+    return route.path.endswith("/messages/@original")
+
+
+@pytest.mark.parametrize(
+    ("breaks", "status_refused"),
+    [
+        (_posts_the_status, False),
+        (_shows_thinking, False),
+        (_touches_the_private_answer, False),  # removing the "thinking…"
+        (_touches_the_private_answer, True),  # showing the status there instead
+    ],
+)
+async def test_a_connection_lost_after_the_video_started_loses_nothing_and_says_nothing_false(
+    fake_discord: FakeDiscord,
+    bot: VideoBot,
+    simulator: Simulator,
+    clock: FakeClock,
+    breaks: Callable[[Route], bool],
+    status_refused: bool,
+) -> None:
+    """The video started (a task at EvoLink, credits held), then the connection to Discord broke
+    under one of the command's last steps: the command goes on, and the member is never told
+    that nothing happened and nothing was charged; the video comes, once."""
+    answered = (HTTPClient.request, AsyncWebhookAdapter.request)  # the fake's, for this test
+    dropped: list[str] = []
+
+    def drop(route: Route) -> None:
+        if breaks(route) and not dropped:
+            dropped.append(route.path)
+            raise aiohttp.ServerDisconnectedError()
+
+    async def rest(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
+        drop(route)
+        return await answered[0](self, route, **kwargs)
+
+    async def webhook(self: AsyncWebhookAdapter, route: Route, *args: Any, **kwargs: Any) -> Any:
+        drop(route)
+        return await answered[1](self, route, *args, **kwargs)
+
+    if status_refused:
+        fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                          status=403, code=50013)  # fmt: skip
+    payload = video("a kite over a beach")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(HTTPClient, "request", rest)
+        mp.setattr(AsyncWebhookAdapter, "request", webhook)
+        await dispatch(bot, payload)
+    assert dropped, "the connection broke under the command"
+    said = [m["content"] for m in fake_discord.followups(int(payload["id"]))]
+    assert not [s for s in said if "not charged" in s], said
+    clock.advance(61)
+    await bot.tracker.run_once()
+    [video_message] = public(fake_discord)
+    assert "your video is ready" in video_message["content"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
+from discord.http import HTTPClient, Route
 
 from bot.simulator import Simulator
 from bot.store import open_store
+from bot.tracker import DELIVERY_RETRY_DELAYS
 from bot.ui.client import VideoBot
 from bot.ui.render import clip
 from discord_double import (
@@ -18,6 +21,7 @@ from discord_double import (
     FakeDiscord,
     attachment,
     attachment_option,
+    button_press,
     dispatch,
     option,
     running_bot,
@@ -341,6 +345,33 @@ async def test_channel_refused_falls_back_to_a_direct_message(
     assert row is not None and row.delivered_via == "dm"
 
 
+@pytest.mark.parametrize("prompt", ["a calm lake", "a scene [[fail:service_error]]"])
+async def test_a_direct_message_offers_no_button_that_only_works_in_the_server(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock, prompt: str
+) -> None:
+    """Regenerate and Edit & retry start a video in a server: under a direct message they could
+    only fail. One pressed there anyway (a message sent before) says where to ask, not that
+    the video is someone else's."""
+    payload = video(prompt)
+    await dispatch(bot, payload)
+    fake_discord.expire_interaction(int(payload["id"]))
+    clock.advance(20 * 60)
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=403, code=50013)  # fmt: skip
+    await bot.tracker.run_once()
+    dm = fake_discord.dm_channel_id(USER_ID)
+    assert dm is not None
+    [message] = fake_discord.channel_messages(dm)
+    assert message["components"] == []
+    sent_before = fake_discord.api_message(message["id"]) | {"components": [
+        {"type": 1, "components": [{"type": 2, "style": 2, "custom_id": "video:again:1"}]}
+    ]}  # fmt: skip
+    press = button_press("video:again:1", message=sent_before, guild_id=None)
+    await dispatch(bot, press)
+    answer = fake_discord.interaction_response(int(press["id"]))["data"]["content"]
+    assert answer == "Use /video in a server channel."
+
+
 async def test_discord_outage_is_retried_later_not_lost(
     fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
 ) -> None:
@@ -421,7 +452,9 @@ async def test_crash_between_posting_and_recording_posts_once(
     await dispatch(bot, video())
     await finish_all(bot, simulator, clock)
     # as if the process died after Discord accepted the message but before the commit
-    await bot.store.execute("UPDATE generations SET delivered_at = NULL, next_delivery_at = 0")
+    await bot.store.execute(
+        "UPDATE generations SET delivered_at = NULL, next_delivery_at = 0, delivery_attempts = 0"
+    )
     await bot.tracker.run_once()
     deliveries = [m for m in fake_discord.channel_messages(CHANNEL_ID)
                   if "your video is ready" in m["content"]]  # fmt: skip
@@ -579,3 +612,63 @@ async def test_crafted_payloads_get_a_clear_private_answer_and_cost_nothing(
     assert answer["type"] == 4 and answer["data"]["flags"] == EPHEMERAL
     assert expected in answer["data"]["content"]
     assert creates(simulator) == [] and await bot.store.generations.get(1) is None
+
+
+async def test_a_delivery_given_up_leaves_no_running_status_and_no_evolink_words_in_public(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """Discord failed every delivery attempt, then came back for the last word: the channel
+    holds that short note only, not a status that shows the video running for ever, and not
+    what EvoLink said about the prompt."""
+    payload = video("a secret scene [[fail:odd_failure]]")
+    await dispatch(bot, payload)
+    status_id = (await status_message(bot, fake_discord))["id"]
+    fake_discord.expire_interaction(int(payload["id"]))
+    fake_discord.fail(method="POST", path_contains=f"/channels/{CHANNEL_ID}/messages",
+                      status=503, times=len(DELIVERY_RETRY_DELAYS) + 1)  # fmt: skip
+    await finish_all(bot, simulator, clock)
+    for delay in (*DELIVERY_RETRY_DELAYS, 3600.0):
+        clock.advance(delay)
+        await bot.tracker.run_once()
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.delivered_via == "undeliverable"
+    assert status_id in fake_discord.deleted_messages
+    [note] = public(fake_discord)
+    assert note["content"].startswith(f"<@{USER_ID}> your video could not be made.")
+    assert "odd_failure" not in note["content"] and "secret" not in str(note)
+
+
+@pytest.mark.parametrize("prompt", ["a calm lake", "a scene [[fail:service_error]]"])
+async def test_an_outcome_posted_while_discord_s_answer_was_lost_is_not_posted_again_later(
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock, prompt: str
+) -> None:
+    """Discord posted the video (or the failure notice) but the connection broke before its
+    answer came; the retry comes after Discord has forgotten the nonce (a few minutes): the
+    message already there is found and kept, not posted a second time."""
+    answered = HTTPClient.request  # the fake's, for this test
+    lost: list[str] = []
+
+    async def answer_lost(self: HTTPClient, route: Route, **kwargs: Any) -> Any:
+        result = await answered(self, route, **kwargs)
+        if route.method == "POST" and route.path.endswith("/messages") and not lost:
+            lost.append(route.path)
+            raise aiohttp.ServerDisconnectedError()
+        return result
+
+    payload = video(prompt)
+    await dispatch(bot, payload)
+    fake_discord.expire_interaction(int(payload["id"]))  # the outcome goes to the channel
+    clock.advance(20 * 60)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(HTTPClient, "request", answer_lost)
+        await bot.tracker.run_once()
+    assert lost, "the first attempt's answer was lost"
+    fake_discord.forget_nonces()
+    for delay in DELIVERY_RETRY_DELAYS[:2]:
+        clock.advance(delay)
+        await bot.tracker.run_once()
+    [outcome] = public(fake_discord)
+    assert f"<@{USER_ID}>" in outcome["content"]
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.delivered_via == "channel"
+    assert row.delivery_message_id == outcome["id"]

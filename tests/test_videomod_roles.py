@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.ui.client import VideoBot
+from bot.ui.command_permissions import RETRY
 from discord_double import (
     APPLICATION_ID,
     CHANNEL_ID,
@@ -21,6 +22,7 @@ from discord_double import (
     permissions_changed,
     subcommand,
 )
+from tests.conftest import FakeClock
 from tests.test_moderation_cog import MOD_PERMISSIONS, videomod
 
 HELPERS = 7777  # a role the server gives /videomod to
@@ -149,3 +151,39 @@ async def test_a_malformed_answer_from_discord_leaves_manage_server_to_decide(
     fake_discord.command_permissions.setdefault(GUILD_ID, {})[videomod_id(fake_discord)] = garbage
     assert (await bans(bot, fake_discord, roles=(HELPERS,))).startswith(REFUSED)
     assert ALLOWED in await bans(bot, fake_discord, permissions=MOD_PERMISSIONS)
+
+
+async def test_an_update_about_another_app_changes_nothing_here(
+    fake_discord: FakeDiscord, bot: VideoBot
+) -> None:
+    """Discord tells of other apps' command permissions too (or a buggy gateway names the wrong
+    app): only this bot's own overrides decide who may use /videomod."""
+    allow(fake_discord, (HELPERS, ROLE, True))
+    assert ALLOWED in await bans(bot, fake_discord, roles=(HELPERS,))
+    for target in (videomod_id(fake_discord), APPLICATION_ID):
+        event = {
+            "id": str(target),
+            "application_id": str(APPLICATION_ID + 1),
+            "guild_id": str(GUILD_ID),
+            "permissions": [{"id": str(GUILD_ID), "type": ROLE, "permission": False}],
+        }
+        await permissions_changed(bot, event)
+    assert ALLOWED in await bans(bot, fake_discord, roles=(HELPERS,))
+    assert ALLOWED in await bans(bot, fake_discord, permissions=MOD_PERMISSIONS)
+
+
+async def test_an_update_after_a_failed_read_does_not_stand_for_the_whole_server(
+    fake_discord: FakeDiscord, bot: VideoBot, clock: FakeClock
+) -> None:
+    """Discord did not answer when the overrides were read; an update about another command
+    then came. The server's other overrides are still unknown: they are read again soon, not
+    taken as none for the ten minutes an answer from Discord is trusted."""
+    allow(fake_discord, (HELPERS, ROLE, False))  # /videomod taken from a role of moderators
+    fake_discord.fail(method="GET", path_contains="/commands/permissions", status=500)
+    assert ALLOWED in await bans(bot, fake_discord, roles=(HELPERS,), permissions=MOD_PERMISSIONS)
+    await permissions_changed(
+        bot, allow(fake_discord, (GUILD_ID, ROLE, True), target=APPLICATION_ID)
+    )
+    clock.advance(RETRY + 1)
+    refused = await bans(bot, fake_discord, roles=(HELPERS,), permissions=MOD_PERMISSIONS)
+    assert refused.startswith(REFUSED)

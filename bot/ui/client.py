@@ -187,6 +187,19 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 
+def _server_id(remembered: str | None) -> int | None:
+    """The server the commands were registered in last, as remembered; a value that is no
+    server id (edited by hand, damaged) must not stop the bot from starting: it is forgotten."""
+    if remembered is None:
+        return None
+    if remembered.isascii() and remembered.isdigit() and 0 < int(remembered) < 2**64:
+        return int(remembered)
+    log.warning("forgot %r, remembered as the server the commands were registered in: it is "
+                "no server id; if a server shows the commands twice, start once with "
+                "DISCORD_GUILD_ID set to it, then as you mean to run", remembered[:40])  # fmt: skip
+    return None
+
+
 class VideoBot(commands.Bot):
     store: Store
     api: evolink.EvoLinkClient
@@ -373,6 +386,8 @@ class VideoBot(commands.Bot):
         self, payload: discord.RawAppCommandPermissionsUpdateEvent
     ) -> None:
         """A server's admins changed who may use a command (Server Settings → Integrations)."""
+        if payload.application_id != self.application_id:
+            return  # another app's commands: their overrides say nothing about this bot's
         self.command_permissions.changed(payload.guild.id, payload.target_id, payload.permissions)
 
     async def on_resumed(self) -> None:
@@ -430,7 +445,7 @@ class VideoBot(commands.Bot):
         left there."""
         target = self.settings.discord_guild_id
         try:
-            remembered = await self.store.state.get(COMMANDS_GUILD)
+            remembered = _server_id(await self.store.state.get(COMMANDS_GUILD))
             if target is None:
                 await self.tree.sync()
             else:
@@ -438,8 +453,8 @@ class VideoBot(commands.Bot):
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
                 await self.http.bulk_upsert_global_commands(self.application_id or 0, [])
-            if remembered is not None and int(remembered) != target:
-                await self._remove_commands_from(int(remembered))
+            if remembered is not None and remembered != target:
+                await self._remove_commands_from(remembered)
             await self.store.state.put(COMMANDS_GUILD, None if target is None else str(target))
         except discord.HTTPException as exc:
             log.error("could not register the slash commands with Discord: %s", exc)

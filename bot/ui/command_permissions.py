@@ -28,6 +28,7 @@ class CommandPermissions:
         self._client = client
         self._clock = clock
         self._servers: dict[int, tuple[float, Overrides]] = {}  # guild -> (valid until, ...)
+        self._unread: set[int] = set()  # guilds whose overrides Discord did not answer with
 
     async def decide(self, command_id: int, asker: Asker) -> bool | None:
         """Whether the server's overrides let `asker` use the command (None: none speaks)."""
@@ -45,7 +46,9 @@ class CommandPermissions:
         overrides[target_id] = [
             Override(int(p.id), int(p.type.value), bool(p.permission)) for p in permissions
         ]
-        self._servers[guild_id] = (max(valid_until, self._clock() + KEEP), overrides)
+        if guild_id not in self._unread:  # else the others are still unknown: read them soon
+            valid_until = max(valid_until, self._clock() + KEEP)
+        self._servers[guild_id] = (valid_until, overrides)
 
     async def _overrides(self, guild_id: int) -> Overrides:
         kept = self._servers.get(guild_id)
@@ -60,8 +63,10 @@ class CommandPermissions:
         except (discord.HTTPException, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("could not read the command permissions of server %s: %r", guild_id, exc)
             self._servers[guild_id] = (now + RETRY, {})
+            self._unread.add(guild_id)
             return {}
         self._servers[guild_id] = (now + KEEP, overrides)
+        self._unread.discard(guild_id)
         return overrides
 
     def _application_id(self) -> int:

@@ -188,12 +188,19 @@ class DiscordNotifier:
     async def give_up(self, generation: Generation, reason: str) -> None:
         """Every attempt failed: the outcome as plain text (no details, buttons or file: the
         parts most likely to be what failed; a link too long for the text comes alone in an
-        embed), then word to the moderators."""
+        embed), the status message removed, then word to the moderators."""
         try:
             reached = await self._note(generation)
         except Exception:
             log.exception("could not send generation %s's note", generation.id)
             reached = None
+        try:
+            # else it shows the video running for ever; not looked for when unrecorded: a
+            # post Discord made while its answers failed may be the video itself
+            if generation.status_message_id is not None:
+                await self._remove_status(generation)
+        except Exception:
+            log.exception("could not remove generation %s's status", generation.id)
         if self._on_undeliverable is None:
             return
         try:
@@ -209,9 +216,12 @@ class DiscordNotifier:
         text, link = render.result_message(g, details=False, locale=g.locale)
         embeds = [link] if link is not None else []
         mentions, nonce = only_mention(g.user_id), note_nonce(g.id)
+        public = text  # a failure: the reason only, never EvoLink's words about the prompt
+        if g.status != "completed":
+            public, _ = render.failure_notice(g, private=False, locale=g.locale)
         channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
         try:
-            await channel.send(text, embeds=embeds, allowed_mentions=mentions, nonce=nonce)
+            await channel.send(public, embeds=embeds, allowed_mentions=mentions, nonce=nonce)
             return "channel"
         except DISCORD_ERRORS as exc:
             log.info("note for generation %s not posted in the channel: %s", g.id, exc)
@@ -242,6 +252,8 @@ class DiscordNotifier:
             if found is not None:
                 return Delivery("followup", found, attached=None)
         if g.delivery_route is None:
+            if (posted := await self._posted_before(g)) is not None:
+                return Delivery("channel", posted.id, bool(posted.attachments))
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
                 message, attached = await self._send(channel, g, video)
@@ -266,7 +278,7 @@ class DiscordNotifier:
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
-            message, attached = await self._send(dm, g, video, note=note)
+            message, attached = await self._send(dm, g, video, note=note, buttons=False)
             return Delivery("dm", message.id, attached)
         except DISCORD_ERRORS as exc:
             await self._route(g, None)
@@ -288,6 +300,8 @@ class DiscordNotifier:
                 except DISCORD_ERRORS as exc:
                     log.info("private notice of generation %s failed (%s)", g.id, exc)
                 await self._route(g, None)
+            if (posted := await self._posted_before(g)) is not None:
+                return Delivery("channel", posted.id)
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
                 sent = await channel.send(**self._failure(g), nonce=delivery_nonce(g.id))
@@ -300,7 +314,7 @@ class DiscordNotifier:
         try:
             dm = await self._client.create_dm(discord.Object(g.user_id))
             note = t("delivery.dm_note", g.locale, channel=f"<#{g.channel_id}>")
-            notice = self._failure(g, private=True, note=note)
+            notice = self._failure(g, private=True, note=note, buttons=False)
             sent = await dm.send(**notice, nonce=delivery_nonce(g.id))
             return Delivery("dm", sent.id)
         except DISCORD_ERRORS as exc:
@@ -308,15 +322,21 @@ class DiscordNotifier:
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
 
     def _failure(
-        self, g: Generation, *, private: bool = False, note: str | None = None
+        self,
+        g: Generation,
+        *,
+        private: bool = False,
+        note: str | None = None,
+        buttons: bool = True,
     ) -> dict[str, Any]:
-        """Why the video was not made, with the buttons to try again; the prompt and settings
-        only where nobody but the member reads them (`private`)."""
+        """Why the video was not made, with the buttons to try again (not in a direct message:
+        a video is asked for in a server); the prompt and settings only where nobody but the
+        member reads them (`private`)."""
         content, embed = render.failure_notice(g, private=private, note=note, locale=g.locale)
         kwargs: dict[str, Any] = {"content": content, "allowed_mentions": only_mention(g.user_id)}
         if embed is not None:
             kwargs["embed"] = embed
-        view = self._buttons.result(g)
+        view = self._buttons.result(g) if buttons else None
         if view is not None:
             kwargs["view"] = view
         return kwargs
@@ -331,12 +351,14 @@ class DiscordNotifier:
         g: Generation,
         video: media.Video | None,
         note: str | None = None,
+        buttons: bool = True,
     ) -> tuple[discord.Message, bool]:
         """The message, and whether it carries the file."""
         if video is not None:
             try:
                 message = await target.send(
-                    **self._message(g, video, note=note), nonce=delivery_nonce(g.id)
+                    **self._message(g, video, note=note, buttons=buttons),
+                    nonce=delivery_nonce(g.id),
                 )
                 return message, True
             except discord.HTTPException as exc:
@@ -344,7 +366,8 @@ class DiscordNotifier:
                     raise
                 log.info("video %s too large to upload here; sending the link", g.id)
         message = await target.send(
-            **self._message(g, None, note=note, link_only=True), nonce=delivery_nonce(g.id)
+            **self._message(g, None, note=note, link_only=True, buttons=buttons),
+            nonce=delivery_nonce(g.id),
         )
         return message, False
 
@@ -355,7 +378,9 @@ class DiscordNotifier:
         *,
         note: str | None = None,
         link_only: bool = False,
+        buttons: bool = True,
     ) -> dict[str, Any]:
+        """The delivery; `buttons`: Regenerate and the others, which work in a server only."""
         attached = video is not None and not link_only
         content, embed = render.result_message(g, attached=attached, note=note, locale=g.locale)
         kwargs: dict[str, Any] = {
@@ -363,7 +388,7 @@ class DiscordNotifier:
             "embed": embed,
             "allowed_mentions": only_mention(g.user_id),
         }
-        view = self._buttons.result(g)
+        view = self._buttons.result(g) if buttons else None
         if view is not None:
             kwargs["view"] = view
         if video is not None and not link_only:
@@ -383,17 +408,16 @@ class DiscordNotifier:
     async def _remove_status(self, g: Generation, besides: int | None = None) -> None:
         """The outcome is out: the status message goes, so the channel shows the video once.
         Best effort: one that cannot be deleted is brought to its final state instead. One the
-        bot posted but did not get to record (it stopped in between) is looked for; `besides`:
-        the message that delivered the outcome."""
+        bot posted but did not get to record (it stopped in between, or the database failed) is
+        looked for; `besides`: the message that delivered the outcome."""
         entry = self._fresh(g.id)
         status_id = g.status_message_id
         if status_id is None:
-            if entry is not None:
-                if entry.shows_status:
-                    try:
-                        await entry.interaction.delete_original_response()
-                    except DISCORD_ERRORS as exc:
-                        log.info("private status of generation %s not removed: %s", g.id, exc)
+            if entry is not None and entry.shows_status:
+                try:
+                    await entry.interaction.delete_original_response()
+                except DISCORD_ERRORS as exc:
+                    log.info("private status of generation %s not removed: %s", g.id, exc)
                 return
             status_id = await unrecorded.find_status(
                 self._client, g, besides=besides, buttons=self._status_button_ids(g)
@@ -413,10 +437,15 @@ class DiscordNotifier:
     def _status_button_ids(self, g: Generation) -> list[str]:
         """The custom ids under the status of `g` while it waited its turn (it then had no task
         to name)."""
-        view = self._buttons.status(dataclasses.replace(g, status="queued"))
-        if view is None:
-            return []
-        return [str(item.custom_id) for item in view.children if hasattr(item, "custom_id")]
+        return _custom_ids(self._buttons.status(dataclasses.replace(g, status="queued")))
+
+    async def _posted_before(self, g: Generation) -> discord.Message | None:
+        """The outcome of `g` in its channel, if an earlier attempt posted it though it failed
+        (its nonce no longer helps once Discord has forgotten it)."""
+        if not g.delivery_attempts:
+            return None
+        buttons = _custom_ids(self._buttons.result(g))
+        return await unrecorded.find_outcome(self._client, g, buttons=buttons)
 
     async def _edit_status(self, generation: Generation) -> None:
         """Best effort: a status message that cannot be edited must not stop a delivery."""
@@ -448,3 +477,9 @@ class DiscordNotifier:
             await message.edit(content=None, embed=embed, view=view)
         except DISCORD_ERRORS as exc:
             log.info("status message of generation %s not updated: %s", generation.id, exc)
+
+
+def _custom_ids(view: discord.ui.View | None) -> list[str]:
+    if view is None:
+        return []
+    return [str(item.custom_id) for item in view.children if hasattr(item, "custom_id")]

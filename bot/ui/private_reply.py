@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import aiohttp
 import discord
 
 from bot.ui.discord_limits import CONTENT, clip_text
@@ -26,6 +27,7 @@ T = TypeVar("T")
 
 BUDGET = 1.5  # seconds of Discord's 3 spent deciding before a private "thinking…" is shown
 NO_PINGS = discord.AllowedMentions.none()
+DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)  # or no answer at all
 
 
 class PrivateReply:
@@ -76,7 +78,7 @@ class PrivateReply:
             return
         try:
             await self._interaction.response.defer(ephemeral=True, thinking=True)
-        except discord.HTTPException as exc:
+        except DISCORD_ERRORS as exc:
             log.warning("could not show the private 'thinking': %s", exc)
 
     async def say(
@@ -107,5 +109,5 @@ class PrivateReply:
             return
         try:
             await self._interaction.delete_original_response()
-        except discord.HTTPException as exc:
+        except DISCORD_ERRORS as exc:
             log.info("could not remove the private 'thinking' message: %s", exc)

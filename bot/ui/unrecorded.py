@@ -6,7 +6,8 @@ written once Discord answers). After a restart they are looked for among the cha
 messages, by the bot and about this request: a follow-up is a webhook message naming the task;
 a status message is a message of the bot's own naming the task in its footer, or carrying the
 request's status buttons (one still waiting has no task). Nothing else of the bot's matches:
-moderator log entries name the task in another footer.
+moderator log entries name the task in another footer. The same goes for a video or failure
+notice posted by an attempt whose answer was lost: it carries the buttons of the outcome.
 """
 
 from __future__ import annotations
@@ -30,7 +31,23 @@ async def find_followup(client: discord.Client, g: Generation) -> int | None:
     """The follow-up that delivered `g`, if the bot posted one before it stopped."""
     if not g.task_id:
         return None
-    return await _find(client, g, lambda m: m.webhook_id is not None and _names_task(m, g))
+    found = await _find(client, g, lambda m: m.webhook_id is not None and _names_task(m, g))
+    return found.id if found is not None else None
+
+
+async def find_outcome(
+    client: discord.Client, g: Generation, *, buttons: Collection[str]
+) -> discord.Message | None:
+    """The video or failure notice of `g` in its channel, if an earlier attempt posted it and
+    its answer was lost (Discord holds a nonce a few minutes only): a message of the bot's own,
+    not a follow-up, carrying the buttons of `g`'s outcome (`buttons`: their custom ids)."""
+    if not buttons:
+        return None
+
+    def is_outcome(m: discord.Message) -> bool:
+        return m.webhook_id is None and any(c in buttons for c in _custom_ids(m))
+
+    return await _find(client, g, is_outcome)
 
 
 async def find_status(
@@ -49,10 +66,11 @@ async def find_status(
             return False
         return _names_task(m, g) or any(c in buttons for c in _custom_ids(m))
 
-    return await _find(client, g, is_status)
+    found = await _find(client, g, is_status)
+    return found.id if found is not None else None
 
 
-async def _find(client: discord.Client, g: Generation, wanted: Any) -> int | None:
+async def _find(client: discord.Client, g: Generation, wanted: Any) -> discord.Message | None:
     me = client.user
     if me is None:
         return None
@@ -60,7 +78,7 @@ async def _find(client: discord.Client, g: Generation, wanted: Any) -> int | Non
     try:
         async for message in channel.history(limit=SEARCH):
             if message.author.id == me.id and wanted(message):
-                return message.id
+                return message
     except DISCORD_ERRORS as exc:
         log.info("could not look through channel %s for video %s (%s)", g.channel_id, g.id, exc)
     return None
