@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from discord_double import APPLICATION_ID, DiscordStandIn, option, slash_command, wait_until
+from discord_double import (
+    APPLICATION_ID,
+    DiscordStandIn,
+    button_press,
+    option,
+    slash_command,
+    wait_until,
+)
 from tests.backends import Backend, read_rows
 from tests.test_process import (
     CHANNEL_ID,
@@ -269,6 +276,55 @@ async def test_a_callback_received_by_another_process_settles_the_video(
     [task] = await sim.tasks()
     assert task["status"] == "completed"
     assert len(deliveries(discord_api, user)) == 1
+    for bot in bots:
+        assert await stop_bot(bot) == 0
+        assert_clean_log(bot)
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [
+        str(item.get("custom_id"))
+        for row in message.get("components") or []
+        for item in row.get("components") or []
+    ]
+
+
+async def test_a_button_is_answered_by_whichever_process_receives_it(
+    cluster: Cluster, discord_api: DiscordStandIn
+) -> None:
+    """EvoLink is busy: the video asked for through shard 0's process waits in line. Its
+    member presses Cancel on the status message, and the press reaches shard 1's process, which
+    knows nothing of the request but what the database holds: it cancels, gives the credits
+    back and says so."""
+    sim = await start_simulator(cluster, task_seconds=5.0)
+    await sim.add_fault({"route": "create", "status": 429, "retry_after": "60", "count": None})
+    bots = await start_processes(cluster, discord_api, sim)
+    user = member(0, 2)
+    await discord_api.send_interaction(video_of(user), connection=discord_api.shard_connection(0))
+
+    def waiting_status() -> dict[str, Any] | None:
+        for message in discord_api.channel_messages(CHANNEL_ID):
+            if any(i.startswith("video:cancel:") for i in custom_ids(dict(message))):
+                return discord_api.api_message(message["id"])
+        return None
+
+    status = await wait_until(
+        waiting_status, within=STEP, what="the status of the waiting request",
+        details=lambda: discord_api.describe() + "".join(b.proc.tail() for b in bots),
+    )  # fmt: skip
+    [cancel] = [i for i in custom_ids(status) if i.startswith("video:cancel:")]
+    press = button_press(cancel, message=status, user_id=user, channel_id=CHANNEL_ID)
+    await discord_api.send_interaction(press, connection=discord_api.shard_connection(1))
+    await wait_until(
+        lambda: "given back" in said_to(discord_api, int(press["id"])), within=STEP,
+        what="the answer to the press", details=discord_api.describe,
+    )  # fmt: skip
+    [(kinds,)] = read_rows(
+        bots[0].db, "SELECT string_agg(kind, ',' ORDER BY id) FROM credit_ledger"
+    )
+    assert kinds == "reserve,refund"
+    [(status_now,)] = read_rows(bots[0].db, "SELECT status FROM generations")
+    assert status_now == "cancelled" and await sim.tasks() == []
     for bot in bots:
         assert await stop_bot(bot) == 0
         assert_clean_log(bot)
