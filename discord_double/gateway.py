@@ -69,6 +69,8 @@ class GatewayServer(DiscordModel):
         self.unavailable_guild_id = unavailable_guild_id
         self.connections: list[GatewayConnection] = []
         self.sessions: dict[str, Session] = {}
+        # (code, reason) every IDENTIFY is closed with, e.g. (4011, "Sharding required.")
+        self.refuse_identify: tuple[int, str] | None = None
         self._conn_ids = itertools.count(1)
         self._routes += [
             ("GET", "/gateway", lambda call: {"url": self.gateway_url}),
@@ -220,6 +222,10 @@ class GatewayServer(DiscordModel):
             return
         if self.token is not None and data.get("token") != self.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if self.refuse_identify is not None:
+            code, reason = self.refuse_identify
+            await conn.ws.close(code=code, message=reason.encode())
             return
         session = Session(id=secrets.token_hex(16), identify=copy.deepcopy(data))
         self.sessions[session.id] = session

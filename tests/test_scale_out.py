@@ -328,3 +328,20 @@ async def test_a_button_is_answered_by_whichever_process_receives_it(
     for bot in bots:
         assert await stop_bot(bot) == 0
         assert_clean_log(bot)
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["one-connection", "sharded"])
+async def test_a_gateway_that_requires_sharding_stops_the_bot_with_the_fix(
+    cluster: Cluster, discord_api: DiscordStandIn, sharded: bool
+) -> None:
+    """Past 2,500 servers Discord closes an unsharded connection with 4011 (and a wrong shard
+    with 4010): the bot must not log "stopped cleanly" and exit 0 (a supervisor would not
+    restart it, and nobody would know why), but say what to set and exit with a failure."""
+    sim = await start_simulator(cluster, task_seconds=1.0)
+    discord_api.refuse_identify = (4011, "Sharding required.")
+    shards = {"SHARD_COUNT": "2"} if sharded else {}
+    bot = await start_bot(cluster, discord_api, sim, **shards)
+    assert await bot.proc.wait_exit(within=STARTUP) == 1
+    err = bot.proc.stderr()
+    assert "stopped cleanly" not in err
+    assert "Discord requires sharding" in err and "SHARD_COUNT" in err, bot.proc.tail()
