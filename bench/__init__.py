@@ -1,4 +1,4 @@
-"""Performance benchmark of the video bot (issue 8): ``python -m bench`` (see bench/__main__.py).
+"""Performance benchmark of the video bot: ``python -m bench`` (see bench/__main__.py).
 
 Everything runs on loopback: the real bot code in-process on the recorded Discord layer (the
 in-process transport of discord_double/), and the EvoLink simulator (bot/simulator/) in a separate
