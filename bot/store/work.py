@@ -147,11 +147,15 @@ class Work:
     # --- leases ----------------------------------------------------------------------------------
 
     async def renew(self) -> int:
-        """Extend the lease of every row this process works on (a lease still running)."""
+        """Extend the lease of every row this process works on (a lease still running). Rows
+        being written this moment are passed over, not waited for (that write ends their lease,
+        and waiting for it from here could deadlock against it)."""
         now = self._clock()
         return await self._db.execute(
-            """UPDATE generations SET lease_until = ?
-               WHERE claimed_by = ? AND lease_until IS NOT NULL AND lease_until > ?""",
+            f"""UPDATE generations SET lease_until = ?
+               WHERE id IN (SELECT id FROM generations
+                            WHERE claimed_by = ? AND lease_until IS NOT NULL AND lease_until > ?
+                            {self._db.dialect.skip_locked()})""",
             now + self._claimant.lease, self._claimant.name, now,
         )  # fmt: skip
 
