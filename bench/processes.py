@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         "requests": sum(r["requests"] for r in results[:1]),  # the simulator counts them all
         "window": window,
         "rss_mb": [r["rss_max_kib"] / 1024 for r in results],
+        "machine_busy": results[0]["machine_busy"],
     }
 
 
@@ -120,6 +122,8 @@ def processes(cfg: Config, run_dir: Path) -> list[Table]:
               " · ".join(f"{100 * c:.0f} %" for c in r["cpu"]))  # fmt: skip
         t.add(f"{who}: deliveries made by each process", " · ".join(f"{n:,}" for n in r["share"]))
         t.add(f"{who}: API requests per second", f"{r['requests'] / r['window']:.1f}")
+        t.add(f"{who}: the machine's CPU busy (every process on it)",
+              f"{100 * r['machine_busy']:.0f} % of {os.cpu_count()} cores")  # fmt: skip
     three = runs[COUNTS[-1]]
     allowed = max(one["lag"]["p95"] * 1.25, one["lag"]["p95"] + 0.5)
     ratio = three["tasks"] / one["tasks"] if three["delivered"] == three["ended"] else 0.0
@@ -217,7 +221,7 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
         await start_bot(bot, fake)
         await asyncio.sleep(max(0.0, t0 - time.time()))
         before = await _sim_counts(params["sim_url"])
-        cpu0, wall0 = time.process_time(), time.time()
+        cpu0, wall0, machine0 = time.process_time(), time.time(), _machine_cpu()
         bot.tracker.wake()
         feeder = asyncio.create_task(_feed(mine, fake, url, first_look, bot.tracker.wake))
         stop = asyncio.Event()
@@ -225,7 +229,7 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
         sampler = asyncio.create_task(sample_rss(stop, 0.5, samples))
         with prof:
             await asyncio.sleep(max(0.0, t0 + window - time.time()))
-        cpu1, wall1 = time.process_time(), time.time()
+        cpu1, wall1, machine1 = time.process_time(), time.time(), _machine_cpu()
         after = await _sim_counts(params["sim_url"])
         stop.set()
         await sampler
@@ -256,9 +260,18 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
         "delivered_here": len(fake.deliveries),
         "window": wall1 - wall0,
         "cpu_share": (cpu1 - cpu0) / (wall1 - wall0),
+        "machine_busy": (machine1[0] - machine0[0]) / max(1.0, machine1[1] - machine0[1]),
         "requests": after - before,
         "rss_max_kib": max([*samples, rss_kib()]),
     }
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """Busy and total CPU time of the whole machine so far, in ticks (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [float(v) for v in stat.readline().split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 async def _sim_counts(sim_url: str) -> int:
