@@ -85,6 +85,8 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         "window": window,
         "rss_mb": [r["rss_max_kib"] / 1024 for r in results],
         "machine_busy": results[0]["machine_busy"],
+        "database_cpu": results[0]["database_cpu_share"],
+        "sim_cpu": results[0]["sim_cpu_share"],
     }
 
 
@@ -122,6 +124,10 @@ def processes(cfg: Config, run_dir: Path) -> list[Table]:
               " · ".join(f"{100 * c:.0f} %" for c in r["cpu"]))  # fmt: skip
         t.add(f"{who}: deliveries made by each process", " · ".join(f"{n:,}" for n in r["share"]))
         t.add(f"{who}: API requests per second", f"{r['requests'] / r['window']:.1f}")
+        t.add(
+            f"{who}: PostgreSQL CPU (its connections) · simulator CPU",
+            f"{100 * r['database_cpu']:.0f} % · {100 * r['sim_cpu']:.0f} % of one core",
+        )
         t.add(f"{who}: the machine's CPU busy (every process on it)",
               f"{100 * r['machine_busy']:.0f} % of {os.cpu_count()} cores")  # fmt: skip
     three = runs[COUNTS[-1]]
@@ -188,7 +194,7 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
     the window was delivered by some process (or a timeout)."""
     import asyncpg
 
-    from bench.botside import BenchFakeDiscord, bench_settings, status_message_id
+    from bench.botside import BenchFakeDiscord, bench_settings, sim_stats, status_message_id
     from bench.common import rss_kib
     from bench.runtime import production_logging, sample_rss
     from bench.tracking import _feed, _in_window, _plan
@@ -221,7 +227,9 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
         await start_bot(bot, fake)
         await asyncio.sleep(max(0.0, t0 - time.time()))
         before = await _sim_counts(params["sim_url"])
+        database = url.rsplit("/", 1)[1]
         cpu0, wall0, machine0 = time.process_time(), time.time(), _machine_cpu()
+        database0, sim0 = _database_cpu(database), (await sim_stats(params["sim_url"]))["cpu"]
         bot.tracker.wake()
         feeder = asyncio.create_task(_feed(mine, fake, url, first_look, bot.tracker.wake))
         stop = asyncio.Event()
@@ -230,6 +238,7 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
         with prof:
             await asyncio.sleep(max(0.0, t0 + window - time.time()))
         cpu1, wall1, machine1 = time.process_time(), time.time(), _machine_cpu()
+        database1, sim1 = _database_cpu(database), (await sim_stats(params["sim_url"]))["cpu"]
         after = await _sim_counts(params["sim_url"])
         stop.set()
         await sampler
@@ -261,6 +270,8 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
         "window": wall1 - wall0,
         "cpu_share": (cpu1 - cpu0) / (wall1 - wall0),
         "machine_busy": (machine1[0] - machine0[0]) / max(1.0, machine1[1] - machine0[1]),
+        "database_cpu_share": (database1 - database0) / (wall1 - wall0),
+        "sim_cpu_share": (sim1 - sim0) / (wall1 - wall0),
         "requests": after - before,
         "rss_max_kib": max([*samples, rss_kib()]),
     }
@@ -272,6 +283,24 @@ def _machine_cpu() -> tuple[float, float]:
         ticks = [float(v) for v in stat.readline().split()[1:9]]
     idle = ticks[3] + ticks[4]  # idle, iowait
     return sum(ticks) - idle, sum(ticks)
+
+
+def _database_cpu(database: str) -> float:
+    """CPU seconds so far of PostgreSQL's processes serving `database` (its connections)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if not command.startswith("postgres:") or f" {database} " not in command:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 async def _sim_counts(sim_url: str) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from bot.store.database import Clock, Executor
 
+ROUNDING = 1e-9  # of a token: what sums of floats may leave a whole token short by
+
 
 class SharedState:
     def __init__(self, db: Executor, clock: Clock) -> None:
@@ -76,11 +78,12 @@ class SharedState:
         dialect = self._db.dialect
         elapsed = dialect.greater(f"{clock} - refilled_at", "0")
         available = dialect.lesser("?", f"tokens + {elapsed} * ?")
-        granted = dialect.lesser(dialect.floor(available), "?")
+        # a token short by the rounding of the sums that refill it is a whole one
+        granted = dialect.lesser(dialect.floor(f"{available} + {ROUNDING}"), "?")
         fill = (burst, *times, rate)
         row = await self._db.fetchone(
             f"""UPDATE request_budget SET
-                   tokens = {available} - {granted},
+                   tokens = {dialect.greater(f"{available} - {granted}", "0")},
                    granted = {granted},
                    refilled_at = {clock}
                WHERE name = ? RETURNING tokens, granted""",
