@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 COUNTS = (1, 2, 3)
 START_LEAD = 12.0  # seconds from the setup to t0: every process has started its bot by then
-UNLIMITED = 1_000_000.0  # DISCORD_GLOBAL_RATE_LIMIT while measuring
 
 
 def _params(cfg: Config, tasks: int) -> dict[str, Any]:
@@ -209,7 +208,7 @@ async def run_bot(params: dict[str, Any], prof: Any) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     production_logging(run_dir / "bot.log")
     settings = bench_settings(run_dir / "unused.db", params["sim_url"], database_url=url,
-                              poll_interval=poll, discord_rate_limit=UNLIMITED)  # fmt: skip
+                              poll_interval=poll)  # fmt: skip
     schedule = PredictedSchedule(poll)
     plan = _plan(params, t0, callbacks=False)
     mine = [p for p in plan if p.arrival and p.gen_id % count == index]
