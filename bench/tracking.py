@@ -170,17 +170,11 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
     fake.install()
     # the production wiring (wall clock, tracker started by setup_hook), with the schedule
     bot = VideoBot(settings, schedule=schedule)
-    shared = "processes" in params  # one of several processes on one database (bench/scale.py)
-    delivered_at: dict[int, float] = {}
-    if shared and int(params["index"]) > 0:
-        return await _run_helper(bot, fake, params, callbacks)
     try:
         await start_bot(bot, fake)
-        t0 = float(params["t0"]) if shared else time.time() + LEAD
+        t0 = time.time() + LEAD
         plan = _plan(params, t0, callbacks)
         await load_plan(params["sim_url"], plan, run_dir / "plan.json", callback_base)
-        if shared:  # any process may deliver any video: each knows every status message
-            fake.add_status_messages([(status_message_id(p), p.channel_id) for p in plan])
         rng = random.Random(3)
 
         def next_poll(p: Planned) -> float:
@@ -221,24 +215,17 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         await sampler
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(3 * poll + 20.0):
-                if shared:
-                    delivered_at = await _all_delivered(bot, {p.gen_id for p in ended})
-                else:
-                    await all_ended.wait()
+                await all_ended.wait()
         final = await sim_stats(params["sim_url"])
         if feeder.done() and feeder.exception() is not None:
             raise RuntimeError("writing new submissions failed") from feeder.exception()
         feeder.cancel()
         await asyncio.gather(feeder, return_exceptions=True)
-        if shared:
-            await asyncio.to_thread(Path(params["done_file"]).touch)
-            delivered_at = await _delivered_at(bot)
     finally:
         await bot.close()
         fake.uninstall()
 
-    seen = delivered_at if shared else fake.deliveries
-    lags = [seen[p.gen_id] - p.terminal_at for p in ended if p.gen_id in seen]
+    lags = [fake.deliveries[p.gen_id] - p.terminal_at for p in ended if p.gen_id in fake.deliveries]
     return {
         "variant": variant,
         "schedule": "callbacks" if callbacks else ("predicted" if predicted else "fixed"),
@@ -255,61 +242,10 @@ async def run_ours(params: dict[str, Any], prof: Profiler) -> dict[str, Any]:
         "rss_peak_kib": peak_rss_kib(),
         "edits": fake.count("PATCH", CHANNEL_MESSAGE),
         "posts": fake.count("POST", CHANNEL_MESSAGES),
-        "deletes": fake.count("DELETE", CHANNEL_MESSAGE),
         "uploaded_mb": fake.uploaded_bytes / 1e6,
         "log_counts": dict(logs.counts),
         "log_first": logs.first,
         **_query_figures(before, window_end, final, ended),
-    }
-
-
-async def _delivered_at(bot: Any) -> dict[int, float]:
-    """When each video was recorded delivered, whichever process delivered it."""
-    rows = await bot.store.fetchall(
-        "SELECT id, delivered_at FROM generations WHERE delivered_at IS NOT NULL"
-    )
-    return {int(r[0]): float(r[1]) for r in rows}
-
-
-async def _all_delivered(bot: Any, wanted: set[int]) -> dict[int, float]:
-    while True:
-        seen = await _delivered_at(bot)
-        if wanted <= seen.keys():
-            return seen
-        await asyncio.sleep(0.2)
-
-
-async def _run_helper(
-    bot: Any, fake: BenchFakeDiscord, params: dict[str, Any], callbacks: bool
-) -> dict[str, Any]:
-    """Another process on the shared database: the bot and its tracker, nothing else, until
-    the first process (which loads and measures the work) says it is done."""
-    from discord_double import start_bot
-
-    done = Path(params["done_file"])
-    t0 = float(params["t0"])
-    deadline = t0 + float(params["window"]) + 3 * float(params["poll"]) + 60.0
-    try:
-        await start_bot(bot, fake)
-        plan = _plan(params, t0, callbacks)
-        fake.add_status_messages([(status_message_id(p), p.channel_id) for p in plan])
-        await asyncio.sleep(max(0.0, t0 - time.time()))
-        bot.tracker.wake()
-        cpu0, wall0 = time.process_time(), time.time()
-        while time.time() < deadline:
-            if await asyncio.to_thread(done.exists):
-                break
-            await asyncio.sleep(0.2)
-        cpu1, wall1 = time.process_time(), time.time()
-    finally:
-        await bot.close()
-        fake.uninstall()
-    return {
-        "cpu_share": (cpu1 - cpu0) / (wall1 - wall0),
-        "posts": fake.count("POST", CHANNEL_MESSAGES),
-        "edits": fake.count("PATCH", CHANNEL_MESSAGE),
-        "deletes": fake.count("DELETE", CHANNEL_MESSAGE),
-        "rss_peak_kib": peak_rss_kib(),
     }
 
 

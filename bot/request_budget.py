@@ -9,6 +9,9 @@ number of processes together stay within the one limit.
 
 The bucket refills at nine tenths of the limit and holds a tenth in reserve: however the
 requests fall, no second sees more than the limit. Nothing is dropped: a request waits its turn.
+Where the limit is high (a bot Discord allows more), a process takes several requests from the
+shared bucket at once, what the limit allows in `GRANT_SECONDS`, and spends them within
+`STASH_SECONDS` or gives them up: one round trip to the database serves many requests.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 BUCKET = "discord bot token"  # the shared bucket's name (bot/store/shared.py)
 RESERVE_SHARE = 0.1  # of the limit, held as the bucket's reserve (the rest refills each second)
 WHOLE = 1.0 - 1e-9  # a request's token, give or take the rounding of the sums that refill it
+GRANT_SECONDS = 0.02  # a process takes at once what the limit allows in this long (at least 1)
+STASH_SECONDS = 0.5  # requests taken at once and not made within this long are given up
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -48,6 +53,9 @@ class RequestBudget:
         self._shared: SharedState | None = None
         self._shared_clock: Clock | None = None
         self._lock = asyncio.Lock()  # one request at a time asks the bucket, in order
+        self._grant = max(1, int(self.rate * GRANT_SECONDS))
+        self._stash = 0  # requests taken from the shared bucket, not made yet
+        self._stashed_at = 0.0
         self._shared_failed = False
 
     def share_through(self, shared: SharedState, *, clock: Clock | None = None) -> None:
@@ -64,15 +72,23 @@ class RequestBudget:
 
     async def _take(self) -> float:
         if self._shared is not None:
+            if self._stash > 0 and self._monotonic() - self._stashed_at <= STASH_SECONDS:
+                self._stash -= 1
+                return 0.0
             try:
                 now = self._shared_clock() if self._shared_clock is not None else None
-                wait = await self._shared.take(BUCKET, self.rate, self.burst, now)
+                taken, wait = await self._shared.take_some(
+                    BUCKET, self.rate, self.burst, now, want=self._grant
+                )
             except Exception as exc:  # the database is failing: this process's own bucket
                 if not self._shared_failed:
                     log.warning("Discord's request budget is unreadable (%s); counting here", exc)
                 self._shared_failed = True
             else:
                 self._shared_failed = False
+                if taken:
+                    self._stash, self._stashed_at = taken - 1, self._monotonic()
+                    return 0.0
                 return wait
         return self._take_here()
 

@@ -201,10 +201,9 @@ class Tracker:
             # rows due within the next moment join this pass: fuller batches, no extra lag (but
             # not a look aimed at a predicted end: sooner, it would likely miss it)
             ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
-            claimed = await self._store.work.polls(now + ahead, POLL_PAGE)
-            due = [g for g in claimed if self._due_now(g, now)]
-            if len(due) < len(claimed):  # to be taken when due, by this process
-                await self._store.work.release({g.id for g in claimed} - {g.id for g in due})
+            due = await self._store.work.polls(
+                now + ahead, POLL_PAGE, wanted=lambda g: self._due_now(g, now)
+            )
             await self._poll_all(due)
         due = await self._store.work.deliveries(BATCH, skip=self._delivering)
         for generation in due:

@@ -202,6 +202,25 @@ async def test_the_request_budget_never_grants_more_than_the_limit_to_all_proces
     assert sum(granted) >= 0.97 * (burst + rate * 10)  # and the budget is spent, not lost
 
 
+async def test_a_high_limit_is_taken_several_requests_at_a_time_and_still_never_exceeded(
+    processes: list[Store], clock: FakeClock
+) -> None:
+    """Where Discord allows a bot far more, a process takes many requests in one round trip
+    to the database; all processes together still get no more than the bucket holds."""
+    rate, burst = 9_000.0, 1_000.0
+    first, *others = processes
+    assert await first.shared.take_some("bot token", rate, burst, clock.now, want=180) == (180, 0)
+    taken = [await s.shared.take_some("bot token", rate, burst, clock.now, want=400)
+             for s in others]  # fmt: skip
+    assert [n for n, _ in taken] == [400, 400, 20][: len(others)]
+    granted, wait = await first.shared.take_some("bot token", rate, burst, clock.now, want=5)
+    assert granted == 0 and 0 < wait <= 1 / rate
+    clock.now += 0.5  # 4,500 refilled, of which the bucket holds its 1,000
+    assert (await first.shared.take_some("bot token", rate, burst, clock.now, want=2_000))[
+        0
+    ] == 1000
+
+
 async def claimed_by(store: Store, generation_id: int) -> str | None:
     row = await store.fetchone("SELECT claimed_by FROM generations WHERE id = ?", generation_id)
     assert row is not None

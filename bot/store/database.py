@@ -127,6 +127,10 @@ class Dialect(Protocol):
         runs ANALYZE); empty where the planner needs none."""
         ...
 
+    def floor(self, value: str) -> str:
+        """The largest whole number not above `value`, a number that is never negative."""
+        ...
+
     def skip_locked(self) -> str:
         """Ends a SELECT whose rows are about to be claimed: rows another transaction is
         claiming right now are passed over, not waited for (FOR UPDATE SKIP LOCKED); empty

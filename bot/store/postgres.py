@@ -115,6 +115,9 @@ class PostgresDialect:
     def use_index(self, index: str) -> str:
         return ""  # PostgreSQL keeps statistics: its planner picks the partial indexes itself
 
+    def floor(self, value: str) -> str:
+        return f"FLOOR({value})"
+
     def skip_locked(self) -> str:
         return "FOR UPDATE SKIP LOCKED"
 

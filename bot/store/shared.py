@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from bot.store.database import Clock, Executor
 
-WHOLE = 0.999999999  # a request's token, give or take the rounding of the sums that refill it
+ROUNDING = 1e-9  # of a token: what sums of floats may leave a whole token short by
 
 
 class SharedState:
     def __init__(self, db: Executor, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._buckets: set[str] = set()  # the buckets whose row is known to exist
 
     # --- timers ----------------------------------------------------------------------------------
 
@@ -56,26 +57,42 @@ class SharedState:
     async def take(self, name: str, rate: float, burst: float, now: float | None = None) -> float:
         """Take one request from the bucket `name` (refilled at `rate` a second, holding at
         most `burst`): 0 when taken, else the seconds until one can be (nothing taken)."""
+        granted, wait = await self.take_some(name, rate, burst, now, want=1)
+        return 0.0 if granted else wait
+
+    async def take_some(
+        self, name: str, rate: float, burst: float, now: float | None = None, *, want: int
+    ) -> tuple[int, float]:
+        """Take up to `want` requests from the bucket `name` at once (one round trip for
+        several, where the rate is high): how many were taken, and when none was, the seconds
+        until one can be."""
         clock = "?" if now is not None else self._db.dialect.now_seconds()
         times = (now,) if now is not None else ()
-        await self._db.execute(
-            f"""INSERT INTO request_budget (name, tokens, refilled_at) VALUES (?, ?, {clock})
-               ON CONFLICT (name) DO NOTHING""",
-            name, burst, *times,
-        )  # fmt: skip
-        elapsed = self._db.dialect.greater(f"{clock} - refilled_at", "0")
-        available = self._db.dialect.lesser("?", f"tokens + {elapsed} * ?")
-        greater_zero = self._db.dialect.greater(f"{available} - 1", "0")
+        if name not in self._buckets:
+            await self._db.execute(
+                f"""INSERT INTO request_budget (name, tokens, refilled_at) VALUES (?, ?, {clock})
+                   ON CONFLICT (name) DO NOTHING""",
+                name, burst, *times,
+            )  # fmt: skip
+            self._buckets.add(name)
+        dialect = self._db.dialect
+        elapsed = dialect.greater(f"{clock} - refilled_at", "0")
+        available = dialect.lesser("?", f"tokens + {elapsed} * ?")
+        # a token short by the rounding of the sums that refill it is a whole one
+        granted = dialect.lesser(dialect.floor(f"{available} + {ROUNDING}"), "?")
+        fill = (burst, *times, rate)
         row = await self._db.fetchone(
             f"""UPDATE request_budget SET
-                   tokens = CASE WHEN {available} >= {WHOLE}
-                            THEN {greater_zero} ELSE {available} END,
-                   granted = CASE WHEN {available} >= {WHOLE} THEN 1 ELSE 0 END,
+                   tokens = {dialect.greater(f"{available} - {granted}", "0")},
+                   granted = {granted},
                    refilled_at = {clock}
                WHERE name = ? RETURNING tokens, granted""",
-            *(burst, *times, rate) * 4, *times, name,
+            *fill, *fill, want, *fill, want, *times, name,
         )  # fmt: skip
-        assert row is not None
-        if row[1]:
-            return 0.0
-        return max(0.0, (1.0 - float(row[0])) / rate)
+        if row is None:  # the row went (a restored backup): made again on the next take
+            self._buckets.discard(name)
+            return 0, 0.0
+        taken = int(row[1])
+        if taken:
+            return taken, 0.0
+        return 0, max(0.0, (1.0 - float(row[0])) / rate)

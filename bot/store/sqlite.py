@@ -66,6 +66,9 @@ class SQLiteDialect:
     def use_index(self, index: str) -> str:
         return f"INDEXED BY {index}"
 
+    def floor(self, value: str) -> str:
+        return f"CAST({value} AS INTEGER)"  # truncates: the floor of a non-negative number
+
     def skip_locked(self) -> str:
         return ""  # one write at a time: a claim is one statement, whole or not at all
 

@@ -17,7 +17,7 @@ taken over within one lease.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from bot.store.database import Claimant, Clock, Executor
@@ -57,11 +57,28 @@ class Work:
             (now, now, settle, now), "next_poll_at", limit, now,
         )  # fmt: skip
 
-    async def polls(self, due_by: float, limit: int) -> list[Generation]:
-        """Running tasks due for a look by `due_by`, soonest first."""
+    async def polls(
+        self, due_by: float, limit: int, *, wanted: Callable[[Generation], bool] | None = None
+    ) -> list[Generation]:
+        """Running tasks due for a look by `due_by`, soonest first; with `wanted`, only those
+        it accepts are claimed (read first, then claimed by id: the rows left for later are
+        never written, so a pass that looks ahead costs no writes for them)."""
         now = self._clock()
-        return await self._claim(f"{ACTIVE} AND next_poll_at <= ?", (due_by,), "next_poll_at",
-                                 limit, now)  # fmt: skip
+        if wanted is None:
+            return await self._claim(f"{ACTIVE} AND next_poll_at <= ?", (due_by,),
+                                     "next_poll_at", limit, now)  # fmt: skip
+        claimable, claim_params = self._claimable("next_poll_at", now)
+        rows = await self._db.fetchall(
+            f"""SELECT {_COLUMNS} FROM generations
+               WHERE {ACTIVE} AND next_poll_at <= ? AND {claimable}
+               ORDER BY next_poll_at LIMIT ?""",
+            due_by, *claim_params, limit,
+        )  # fmt: skip
+        chosen = [g.id for g in map(Generation.from_row, rows) if wanted(g)]
+        if not chosen:
+            return []
+        by_id, ids = self._db.dialect.in_list("id", chosen)
+        return await self._claim(f"{ACTIVE} AND {by_id}", ids, "next_poll_at", limit, now)
 
     async def deliveries(self, limit: int, *, skip: Collection[int] = ()) -> list[Generation]:
         """Finished rows due for delivery, leaving out `skip` (deliveries in flight here)."""
@@ -96,17 +113,6 @@ class Work:
                  OR (lease_until IS NULL AND {due} <= ?))""",
             (self._claimant.name, now, now - self._claimant.grace),
         )
-
-    async def release(self, generation_ids: Collection[int]) -> None:
-        """Rows claimed but not worked on after all (e.g. a look that is better taken later):
-        the lease ends, the row stays this process's to take when due."""
-        if not generation_ids:
-            return
-        chosen, ids = self._db.dialect.in_list("id", generation_ids)
-        await self._db.execute(
-            f"UPDATE generations SET lease_until = NULL WHERE {chosen} AND claimed_by = ?",
-            *ids, self._claimant.name,
-        )  # fmt: skip
 
     # --- when to look for work next --------------------------------------------------------------
 
@@ -147,11 +153,15 @@ class Work:
     # --- leases ----------------------------------------------------------------------------------
 
     async def renew(self) -> int:
-        """Extend the lease of every row this process works on (a lease still running)."""
+        """Extend the lease of every row this process works on (a lease still running). Rows
+        being written this moment are passed over, not waited for (that write ends their lease,
+        and waiting for it from here could deadlock against it)."""
         now = self._clock()
         return await self._db.execute(
-            """UPDATE generations SET lease_until = ?
-               WHERE claimed_by = ? AND lease_until IS NOT NULL AND lease_until > ?""",
+            f"""UPDATE generations SET lease_until = ?
+               WHERE id IN (SELECT id FROM generations
+                            WHERE claimed_by = ? AND lease_until IS NOT NULL AND lease_until > ?
+                            {self._db.dialect.skip_locked()})""",
             now + self._claimant.lease, self._claimant.name, now,
         )  # fmt: skip
 
