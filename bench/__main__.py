@@ -7,6 +7,7 @@
     python -m bench --sections tracking --variants single --profile /tmp/prof
     python -m bench --sections tracking --api-latency-ms 150 --discord-latency-ms 80
     python -m bench --sections backends   # SQLite vs PostgreSQL, one process (bench/backends.py)
+    python -m bench --sections processes  # 1, 2 and 3 bot processes on one PostgreSQL
 
 `--profile DIR` writes a cProfile (.prof and a text summary) of the measured part of every job.
 Results are in BENCHMARKS.md.
@@ -45,6 +46,7 @@ from bench.common import (
     sec,
 )
 from bench.config import OPTIONAL, SECTIONS, Config, log_note, spread3
+from bench.processes import processes
 from bench.tracking_report import crowd, short, tracking
 
 # --------------------------------------------------------------------------------------------
@@ -205,6 +207,7 @@ RUNNERS: dict[str, Callable[[Config, Path], list[Table]]] = {
     "restart": restart,
     "history": history,
     "backends": backends,
+    "processes": processes,
 }
 
 
@@ -219,6 +222,8 @@ def parse_args(argv: list[str]) -> Config:
                         help=f"comma-separated, from {', '.join(SECTIONS + OPTIONAL)}")  # fmt: skip
     parser.add_argument("--burst-sizes", help="comma-separated N (default 50,200,1000)")
     parser.add_argument("--tasks", type=int, help="active tasks to track (default 10,000)")
+    parser.add_argument("--process-tasks", type=int,
+                        help="tasks per bot process in `processes` (2,000)")  # fmt: skip
     parser.add_argument("--poll", type=float, help="poll interval, s (default 10)")
     parser.add_argument("--window", type=float, help="tracking window, s (default 40)")
     parser.add_argument("--variants", help="tracking variants: batch,single,callbacks,naive,"
@@ -260,7 +265,7 @@ def parse_args(argv: list[str]) -> Config:
     if args.burst_sizes:
         cfg.burst_sizes = [int(n) for n in args.burst_sizes.split(",")]
     for name in ("tasks", "poll", "window", "video_kb", "api_latency_ms", "discord_latency_ms",
-                 "poll_concurrency", "restart_tasks", "history_rows", "queries",
+                 "poll_concurrency", "restart_tasks", "history_rows", "queries", "process_tasks",
                  "cache_dir", "profile", "markdown", "database_url"):  # fmt: skip
         value = getattr(args, name)
         if value is not None:

@@ -11,8 +11,9 @@ from typing import Any
 from bench.common import Table
 
 SECTIONS = ("burst", "tracking", "short", "crowd", "restart", "history")
-# run only when asked for (--sections backends): needs PostgreSQL (bench/backends.py)
-OPTIONAL = ("backends",)
+# run only when asked for (--sections backends,processes): need PostgreSQL (bench/backends.py,
+# bench/processes.py)
+OPTIONAL = ("backends", "processes")
 #: The profiles the tracking mix draws from, in equal parts: every one that reports progress
 #: (none-until-done is measured on its own).
 MIX = ("linear", "s-curve", "stepwise", "stuck-then-done")
@@ -44,6 +45,7 @@ class Config:
     crowd_creates_per_second: float = 4.0
     restart_tasks: int = 10_000
     history_rows: int = 1_000_000
+    process_tasks: int = 2_000  # tasks per bot process in `processes`
     guilds: int = 100
     members: int = 50_000
     queries: int = 200
@@ -69,6 +71,7 @@ class Config:
             crowd_creates_per_second=10.0,
             restart_tasks=1000,
             history_rows=20_000,
+            process_tasks=300,
             guilds=10,
             members=2000,
             queries=50,

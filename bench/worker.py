@@ -30,6 +30,8 @@ JOBS: dict[str, tuple[str, str]] = {
     "history-query": ("bench.history", "query"),
     "history-export": ("bench.history", "export"),
     "history-to-postgres": ("bench.history", "to_postgres"),
+    "processes-setup": ("bench.processes", "setup"),
+    "processes-bot": ("bench.processes", "run_bot"),
 }
 
 

@@ -23,7 +23,7 @@ from bot.fdlimit import raise_open_file_limit
 from bot.logs import setup_logging
 from bot.preflight import run_checks, settings_database_problem
 from bot.settings import Settings, SettingsError, load_settings
-from bot.ui.client import VideoBot
+from bot.ui.client import VideoBot, make_bot
 
 log = logging.getLogger("bot")
 
@@ -48,8 +48,10 @@ async def stay_connected(bot: VideoBot, stop: asyncio.Event) -> None:
         except (discord.LoginFailure, discord.PrivilegedIntentsRequired):
             raise
         except Exception as exc:  # discord.py raises odd errors when the first connect fails
-            if bot.is_closed() or stop.is_set():
+            if stop.is_set():
                 return
+            if bot.is_closed():  # discord.py gave up the connection: Discord refused it for good
+                raise
             log.error("cannot reach Discord's gateway (%s); trying again in %.0f s", exc, delay)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
@@ -80,7 +82,7 @@ async def log_in(bot: VideoBot, settings: Settings, stop: asyncio.Event) -> bool
 
 async def run(settings: Settings) -> None:
     """Run until Discord refuses us or SIGINT/SIGTERM arrives, then close everything, awaited."""
-    bot = VideoBot(settings)
+    bot = make_bot(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,6 +98,22 @@ async def run(settings: Settings) -> None:
         stopping.cancel()
         await bot.close()
         await running  # returns once closed; re-raises a refusal from Discord
+
+
+def gateway_refusal(code: int, reason: str | None) -> str:
+    """What to do when Discord's gateway closed the connection for good (its close code)."""
+    if code == 4011:
+        return (
+            "Discord requires sharding for this bot (gateway close code 4011: it is in too many "
+            "servers for one connection): set SHARD_COUNT, and SHARD_IDS to share the shards "
+            "between processes (README, Several processes)"
+        )
+    if code == 4010:
+        return (
+            "Discord refused the shard (gateway close code 4010): SHARD_COUNT must be the same in "
+            "every process and each of its SHARD_IDS below it"
+        )
+    return f"Discord closed the gateway connection for good (close code {code}: {reason})"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -150,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except discord.PrivilegedIntentsRequired:
         log.error("Discord refused the gateway intents; check the bot's settings in the portal")
+        return 1
+    except discord.ConnectionClosed as exc:
+        log.error("%s", gateway_refusal(exc.code, exc.reason))
         return 1
     log.info("stopped cleanly")
     return 0

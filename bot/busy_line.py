@@ -7,7 +7,9 @@ After Retry-After the tracker creates them one by one from the head; a new 429 s
 
 The rows are the database's; what is kept here is the order they wait in and when EvoLink may be
 asked again. After a restart the line is empty: the waiting rows are simply tried at once, in
-order, and line up again if EvoLink is still busy. Pure: no I/O, the clock is injected.
+order, and line up again if EvoLink is still busy. Where several processes share the database,
+each keeps a line of its own, read from the waiting rows and the shared pause (bot/generations.py).
+Pure: no I/O, the clock is injected.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class BusyLine:
         default = BUSY_WAIT if reachable else UNREACHABLE_WAIT
         wait = default if retry_after is None else min(max(retry_after, 1.0), LONGEST_WAIT)
         self.retry_at = max(self.retry_at, self._clock() + wait)
+
+    def pause_until(self, until: float) -> None:
+        """EvoLink asked another process for a pause in creates, until then."""
+        self.retry_at = max(self.retry_at, until)
 
     def join(self, generation_id: int) -> None:
         """A request starts waiting (ids grow with the time of the request: the order holds)."""

@@ -6,7 +6,10 @@ call with the same key. EvoLink is expected to replay the task instead of making
 that is not published (see README, Money rules), so a repeat that makes a new task is logged.
 
 A create EvoLink did not take (busy, or not reached: certainly no task) is not refused: the
-request waits in line (bot/busy_line.py) and is created after Retry-After, in order.
+request waits in line (bot/busy_line.py) and is created after Retry-After, in order. Where
+several processes share the database, EvoLink's pause is shared through it (every process holds
+new requests back until it ends), and so is the line: each process reads it from the waiting
+rows while the pause lasts.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ RECONCILE_ATTEMPTS = 5
 # that each such answer counts as a lost one, so the attempts still end.
 IN_FLIGHT_RETRY = 5.0
 IN_FLIGHT_PATIENCE = 300.0
+CREATES_PAUSED = "evolink creates paused"  # the shared timer: EvoLink's Retry-After for creates
 
 
 class SubmitRefused(Exception):
@@ -115,6 +119,7 @@ class VideoService:
         self._held_by_evolink_since: dict[int, float] = {}
         self.line = BusyLine(clock)
         self._admitting = asyncio.Lock()
+        self._started_at = clock()  # a pause asked for before this start is not learned (below)
 
     async def request(self, who: Requester, request: VideoRequest) -> Admission:
         """Admit the request, then start it unless it has to wait (`admit`, then `start`): for a
@@ -134,6 +139,7 @@ class VideoService:
         # line of requests waiting for EvoLink, follow it (SQLite's one connection did that by
         # itself; PostgreSQL's pool answers side by side, in any order)
         async with self._admitting:
+            await self._learn_pause()
             await self._moderation.screen(
                 who.guild_id, who.user_id, request.prompt, request.negative_prompt
             )
@@ -195,7 +201,7 @@ class VideoService:
                 # the attempt's start, which a restart reads (updated_at) to know when this call
                 # can no longer be in flight; and its due time should this process die during it
                 await self._store.generations.retry_unsubmitted_later(
-                    generation.id, self._clock() + RECONCILE_DELAY, counted=False
+                    generation.id, self._clock() + RECONCILE_DELAY, counted=False, starting=True
                 )
             task = await self._api.create_task(
                 request_of(generation, self._callback_base), generation.idempotency_key
@@ -304,6 +310,8 @@ class VideoService:
     async def _hold(self, generation: Generation, exc: evolink.EvoLinkError) -> None:
         """Certainly no task was made: the request waits in line instead, credits held."""
         self.line.refused(exc.retry_after, reachable=isinstance(exc, evolink.RateLimited))
+        if self._store.is_shared:  # every process holds its new requests back until then
+            await self._store.shared.extend(CREATES_PAUSED, self.line.retry_at)
         held = await self._store.generations.hold_request(generation.id)
         if held is None:  # no longer `requested`: nothing to hold (cannot happen in one process)
             raise SubmitUnconfirmed(generation.id, str(exc)) from exc
@@ -343,8 +351,9 @@ class VideoService:
         free slot, unless EvoLink asked for a pause (a banned member's are withdrawn instead).
         A create EvoLink does not take stops the rest until its Retry-After. Returns what
         changed, for the status messages: started, withdrawn, and places in line that moved."""
-        if not self.line.open:
-            return []  # EvoLink asked for a pause; nothing else can start before its head
+        await self._learn_pause()
+        if not self.line.open:  # EvoLink asked for a pause; nothing can start before its head
+            return await self._line_from_rows() if self._store.is_shared else []
         changed: list[Generation] = []
         waiting = await self._store.generations.queued_in_order()
         for guild_id, user_id in dict.fromkeys((w.guild_id, w.user_id) for w in waiting):
@@ -354,24 +363,44 @@ class VideoService:
                 gone = {g.id for g in withdrawn}
                 waiting = [w for w in waiting if w.id not in gone]
         startable = await self._startable(waiting)
-        for index, (generation_id, max_running) in enumerate(startable):
-            promoted = await self._store.generations.promote_waiting(
-                generation_id, max_running, self._clock() + RECONCILE_DELAY
-            )
-            self.line.leave(generation_id)
+        for index, (request, max_running) in enumerate(startable):
+            async with self._store.transaction() as tx:  # the member's last slot: one taker
+                await tx.ledger.hold_spending(request.guild_id or 0, request.user_id)
+                promoted = await tx.generations.promote_waiting(
+                    request.id, max_running, self._clock() + RECONCILE_DELAY
+                )
+            self.line.leave(request.id)
             if promoted is None:
                 continue
             try:
                 changed.append(await self.submit(promoted, member_waiting=False))
             except SubmitHeld:
-                moved = self.line.replace(gid for gid, _ in startable[index:])
-                changed.extend(await self._rows(moved))
+                moved = self.line.replace(w.id for w, _ in startable[index:])
+                mine = {w.id for w, _ in startable[index:] if w.mine}
+                changed.extend(await self._rows(gid for gid in moved if gid in mine))
                 break
             except (SubmitRefused, SubmitUnconfirmed):
                 pass  # stored: the delivery loop tells the member, or the reconcile retries
         return changed
 
-    async def _startable(self, waiting: list[WaitingRequest]) -> list[tuple[int, int]]:
+    async def _learn_pause(self) -> None:
+        """Where processes share the database: a pause EvoLink asked another process for since
+        this one started (a process that starts tries at once, as after a restart with SQLite,
+        and lines up if EvoLink is still busy)."""
+        if self._store.is_shared:
+            until = await self._store.shared.until(CREATES_PAUSED, since=self._started_at)
+            if until is not None:
+                self.line.pause_until(until)
+
+    async def _line_from_rows(self) -> list[Generation]:
+        """While EvoLink's pause lasts: the line as the waiting rows make it, whichever process
+        held them; returns this process's requests whose place in it changed."""
+        startable = await self._startable(await self._store.generations.queued_in_order())
+        moved = self.line.replace(w.id for w, _ in startable)
+        mine = {w.id for w, _ in startable if w.mine}
+        return await self._rows(gid for gid in moved if gid in mine)
+
+    async def _startable(self, waiting: list[WaitingRequest]) -> list[tuple[WaitingRequest, int]]:
         """The waiting requests whose member has a slot for them, oldest first, each with its
         member's running limit."""
         ahead: dict[tuple[int | None, int], int] = {}  # member -> their requests before this
@@ -385,7 +414,7 @@ class VideoService:
             if guild not in max_running:
                 max_running[guild] = (await self._credits.limits(guild)).max_running
             if request.running + before < max_running[guild]:
-                startable.append((request.id, max_running[guild]))
+                startable.append((request, max_running[guild]))
         return startable
 
     async def _rows(self, generation_ids: Iterable[int]) -> list[Generation]:

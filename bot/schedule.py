@@ -10,7 +10,10 @@ duration took lately in this process. `FixedSchedule` looks every interval: the 
 net, and how the bot polled before predictions.
 
 Pure: no I/O, no Discord, no texts; the clock is injected. State per running task is kept in
-memory; after a restart a task's prediction starts again from its next look.
+memory; after a restart a task's prediction starts again from its next look. So it does when
+another process made a look at the task since this one's last (several processes share the
+tasks: the row counts the looks made, `Started.looks`, and a count above the one this process
+expects means its memory of the task is out of date).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Started:
     at: float
     estimate: float | None
     kind: Kind
+    looks: int = 0  # looks made so far, by any process (the row's poll count)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class Schedule(Protocol):
     def finished(self, task: Started, *, completed: bool) -> None:
         """A look found the task ended (`completed`, or failed): learn from it, forget it."""
 
-    def aimed(self, task_id: int) -> bool:
+    def aimed(self, task: Started) -> bool:
         """The look due is aimed at the task's predicted end, or steps past it: taking it sooner
         (to fill a batch query) would likely find the task still running."""
 
@@ -147,6 +151,7 @@ class _Track:
     aim: float | None = None  # the predicted end the look now due aims at (None: not aimed)
     missed: bool = False  # a look aimed at a predicted end found the task still running
     step: float = MIN_GAP  # the longest wait after a look aimed at the end found it running
+    looks: int = 0  # the task's looks counted by the time of the next one (see Started.looks)
 
 
 class PredictedSchedule:
@@ -162,10 +167,19 @@ class PredictedSchedule:
         self.run_times = run_times or RunTimes()
         self._tracks: dict[int, _Track] = {}
 
-    def aimed(self, task_id: int) -> bool:
+    def aimed(self, task: Started) -> bool:
         """The look due aims at the predicted end, or steps past it (see Schedule.aimed)."""
-        track = self._tracks.get(task_id)
+        track = self._current(task)
         return track is not None and (track.aim is not None or track.missed)
+
+    def _current(self, task: Started) -> _Track | None:
+        """What this process remembers of the task, unless another process has looked at it
+        since (then forgotten: the prediction starts again, as after a restart)."""
+        track = self._tracks.get(task.id)
+        if track is not None and task.looks > track.looks:
+            del self._tracks[task.id]
+            return None
+        return track
 
     @property
     def tracked(self) -> int:
@@ -173,13 +187,14 @@ class PredictedSchedule:
         return len(self._tracks)
 
     def first_look(self, task: Started) -> float:
-        track = self._tracks.setdefault(task.id, _Track())
+        track = self._tracks[task.id] = _Track(looks=task.looks)
         track.last_look = task.at
         return task.at + self._gap(track, task.at, self._by_history(task), self._span(task))
 
     def next_look(self, task: Started, progress: int) -> float:
         now = self._clock()
-        track = self._tracks.setdefault(task.id, _Track())
+        track = self._current(task) or self._tracks.setdefault(task.id, _Track())
+        track.looks = task.looks + 1  # this look, once stored
         if track.aim is not None:  # a look aimed at the predicted end: a miss
             track.missed = True
             track.step = MIN_GAP  # near that end: short steps again
@@ -192,7 +207,8 @@ class PredictedSchedule:
         return now + self._gap(track, now, end, self._span(task))
 
     def finished(self, task: Started, *, completed: bool) -> None:
-        track = self._tracks.pop(task.id, None)
+        track = self._current(task)
+        self._tracks.pop(task.id, None)
         if not completed:
             return
         now = self._clock()
@@ -297,5 +313,5 @@ class FixedSchedule:
     def finished(self, task: Started, *, completed: bool) -> None:
         return None
 
-    def aimed(self, task_id: int) -> bool:
+    def aimed(self, task: Started) -> bool:
         return False

@@ -81,11 +81,21 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
     log_format: str = "text"
+    shard_count: int | None = None  # shard the gateway connection this many ways
+    shard_ids: tuple[int, ...] | None = None  # the shards this process runs (None: all)
+    lease_seconds: float = 30.0  # how long a process's claim on a row of work lasts
+    discord_rate_limit: float = 50.0  # requests a second for the bot token, every process
 
     @property
     def database(self) -> Path | str:
         """Where the bot keeps everything: the PostgreSQL URL if set, else the SQLite file."""
         return self.database_url.get() if self.database_url is not None else self.database_path
+
+    @property
+    def registers_commands(self) -> bool:
+        """This process registers the slash commands: the one that runs shard 0 (or the only
+        one). Each process knows from its own SHARD_IDS; exactly one has shard 0."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
 
 DEFAULTS = Settings(discord_token=Secret(""), evolink_api_key=Secret(""))
@@ -228,6 +238,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     guild_cap = parsed("GUILD_CREDIT_CAP", None, _credits, credits_rule)
     global_cap = parsed("GLOBAL_CREDIT_CAP", None, _credits, credits_rule)
+    shard_count = parsed("SHARD_COUNT", None, _int_between(1, 100_000),
+                         "a whole number of shards between 1 and 100000")  # fmt: skip
+    shard_ids = _shard_ids(raw("SHARD_IDS"), shard_count, problems)
+    if shard_ids is not None and db_url is None and len(shard_ids) < (shard_count or 0):
+        problems.append(
+            "SHARD_IDS runs some shards in this process and the others elsewhere: every process "
+            "must share one PostgreSQL database, so set DATABASE_URL (SQLite's file belongs to "
+            "one process)."
+        )
+    lease = parsed("LEASE_SECONDS", DEFAULTS.lease_seconds, _float_between(1, 600),
+                   "a number of seconds between 1 and 600")  # fmt: skip
+    rate_limit = parsed(
+        "DISCORD_GLOBAL_RATE_LIMIT",
+        DEFAULTS.discord_rate_limit,
+        _float_between(1, 100_000),
+        "a number of requests a second between 1 and 100000",
+    )
 
     if problems:
         raise SettingsError(problems)
@@ -262,7 +289,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         log_format=log_format,
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        lease_seconds=lease,
+        discord_rate_limit=rate_limit,
     )
+
+
+def _shard_ids(value: str | None, count: int | None, problems: list[str]) -> tuple[int, ...] | None:
+    """SHARD_IDS, e.g. `0,1`: distinct shard numbers below SHARD_COUNT (None: not set)."""
+    if value is None:
+        return None
+    rule = "SHARD_IDS must be shard numbers separated by commas, e.g. 0,1"
+    try:
+        ids = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        problems.append(f"{rule} (got {value!r}).")
+        return None
+    if count is None:
+        problems.append("SHARD_IDS needs SHARD_COUNT: how many shards there are in all.")
+        return None
+    if len(set(ids)) != len(ids) or not all(0 <= i < count for i in ids):
+        problems.append(
+            f"{rule}, each once and below SHARD_COUNT ({count}): 0 to {count - 1} (got {value!r})."
+        )
+        return None
+    return tuple(sorted(ids))
 
 
 def database_path(env: Mapping[str, str] | None = None) -> Path:

@@ -4,6 +4,9 @@ One loop per process: start waiting requests (in order, once EvoLink takes creat
 settle lost creates, poll the tasks that are due (bounded concurrency; when a task is next due is
 bot/schedule.py's answer), deliver what has finished, then sleep until the next row is due or a
 new submission wakes it.
+Any number of processes may run this loop over one database: each takes the rows it works on
+with a claim and a lease (bot/store/work.py), renews the leases of its work in flight, and gives
+its rows back when it stops; the rows of a process that died are taken over within one lease.
 After a restart, unfinished rows are simply due; the one step at start makes creates the last
 process left in flight due as soon as their call can no longer be waiting (resume_lost_creates).
 """
@@ -122,7 +125,11 @@ class Tracker:
         create was cut off with the last process, whose call may still be in EvoLink's hands.
         Each is repeated once that call can no longer be waiting for its answer (the HTTP timeout
         and a margin after it began; at once if that has passed) instead of after
-        RECONCILE_DELAY; creates lost later in this process still wait theirs."""
+        RECONCILE_DELAY; creates lost later in this process still wait theirs. (Where other
+        processes share the database, the rows under their live leases are theirs.) On a
+        database of this process alone, what earlier runs claimed is free again first."""
+        if not self._store.is_shared:
+            await self._store.work.forget_earlier_runs()
         settle = self._http_timeout + CUT_OFF_CREATE_MARGIN
         count = await self._store.generations.unsubmitted_due_at(self._clock(), settle)
         if count:
@@ -145,15 +152,30 @@ class Tracker:
         await asyncio.gather(*self._delivering.values(), return_exceptions=True)
         log.info("tracker stopped")
 
+    async def keep_leases(self) -> None:
+        """Renew the leases of this process's work in flight (a slow delivery, a create waiting
+        for EvoLink's answer) well before they run out, so no other process takes it over.
+        Runs until cancelled; needed only where other processes share the database."""
+        every = self._store.work.claimant.lease / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._store.work.renew()
+            except Exception:
+                log.exception("could not renew this process's leases; trying again")
+
     def stop(self) -> None:
         """Finish the current pass and the deliveries in flight, then return from run()."""
         self._stopping = True
         self._wake.set()
 
     async def run_once(self) -> None:
-        """One pass, then wait for the deliveries it started."""
+        """One pass, then wait for the deliveries and status edits it started (each request
+        to Discord may first wait its turn: bot/request_budget.py)."""
         await self._pass()
         await self.deliveries_done()
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def deliveries_done(self) -> None:
         """Wait until no delivery is in flight; re-raise what killed one (tests inject crashes)."""
@@ -171,18 +193,19 @@ class Tracker:
         for guild_id, user_id in {(g.guild_id, g.user_id) for g in changed}:
             await self.renumber_queue(guild_id, user_id)
         now = self._clock()
-        for generation in await self._store.generations.due_unsubmitted(now, BATCH):
+        settle = self._http_timeout + CUT_OFF_CREATE_MARGIN
+        for generation in await self._store.work.unsubmitted(now, BATCH, settle=settle):
             if generation.id not in self._service.in_flight:
                 await self._service.reconcile(generation)
         if now >= self._paused_until:
             # rows due within the next moment join this pass: fuller batches, no extra lag (but
             # not a look aimed at a predicted end: sooner, it would likely miss it)
             ahead = min(BATCH_AHEAD, self._poll_interval / 10) if self._batch_usable() else 0.0
-            due = await self._store.generations.due_for_poll(now + ahead, POLL_PAGE)
-            await self._poll_all([g for g in due if self._due_now(g, now)])
-        due = await self._store.generations.due_for_delivery(
-            self._clock(), BATCH, skip=self._delivering
-        )
+            due = await self._store.work.polls(
+                now + ahead, POLL_PAGE, wanted=lambda g: self._due_now(g, now)
+            )
+            await self._poll_all(due)
+        due = await self._store.work.deliveries(BATCH, skip=self._delivering)
         for generation in due:
             self._start_delivery(generation)
 
@@ -192,18 +215,25 @@ class Tracker:
             self._in_background(self._notifier.progress(waiting))
 
     async def close(self) -> None:
+        """Stop what is still running, then give back this process's rows: another process (or
+        the next start) takes them at once instead of after their leases."""
         for task in [*self._background, *self._delivering.values()]:
             task.cancel()
         await asyncio.gather(*self._background, *self._delivering.values(), return_exceptions=True)
+        try:
+            await self._store.work.release_all()
+        except Exception:
+            log.exception("could not give back this process's rows; their leases will run out")
 
     async def _sleep_until_due(self) -> None:
         now = self._clock()
-        next_poll = await self._store.generations.next_poll_at()
+        settle = self._http_timeout + CUT_OFF_CREATE_MARGIN
+        next_poll = await self._store.work.next_poll_at(settle=settle)
         if next_poll is not None:
             if self._batch_usable():  # looks due within a moment go out in one batch query
                 next_poll += BATCH_GATHER
             next_poll = max(next_poll, self._paused_until)
-        next_delivery = await self._store.generations.next_delivery_at(skip=self._delivering)
+        next_delivery = await self._store.work.next_delivery_at(skip=self._delivering)
         line = self._service.line
         next_start = line.retry_at if len(line) else None  # EvoLink's pause for creates ends
         candidates = (next_poll, next_delivery, next_start, now + MAX_IDLE_SLEEP)
@@ -493,7 +523,7 @@ class Tracker:
 
     def _due_now(self, generation: Generation, now: float) -> bool:
         due_at = generation.next_poll_at
-        return due_at is None or due_at <= now or not self._schedule.aimed(generation.id)
+        return due_at is None or due_at <= now or not self._schedule.aimed(started(generation))
 
     def _batch_usable(self) -> bool:
         return self._batch_supported_at <= self._clock()
@@ -517,4 +547,5 @@ def started(generation: Generation) -> Started:
         generation.submitted_at or generation.requested_at,
         generation.estimated_seconds,
         (generation.quality, generation.duration),
+        looks=generation.poll_count,
     )

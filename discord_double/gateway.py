@@ -69,6 +69,8 @@ class GatewayServer(DiscordModel):
         self.unavailable_guild_id = unavailable_guild_id
         self.connections: list[GatewayConnection] = []
         self.sessions: dict[str, Session] = {}
+        # (code, reason) every IDENTIFY is closed with, e.g. (4011, "Sharding required.")
+        self.refuse_identify: tuple[int, str] | None = None
         self._conn_ids = itertools.count(1)
         self._routes += [
             ("GET", "/gateway", lambda call: {"url": self.gateway_url}),
@@ -105,9 +107,22 @@ class GatewayServer(DiscordModel):
         assert isinstance(conn, GatewayConnection)
         return conn
 
-    async def dispatch(self, event: str, data: Mapping[str, Any]) -> int:
-        """Send a DISPATCH (op 0) to the live connection; returns its sequence number."""
-        conn = self.live_connection
+    def shard_connection(self, shard_id: int) -> GatewayConnection | None:
+        """The newest open connection whose IDENTIFY named shard `shard_id` (a sharded bot)."""
+        for conn in reversed(self.connections):
+            if conn.closed or conn.session is None:
+                continue
+            shard = conn.session.identify.get("shard")
+            if isinstance(shard, list) and shard and shard[0] == shard_id:
+                return conn
+        return None
+
+    async def dispatch(
+        self, event: str, data: Mapping[str, Any], *, connection: GatewayConnection | None = None
+    ) -> int:
+        """Send a DISPATCH (op 0) to `connection` (default: the live connection); returns its
+        sequence number."""
+        conn = connection or self.live_connection
         if conn is None or conn.session is None:
             raise RuntimeError("no identified gateway connection to dispatch to")
         conn.session.seq += 1
@@ -115,12 +130,15 @@ class GatewayServer(DiscordModel):
         await self._send(conn, {"op": 0, "t": event, "s": seq, "d": data})
         return seq
 
-    async def send_interaction(self, payload: Mapping[str, Any]) -> int:
+    async def send_interaction(
+        self, payload: Mapping[str, Any], *, connection: GatewayConnection | None = None
+    ) -> int:
         """Push an INTERACTION_CREATE (e.g. ``slash_command(...)``) and register it with the
-        model for callbacks, follow-ups and ``@original``. Returns the sequence number."""
+        model for callbacks, follow-ups and ``@original``; down `connection` (e.g. a shard's,
+        default the live one). Returns the sequence number."""
         data = copy.deepcopy(dict(payload))
         self.register_interaction(data)
-        return await self.dispatch("INTERACTION_CREATE", data)
+        return await self.dispatch("INTERACTION_CREATE", data, connection=connection)
 
     async def request_reconnect(self) -> None:
         """Send op 7 (RECONNECT): the client closes and resumes on a new connection."""
@@ -205,6 +223,10 @@ class GatewayServer(DiscordModel):
         if self.token is not None and data.get("token") != self.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
+        if self.refuse_identify is not None:
+            code, reason = self.refuse_identify
+            await conn.ws.close(code=code, message=reason.encode())
+            return
         session = Session(id=secrets.token_hex(16), identify=copy.deepcopy(data))
         self.sessions[session.id] = session
         conn.session = session
@@ -227,6 +249,7 @@ class GatewayServer(DiscordModel):
                 "guild_join_requests": [],
                 "geo_ordered_rtc_regions": [],
                 "_trace": ["standin"],
+                **({"shard": data["shard"]} if "shard" in data else {}),  # as a sharded bot sent
             },
         )
         if self.unavailable_guild_id is not None:

@@ -117,6 +117,8 @@ class DiscordStandIn(GatewayServer):
         )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # (method, part of the path) -> seconds a matching REST call takes before its answer
+        self.slow: dict[tuple[str, str], float] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -211,6 +213,9 @@ class DiscordStandIn(GatewayServer):
             params=dict(request.query),
             via="webhook" if path.startswith(("/interactions/", "/webhooks/")) else "bot",
         )
+        for (method, part), seconds in self.slow.items():
+            if request.method == method and part in path:
+                await asyncio.sleep(seconds)
         try:
             answer = await self.answer(call, auth=request.headers.get("Authorization"))
         except DiscordError as exc:

@@ -190,6 +190,9 @@ def make_settings(tmp_path: Path, base_url: str, **overrides: Any) -> Settings:
         "poll_interval": 10.0,
         "task_timeout": 3600.0,
         "http_timeout": 5.0,
+        # the pace Discord's global limit sets runs on the real clock; these tests run on a
+        # virtual one (the budget is tested on its own: test_request_budget.py, test_claims.py)
+        "discord_rate_limit": 100_000.0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -33,12 +33,13 @@ SHIPPED = {
     "0007_delivery_route.sql": "046f9cbdf0928aa6",
     "0008_append_only_refuses_replace.sql": "294418dc1559b953",
     "0009_member_name_delivered_file_bot_state.sql": "d2f7354387dfdde2",
+    "0010_claims_and_shared_state.sql": "ef576119d9a7e65f",
 }
 
 # The version a column first exists at; earlier databases cannot hold it.
 COLUMN_SINCE = {
     "callback_token": 4, "upload_limit": 4, "delivery_route": 7, "user_name": 9,
-    "delivered_file": 9,
+    "delivered_file": 9, "claimed_by": 10, "lease_until": 10,
 }  # fmt: skip
 
 
@@ -55,7 +56,8 @@ def generation(id: int, status: str, **values: Any) -> dict[str, Any]:
         "delivered_at": None, "delivered_via": None, "delivery_message_id": None,
         "delivery_attempts": 0, "next_delivery_at": None, "updated_at": 1_000.0 + id,
         "callback_token": f"secret-{id}", "upload_limit": 10_485_760, "delivery_route": None,
-        "user_name": f"Mei ({id})", "delivered_file": None,
+        "user_name": f"Mei ({id})", "delivered_file": None, "claimed_by": None,
+        "lease_until": None,
     }  # fmt: skip
     row.update(values)
     return row

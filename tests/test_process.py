@@ -687,10 +687,11 @@ async def test_sigkill_with_a_create_in_flight_is_recovered_soon_after_restart(
     """EvoLink makes the task but its answer is slow; the bot is killed before it arrives. The
     new process repeats the create (same Idempotency-Key: the same task) once the dead call can
     no longer be waiting (HTTP_TIMEOUT_SECONDS, 10 s here, and 5 s after it began), not after
-    the minute a create lost in a running process waits."""
+    the minute a create lost in a running process waits. (On a database processes share, the
+    dead process's lease on the row, 10 s here, must have run out too.)"""
     sim = await start_simulator(cluster, task_seconds=1.0, pending_seconds=0.2)
     await sim.add_fault({"route": "create", "create_after_fault": True, "delay": 8.0})
-    first = await start_bot(cluster, discord_api, sim, name="bot-first")
+    first = await start_bot(cluster, discord_api, sim, name="bot-first", LEASE_SECONDS="10")
     await wait_ready(discord_api, first)
     user = USER_IDS[0]
     await discord_api.send_interaction(video_command(user, "a lantern on a night river"))
@@ -711,7 +712,7 @@ async def test_sigkill_with_a_create_in_flight_is_recovered_soon_after_restart(
     restarted = loop.time()
     second = await start_bot(
         cluster, discord_api, sim, db=first.db, token=first.token, api_key=first.api_key,
-        name="bot-second",
+        name="bot-second", LEASE_SECONDS="10",
     )  # fmt: skip
     await wait_for(
         lambda: deliveries(discord_api, user),

@@ -140,3 +140,39 @@ def test_a_database_url_or_pool_size_that_cannot_be_used_is_named_without_the_ur
     text = str(refused.value)
     assert "DATABASE_URL must be a postgresql:// URL" in text and "s3cret" not in text
     assert "DATABASE_POOL_SIZE must be a whole number of connections between 1 and 100" in text
+
+
+PG = "postgresql://bot:pw@db.example:5432/bot"
+
+
+def test_shards_run_here_and_which_process_registers_the_commands() -> None:
+    base = {"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY}
+    alone = load_settings(base)
+    assert (alone.shard_count, alone.shard_ids, alone.registers_commands) == (None, None, True)
+    every = load_settings({**base, "SHARD_COUNT": "4"})  # one process, all four shards
+    assert (every.shard_count, every.shard_ids, every.registers_commands) == (4, None, True)
+    first = load_settings({**base, "DATABASE_URL": PG, "SHARD_COUNT": "4", "SHARD_IDS": "1, 0"})
+    assert (first.shard_ids, first.registers_commands) == ((0, 1), True)
+    other = load_settings({**base, "DATABASE_URL": PG, "SHARD_COUNT": "4", "SHARD_IDS": "2,3"})
+    assert (other.shard_ids, other.registers_commands) == ((2, 3), False)
+    assert (other.lease_seconds, other.discord_rate_limit) == (30.0, 50.0)
+
+
+@pytest.mark.parametrize(
+    ("env", "told"),
+    [
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT: how many shards there are in all."),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "below SHARD_COUNT (2): 0 to 1 (got '0,2')"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1,1"}, "each once"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "separated by commas, e.g. 0,1 (got 'one')"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0", "DATABASE_URL": ""}, "set DATABASE_URL"),
+        ({"LEASE_SECONDS": "0.5"}, "LEASE_SECONDS"),
+        ({"DISCORD_GLOBAL_RATE_LIMIT": "fast"}, "DISCORD_GLOBAL_RATE_LIMIT"),
+    ],
+)
+def test_a_shard_setting_that_cannot_work_is_explained(env: dict[str, str], told: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY, **env})
+    assert told in str(caught.value)
+    assert len(caught.value.problems) == 1

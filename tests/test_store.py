@@ -17,6 +17,7 @@ import pytest
 from bot.store import MIGRATIONS, DatabaseTooNew, NewGeneration, ProgressUpdate, Store, open_store
 from bot.store.generations import Generations
 from bot.store.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
+from bot.store.work import Work
 from tests.backends import REFUSED, Backend, PostgresServer
 
 
@@ -48,6 +49,11 @@ async def store(backend: Backend) -> AsyncIterator[tuple[Store, FakeClock]]:
 def generations(store: tuple[Store, FakeClock]) -> tuple[Generations, FakeClock]:
     s, clock = store
     return s.generations, clock
+
+
+@pytest.fixture
+def work(store: tuple[Store, FakeClock]) -> Work:
+    return store[0].work
 
 
 @pytest.mark.sqlite_only("the file's permissions and its WAL journal")
@@ -96,6 +102,7 @@ async def test_a_row_keeps_every_request_parameter(
 
 async def test_lifecycle_submitted_running_completed_delivered(
     generations: tuple[Generations, FakeClock],
+    work: Work,
 ) -> None:
     s, clock = generations
     g = await s.add(new())
@@ -115,58 +122,64 @@ async def test_lifecycle_submitted_running_completed_delivered(
             g.id, task_id="task-2", status="pending", progress=0, credits_reserved=8.0,
             estimated_seconds=120, next_poll_at=0,
         )  # fmt: skip
-    assert await s.due_for_poll(clock.now, 10) == []
+    assert await work.polls(clock.now, 10) == []
     clock.now += 10
-    assert [d.id for d in await s.due_for_poll(clock.now, 10)] == [g.id]
+    assert [d.id for d in await work.polls(clock.now, 10)] == [g.id]
     assert await s.record_progress(g.id, status="processing", progress=40, next_poll_at=clock.now)
     assert await s.record_progress(g.id, status="processing", progress=30, next_poll_at=clock.now)
     assert (await s.get(g.id)).progress == 40  # type: ignore[union-attr]  # never goes back
     done = await s.record_finished(g.id, status="completed", result_url="https://v/x.mp4")
     assert done is not None and done.progress == 100 and done.finished_at == clock.now
     assert await s.record_finished(g.id, status="failed") is None  # final only once
-    assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
-    assert await s.due_for_delivery(clock.now, 10, skip={g.id}) == []  # in flight already
-    assert await s.next_delivery_at(skip=[g.id]) is None
+    assert [d.id for d in await work.deliveries(10)] == [g.id]
+    assert await work.deliveries(10, skip={g.id}) == []  # in flight already
+    assert await work.next_delivery_at(skip=[g.id]) is None
     assert await s.mark_delivered(g.id, via="channel", message_id=55)
     assert not await s.mark_delivered(g.id, via="dm", message_id=56)  # delivered only once
     final = await s.get(g.id)
     assert final is not None and final.delivered_via == "channel"
-    assert final.delivery_message_id == 55 and await s.due_for_delivery(clock.now, 10) == []
+    assert final.delivery_message_id == 55 and await work.deliveries(10) == []
 
 
 async def test_refused_create_told_at_once_is_not_delivered_again(
     generations: tuple[Generations, FakeClock],
+    work: Work,
 ) -> None:
     s, clock = generations
     g = await s.add(new())
     await s.fail_unsubmitted(g.id, "insufficient_quota", "top up", member_told=True)
     row = await s.get(g.id)
     assert row is not None and row.status == "failed" and row.delivered_via == "interaction"
-    assert await s.due_for_delivery(clock.now + 100, 10) == []
+    clock.now += 100
+    assert await work.deliveries(10) == []
 
 
 async def test_refused_reconcile_goes_to_delivery(
     generations: tuple[Generations, FakeClock],
+    work: Work,
+) -> None:
+    s, _clock = generations
+    g = await s.add(new())
+    await s.fail_unsubmitted(g.id, "invalid_request", "bad", member_told=False)
+    assert [d.id for d in await work.deliveries(10)] == [g.id]
+
+
+async def test_lost_creates_wait_their_turn(
+    generations: tuple[Generations, FakeClock], work: Work
 ) -> None:
     s, clock = generations
     g = await s.add(new())
-    await s.fail_unsubmitted(g.id, "invalid_request", "bad", member_told=False)
-    assert [d.id for d in await s.due_for_delivery(clock.now, 10)] == [g.id]
-
-
-async def test_lost_creates_wait_their_turn(generations: tuple[Generations, FakeClock]) -> None:
-    s, clock = generations
-    g = await s.add(new())
-    assert await s.due_unsubmitted(clock.now, 10) == []
+    assert await work.unsubmitted(clock.now, 10, settle=35) == []
     clock.now += 60
-    assert [d.id for d in await s.due_unsubmitted(clock.now, 10)] == [g.id]
+    assert [d.id for d in await work.unsubmitted(clock.now, 10, settle=35)] == [g.id]
     await s.retry_unsubmitted_later(g.id, clock.now + 60)
-    assert await s.due_unsubmitted(clock.now, 10) == []
-    assert await s.next_poll_at() == clock.now + 60
+    assert await work.unsubmitted(clock.now, 10, settle=35) == []
+    assert await work.next_poll_at(settle=35) == clock.now + 60
 
 
 async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
     generations: tuple[Generations, FakeClock],
+    work: Work,
 ) -> None:
     s, clock = generations
     g = await s.add(new())
@@ -176,8 +189,8 @@ async def test_failed_delivery_is_retried_then_recorded_as_undeliverable(
     )  # fmt: skip
     await s.record_finished(g.id, status="failed", error_code="service_error")
     await s.delivery_failed(g.id, retry_at=clock.now + 30)
-    assert await s.due_for_delivery(clock.now, 10) == []
-    assert await s.next_delivery_at() == clock.now + 30
+    assert await work.deliveries(10) == []
+    assert await work.next_delivery_at() == clock.now + 30
     await s.delivery_failed(g.id, retry_at=None)
     row = await s.get(g.id)
     assert row is not None and row.delivered_via == "undeliverable" and row.delivery_attempts == 2

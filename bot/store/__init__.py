@@ -9,6 +9,8 @@ it says, so a restart resumes exactly where the last process stopped.
     sqlite_backup.py  online backup and read-only inspection of the SQLite file (bot/backup.py)
     generations.py    generations and their lifecycle: submit, queue, poll, finish, deliver
     history.py        the generations as moderators read them: log pages, export, autocomplete
+    work.py           the rows each background job works on, claimed by one process at a time
+    shared.py         what the processes agree on: pauses, notices, Discord's request budget
     ledger.py         the credit ledger, allowances, per-server limits
     moderation.py     bans, blocklist entries, the audit log, server settings (guild_config)
     bot_state.py      what the bot remembers between starts (e.g. where its commands are)
@@ -24,6 +26,7 @@ from typing import Any
 
 from bot.store.bot_state import BotState
 from bot.store.database import (
+    Claimant,
     Clock,
     Database,
     DatabaseTooNew,
@@ -42,7 +45,9 @@ from bot.store.history import History, LogCursor, LogFilter
 from bot.store.ledger import Ledger, LedgerEntry, LimitOverrides, VideoCharge
 from bot.store.moderation import AuditEntry, Ban, BlocklistRow, ModerationRecords
 from bot.store.postgres import PostgresDatabase, is_postgres_url
+from bot.store.shared import SharedState
 from bot.store.sqlite import MIGRATIONS, MIGRATIONS_DIR, SQLiteDatabase, check_usable
+from bot.store.work import Work
 
 __all__ = [
     "MIGRATIONS",
@@ -50,6 +55,7 @@ __all__ = [
     "AuditEntry",
     "Ban",
     "BlocklistRow",
+    "Claimant",
     "Clock",
     "DatabaseTooNew",
     "DatabaseUnwritable",
@@ -65,6 +71,7 @@ __all__ = [
     "Transaction",
     "VideoCharge",
     "WaitingRequest",
+    "Work",
     "check_usable",
     "is_postgres_url",
     "open_store",
@@ -77,9 +84,9 @@ class Transaction:
     `fetchone`, `fetchall` and `execute` run any statement in the transaction: like the Store's,
     they are for tests and tools; the bot's own modules call the purpose methods."""
 
-    def __init__(self, executor: Executor, clock: Clock) -> None:
+    def __init__(self, executor: Executor, clock: Clock, claimant: Claimant) -> None:
         self._executor = executor
-        self.generations = Generations(executor, clock)
+        self.generations = Generations(executor, clock, claimant)
         self.history = History(executor)
         self.ledger = Ledger(executor, clock)
         self.moderation = ModerationRecords(executor, clock)
@@ -103,10 +110,15 @@ class Store:
     (bench/); the bot's own modules call the methods named for what they do.
     """
 
-    def __init__(self, db: Database, clock: Clock = time.time) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = time.time, claimant: Claimant | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
-        self.generations = Generations(db, clock)
+        self._claimant = claimant or Claimant.new()
+        self.generations = Generations(db, clock, self._claimant)
+        self.work = Work(db, clock, self._claimant, shared=db.shared)
+        self.shared = SharedState(db, clock)
         self.history = History(db)
         self.ledger = Ledger(db, clock)
         self.moderation = ModerationRecords(db, clock)
@@ -115,6 +127,11 @@ class Store:
     @property
     def clock(self) -> Clock:
         return self._clock
+
+    @property
+    def is_shared(self) -> bool:
+        """Several bot processes may use this database at once (PostgreSQL)."""
+        return self._db.shared
 
     async def close(self) -> None:
         await self._db.close()
@@ -131,7 +148,7 @@ class Store:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Statements that commit together or not at all (see Database.transaction)."""
         async with self._db.transaction() as executor:
-            yield Transaction(executor, self._clock)
+            yield Transaction(executor, self._clock, self._claimant)
 
     async def fetchone(self, sql: str, *params: Any) -> Row | None:
         return await self._db.fetchone(sql, *params)
@@ -148,10 +165,17 @@ DEFAULT_POOL_SIZE = 10
 
 
 async def open_store(
-    target: Path | str, clock: Clock = time.time, *, pool_size: int = DEFAULT_POOL_SIZE
+    target: Path | str,
+    clock: Clock = time.time,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    claimant: Claimant | None = None,
 ) -> Store:
     """Open the bot's database, its schema brought up to date: a `postgresql://` URL (at most
-    `pool_size` connections), else the SQLite file at that path (created owner-only if new)."""
+    `pool_size` connections), else the SQLite file at that path (created owner-only if new).
+    `claimant`: this process, as it claims work (default: a new name, the default lease)."""
     if is_postgres_url(target):
-        return Store(await PostgresDatabase.open(str(target), pool_size=pool_size), clock)
-    return Store(await SQLiteDatabase.open(target), clock)
+        database: Database = await PostgresDatabase.open(str(target), pool_size=pool_size)
+    else:
+        database = await SQLiteDatabase.open(target)
+    return Store(database, clock, claimant)

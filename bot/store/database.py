@@ -9,6 +9,8 @@ What a backend provides:
   `transaction()`; rows readable by position and by column name;
 - the few fragments of SQL that differ between databases (`Dialect`): everything else the purpose
   modules write is portable (`ON CONFLICT`, `RETURNING`, row values, `COALESCE`, `CASE`);
+- claims (bot/store/work.py): a row is taken for work by one process, with a lease; `skip_locked`
+  lets processes claiming at the same moment pass over each other's rows instead of waiting;
 - `lock(names)` inside a transaction: the rules' read-then-write steps (an admission checks a
   member's limits, then reserves) name what they must have to themselves; a backend whose
   transactions already run one at a time (SQLite) has nothing to do, one whose transactions run
@@ -22,12 +24,37 @@ it back as floats: the rules see floats either way.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 Clock = Callable[[], float]
+
+DEFAULT_LEASE = 30.0  # seconds a claim on a row lasts unless its process renews it
+AFFINITY_GRACE = 2.0  # a row another live process keeps is left to it until this long past due
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """The process that claims rows for work (bot/store/work.py): its name, unique to this run
+    of this process, and how long its claims last. `grace`: how long past its due time a row
+    that another process worked on last is still left to that process (its schedule, its
+    interactions), before any process takes it."""
+
+    name: str
+    lease: float = DEFAULT_LEASE
+    grace: float = AFFINITY_GRACE
+
+    @classmethod
+    def new(cls, lease: float = DEFAULT_LEASE) -> Claimant:
+        """A name no other process, on this host or another, has now or had before."""
+        host = socket.gethostname()[:40] or "host"
+        return cls(f"{host}:{os.getpid()}:{secrets.token_hex(4)}", lease)
 
 
 def read_migrations(folder: Path) -> tuple[str, ...]:
@@ -100,6 +127,21 @@ class Dialect(Protocol):
         runs ANALYZE); empty where the planner needs none."""
         ...
 
+    def floor(self, value: str) -> str:
+        """The largest whole number not above `value`, a number that is never negative."""
+        ...
+
+    def skip_locked(self) -> str:
+        """Ends a SELECT whose rows are about to be claimed: rows another transaction is
+        claiming right now are passed over, not waited for (FOR UPDATE SKIP LOCKED); empty
+        where one write runs at a time anyway (SQLite)."""
+        ...
+
+    def now_seconds(self) -> str:
+        """The database server's clock, in seconds since the epoch (one clock for every
+        process, whatever their hosts' clocks say)."""
+        ...
+
 
 class Executor(Protocol):
     """Runs statements: the database itself (each statement commits alone) or one transaction."""
@@ -133,7 +175,12 @@ class Executor(Protocol):
 
 
 class Database(Executor, Protocol):
-    """A backend: the database the bot keeps everything in."""
+    """A backend: the database the bot keeps everything in.
+
+    `shared`: several bot processes may use it at once (PostgreSQL). SQLite's file belongs to
+    one process: what another process claimed there was claimed by an earlier run of the bot."""
+
+    shared: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """Statements that commit together or not at all, never interleaved with another

@@ -2,10 +2,9 @@
 finished and delivered; plus the counts that admission and the task gauges need. (The history
 as moderators read it is bot/store/history.py.)
 
-Work is taken in four places only: `due_unsubmitted`, `due_for_poll`, `due_for_delivery` and
-`promote_waiting`. One SQLite process needs no more than a read there; a backend shared by several
-processes claims the rows it returns in those methods (`FOR UPDATE SKIP LOCKED`, with a lease on
-`next_poll_at` / `next_delivery_at`), and the tracker above them stays as it is.
+Work is taken in bot/store/work.py (claimed, with a lease) and by `add` and `promote_waiting`
+(the process that admits or starts a request claims it). The writes that record a step of the
+work end the lease of the process that did it, and keep its name on the row (see work.py).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bot.store.database import Clock, Executor, Row
+from bot.store.database import Claimant, Clock, Executor, Row
 
 ACTIVE = ("submitted", "running")
 FINISHED = ("completed", "failed", "expired")
@@ -110,6 +109,7 @@ class WaitingRequest:
     guild_id: int | None
     user_id: int
     running: int  # the member's videos started and not yet finished
+    mine: bool = True  # admitted by this process (which shows the member its place)
 
 
 @dataclass(frozen=True)
@@ -125,17 +125,21 @@ class ProgressUpdate:
 class Generations:
     """The generations table, on the database (each call commits alone) or in a transaction."""
 
-    def __init__(self, db: Executor, clock: Clock) -> None:
+    def __init__(self, db: Executor, clock: Clock, claimant: Claimant) -> None:
         self._db = db
         self._clock = clock
+        self._me = claimant.name
+        self._lease = claimant.lease
 
     # --- creation and submission -----------------------------------------------------------------
 
     async def add(self, new: NewGeneration) -> Generation:
-        """Store the intent before anything is paid for."""
+        """Store the intent before anything is paid for, claimed by this process (a request
+        to be created at once: leased while its create is in flight)."""
         now = self._clock()
         values = {f.name: getattr(new, f.name) for f in fields(NewGeneration)}
-        values |= {"requested_at": now, "updated_at": now}
+        values |= {"requested_at": now, "updated_at": now, "claimed_by": self._me}
+        values["lease_until"] = now + self._lease if new.status == "requested" else None
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         sql = f"INSERT INTO generations ({names}) VALUES ({marks}) RETURNING {_COLUMNS}"
@@ -167,7 +171,7 @@ class Generations:
         generation = await self._one(
             f"""UPDATE generations SET task_id = ?, status = ?, progress = ?,
                    credits_reserved = ?, estimated_seconds = ?, next_poll_at = ?,
-                   submitted_at = ?, updated_at = ?
+                   submitted_at = ?, updated_at = ?, lease_until = NULL
                WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
             task_id, row_status, progress, credits_reserved, estimated_seconds, next_poll_at,
             now, now, generation_id,
@@ -184,45 +188,44 @@ class Generations:
         return await self._one(
             f"""UPDATE generations SET status = 'failed', error_code = ?, error_message = ?,
                    finished_at = ?, delivered_at = ?, delivered_via = ?, next_poll_at = NULL,
-                   next_delivery_at = ?, updated_at = ?
+                   next_delivery_at = ?, updated_at = ?, lease_until = NULL,
+                   claimed_by = CASE WHEN ? THEN NULL ELSE claimed_by END
                WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
             code, message, now, now if member_told else None,
             "interaction" if member_told else None, None if member_told else now, now,
-            generation_id,
+            member_told, generation_id,
         )  # fmt: skip
 
     async def retry_unsubmitted_later(
-        self, generation_id: int, at: float, *, counted: bool = True
+        self, generation_id: int, at: float, *, counted: bool = True, starting: bool = False
     ) -> None:
-        """Repeat the create at `at`; `counted`: this was one of its attempts (an answer lost)."""
+        """Repeat the create at `at`; `counted`: this was one of its attempts (an answer lost).
+        `starting`: an attempt begins now (its lease runs on while its call is in flight);
+        otherwise the attempt is over, and so is the lease."""
         await self._db.execute(
-            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + ?, updated_at = ?
+            """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + ?, updated_at = ?,
+                   lease_until = CASE WHEN ? THEN lease_until ELSE NULL END
                WHERE id = ? AND status = 'requested'""",
-            at, 1 if counted else 0, self._clock(), generation_id,
+            at, 1 if counted else 0, self._clock(), starting, generation_id,
         )  # fmt: skip
 
     async def unsubmitted_due_at(self, at: float, settle: float) -> int:
         """Make every `requested` row due once its last create can no longer be in flight:
         `settle` seconds after that attempt began (each attempt's start writes `updated_at`), or
-        `at` if that is later. Called at start, before any create; returns how many rows."""
+        `at` if that is later. Called at start, before any create; returns how many rows.
+        A row another process has under a live lease is its create in flight: left alone."""
         due = self._db.dialect.greater("?", "updated_at + ?")
         return await self._db.execute(
-            f"UPDATE generations SET next_poll_at = {due} WHERE status = 'requested'",
-            at, settle,
+            f"""UPDATE generations SET next_poll_at = {due} WHERE status = 'requested'
+                  AND (claimed_by IS NULL OR claimed_by = ? OR lease_until IS NULL
+                       OR lease_until <= ?)""",
+            at, settle, self._me, at,
         )  # fmt: skip
 
     async def set_status_message(self, generation_id: int, message_id: int) -> None:
         await self._db.execute(
             "UPDATE generations SET status_message_id = ?, updated_at = ? WHERE id = ?",
             message_id, self._clock(), generation_id,
-        )  # fmt: skip
-
-    async def due_unsubmitted(self, now: float, limit: int) -> list[Generation]:
-        """Requests whose create call may or may not have reached EvoLink (a crash in between)."""
-        return await self._many(
-            f"""SELECT {_COLUMNS} FROM generations
-               WHERE status = 'requested' AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?""",
-            now, limit,
         )  # fmt: skip
 
     # --- the queue -------------------------------------------------------------------------------
@@ -247,7 +250,7 @@ class Generations:
         rows = await self._db.fetchall(
             f"""UPDATE generations SET status = 'cancelled', error_code = 'cancelled',
                    finished_at = ?, delivered_at = ?, delivered_via = ?,
-                   next_poll_at = NULL, updated_at = ?
+                   next_poll_at = NULL, updated_at = ?, claimed_by = NULL, lease_until = NULL
                WHERE {where} AND status = 'queued' RETURNING {_COLUMNS}""",
             now, now, told_via, now, *params,
         )  # fmt: skip
@@ -288,18 +291,26 @@ class Generations:
             """SELECT q.id, q.guild_id, q.user_id,
                       (SELECT COUNT(*) FROM generations AS a
                        WHERE a.guild_id = q.guild_id AND a.user_id = q.user_id
-                         AND a.status IN ('requested', 'submitted', 'running')) AS running
+                         AND a.status IN ('requested', 'submitted', 'running')) AS running,
+                      q.claimed_by
                FROM generations AS q WHERE q.status = 'queued' ORDER BY q.id"""
         )
-        return [WaitingRequest(int(r[0]), r[1], int(r[2]), int(r[3])) for r in rows]
+        return [
+            WaitingRequest(int(r[0]), r[1], int(r[2]), int(r[3]), mine=r[4] == self._me)
+            for r in rows
+        ]
 
     async def promote_waiting(
         self, generation_id: int, max_running: int, next_poll_at: float
     ) -> Generation | None:
-        """Move one waiting request to `requested` (its create is about to be made), if it is
-        still waiting, is its member's oldest, and the member has a free slot; else None."""
+        """Move one waiting request to `requested` (its create is about to be made, by this
+        process: claimed), if it is still waiting, is its member's oldest, and the member has a
+        free slot; else None. Where processes run side by side, the caller holds the member's
+        lock (Ledger.hold_spending), so that two of them cannot both fill the last slot."""
+        now = self._clock()
         return await self._one(
-            f"""UPDATE generations SET status = 'requested', next_poll_at = ?, updated_at = ?
+            f"""UPDATE generations SET status = 'requested', next_poll_at = ?, updated_at = ?,
+                   claimed_by = ?, lease_until = ?
                WHERE id = ? AND status = 'queued'
                  AND id = (SELECT MIN(o.id) FROM generations AS o WHERE o.status = 'queued'
                            AND o.guild_id = generations.guild_id
@@ -309,14 +320,15 @@ class Generations:
                         AND a.user_id = generations.user_id
                         AND a.status IN ('requested', 'submitted', 'running')) < ?
                RETURNING {_COLUMNS}""",
-            next_poll_at, self._clock(), generation_id, max_running,
+            next_poll_at, now, self._me, now + self._lease, generation_id, max_running,
         )  # fmt: skip
 
     async def hold_request(self, generation_id: int) -> Generation | None:
         """EvoLink made no task for this request (busy, or not reached): back to waiting, its
         reservation kept. None if it was no longer `requested`."""
         return await self._one(
-            f"""UPDATE generations SET status = 'queued', next_poll_at = NULL, updated_at = ?
+            f"""UPDATE generations SET status = 'queued', next_poll_at = NULL, updated_at = ?,
+                   lease_until = NULL
                WHERE id = ? AND status = 'requested' RETURNING {_COLUMNS}""",
             self._clock(), generation_id,
         )  # fmt: skip
@@ -344,20 +356,6 @@ class Generations:
 
     # --- tracking --------------------------------------------------------------------------------
 
-    async def due_for_poll(self, now: float, limit: int) -> list[Generation]:
-        return await self._many(
-            f"""SELECT {_COLUMNS} FROM generations
-               WHERE status IN ('submitted', 'running') AND next_poll_at <= ?
-               ORDER BY next_poll_at LIMIT ?""",
-            now, limit,
-        )  # fmt: skip
-
-    async def next_poll_at(self) -> float | None:
-        return await self._scalar(
-            """SELECT MIN(next_poll_at) FROM generations
-               WHERE status IN ('requested', 'submitted', 'running')"""
-        )
-
     async def record_progress(
         self, generation_id: int, *, status: str, progress: int, next_poll_at: float
     ) -> bool:
@@ -368,12 +366,14 @@ class Generations:
     async def record_progress_many(
         self, updates: Sequence[ProgressUpdate], *, show: Collection[int] = ()
     ) -> list[Generation]:
-        """Store many non-final poll answers in one transaction. Returns the rows of `show`
-        (those whose change is worth showing) that are still active afterwards."""
+        """Store many non-final poll answers in one transaction, each ending this process's
+        lease on its row (an answer to a look whose row another process has taken since is
+        dropped). Returns the rows of `show` (those whose change is worth showing) that are
+        still active, and this process's, afterwards."""
         now = self._clock()
         rows = [
             ("running" if u.status == "processing" else "submitted", u.progress, u.next_poll_at,
-             now, u.generation_id)
+             now, u.generation_id, self._me)
             for u in updates
         ]  # fmt: skip
         dialect = self._db.dialect
@@ -381,8 +381,9 @@ class Generations:
         async with self._db.atomic() as db:
             await db.executemany(
                 f"""UPDATE generations SET status = ?, progress = {progress},
-                       next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?
-                   WHERE id = ? AND status IN ('submitted', 'running')""",
+                       next_poll_at = ?, poll_count = poll_count + 1, updated_at = ?,
+                       lease_until = NULL
+                   WHERE id = ? AND status IN ('submitted', 'running') AND claimed_by = ?""",
                 rows,
             )
             if not show:
@@ -390,9 +391,9 @@ class Generations:
             shown, ids = dialect.in_list("id", show)
             found = await db.fetchall(
                 f"""SELECT {_COLUMNS} FROM generations
-                   WHERE {shown} AND status IN ('submitted', 'running')""",
-                *ids,
-            )
+                   WHERE {shown} AND status IN ('submitted', 'running') AND claimed_by = ?""",
+                *ids, self._me,
+            )  # fmt: skip
         return [Generation.from_row(row) for row in found]
 
     async def callback_token(self, generation_id: int) -> str | None:
@@ -403,11 +404,15 @@ class Generations:
         return None if row is None else row[0]
 
     async def poll_soon(self, generation_id: int, at: float) -> bool:
-        """Bring an active task's next query forward (a callback said it may be done)."""
+        """Bring an active task's next query forward (a callback said it may be done), for this
+        process to make: the row becomes its own, unless another is looking at it right now."""
+        soonest = self._db.dialect.lesser("next_poll_at", "?")
         changed = await self._db.execute(
-            f"""UPDATE generations SET next_poll_at = {self._db.dialect.lesser("next_poll_at", "?")}
+            f"""UPDATE generations SET next_poll_at = {soonest},
+                   claimed_by = CASE WHEN lease_until IS NOT NULL AND lease_until > ?
+                                THEN claimed_by ELSE ? END
                WHERE id = ? AND status IN ('submitted', 'running')""",
-            at, generation_id,
+            at, at, self._me, generation_id,
         )  # fmt: skip
         return changed == 1
 
@@ -417,9 +422,10 @@ class Generations:
     async def reschedule_polls(self, generation_ids: Sequence[int], next_poll_at: float) -> None:
         async with self._db.atomic() as db:
             await db.executemany(
-                """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1
-                   WHERE id = ? AND status IN ('submitted', 'running')""",
-                [(next_poll_at, generation_id) for generation_id in generation_ids],
+                """UPDATE generations SET next_poll_at = ?, poll_count = poll_count + 1,
+                       lease_until = NULL
+                   WHERE id = ? AND status IN ('submitted', 'running') AND claimed_by = ?""",
+                [(next_poll_at, generation_id, self._me) for generation_id in generation_ids],
             )
 
     async def record_finished(
@@ -432,42 +438,22 @@ class Generations:
         error_message: str | None = None,
         credits_used: float | None = None,
     ) -> Generation | None:
-        """Move an active task to its final state once; None if it was already final."""
+        """Move an active task to its final state once; None if it was already final. The row
+        is then this process's, leased: its delivery starts here at once."""
         assert status in FINISHED
         now = self._clock()
         return await self._one(
             f"""UPDATE generations SET status = ?, progress = CASE WHEN ? = 'completed'
                    THEN 100 ELSE progress END, result_url = ?, error_code = ?, error_message = ?,
                    credits_used = COALESCE(?, credits_used), finished_at = ?, next_poll_at = NULL,
-                   next_delivery_at = ?, poll_count = poll_count + 1, updated_at = ?
+                   next_delivery_at = ?, poll_count = poll_count + 1, updated_at = ?,
+                   claimed_by = ?, lease_until = ?
                WHERE id = ? AND status IN ('submitted', 'running') RETURNING {_COLUMNS}""",
             status, status, result_url, error_code, error_message, credits_used, now, now, now,
-            generation_id,
+            self._me, now + self._lease, generation_id,
         )  # fmt: skip
 
     # --- delivery --------------------------------------------------------------------------------
-
-    async def due_for_delivery(
-        self, now: float, limit: int, *, skip: Collection[int] = ()
-    ) -> list[Generation]:
-        """Finished rows waiting to be delivered, leaving out `skip` (deliveries in flight)."""
-        not_skipped, ids = self._db.dialect.not_in_list("id", skip)
-        return await self._many(
-            f"""SELECT {_COLUMNS} FROM generations
-               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')
-                 AND next_delivery_at <= ? AND {not_skipped}
-               ORDER BY next_delivery_at LIMIT ?""",
-            now, *ids, limit,
-        )  # fmt: skip
-
-    async def next_delivery_at(self, *, skip: Collection[int] = ()) -> float | None:
-        not_skipped, ids = self._db.dialect.not_in_list("id", skip)
-        return await self._scalar(
-            f"""SELECT MIN(next_delivery_at) FROM generations
-               WHERE delivered_at IS NULL AND status IN ('completed', 'failed', 'expired')
-                 AND {not_skipped}""",
-            *ids,
-        )
 
     async def set_delivery_route(self, generation_id: int, route: str | None) -> None:
         await self._db.execute(
@@ -483,7 +469,7 @@ class Generations:
             """UPDATE generations SET delivered_at = ?, delivered_via = ?,
                    delivery_message_id = ?, delivered_file = ?,
                    delivery_attempts = delivery_attempts + 1, next_delivery_at = NULL,
-                   updated_at = ?
+                   updated_at = ?, claimed_by = NULL, lease_until = NULL
                WHERE id = ? AND delivered_at IS NULL""",
             now, via, message_id, None if attached is None else int(attached), now,
             generation_id,
@@ -497,9 +483,10 @@ class Generations:
         await self._db.execute(
             """UPDATE generations SET delivery_attempts = delivery_attempts + 1,
                    next_delivery_at = ?, delivered_via = COALESCE(?, delivered_via),
-                   delivered_at = ?, updated_at = ?
+                   delivered_at = ?, updated_at = ?, lease_until = NULL,
+                   claimed_by = CASE WHEN ? THEN NULL ELSE claimed_by END
                WHERE id = ? AND delivered_at IS NULL""",
-            retry_at, via, None if via is None else now, now, generation_id,
+            retry_at, via, None if via is None else now, now, via is not None, generation_id,
         )  # fmt: skip
 
     # --- the task gauges -------------------------------------------------------------------------

@@ -115,6 +115,15 @@ class PostgresDialect:
     def use_index(self, index: str) -> str:
         return ""  # PostgreSQL keeps statistics: its planner picks the partial indexes itself
 
+    def floor(self, value: str) -> str:
+        return f"FLOOR({value})"
+
+    def skip_locked(self) -> str:
+        return "FOR UPDATE SKIP LOCKED"
+
+    def now_seconds(self) -> str:
+        return "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
+
 
 DIALECT = PostgresDialect()
 
@@ -152,6 +161,8 @@ class PostgresTransaction:
 
 class PostgresDatabase:
     """A pool of connections shared by the whole process (see the module's docstring)."""
+
+    shared = True  # any number of bot processes, each with its pool
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

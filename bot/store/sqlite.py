@@ -66,6 +66,15 @@ class SQLiteDialect:
     def use_index(self, index: str) -> str:
         return f"INDEXED BY {index}"
 
+    def floor(self, value: str) -> str:
+        return f"CAST({value} AS INTEGER)"  # truncates: the floor of a non-negative number
+
+    def skip_locked(self) -> str:
+        return ""  # one write at a time: a claim is one statement, whole or not at all
+
+    def now_seconds(self) -> str:
+        return "((julianday('now') - 2440587.5) * 86400.0)"
+
 
 DIALECT = SQLiteDialect()
 
@@ -106,6 +115,8 @@ class SQLiteTransaction:
 
 class SQLiteDatabase:
     """One connection shared by the whole process (see the module's docstring)."""
+
+    shared = False  # the file of one process
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection

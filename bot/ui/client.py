@@ -29,12 +29,14 @@ from bot.media import VideoDownloader
 from bot.metrics import Metrics, count_rate_limit_waits
 from bot.moderation import Moderation
 from bot.refusal import Hint
+from bot.request_budget import RequestBudget
 from bot.schedule import FixedSchedule, PredictedSchedule, Schedule
 from bot.settings import Settings
-from bot.store import Clock, Store, open_store
+from bot.store import Claimant, Clock, Store, open_store
 from bot.store.bot_state import COMMANDS_GUILD
 from bot.tracker import Tracker
 from bot.ui import render
+from bot.ui.budgeted_http import spend_budget
 from bot.ui.command_permissions import CommandPermissions
 from bot.ui.delivery import DiscordNotifier, MessageButtons
 from bot.ui.discord_limits import CONTENT, clip_text
@@ -227,7 +229,11 @@ class VideoBot(commands.Bot):
             tree_cls=VideoTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            **self.gateway_options(settings),
         )
+        # every bot-token request takes its share of Discord's global limit (all processes')
+        self.budget = RequestBudget(settings.discord_rate_limit)
+        spend_budget(self, self.budget)
         self.settings = settings
         self.clock = clock
         self._evolink_transport = evolink_transport
@@ -236,6 +242,7 @@ class VideoBot(commands.Bot):
         self._extension_names = tuple(extensions)
         self._schedule = schedule
         self._tracker_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
         self._key_check: asyncio.Task[None] | None = None
         self.callbacks: CallbackServer | None = None
         self.closing = False
@@ -257,9 +264,19 @@ class VideoBot(commands.Bot):
         self.buttons = MessageButtons()
         self.command_permissions = CommandPermissions(self, clock)
 
+    @staticmethod
+    def gateway_options(settings: Settings) -> dict[str, Any]:
+        """How the client connects to the gateway (ShardedVideoBot: its shards)."""
+        return {}
+
     async def setup_hook(self) -> None:
         s = self.settings
-        self.store = await open_store(s.database, clock=self.clock, pool_size=s.database_pool_size)
+        self.store = await open_store(
+            s.database, clock=self.clock, pool_size=s.database_pool_size,
+            claimant=Claimant.new(s.lease_seconds),
+        )  # fmt: skip
+        if self.store.is_shared:  # other processes may use the bot token too
+            self.budget.share_through(self.store.shared)
         self.api = evolink.EvoLinkClient(
             s.evolink_base_url,
             s.evolink_api_key.get(),
@@ -319,9 +336,16 @@ class VideoBot(commands.Bot):
         # English and Simplified Chinese names, descriptions and choices, from the member's
         # Discord language; Discord still sends the English names back, so dispatch is unchanged.
         await self.tree.set_translator(Translator())
-        await self.sync_commands()
+        if s.registers_commands:
+            await self.sync_commands()
+        else:  # one process registers them: the one that runs shard 0 (SHARD_IDS)
+            log.info("the commands are registered by the process that runs shard 0")
         if self._start_tracker:
             self._tracker_task = asyncio.create_task(self.tracker.run(), name="video-tracker")
+            if self.store.is_shared:  # other processes take over work whose lease runs out
+                self._lease_task = asyncio.create_task(
+                    self.tracker.keep_leases(), name="lease-renewal"
+                )
         self._key_check = asyncio.create_task(self.check_evolink_key(), name="evolink-key-check")
 
     async def start_monitoring(self, metrics: Metrics, host: str, port: int) -> None:
@@ -462,6 +486,8 @@ class VideoBot(commands.Bot):
         if self._key_refused_reported:
             return
         self._key_refused_reported = True
+        if not await self._first_to_tell("key refused"):
+            return
         log.error(
             "EvoLink refused EVOLINK_API_KEY (%s): no video can be made until it is fixed in .env",
             error,
@@ -486,7 +512,19 @@ class VideoBot(commands.Bot):
         if now - self._warned.get((guild_id, kind), -WARN_EVERY) < WARN_EVERY:
             return
         self._warned[(guild_id, kind)] = now
-        self.spawn(self.modlog.warn(guild_id, text))
+
+        async def warn() -> None:
+            if await self._first_to_tell(f"{kind} warning in server {guild_id}"):
+                await self.modlog.warn(guild_id, text)
+
+        self.spawn(warn())
+
+    async def _first_to_tell(self, notice: str) -> bool:
+        """Where processes share the database, one of them sends a notice per WARN_EVERY: this
+        one, if it is the first to ask. (Alone, the caller's own memory decides.)"""
+        if not self.store.is_shared:
+            return True
+        return await self.store.shared.claim_notice(notice, WARN_EVERY)
 
     async def close(self) -> None:
         """Stop taking requests, let work in flight finish its writes, then close everything."""
@@ -503,9 +541,10 @@ class VideoBot(commands.Bot):
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        if self._key_check is not None:
-            self._key_check.cancel()
-            await asyncio.gather(self._key_check, return_exceptions=True)
+        for helper in (self._key_check, self._lease_task):
+            if helper is not None:
+                helper.cancel()
+                await asyncio.gather(helper, return_exceptions=True)
         if hasattr(self, "tracker"):
             await self.tracker.close()
         if self.callbacks is not None:
@@ -521,3 +560,22 @@ class VideoBot(commands.Bot):
             await self.api.aclose()
         if hasattr(self, "store"):
             await self.store.close()
+
+
+class ShardedVideoBot(VideoBot, commands.AutoShardedBot):
+    """The bot over the shards SHARD_IDS of SHARD_COUNT (all of them without SHARD_IDS): one
+    gateway connection per shard, each receiving the events of its servers. Work that is not an
+    event (polling, deliveries, status edits) is shared through the database by every process,
+    whichever shards it runs."""
+
+    @staticmethod
+    def gateway_options(settings: Settings) -> dict[str, Any]:
+        ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        return {"shard_count": settings.shard_count, "shard_ids": ids}
+
+
+def make_bot(settings: Settings, **options: Any) -> VideoBot:
+    """The bot these settings ask for: sharded with SHARD_COUNT, else one connection."""
+    if settings.shard_count is not None:
+        return ShardedVideoBot(settings, **options)
+    return VideoBot(settings, **options)

@@ -1,0 +1,23 @@
+-- 10: work shared by several processes over one database. A row being worked on (created,
+-- polled, delivered) names the process working on it and until when (`claimed_by`,
+-- `lease_until`): no other process touches it before that lease runs out, and a process that
+-- dies leaves leases that run out. `claimed_by` stays after the work, so the process that knows
+-- a row (its interaction, its schedule) keeps it while it lives. `shared_timers` holds what the
+-- processes must agree on in time: until when EvoLink asked for a pause in creates (and when it
+-- asked), and when a notice to the moderators was last sent; `request_budget` is the bot
+-- token's share of Discord's global rate limit, spent by every process from one bucket.
+ALTER TABLE generations ADD COLUMN claimed_by TEXT;
+ALTER TABLE generations ADD COLUMN lease_until REAL;
+CREATE INDEX generations_claimed ON generations (claimed_by) WHERE claimed_by IS NOT NULL;
+CREATE INDEX generations_leased ON generations (lease_until) WHERE lease_until IS NOT NULL;
+CREATE TABLE shared_timers (
+    name    TEXT PRIMARY KEY,
+    until   REAL NOT NULL,
+    set_at  REAL NOT NULL
+);
+CREATE TABLE request_budget (
+    name        TEXT PRIMARY KEY,
+    tokens      REAL NOT NULL,
+    refilled_at REAL NOT NULL,
+    granted     REAL NOT NULL DEFAULT 0
+);
