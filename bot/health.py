@@ -96,6 +96,9 @@ class Health:
             return f"the database was busy for more than {DATABASE_TIMEOUT:.0f} s"
         except DatabaseUnwritable as exc:
             return f"the database cannot be written: {exc}"
+        except Exception as exc:  # e.g. a connection cut mid-answer: unhealthy, still answered
+            log.warning("the database check failed: %r", exc)
+            return f"the database check failed: {type(exc).__name__}"
         return "ok"
 
     def _evolink(self) -> str:

@@ -57,6 +57,12 @@ class RequestBudget:
         self._stash = 0  # requests taken from the shared bucket, not made yet
         self._stashed_at = 0.0
         self._shared_failed = False
+        self._waiting = 0  # requests sleeping until the budget allows them
+
+    @property
+    def congested(self) -> bool:
+        """Requests are waiting for the budget right now."""
+        return self._waiting > 0
 
     def share_through(self, shared: SharedState, *, clock: Clock | None = None) -> None:
         """From now on, take from the bucket every process shares (`clock`: the time to pass
@@ -68,7 +74,11 @@ class RequestBudget:
         """Wait until this process may make one more request with the bot token."""
         async with self._lock:
             while (wait := await self._take()) > 0:
-                await self._sleep(wait)
+                self._waiting += 1
+                try:
+                    await self._sleep(wait)
+                finally:
+                    self._waiting -= 1
 
     async def _take(self) -> float:
         if self._shared is not None:

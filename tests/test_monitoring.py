@@ -200,6 +200,22 @@ async def test_healthz_reports_a_database_that_cannot_be_written(
     assert body["checks"]["database"] == "the database was busy for more than 2 s"
 
 
+async def test_healthz_answers_when_the_database_check_fails_unexpectedly(
+    monitored: VideoBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection cut mid-answer makes asyncpg raise its own internal errors (seen when a
+    database's connections were terminated): the monitor is told the database is failing."""
+
+    async def cut_off() -> None:
+        raise RuntimeError("cannot switch to state 15; another operation (2) is in progress")
+
+    monitored.dispatch("ready")
+    monkeypatch.setattr(monitored.store, "check_writable", cut_off)
+    status, body = await health(monitored)
+    assert status == 503
+    assert body["checks"]["database"] == "the database check failed: RuntimeError"
+
+
 @pytest.mark.postgres_only("a PostgreSQL database that allows only reads")
 async def test_healthz_reports_a_postgresql_database_that_allows_only_reads(
     monitored: VideoBot, backend: Backend

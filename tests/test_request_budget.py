@@ -39,3 +39,21 @@ async def test_requests_that_fit_never_wait() -> None:
         await limit.acquire()
         clock.now += 1 / 40
     assert slept == []
+
+
+async def test_the_budget_says_when_requests_are_waiting_for_it() -> None:
+    clock, gate = FakeClock(0.0), asyncio.Event()
+
+    async def until_the_gate_opens(_: float) -> None:
+        await gate.wait()
+        clock.now += 1.0
+
+    limit = RequestBudget(1.0, monotonic=clock, sleep=until_the_gate_opens)
+    await limit.acquire()
+    assert not limit.congested
+    waiting = asyncio.create_task(limit.acquire())
+    await asyncio.sleep(0)
+    assert limit.congested
+    gate.set()
+    await waiting
+    assert not limit.congested

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from discord.http import HTTPClient, Route
 
+from bot.request_budget import RequestBudget
 from bot.simulator import Simulator
 from bot.store import open_store
 from bot.tracker import DELIVERY_RETRY_DELAYS
@@ -672,3 +673,34 @@ async def test_an_outcome_posted_while_discord_s_answer_was_lost_is_not_posted_a
     row = await bot.store.generations.get(1)
     assert row is not None and row.delivered_via == "channel"
     assert row.delivery_message_id == outcome["id"]
+
+
+async def test_while_the_bot_token_waits_for_its_budget_a_fresh_request_is_delivered_through_its_interaction(  # noqa: E501
+    fake_discord: FakeDiscord, bot: VideoBot, simulator: Simulator, clock: FakeClock
+) -> None:
+    """Discord's global limit binds the bot token, not an interaction's own token: while requests
+    wait for the bot token's budget, the video of a request whose interaction lives goes out as
+    the interaction's public follow-up instead of waiting its turn."""
+    await dispatch(bot, video("a lighthouse in a storm"))
+    now, gate = [0.0], asyncio.Event()
+
+    async def until_the_gate_opens(_: float) -> None:
+        await gate.wait()
+
+    bot.budget = RequestBudget(1.0, monotonic=lambda: now[0], sleep=until_the_gate_opens)
+    await bot.budget.acquire()  # the one request the budget had
+    waiting = asyncio.create_task(bot.budget.acquire())  # the next waits its turn
+    await asyncio.sleep(0)
+    assert bot.budget.congested
+    posts_before = len(fake_discord.calls_to("POST", f"/channels/{CHANNEL_ID}/messages"))
+    await finish_all(bot, simulator, clock)
+    now[0] += 10.0
+    gate.set()
+    await waiting
+    row = await bot.store.generations.get(1)
+    assert row is not None and row.delivered_via == "followup"
+    delivery = fake_discord.messages[row.delivery_message_id]
+    assert delivery["content"] == f"<@{USER_ID}> your video is ready."
+    assert not delivery["flags"] & EPHEMERAL and delivery["attachments"] == ["video-1.mp4"]
+    posts = fake_discord.calls_to("POST", f"/channels/{CHANNEL_ID}/messages")
+    assert len(posts) == posts_before, "nothing sent with the bot token for the video"

@@ -204,7 +204,12 @@ class PostgresDatabase:
                 row = await tx.fetchone(
                     "SELECT current_setting('transaction_read_only'), pg_current_xact_id()"
                 )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # a pooled connection the server cut mid-answer
+        ) as exc:
             raise DatabaseUnwritable(f"{type(exc).__name__}: {exc}") from exc
         if row is None or row[0] != "off":
             raise DatabaseUnwritable("PostgreSQL allows only reads (transaction_read_only)")

@@ -298,6 +298,7 @@ class VideoBot(commands.Bot):
             on_outcome=lambda g, withheld: self.modlog.post_outcome(g, withheld=withheld),
             on_undeliverable=self.modlog.post_undelivered,
             record_route=self.store.generations.set_delivery_route,
+            congested=lambda: self.budget.congested,  # then a fresh interaction's token first
         )  # fmt: skip
         self.credits = Credits(
             self.store, Limits.from_settings(s), Prices.from_settings(s), clock=self.clock

@@ -112,6 +112,7 @@ class DiscordNotifier:
         on_outcome: Outcome | None = None,
         on_undeliverable: GaveUp | None = None,
         record_route: RecordRoute | None = None,
+        congested: Callable[[], bool] | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -124,6 +125,7 @@ class DiscordNotifier:
         self._on_outcome = on_outcome  # e.g. the mod-log post
         self._on_undeliverable = on_undeliverable  # (generation, why, where the note went)
         self._record_route = record_route  # remembers a fallback while it is tried
+        self._congested = congested  # requests wait for the bot token's budget right now
 
     def remember_interaction(
         self,
@@ -242,7 +244,9 @@ class DiscordNotifier:
             log.exception("could not report the outcome of generation %s", generation.id)
 
     async def _send_everywhere(self, g: Generation, video: media.Video | None) -> Delivery:
-        """Channel first, then a follow-up while the interaction is fresh, then a DM.
+        """Channel first, then a follow-up while the interaction is fresh, then a DM. While
+        requests wait for the bot token's budget (Discord's global limit), a fresh interaction's
+        public follow-up comes first: the interaction's token is not bound by that limit.
 
         A fallback is recorded (`record_route`) before it is tried and cleared if it fails. One
         still recorded means the bot stopped while sending it: the video may be there already,
@@ -254,6 +258,9 @@ class DiscordNotifier:
         if g.delivery_route is None:
             if (posted := await self._posted_before(g)) is not None:
                 return Delivery("channel", posted.id, bool(posted.attachments))
+            if self._congested is not None and self._congested():
+                if (followed := await self._follow_up(g, video)) is not None:
+                    return followed
             channel = self._client.get_partial_messageable(g.channel_id, guild_id=g.guild_id)
             try:
                 message, attached = await self._send(channel, g, video)
@@ -263,16 +270,8 @@ class DiscordNotifier:
             except DISCORD_ERRORS as exc:
                 raise DeliveryFailed(f"channel send failed: {exc}") from exc
 
-            interaction = self._fresh_interaction(g.id)
-            if interaction is not None:
-                await self._route(g, "followup")
-                try:
-                    message = await interaction.followup.send(
-                        **self._message(g, video, link_only=video is None), wait=True
-                    )
-                    return Delivery("followup", message.id, video is not None)
-                except DISCORD_ERRORS as exc:
-                    log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+            if (followed := await self._follow_up(g, video)) is not None:
+                return followed
 
         await self._route(g, "dm")  # the DM carries the nonce: sent twice, it is posted once
         try:
@@ -283,6 +282,22 @@ class DiscordNotifier:
         except DISCORD_ERRORS as exc:
             await self._route(g, None)
             raise DeliveryFailed(f"channel and direct message both failed: {exc}") from exc
+
+    async def _follow_up(self, g: Generation, video: media.Video | None) -> Delivery | None:
+        """The video as a public follow-up of the member's interaction, while it is fresh."""
+        interaction = self._fresh_interaction(g.id)
+        if interaction is None:
+            return None
+        await self._route(g, "followup")
+        try:
+            message = await interaction.followup.send(
+                **self._message(g, video, link_only=video is None), wait=True
+            )
+            return Delivery("followup", message.id, video is not None)
+        except DISCORD_ERRORS as exc:
+            log.warning("follow-up for generation %s failed (%s)", g.id, exc)
+        await self._route(g, None)
+        return None
 
     async def _tell_failure(self, g: Generation) -> Delivery:
         """A video that was not made: privately while the member's interaction still works,
