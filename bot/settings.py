@@ -123,7 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         try:
             return parse(value)
         except ValueError:
-            problems.append(f"{name} must be {rule} (got {value!r}).")
+            problems.append(f"{name} must be {rule} (got {_shown(value)}).")
             return default
 
     def required_secret(name: str, what: str) -> Secret:
@@ -296,6 +296,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def _shown(value: str, limit: int = 80) -> str:
+    """A value as an error message quotes it: escaped, and cut where it runs long."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
 def _shard_ids(value: str | None, count: int | None, problems: list[str]) -> tuple[int, ...] | None:
     """SHARD_IDS, e.g. `0,1`: distinct shard numbers below SHARD_COUNT (None: not set)."""
     if value is None:
@@ -304,14 +311,15 @@ def _shard_ids(value: str | None, count: int | None, problems: list[str]) -> tup
     try:
         ids = tuple(int(part) for part in value.split(","))
     except ValueError:
-        problems.append(f"{rule} (got {value!r}).")
+        problems.append(f"{rule} (got {_shown(value)}).")
         return None
     if count is None:
         problems.append("SHARD_IDS needs SHARD_COUNT: how many shards there are in all.")
         return None
     if len(set(ids)) != len(ids) or not all(0 <= i < count for i in ids):
         problems.append(
-            f"{rule}, each once and below SHARD_COUNT ({count}): 0 to {count - 1} (got {value!r})."
+            f"{rule}, each once and below SHARD_COUNT ({count}): 0 to {count - 1} "
+            f"(got {_shown(value)})."
         )
         return None
     return tuple(sorted(ids))

@@ -176,3 +176,11 @@ def test_a_shard_setting_that_cannot_work_is_explained(env: dict[str, str], told
         load_settings({"DISCORD_TOKEN": TOKEN, "EVOLINK_API_KEY": KEY, **env})
     assert told in str(caught.value)
     assert len(caught.value.problems) == 1
+
+
+def test_a_huge_bad_value_is_quoted_short_in_the_error() -> None:
+    env = {"DISCORD_TOKEN": "x" * 60, "EVOLINK_API_KEY": "sk-" + "y" * 40}
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**env, "SHARD_COUNT": "2", "SHARD_IDS": "x" * 200_000})
+    assert len(str(raised.value)) < 500
+    assert "(200,000 characters)" in str(raised.value)
