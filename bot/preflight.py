@@ -210,7 +210,8 @@ def run_checks(settings: Settings, say: Callable[[str], None] = print) -> int:
         failed += 1
         say(f"Discord: PROBLEM - {_reason(identity)}")
     if failed:
-        say(f"{failed} problem(s) found: fix them in .env, then run python -m bot --check again.")
+        found = "1 problem" if failed == 1 else f"{failed} problems"
+        say(f"{found} found: fix them in .env, then run python -m bot --check again.")
         return 1
     say("All checks passed: start the bot with python -m bot")
     return 0

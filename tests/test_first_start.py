@@ -291,7 +291,7 @@ async def test_check_names_a_refused_key_and_token_and_fails(
     assert code == 1, output
     assert "EvoLink: PROBLEM - EvoLink refused EVOLINK_API_KEY" in output
     assert "Discord: PROBLEM - Discord refused DISCORD_TOKEN" in output
-    assert "Reset Token" in output and "2 problem(s) found" in output
+    assert "Reset Token" in output and "2 problems found" in output
     assert "Invite link" not in output
     assert token not in output and api_key not in output
 
